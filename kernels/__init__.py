@@ -1,0 +1,37 @@
+"""Low-level kernels of pytcn: pure functions on NumPy arrays, each written twice.
+
+For every op, ``<op>_numpy`` is the readable reference (the test oracle) and ``<op>_numba`` the jitted CPU kernel
+with the same signature: outputs first, then inputs, then sizes. Kernels assume valid, C-contiguous input of one
+floating dtype (float32 or float64); ``pytcn`` validates at its public boundary before calling them.
+
+This package imports nothing from ``pytcn``.
+"""
+from .adam import adam_update_numba, adam_update_numpy
+from .conv import (
+    conv_backward_bias_numba,
+    conv_backward_bias_numpy,
+    conv_backward_input_numba,
+    conv_backward_input_numpy,
+    conv_backward_weight_numba,
+    conv_backward_weight_numpy,
+    conv_forward_numba,
+    conv_forward_numpy,
+)
+from .linear import linear_backward_numba, linear_backward_numpy, linear_forward_numba, linear_forward_numpy
+from .losses import mse_numba, mse_numpy, softmax_cross_entropy_numba, softmax_cross_entropy_numpy
+from .relu import relu_backward_numba, relu_backward_numpy, relu_forward_numba, relu_forward_numpy
+
+#: op name -> (NumPy reference, Numba CPU kernel). Tests walk this table; a kernel missing from it is untested.
+TWINS = {
+    "conv_forward": (conv_forward_numpy, conv_forward_numba),
+    "conv_backward_input": (conv_backward_input_numpy, conv_backward_input_numba),
+    "conv_backward_weight": (conv_backward_weight_numpy, conv_backward_weight_numba),
+    "conv_backward_bias": (conv_backward_bias_numpy, conv_backward_bias_numba),
+    "relu_forward": (relu_forward_numpy, relu_forward_numba),
+    "relu_backward": (relu_backward_numpy, relu_backward_numba),
+    "linear_forward": (linear_forward_numpy, linear_forward_numba),
+    "linear_backward": (linear_backward_numpy, linear_backward_numba),
+    "mse": (mse_numpy, mse_numba),
+    "softmax_cross_entropy": (softmax_cross_entropy_numpy, softmax_cross_entropy_numba),
+    "adam_update": (adam_update_numpy, adam_update_numba),
+}

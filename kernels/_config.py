@@ -1,0 +1,19 @@
+"""The one place where the Numba options of every kernel are chosen.
+
+Every ``@njit`` in ``kernels/`` takes its options from here (a test checks it), so that a change of policy is made
+once and read once.
+
+- ``cache=True``: the compiled machine code is stored next to the source (``__pycache__``), so a second process
+  loads it in milliseconds instead of compiling again (1-2 s per kernel cold).
+- ``parallel=True`` (only in ``PARALLEL``): ``prange`` loops are split over Numba's thread pool. Kernels that run
+  in parallel give every thread its own slice of the output, so no two threads ever add into the same element.
+- ``fastmath=FASTMATH``: the float32 reductions of the weight and bias gradients only vectorise when LLVM may
+  reassociate sums (without it they ran 10-13x slower on these machines, see shared/notes). The set leaves out
+  ``nnan`` and ``ninf`` on purpose: a NaN or an infinity in the data must come out of a kernel as NaN or infinity,
+  never be optimised away, so that the training loop can see it.
+"""
+
+FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
+
+SERIAL = dict(cache=True, fastmath=FASTMATH)
+PARALLEL = dict(cache=True, fastmath=FASTMATH, parallel=True)

@@ -1,0 +1,72 @@
+"""Losses with their gradients: mean-squared error, and softmax cross-entropy with integer labels.
+
+Each returns the loss (a Python float) and writes the gradient of that loss with respect to the prediction.
+
+    MSE:            pred, target: (M, P)    loss = (1 / (M P)) sum (pred - target)^2
+                                            dpred = 2 (pred - target) / (M P)
+    cross-entropy:  logits: (M, C)          p = softmax(logits[m]),  loss = -(1 / M) sum_m log p[m, labels[m]]
+                    labels: (M,) in [0, C)  dlogits[m] = (p[m] - onehot(labels[m])) / M
+
+One label per sequence is M = N; one label per time step is M = N * T (the caller flattens), averaged over all
+steps as torch.nn.CrossEntropyLoss averages over (N, T).
+"""
+import numpy as np
+from numba import njit, prange
+
+from ._config import PARALLEL
+
+
+def mse_numpy(dpred, pred, target):
+    """Returns mean((pred - target)^2); writes dpred = 2 (pred - target) / pred.size."""
+    diff = pred - target
+    dpred[...] = 2.0 * diff / diff.size
+    return float(np.mean(diff.astype(np.float64) ** 2))
+
+
+def softmax_cross_entropy_numpy(dlogits, logits, labels):
+    """Returns mean_m -log softmax(logits[m])[labels[m]]; writes dlogits = (softmax - onehot) / M."""
+    M, C = logits.shape
+    shifted = logits - logits.max(axis=1, keepdims=True)  # log-sum-exp is invariant to a shift; this one avoids overflow
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # M, C
+    onehot = np.zeros_like(logits)
+    onehot[np.arange(M), labels] = 1.0
+    dlogits[...] = (np.exp(logp) - onehot) / M
+    return float(-np.mean(logp[np.arange(M), labels].astype(np.float64)))
+
+
+def _mse(dpred, pred, target):
+    pf = pred.reshape(-1)
+    tf = target.reshape(-1)
+    gf = dpred.reshape(-1)
+    size = pf.size
+    total = 0.0
+    for k in prange(size):  # prange reduces `total` with one partial sum per thread
+        diff = pf[k] - tf[k]
+        total += diff * diff
+        gf[k] = 2.0 * diff / size  # d/dpred of diff^2 / size
+    return total / size
+
+
+def _softmax_cross_entropy(dlogits, logits, labels):
+    M, C = logits.shape
+    losses = np.empty(M, np.float64)  # one slot per row: each thread writes its own, summed after the loop
+    for m in prange(M):
+        row = logits[m]
+        peak = row[0]
+        for c in range(1, C):
+            peak = max(peak, row[c])
+        total = 0.0
+        for c in range(C):
+            total += np.exp(row[c] - peak)
+        log_total = np.log(total)
+        label = labels[m]
+        losses[m] = log_total - (row[label] - peak)  # -log p[label] = log sum exp - (logit[label] - peak)
+        for c in range(C):
+            # forward: loss_m = -logit[label] + log sum_c exp(logit[c]), so d loss_m / d logit[c] = p[c] - [c == label]
+            p = np.exp(row[c] - peak - log_total)
+            dlogits[m, c] = (p - (1.0 if c == label else 0.0)) / M
+    return losses.sum() / M
+
+
+mse_numba = njit(**PARALLEL)(_mse)
+softmax_cross_entropy_numba = njit(**PARALLEL)(_softmax_cross_entropy)

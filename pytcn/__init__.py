@@ -1,0 +1,18 @@
+"""pytcn: Temporal Convolutional Networks from first principles.
+
+Hand-written forward and backward passes for causal dilated convolution, the residual block, the TCN stack, its head,
+its losses and Adam, on Numba CPU kernels (``kernels/``) that are tested against plain NumPy twins.
+"""
+from . import initializers, layers, losses, optim
+from .block import ResidualBlock
+from .gradcheck import GradcheckResult, gradcheck
+from .layers import CausalConv1D, Linear, ReLU, SpatialDropout1D
+from .losses import cross_entropy, mse
+from .model import TCN, receptive_field
+from .optim import SGD, Adam
+
+__version__ = "0.1.0"
+
+__all__ = ["TCN", "ResidualBlock", "CausalConv1D", "ReLU", "SpatialDropout1D", "Linear", "Adam", "SGD", "mse",
+           "cross_entropy", "receptive_field", "gradcheck", "GradcheckResult", "initializers", "layers", "losses",
+           "optim"]

@@ -1,0 +1,88 @@
+"""Checks at the public boundary. Each raises a TypeError or ValueError that names the argument and its value,
+so that nothing invalid reaches a kernel (where it would surface as a Numba typing error or an IndexError)."""
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def as_dtype(name, dtype):
+    """The float dtype called ``dtype``; only float32 and float64 are supported."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def integer(name, value, minimum=None):
+    """An int (not a bool, not a float that happens to be whole), at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def real(name, value, low=None, high=None, low_open=False, high_open=False):
+    """A finite real number in the interval given (open or closed at either end)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise TypeError(f"{name} must be a finite real number, got {value!r}")
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+    return float(value)
+
+
+def float_array(name, x, ndim, dtype, shape=None):
+    """``x`` as a C-contiguous array of ``dtype`` with ``ndim`` dimensions.
+
+    Any real floating input is converted to ``dtype`` (a copy only when needed); integer, boolean, complex and
+    object arrays are rejected rather than converted, because they are almost always a mistake (labels passed as
+    inputs, say). ``shape`` may fix some dimensions: None entries are free.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
+    if shape is not None:
+        for axis, (want, got) in enumerate(zip(shape, x.shape)):
+            if want is not None and want != got:
+                raise ValueError(f"{name} must have shape {_shape_str(shape)}, got {x.shape} (axis {axis})")
+    if any(s == 0 for s in x.shape):
+        raise ValueError(f"{name} must not be empty, got shape {x.shape}")
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def labels_array(name, labels, shape, n_classes):
+    """Integer class labels of the given shape, each in [0, n_classes)."""
+    if not isinstance(labels, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(labels).__name__}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"{name} must have an integer dtype, got {labels.dtype}")
+    if labels.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)].flat[0]
+        raise ValueError(f"{name} must be in [0, {n_classes}), got a label {bad}")
+    return np.ascontiguousarray(labels, dtype=np.int64)
+
+
+def one_of(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}")
+    return value
+
+
+def _shape_str(shape):
+    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"

@@ -1,0 +1,71 @@
+"""The residual block of keras-tcn and locuslab/TCN."""
+import numpy as np
+
+from .layers import CausalConv1D, Layer, ReLU, SpatialDropout1D
+
+
+class ResidualBlock(Layer):
+    """Two causal dilated convolutions with ReLU and dropout, added to a residual path.
+
+        x ─────────────────────────────────────────────┐
+        │                                              │ residual: x itself, or a 1x1 convolution
+        ▼                                              │ ("downsample") when C_in != C_out
+        conv1 (K, d) ─ ReLU ─ dropout                  │
+        │                                              │
+        ▼                                              ▼
+        conv2 (K, d) ─ ReLU ─ dropout ─── branch ───► (+) ─ ReLU ─► out
+                                            │
+                                            └──────────────────────► skip (the branch, before the residual add)
+
+    out = ReLU(branch(x) + residual(x)). ``forward`` returns both ``out`` (the input of the next block) and the
+    branch output, which keras-tcn sums over all blocks when ``use_skip_connections`` is on.
+
+    Parameter names follow locuslab/TCN's TemporalBlock: conv1.*, conv2.*, downsample.*.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, dilation, *, dropout_rate=0.0, use_weight_norm=False,
+                 kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
+        super().__init__()
+        conv = dict(kernel_size=kernel_size, dilation=dilation, use_weight_norm=use_weight_norm,
+                    kernel_initializer=kernel_initializer, rng=rng, dtype=dtype, backend=backend)
+        self.conv1 = CausalConv1D(in_channels, out_channels, **conv)
+        self.relu1 = ReLU(backend)
+        self.dropout1 = SpatialDropout1D(dropout_rate)
+        self.conv2 = CausalConv1D(out_channels, out_channels, **conv)
+        self.relu2 = ReLU(backend)
+        self.dropout2 = SpatialDropout1D(dropout_rate)
+        # a 1x1 convolution (no weight normalisation, as in locuslab/TCN) only where the channel count changes
+        self.downsample = None
+        if in_channels != out_channels:
+            self.downsample = CausalConv1D(in_channels, out_channels, 1, 1, kernel_initializer=kernel_initializer,
+                                           rng=rng, dtype=dtype, backend=backend)
+        self.relu_out = ReLU(backend)
+        self._layers = {"conv1": self.conv1, "conv2": self.conv2}
+        if self.downsample is not None:
+            self._layers["downsample"] = self.downsample
+
+    def named_parameters(self, prefix=""):
+        return [entry for name, layer in self._layers.items() for entry in layer.named_parameters(f"{prefix}{name}.")]
+
+    def forward(self, x, training=False, rng=None):
+        """x: (N, C_in, T) -> (out, branch), both (N, C_out, T)."""
+        h = self.dropout1.forward(self.relu1.forward(self.conv1.forward(x)), training, rng)
+        branch = self.dropout2.forward(self.relu2.forward(self.conv2.forward(h)), training, rng)
+        residual = x if self.downsample is None else self.downsample.forward(x)
+        out = self.relu_out.forward(branch + residual)
+        self._saved = True
+        return out, branch
+
+    def backward(self, dout, dbranch=None):
+        """dout, dbranch (the gradient reaching the skip output, or None): (N, C_out, T) -> dx: (N, C_in, T)."""
+        self._take_saved("forward pass")
+        # forward: out = ReLU(branch + residual)
+        dsum = self.relu_out.backward(dout)
+        # ... and branch also went out as a skip connection, whose gradient adds here
+        dbranch = dsum if dbranch is None else dsum + dbranch
+        # back through branch = dropout2(ReLU(conv2(h))) and h = dropout1(ReLU(conv1(x))), one layer at a time
+        dh = self.conv2.backward(self.relu2.backward(self.dropout2.backward(dbranch)))
+        dx = self.conv1.backward(self.relu1.backward(self.dropout1.backward(dh)))
+        # forward: residual = x (or downsample(x)), so the residual path adds its gradient to dx
+        dx += dsum if self.downsample is None else self.downsample.backward(dsum)
+        return dx

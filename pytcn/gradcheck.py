@@ -1,0 +1,99 @@
+"""Compare a backward pass with central finite differences.
+
+For a layer or model f with output y = f(x; params) and a random upstream gradient dy, the backward pass claims
+
+    d<y, dy>/dx = backward(dy)        and      d<y, dy>/dp = grads[p]   for every parameter p.
+
+``gradcheck`` perturbs every entry of x and of every parameter by +-h, measures the change of <f, dy>, and compares:
+
+    numeric[k] = (<f(z + h e_k), dy> - <f(z - h e_k), dy>) / (2 h)
+
+The error of entry k is |analytic[k] - numeric[k]| / max(|analytic[k]|, |numeric[k]|, floor) with floor = 1e-3 times
+the largest |numeric| of that array: a plain relative error, except that entries a thousand times smaller than the
+array's largest (true zeros, say, where roundoff alone would give a "relative error" of 1) are measured against that
+floor instead. Run it in float64: in float32 the differences drown in roundoff.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class GradcheckResult:
+    """The worst relative error over all checked arrays, and where it is."""
+    max_rel_error: float
+    worst: str  # "name[index]"
+    errors: dict = field(default_factory=dict)  # array name -> its worst relative error
+
+    def __str__(self):
+        per = ", ".join(f"{name}: {err:.2e}" for name, err in self.errors.items())
+        return f"worst relative error {self.max_rel_error:.3e} at {self.worst} ({per})"
+
+
+def relative_error(analytic, numeric):
+    """Entrywise relative error as defined in the module docstring (returns an array)."""
+    analytic = np.asarray(analytic, np.float64)
+    numeric = np.asarray(numeric, np.float64)
+    floor = 1e-3 * np.max(np.abs(numeric)) if numeric.size else 0.0
+    denom = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
+    denom[denom == 0] = 1.0  # both exactly zero everywhere: no error
+    return np.abs(analytic - numeric) / denom
+
+
+def numerical_gradient(f, z, h=1e-6):
+    """Central-difference gradient of the scalar function f() with respect to array z, which f reads and this
+    function perturbs in place (restoring every entry)."""
+    grad = np.zeros(z.shape, np.float64)
+    flat = z.reshape(-1)  # a view: z must be contiguous
+    gflat = grad.reshape(-1)
+    for k in range(flat.size):
+        old = flat[k]
+        flat[k] = old + h
+        plus = f()
+        flat[k] = old - h
+        minus = f()
+        flat[k] = old
+        gflat[k] = (plus - minus) / (2 * h)
+    return grad
+
+
+def gradcheck(module, x, dy=None, forward=None, h=1e-6, seed=0, check_input=True):
+    """Check ``module.backward`` (input gradient and every ``module.grads`` entry) against finite differences.
+
+    module   anything with forward/backward/params/grads: a pytcn layer, block or model
+    x        the input, float64
+    dy       the upstream gradient (default: standard normal, drawn from ``seed``, never ones)
+    forward  forward(x) -> y, to call instead of module.forward (e.g. with dropout masks drawn from a freshly seeded
+             generator every time, so that every evaluation uses the same mask)
+    A module whose forward returns a tuple (a residual block: out, branch) is checked on its first output.
+    """
+    if x.dtype != np.float64:
+        raise TypeError(f"x must be float64 for a gradient check, got {x.dtype}")
+    x = np.ascontiguousarray(x).copy()
+    forward = module.forward if forward is None else forward
+
+    def output(inp):
+        y = forward(inp)
+        return y[0] if isinstance(y, tuple) else y
+
+    y = output(x)
+    if dy is None:
+        dy = np.random.default_rng(seed).standard_normal(y.shape)
+    dx = module.backward(dy)
+    analytic = {name: module.grads[name].copy() for name in module.params}
+    if check_input:
+        analytic["input"] = np.array(dx, np.float64)
+
+    arrays = dict(module.params)
+    if check_input:
+        arrays["input"] = x
+    errors, worst, worst_where = {}, -1.0, ""
+    for name, z in arrays.items():
+        numeric = numerical_gradient(lambda: float(np.sum(output(x) * dy)), z, h)
+        err = relative_error(analytic[name], numeric)
+        k = int(np.argmax(err))
+        errors[name] = float(err.flat[k])
+        if err.flat[k] > worst:
+            worst = float(err.flat[k])
+            worst_where = f"{name}{tuple(int(i) for i in np.unravel_index(k, err.shape))}"
+    return GradcheckResult(worst, worst_where, errors)

@@ -1,0 +1,191 @@
+"""Layers with hand-written forward and backward passes.
+
+Every layer works in the kernels' layout, channels before time:
+
+    x: (N, C_in, T)    y: (N, C_out, T)
+
+(the model transposes its (N, T, C) input once, at its boundary). A layer follows one protocol, which
+``pytcn.gradcheck`` and the optimizers rely on:
+
+- ``params``: dict name -> array, the trainable arrays (updated in place, never replaced);
+- ``grads``: dict name -> array of the same shapes, written by ``backward``;
+- ``forward(x, ...) -> y`` saves what the backward pass needs;
+- ``backward(dy) -> dx`` reads what the last forward saved, fills ``grads`` and returns the input gradient.
+"""
+import numpy as np
+
+from . import _validate
+from .backends import get_backend
+from .initializers import initialize
+
+
+class Layer:
+    """Base of all layers: empty params and grads, and the check that backward follows a forward."""
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self._saved = None
+
+    def _take_saved(self, what):
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward: there is no {what} to use")
+        return self._saved
+
+    def named_parameters(self, prefix=""):
+        """(prefixed name, param, grad) for every trainable array of this layer."""
+        return [(prefix + name, self.params[name], self.grads[name]) for name in self.params]
+
+
+class CausalConv1D(Layer):
+    """Causal dilated 1-D convolution, optionally weight-normalised.
+
+        y[n, o, t] = b[o] + sum_{i, j} W[o, i, j] * x[n, i, t - (K-1-j)*d]      (x = 0 before t = 0)
+
+    W: (C_out, C_in, K), the layout and tap order of torch.nn.Conv1d (see kernels/conv.py for why).
+
+    With ``use_weight_norm`` the weight is not a parameter itself but is made, as torch.nn.utils.weight_norm makes
+    it, from a direction v and a length g per output channel:
+
+        W[o] = g[o] * v[o] / ||v[o]||,   ||v[o]|| = sqrt(sum_{i, j} v[o, i, j]^2)
+        params: weight_g (C_out, 1, 1), weight_v (C_out, C_in, K), bias (C_out,); g starts at ||v|| so W = v.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, *, use_weight_norm=False,
+                 kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
+        super().__init__()
+        self.in_channels = _validate.integer("in_channels", in_channels, 1)
+        self.out_channels = _validate.integer("out_channels", out_channels, 1)
+        self.kernel_size = _validate.integer("kernel_size", kernel_size, 1)
+        self.dilation = _validate.integer("dilation", dilation, 1)
+        self.use_weight_norm = bool(use_weight_norm)
+        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.backend = get_backend(backend)
+        rng = np.random.default_rng() if rng is None else rng
+        shape = (self.out_channels, self.in_channels, self.kernel_size)
+        W = initialize(kernel_initializer, shape, rng, self.dtype)
+        if self.use_weight_norm:
+            self.params["weight_g"] = np.sqrt((W.astype(np.float64) ** 2).sum(axis=(1, 2), keepdims=True)).astype(self.dtype)
+            self.params["weight_v"] = W
+        else:
+            self.params["weight"] = W
+        self.params["bias"] = np.zeros(self.out_channels, self.dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+
+    def weight(self):
+        """The effective weight W: (C_out, C_in, K), made from g and v when weight normalisation is on."""
+        if not self.use_weight_norm:
+            return self.params["weight"]
+        v = self.params["weight_v"]
+        norm = np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
+        return self.params["weight_g"] * v / norm
+
+    def forward(self, x):
+        """x: (N, C_in, T) -> y: (N, C_out, T)."""
+        x = _validate.float_array("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
+        W = np.ascontiguousarray(self.weight())
+        y = np.empty((x.shape[0], self.out_channels, x.shape[2]), self.dtype)
+        self.backend.conv_forward(y, x, W, self.params["bias"], self.dilation)
+        self._saved = (x, W)  # for the backward pass: the input (for dW) and the weight actually used (for dx)
+        return y
+
+    def backward(self, dy):
+        """dy: (N, C_out, T) -> dx: (N, C_in, T); fills grads."""
+        x, W = self._take_saved("input")
+        dy = _validate.float_array("dy", dy, 3, self.dtype, shape=x.shape[:1] + (self.out_channels,) + x.shape[2:])
+        dx = np.empty_like(x)
+        self.backend.conv_backward_input(dx, dy, W, self.dilation)
+        self.backend.conv_backward_bias(self.grads["bias"], dy)
+        if not self.use_weight_norm:
+            self.backend.conv_backward_weight(self.grads["weight"], dy, x, self.dilation)
+            return dx
+        dW = np.empty_like(W)
+        self.backend.conv_backward_weight(dW, dy, x, self.dilation)
+        g, v = self.params["weight_g"], self.params["weight_v"]
+        norm = np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
+        # forward: W = g * u with u = v / ||v||, so dg = <dW, u> per output channel
+        dg = (dW * v).sum(axis=(1, 2), keepdims=True) / norm
+        self.grads["weight_g"][...] = dg
+        # and du = g dW; through u = v / ||v||: dv = (du - u <u, du>) / ||v|| = (g / ||v||) (dW - u dg)
+        self.grads["weight_v"][...] = (g / norm) * (dW - v * (dg / norm))
+        return dx
+
+
+class ReLU(Layer):
+    """y = max(x, 0), elementwise; the derivative at 0 is taken as 0."""
+
+    def __init__(self, backend="cpu"):
+        super().__init__()
+        self.backend = get_backend(backend)
+
+    def forward(self, x):
+        y = np.empty_like(x)
+        self.backend.relu_forward(y, x)
+        self._saved = y  # for the backward pass: the unit was active where y > 0
+        return y
+
+    def backward(self, dy):
+        y = self._take_saved("output")
+        dx = np.empty_like(dy)
+        self.backend.relu_backward(dx, dy, y)
+        return dx
+
+
+class SpatialDropout1D(Layer):
+    """Inverted spatial dropout: in training, each channel of each sequence is dropped whole with probability
+    ``rate`` (as keras's SpatialDropout1D, which keras-tcn uses) and the kept ones are scaled by 1 / (1 - rate), so
+    that nothing changes at inference.
+
+        y[n, c, t] = x[n, c, t] * mask[n, c],   mask[n, c] = 0 with probability rate, else 1 / (1 - rate)
+    """
+
+    def __init__(self, rate):
+        super().__init__()
+        self.rate = _validate.real("dropout_rate", rate, 0.0, 1.0, high_open=True)
+
+    def forward(self, x, training=False, rng=None):
+        """In training, ``rng`` (a np.random.Generator) draws the mask: the same generator state, the same mask."""
+        if not training or self.rate == 0.0:
+            self._saved = None  # identity: backward passes dy through
+            return x
+        if rng is None:
+            raise ValueError("rng must be a np.random.Generator when training with dropout, got None")
+        keep = rng.random(x.shape[:2]) >= self.rate  # N, C
+        mask = (keep / (1.0 - self.rate)).astype(x.dtype)[:, :, None]  # N, C, 1
+        self._saved = mask
+        return x * mask
+
+    def backward(self, dy):
+        if self._saved is None:
+            return dy
+        return dy * self._saved  # forward: y = x * mask
+
+
+class Linear(Layer):
+    """y[m, o] = b[o] + sum_f W[o, f] x[m, f]; x: (M, F), W: (O, F) as torch.nn.Linear, y: (M, O)."""
+
+    def __init__(self, in_features, out_features, *, kernel_initializer="glorot_uniform", rng=None,
+                 dtype=np.float32, backend="cpu"):
+        super().__init__()
+        self.in_features = _validate.integer("in_features", in_features, 1)
+        self.out_features = _validate.integer("out_features", out_features, 1)
+        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.backend = get_backend(backend)
+        rng = np.random.default_rng() if rng is None else rng
+        self.params["weight"] = initialize(kernel_initializer, (self.out_features, self.in_features), rng, self.dtype)
+        self.params["bias"] = np.zeros(self.out_features, self.dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+
+    def forward(self, x):
+        x = _validate.float_array("x", x, 2, self.dtype, shape=(None, self.in_features))
+        y = np.empty((x.shape[0], self.out_features), self.dtype)
+        self.backend.linear_forward(y, x, self.params["weight"], self.params["bias"])
+        self._saved = x  # for the backward pass: dW = dy.T @ x
+        return y
+
+    def backward(self, dy):
+        x = self._take_saved("input")
+        dy = _validate.float_array("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
+        dx = np.empty_like(x)
+        self.backend.linear_backward(dx, self.grads["weight"], self.grads["bias"], dy, x, self.params["weight"])
+        return dx

@@ -1,0 +1,21 @@
+"""Shared test helpers: one comparison with a tolerance chosen by dtype."""
+import numpy as np
+
+# relative and absolute tolerance by dtype: float32 sums of a few hundred terms lose a few ulps per term
+TOLERANCE = {np.dtype(np.float32): (2e-4, 2e-5), np.dtype(np.float64): (1e-10, 1e-12)}
+
+
+def assert_close(actual, expected, dtype=None, what="arrays"):
+    """Fails with the first mismatches and their indices when ``actual`` and ``expected`` differ beyond the
+    tolerance of ``dtype`` (default: the dtype of ``expected``)."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
+    rtol, atol = TOLERANCE[np.dtype(dtype or expected.dtype)]
+    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    bad = ~np.isclose(actual, expected, rtol=rtol, atol=atol * scale)
+    if bad.any():
+        idx = np.argwhere(bad)[:5]
+        lines = [f"  at {tuple(int(i) for i in k)}: {actual[tuple(k)]!r} != {expected[tuple(k)]!r}" for k in idx]
+        raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} entries differ (rtol={rtol}, atol={atol}*{scale:.3g})\n"
+                             + "\n".join(lines))
