@@ -9,6 +9,8 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 def as_dtype(name, dtype):
     """The float dtype called ``dtype``; only float32 and float64 are supported."""
+    if dtype is None:  # np.dtype(None) is float64: a silent default, so None is refused rather than converted
+        raise TypeError(f"{name} must be float32 or float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -29,8 +31,10 @@ def integer(name, value, minimum=None):
 
 def real(name, value, low=None, high=None, low_open=False, high_open=False):
     """A finite real number in the interval given (open or closed at either end)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite real number, got {value!r} of type {type(value).__name__}")
+    if not np.isfinite(value):  # the right type with a wrong value: a ValueError
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
     below = low is not None and (value <= low if low_open else value < low)
     above = high is not None and (value >= high if high_open else value > high)
     if below or above:
@@ -40,6 +44,20 @@ def real(name, value, low=None, high=None, low_open=False, high_open=False):
         hi = "inf" if high is None else high
         raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
     return float(value)
+
+
+def boolean(name, value):
+    """True or False (a NumPy bool too); anything else is refused, since bool("False") is True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}")
+    return bool(value)
+
+
+def generator(name, rng):
+    """A np.random.Generator (None is left to the caller)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name} must be a np.random.Generator, got {rng!r} of type {type(rng).__name__}")
+    return rng
 
 
 def float_array(name, x, ndim, dtype, shape=None):
@@ -79,7 +97,9 @@ def labels_array(name, labels, shape, n_classes):
 
 
 def one_of(name, value, allowed):
-    if value not in allowed:
+    """``value`` if it equals one of ``allowed``. Compared entry by entry with types checked first, so that an
+    array or an unhashable value is reported as not allowed rather than failing inside ``==``."""
+    if not any(isinstance(value, type(a)) and value == a for a in allowed):
         raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}")
     return value
 

@@ -43,5 +43,7 @@ def accuracy(logits, labels):
 def _as_prediction(name, a):
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension, got shape {a.shape}")
     dtype = a.dtype if a.dtype in _validate.FLOAT_DTYPES else np.float64
-    return _validate.float_array(name, a, max(a.ndim, 1), dtype)
+    return _validate.float_array(name, a, a.ndim, dtype)

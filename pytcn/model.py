@@ -7,6 +7,7 @@ Inputs and outputs are (batch, time, channels), as in keras-tcn; inside, the mod
 of the kernels, and transposes once on the way in and once on the way out.
 """
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,7 +32,9 @@ def receptive_field(kernel_size, dilations, nb_stacks=1):
 
 
 def _check_dilations(dilations):
-    if isinstance(dilations, (str, bytes)) or not hasattr(dilations, "__len__"):
+    # an ordered sequence only: a set or a dict has a length too, but no order the blocks could follow
+    ordered = isinstance(dilations, Sequence) or (isinstance(dilations, np.ndarray) and dilations.ndim == 1)
+    if isinstance(dilations, (str, bytes)) or not ordered:
         raise TypeError(f"dilations must be a list of positive integers, got {dilations!r}")
     if len(dilations) == 0:
         raise ValueError(f"dilations must not be empty, got {dilations!r}")
@@ -78,12 +81,12 @@ class TCN:
         self.nb_stacks = _validate.integer("nb_stacks", nb_stacks, 1)
         self.dilations = _check_dilations(dilations)
         self.nb_filters = self._check_nb_filters(nb_filters)
-        self.use_skip_connections = bool(use_skip_connections)
+        self.use_skip_connections = _validate.boolean("use_skip_connections", use_skip_connections)
         self.dropout_rate = _validate.real("dropout_rate", dropout_rate, 0.0, 1.0, high_open=True)
-        self.return_sequences = bool(return_sequences)
+        self.return_sequences = _validate.boolean("return_sequences", return_sequences)
         self.activation = _validate.one_of("activation", activation, ("relu",))
         self.kernel_initializer = kernel_initializer
-        self.use_weight_norm = bool(use_weight_norm)
+        self.use_weight_norm = _validate.boolean("use_weight_norm", use_weight_norm)
         self.dtype = _validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
         if seed is not None:
@@ -152,6 +155,9 @@ class TCN:
         from ``rng`` (a np.random.Generator), or from the model's own generator when rng is None.
         """
         x = _validate.float_array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))
+        training = _validate.boolean("training", training)
+        if rng is not None:
+            _validate.generator("rng", rng)
         if training and rng is None:
             rng = self.rng
         N, T, _ = x.shape

@@ -27,15 +27,28 @@ class _Optimizer:
         if not hasattr(params, "items"):
             raise TypeError(f"params must be a dict of name -> array (model.params), got {type(params).__name__}")
         self.params = dict(params)
+        for name, p in self.params.items():
+            # updated in place by the kernels, so a parameter cannot be converted: it is refused instead
+            if not isinstance(p, np.ndarray):
+                raise TypeError(f"params[{name!r}] must be a NumPy array, got {type(p).__name__}")
+            if p.dtype not in _validate.FLOAT_DTYPES:
+                raise TypeError(f"params[{name!r}] must be float32 or float64, got {p.dtype}")
+            if not (p.flags.c_contiguous and p.flags.writeable):
+                raise ValueError(f"params[{name!r}] must be a writeable C-contiguous array (it is updated in "
+                                 f"place), got strides {p.strides} for shape {p.shape}")
         self.lr = _validate.real("lr", lr, 0.0, low_open=True)
         self.max_grad_norm = None if max_grad_norm is None else _validate.real(
             "max_grad_norm", max_grad_norm, 0.0, low_open=True)
 
     def _checked(self, grads):
+        if not hasattr(grads, "get"):
+            raise TypeError(f"grads must be a dict of name -> array (model.grads), got {type(grads).__name__}")
         for name, p in self.params.items():
-            g = grads.get(name) if hasattr(grads, "get") else None
+            g = grads.get(name)
             if g is None:
                 raise ValueError(f"grads has no gradient for parameter {name!r}")
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"grads[{name!r}] must be a NumPy array, got {type(g).__name__}")
             if g.shape != p.shape or g.dtype != p.dtype:
                 raise ValueError(f"grads[{name!r}] is {g.dtype}{g.shape}, the parameter is {p.dtype}{p.shape}")
         scale = clip_factor({n: grads[n] for n in self.params}, self.max_grad_norm)
