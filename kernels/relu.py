@@ -3,7 +3,8 @@
     y = max(x, 0)             forward
     dx = dy * [y > 0]         backward, from the saved output y (y > 0 exactly where x > 0)
 
-At x = 0 the derivative is taken as 0, as torch and keras take it.
+At x = 0 the derivative is taken as 0, as torch and keras take it. A NaN input gives a NaN output (as np.maximum
+and torch.relu do), so that a diverging run shows its NaN instead of hiding it behind zeros.
 """
 import numpy as np
 from numba import njit, prange
@@ -26,7 +27,7 @@ def _relu_forward(y, x):
     yf = y.reshape(-1)
     for k in prange(xf.size):
         v = xf[k]
-        yf[k] = v if v > 0 else 0.0
+        yf[k] = 0.0 if v <= 0 else v  # written so that a NaN fails the test and passes through, as in np.maximum
 
 
 def _relu_backward(dx, dy, y):

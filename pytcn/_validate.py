@@ -82,6 +82,12 @@ def float_array(name, x, ndim, dtype, shape=None):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
+def kernel_dtype(x):
+    """The dtype the kernels will run ``x`` in: its own when float32 or float64, else float64 (float16, say)."""
+    dtype = getattr(x, "dtype", None)
+    return dtype if dtype in FLOAT_DTYPES else np.dtype(np.float64)
+
+
 def labels_array(name, labels, shape, n_classes):
     """Integer class labels of the given shape, each in [0, n_classes)."""
     if not isinstance(labels, np.ndarray):

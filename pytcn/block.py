@@ -43,6 +43,10 @@ class ResidualBlock(Layer):
         self._layers = {"conv1": self.conv1, "conv2": self.conv2}
         if self.downsample is not None:
             self._layers["downsample"] = self.downsample
+        # the block's own params and grads: the convolutions' arrays (the same objects) under prefixed names
+        named = self.named_parameters()
+        self.params = {name: p for name, p, _ in named}
+        self.grads = {name: g for name, _, g in named}
 
     def named_parameters(self, prefix=""):
         return [entry for name, layer in self._layers.items() for entry in layer.named_parameters(f"{prefix}{name}.")]

@@ -119,6 +119,8 @@ class ReLU(Layer):
         self.backend = get_backend(backend)
 
     def forward(self, x):
+        """x: any shape -> y: the same shape."""
+        x = _validate.float_array("x", x, getattr(x, "ndim", 1), _validate.kernel_dtype(x))
         y = np.empty_like(x)
         self.backend.relu_forward(y, x)
         self._saved = y  # for the backward pass: the unit was active where y > 0
@@ -141,10 +143,11 @@ class SpatialDropout1D(Layer):
 
     def __init__(self, rate):
         super().__init__()
-        self.rate = _validate.real("dropout_rate", rate, 0.0, 1.0, high_open=True)
+        self.rate = _validate.real("rate", rate, 0.0, 1.0, high_open=True)
 
     def forward(self, x, training=False, rng=None):
         """In training, ``rng`` (a np.random.Generator) draws the mask: the same generator state, the same mask."""
+        x = _validate.float_array("x", x, 3, _validate.kernel_dtype(x))
         if not training or self.rate == 0.0:
             self._saved = None  # identity: backward passes dy through
             return x
