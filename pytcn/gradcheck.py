@@ -44,7 +44,7 @@ def relative_error(analytic, numeric):
     return np.abs(analytic - numeric) / denom
 
 
-def numerical_gradient(f, z, h=1e-6):
+def numerical_gradient(f, z, h=1e-5):
     """Central-difference gradient of the scalar function f() with respect to array z, which f reads and this
     function perturbs in place (restoring every entry)."""
     grad = np.zeros(z.shape, np.float64)
