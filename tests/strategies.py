@@ -1,0 +1,219 @@
+"""Hypothesis strategies for the kernel tests, all in one place, and the shared hypothesis profile.
+
+Hypothesis draws the sizes and a seed; the arrays are then made by ``np.random.Generator`` from that seed. This keeps
+the examples small and well-conditioned (standard normal values, no denormals or overflow that would only test the
+tolerance), while sizes still shrink to the smallest failing case. Every array drawn here is C-contiguous: the
+kernels assume it, and the public layer of pytcn converts or rejects anything else before calling them.
+
+Glossary (shared/STYLE.md): N batch, T time steps, C_in/C_out channels, K kernel size, d dilation.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import settings
+from hypothesis import strategies as st
+
+# deadline=None: the first example of each kernel and dtype pays Numba's compile time (1-2 s cold).
+# max_examples=40: enough to hit the edge cases below many times over, small enough that the suite stays fast.
+settings.register_profile("pytcn", max_examples=40, deadline=None)
+settings.load_profile("pytcn")
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+dtypes = st.sampled_from(FLOAT_DTYPES)
+seeds = st.integers(0, 2**32 - 1)
+batch_sizes = st.integers(1, 3)  # N
+lengths = st.integers(1, 40)  # T
+channels = st.integers(1, 5)  # C_in, C_out, features, classes
+kernel_sizes = st.integers(1, 5)  # K
+dilations = st.integers(1, 12)  # d: with K up to 5, (K-1)*d often exceeds T, so many taps only read the padding
+
+
+def normal(rng, shape, dtype):
+    """Standard normal values of ``dtype``, C-contiguous."""
+    return np.ascontiguousarray(rng.standard_normal(shape).astype(dtype))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Convolution
+
+
+@dataclass(frozen=True)
+class ConvProblem:
+    """x: (N, C_in, T), W: (C_out, C_in, K), b: (C_out,), dy: (N, C_out, T), dilation d."""
+
+    x: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    dy: np.ndarray
+    d: int
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+    @property
+    def N(self):
+        return self.x.shape[0]
+
+    @property
+    def C_in(self):
+        return self.x.shape[1]
+
+    @property
+    def T(self):
+        return self.x.shape[2]
+
+    @property
+    def C_out(self):
+        return self.W.shape[0]
+
+    @property
+    def K(self):
+        return self.W.shape[2]
+
+    @property
+    def receptive_field(self):
+        return (self.K - 1) * self.d + 1
+
+
+@st.composite
+def conv_problems(draw, dtype=dtypes, N=batch_sizes, T=lengths, C_in=channels, C_out=channels, K=kernel_sizes,
+                  d=dilations):
+    """A causal convolution problem; every size can be pinned by passing a strategy (``st.just(1)``)."""
+    dtype = draw(dtype)
+    N, T, C_in, C_out, K, d = draw(N), draw(T), draw(C_in), draw(C_out), draw(K), draw(d)
+    rng = np.random.default_rng(draw(seeds))
+    return ConvProblem(x=normal(rng, (N, C_in, T), dtype), W=normal(rng, (C_out, C_in, K), dtype),
+                       b=normal(rng, (C_out,), dtype), dy=normal(rng, (N, C_out, T), dtype), d=d)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ReLU, linear layer, losses, Adam
+
+
+@dataclass(frozen=True)
+class ReluProblem:
+    """x, dy: (N, C, T); y = max(x, 0), the saved output the backward reads. A fifth of x is exactly 0."""
+
+    x: np.ndarray
+    y: np.ndarray
+    dy: np.ndarray
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+
+@st.composite
+def relu_problems(draw, dtype=dtypes):
+    dtype = draw(dtype)
+    shape = (draw(batch_sizes), draw(channels), draw(lengths))
+    rng = np.random.default_rng(draw(seeds))
+    x = normal(rng, shape, dtype)
+    x[rng.random(shape) < 0.2] = 0  # the kink: both torch and pytcn take the derivative at 0 as 0
+    return ReluProblem(x=x, y=np.maximum(x, 0), dy=normal(rng, shape, dtype))
+
+
+@dataclass(frozen=True)
+class LinearProblem:
+    """x: (M, F), W: (O, F), b: (O,), dy: (M, O); M = N * T rows, as the model flattens sequences and steps."""
+
+    x: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    dy: np.ndarray
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+
+@st.composite
+def linear_problems(draw, dtype=dtypes):
+    dtype = draw(dtype)
+    M = draw(batch_sizes) * draw(lengths)
+    F, O = draw(channels), draw(channels)
+    rng = np.random.default_rng(draw(seeds))
+    return LinearProblem(x=normal(rng, (M, F), dtype), W=normal(rng, (O, F), dtype), b=normal(rng, (O,), dtype),
+                         dy=normal(rng, (M, O), dtype))
+
+
+@dataclass(frozen=True)
+class MSEProblem:
+    """pred, target: (M, P)."""
+
+    pred: np.ndarray
+    target: np.ndarray
+
+    @property
+    def dtype(self):
+        return self.pred.dtype
+
+
+@st.composite
+def mse_problems(draw, dtype=dtypes):
+    dtype = draw(dtype)
+    shape = (draw(batch_sizes) * draw(lengths), draw(channels))
+    rng = np.random.default_rng(draw(seeds))
+    return MSEProblem(pred=normal(rng, shape, dtype), target=normal(rng, shape, dtype))
+
+
+@dataclass(frozen=True)
+class CrossEntropyProblem:
+    """logits: (M, C), labels: (M,) int64 in [0, C)."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def dtype(self):
+        return self.logits.dtype
+
+
+@st.composite
+def cross_entropy_problems(draw, dtype=dtypes):
+    dtype = draw(dtype)
+    M, C = draw(batch_sizes) * draw(lengths), draw(channels)
+    # a scale of 30 makes exp overflow without the max-shift, and makes the softmax nearly one-hot
+    scale = draw(st.sampled_from([1.0, 30.0]))
+    rng = np.random.default_rng(draw(seeds))
+    logits = np.ascontiguousarray((scale * rng.standard_normal((M, C))).astype(dtype))
+    return CrossEntropyProblem(logits=logits, labels=rng.integers(0, C, M, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class AdamProblem:
+    """param, m, v, grad: one shape and dtype (v > 0, as after any earlier step); the hyperparameters as Python
+    numbers, always of the same type (floats, and an int step) so that Numba compiles one signature per dtype."""
+
+    param: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    grad: np.ndarray
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    step: int
+
+    @property
+    def dtype(self):
+        return self.param.dtype
+
+
+@st.composite
+def adam_problems(draw, weight_decay, dtype=dtypes):
+    """``weight_decay``: a strategy of floats (``st.just(0.0)`` or a positive range)."""
+    dtype = draw(dtype)
+    shape = (draw(channels), draw(channels), draw(kernel_sizes))
+    rng = np.random.default_rng(draw(seeds))
+    return AdamProblem(
+        param=normal(rng, shape, dtype), m=normal(rng, shape, dtype),
+        v=np.ascontiguousarray(rng.uniform(0.01, 2.0, shape).astype(dtype)), grad=normal(rng, shape, dtype),
+        lr=draw(st.floats(1e-4, 0.1)), beta1=draw(st.floats(0.0, 0.99)), beta2=draw(st.floats(0.9, 0.9999)),
+        eps=draw(st.sampled_from([1e-8, 1e-6])), weight_decay=float(draw(weight_decay)), step=draw(st.integers(1, 10)))
+
+
+weight_decays = st.floats(1e-4, 0.1)

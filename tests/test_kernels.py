@@ -1,0 +1,581 @@
+"""Property tests of the low-level kernels in ``kernels/``.
+
+- Every op in ``kernels.TWINS``: the Numba kernel equals its NumPy twin, and neither writes its inputs.
+- The convolution: causal (exactly), its backward passes are its adjoints, it keeps the length of the sequence, it
+  handles sequences shorter than its receptive field, K = 1 and dilations past the end; and it agrees with a brute
+  force loop over its formula, an oracle that shares no code and no route with either kernel.
+- The parallel kernels give the same result on one thread and on two.
+- Structure: ``kernels/`` imports nothing from ``pytcn``, every ``njit`` takes its options from ``kernels/_config.py``,
+  and the fast-math set there keeps NaN and infinity, which do come out of the kernels.
+
+Arrays are drawn by ``tests/strategies.py``; all of them C-contiguous, as the kernels assume.
+"""
+import ast
+import importlib
+import inspect
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+import kernels
+from kernels import _config
+from tests.helpers import assert_close
+from tests.strategies import (
+    adam_problems,
+    conv_problems,
+    cross_entropy_problems,
+    linear_problems,
+    mse_problems,
+    relu_problems,
+    weight_decays,
+)
+
+KERNELS_DIR = Path(kernels.__file__).parent
+BACKENDS = {"numpy": 0, "numba": 1}  # index into a TWINS pair
+backends = pytest.mark.parametrize("backend", list(BACKENDS))
+
+
+def kernel(op, backend):
+    return kernels.TWINS[op][BACKENDS[backend]]
+
+
+def unwritten(shape, dtype):
+    """An output buffer filled with NaN: an element a kernel forgets to write shows up in every comparison."""
+    return np.full(shape, np.nan, dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One case per op: how to draw its problem, and how to lay out its arguments (outputs first, as the kernels do)
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    problems: SearchStrategy
+    args: Callable  # problem -> (outputs: {name: fresh array}, inputs: tuple)
+    variant: str = ""
+
+    @property
+    def id(self):
+        return f"{self.op}-{self.variant}" if self.variant else self.op
+
+    def call(self, fn, problem):
+        """Runs ``fn`` on fresh outputs; returns {name: array}, with the returned loss as "loss" where there is one."""
+        outputs, inputs = self.args(problem)
+        loss = fn(*outputs.values(), *inputs)
+        if loss is not None:
+            outputs["loss"] = np.float64(loss)
+        return outputs
+
+
+def _conv_forward_args(p):
+    return {"y": unwritten((p.N, p.C_out, p.T), p.dtype)}, (p.x, p.W, p.b, p.d)
+
+
+def _conv_backward_input_args(p):
+    return {"dx": unwritten(p.x.shape, p.dtype)}, (p.dy, p.W, p.d)
+
+
+def _conv_backward_weight_args(p):
+    return {"dW": unwritten(p.W.shape, p.dtype)}, (p.dy, p.x, p.d)
+
+
+def _conv_backward_bias_args(p):
+    return {"db": unwritten(p.b.shape, p.dtype)}, (p.dy,)
+
+
+def _relu_forward_args(p):
+    return {"y": unwritten(p.x.shape, p.dtype)}, (p.x,)
+
+
+def _relu_backward_args(p):
+    return {"dx": unwritten(p.dy.shape, p.dtype)}, (p.dy, p.y)
+
+
+def _linear_forward_args(p):
+    return {"y": unwritten(p.dy.shape, p.dtype)}, (p.x, p.W, p.b)
+
+
+def _linear_backward_args(p):
+    outputs = {"dx": unwritten(p.x.shape, p.dtype), "dW": unwritten(p.W.shape, p.dtype),
+               "db": unwritten(p.b.shape, p.dtype)}
+    return outputs, (p.dy, p.x, p.W)
+
+
+def _mse_args(p):
+    return {"dpred": unwritten(p.pred.shape, p.dtype)}, (p.pred, p.target)
+
+
+def _softmax_cross_entropy_args(p):
+    return {"dlogits": unwritten(p.logits.shape, p.dtype)}, (p.logits, p.labels)
+
+
+def _adam_update_args(p):
+    # param, m and v are updated in place: each call gets its own copies
+    outputs = {"param": p.param.copy(), "m": p.m.copy(), "v": p.v.copy()}
+    return outputs, (p.grad, p.lr, p.beta1, p.beta2, p.eps, p.weight_decay, p.step)
+
+
+CASES = [
+    Case("conv_forward", conv_problems(), _conv_forward_args),
+    Case("conv_backward_input", conv_problems(), _conv_backward_input_args),
+    Case("conv_backward_weight", conv_problems(), _conv_backward_weight_args),
+    Case("conv_backward_bias", conv_problems(), _conv_backward_bias_args),
+    Case("relu_forward", relu_problems(), _relu_forward_args),
+    Case("relu_backward", relu_problems(), _relu_backward_args),
+    Case("linear_forward", linear_problems(), _linear_forward_args),
+    Case("linear_backward", linear_problems(), _linear_backward_args),
+    Case("mse", mse_problems(), _mse_args),
+    Case("softmax_cross_entropy", cross_entropy_problems(), _softmax_cross_entropy_args),
+    Case("adam_update", adam_problems(weight_decay=st.just(0.0)), _adam_update_args, "no_weight_decay"),
+    Case("adam_update", adam_problems(weight_decay=weight_decays), _adam_update_args, "weight_decay"),
+]
+cases = pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+
+
+def test_every_kernel_has_a_test_case():
+    assert {case.op for case in CASES} == set(kernels.TWINS), "an op of kernels.TWINS has no case here, or vice versa"
+
+
+def test_every_kernel_in_the_package_is_listed_in_twins():
+    listed = {fn for pair in kernels.TWINS.values() for fn in pair}
+    for path in sorted(KERNELS_DIR.glob("*.py")):
+        module = importlib.import_module(f"kernels.{path.stem}")
+        for name, value in vars(module).items():
+            if name.endswith(("_numpy", "_numba")):
+                assert value in listed, f"kernels/{path.name} defines {name}, which kernels.TWINS does not list"
+
+
+@pytest.mark.parametrize("op", sorted(kernels.TWINS))
+def test_twins_are_named_after_their_op_and_share_one_signature(op):
+    reference, fast = kernels.TWINS[op]
+    assert reference.__name__ == f"{op}_numpy"
+    assert isinstance(fast, numba.core.registry.CPUDispatcher), f"{op}: the fast twin is not a Numba kernel"
+    assert fast.py_func.__name__ == f"_{op}"
+    assert list(inspect.signature(reference).parameters) == list(inspect.signature(fast.py_func).parameters)
+
+
+@cases
+@given(data=st.data())
+def test_numba_kernel_equals_numpy_twin(case, data):
+    problem = data.draw(case.problems)
+    reference, fast = kernels.TWINS[case.op]
+    expected = case.call(reference, problem)
+    actual = case.call(fast, problem)
+    for name in expected:
+        assert_close(actual[name], expected[name], dtype=problem.dtype, what=f"{case.op}: {name}")
+
+
+@cases
+@backends
+@given(data=st.data())
+def test_kernels_leave_their_inputs_unchanged(case, backend, data):
+    problem = data.draw(case.problems)
+    _, inputs = case.args(problem)
+    before = [a.copy() for a in inputs if isinstance(a, np.ndarray)]
+    case.call(kernel(case.op, backend), problem)
+    after = [a for a in inputs if isinstance(a, np.ndarray)]
+    for k, (a, b) in enumerate(zip(after, before)):
+        assert np.array_equal(a, b), f"{case.op} ({backend}) wrote its input number {k}"
+
+
+def test_strategies_draw_c_contiguous_arrays():
+    @given(data=st.data())
+    def check(case, data):
+        outputs, inputs = case.args(data.draw(case.problems))
+        for a in [*outputs.values(), *inputs]:
+            if isinstance(a, np.ndarray):
+                assert a.flags.c_contiguous, f"{case.op}: a non-contiguous array of shape {a.shape}"
+
+    for case in CASES:
+        check(case)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Convolution
+
+
+def conv(problem, backend, x=None, b=None):
+    """y = conv_forward(x, W, b) with the problem's W and d (and its x and b unless given)."""
+    x = problem.x if x is None else x
+    b = problem.b if b is None else b
+    y = unwritten((x.shape[0], problem.C_out, x.shape[2]), problem.dtype)
+    kernel("conv_forward", backend)(y, x, problem.W, b, problem.d)
+    return y
+
+
+def conv_forward_bruteforce(x, W, b, d):
+    """The formula, term by term, in float64 Python scalars: y[n,o,t] = b[o] + sum_{i,j} W[o,i,j] x[n,i,t-(K-1-j)d]."""
+    N, C_in, T = x.shape
+    C_out, _, K = W.shape
+    y = np.zeros((N, C_out, T))
+    for n in range(N):
+        for o in range(C_out):
+            for t in range(T):
+                total = float(b[o])
+                for i in range(C_in):
+                    for j in range(K):
+                        u = t - (K - 1 - j) * d
+                        if u >= 0:  # x is zero before the first step
+                            total += float(W[o, i, j]) * float(x[n, i, u])
+                y[n, o, t] = total
+    return y
+
+
+@backends
+@given(problem=conv_problems(T=st.integers(2, 40)), data=st.data())
+def test_conv_is_causal(backend, problem, data):
+    t_changed = data.draw(st.integers(1, problem.T - 1), label="first changed step")
+    y = conv(problem, backend)
+    x_changed = problem.x.copy()
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    x_changed[:, :, t_changed:] += (1 + rng.random(x_changed[:, :, t_changed:].shape)).astype(problem.dtype)
+    y_changed = conv(problem, backend, x=x_changed)
+    assert np.array_equal(y_changed[:, :, :t_changed], y[:, :, :t_changed]), \
+        f"changing x from step {t_changed} on changed y before it"
+    # and the change does show at step t_changed (tap K-1 reads it), so the test above compared aligned outputs
+    assert np.any(y_changed[:, :, t_changed] != y[:, :, t_changed]), \
+        f"y[:, :, {t_changed}] ignored x[:, :, {t_changed}]"
+
+
+def assert_inner_products_equal(lhs, rhs, scale, what):
+    """|lhs - rhs| <= 1e-10 * scale, where scale is the sum of the absolute terms (an inner product may cancel to 0)."""
+    assert abs(lhs - rhs) <= 1e-10 * max(scale, 1e-300), f"{what}: {lhs!r} != {rhs!r} (terms sum to {scale:.3g})"
+
+
+@backends
+@given(problem=conv_problems(dtype=st.just(np.dtype(np.float64))))
+def test_backward_input_is_adjoint_of_forward(backend, problem):
+    y = conv(problem, backend, b=np.zeros_like(problem.b))
+    dx = unwritten(problem.x.shape, problem.dtype)
+    kernel("conv_backward_input", backend)(dx, problem.dy, problem.W, problem.d)
+    assert_inner_products_equal(np.vdot(y, problem.dy), np.vdot(problem.x, dx), np.vdot(np.abs(y), np.abs(problem.dy)),
+                                "<conv(x), dy> vs <x, conv_backward_input(dy)>")
+
+
+@backends
+@given(problem=conv_problems(dtype=st.just(np.dtype(np.float64))))
+def test_backward_weight_is_adjoint_of_forward(backend, problem):
+    y = conv(problem, backend, b=np.zeros_like(problem.b))
+    dW = unwritten(problem.W.shape, problem.dtype)
+    kernel("conv_backward_weight", backend)(dW, problem.dy, problem.x, problem.d)
+    assert_inner_products_equal(np.vdot(y, problem.dy), np.vdot(problem.W, dW), np.vdot(np.abs(y), np.abs(problem.dy)),
+                                "<conv(x; W), dy> vs <W, conv_backward_weight(dy, x)>")
+
+
+@backends
+@given(problem=conv_problems(dtype=st.just(np.dtype(np.float64))))
+def test_backward_bias_is_adjoint_of_forward(backend, problem):
+    db = unwritten(problem.b.shape, problem.dtype)
+    kernel("conv_backward_bias", backend)(db, problem.dy)
+    assert_close(db, problem.dy.sum(axis=(0, 2)), what="db vs the sum of dy over batch and time")
+    bias_part = conv(problem, backend) - conv(problem, backend, b=np.zeros_like(problem.b))  # b[o] at every (n, t)
+    assert_inner_products_equal(np.vdot(bias_part, problem.dy), np.vdot(problem.b, db),
+                                np.vdot(np.abs(bias_part), np.abs(problem.dy)), "<y(b) - y(0), dy> vs <b, db>")
+
+
+@backends
+@given(problem=conv_problems())
+def test_output_has_the_length_of_the_input_and_every_step_is_written(backend, problem):
+    # the buffers have the input's length T (even when T is shorter than the receptive field): every one of their
+    # steps must be written, none left as the NaN they were filled with
+    for op, (outputs, inputs) in [("conv_forward", _conv_forward_args(problem)),
+                                  ("conv_backward_input", _conv_backward_input_args(problem)),
+                                  ("conv_backward_weight", _conv_backward_weight_args(problem)),
+                                  ("conv_backward_bias", _conv_backward_bias_args(problem))]:
+        kernel(op, backend)(*outputs.values(), *inputs)
+        for name, out in outputs.items():
+            unset = np.argwhere(np.isnan(out))
+            assert unset.size == 0, f"{op} ({backend}) left {name} unwritten at {[tuple(k) for k in unset[:5]]}"
+
+
+@backends
+@given(problem=conv_problems(K=st.integers(2, 5)), data=st.data())
+def test_sequence_shorter_than_receptive_field_gives_the_start_of_the_long_output(backend, problem, data):
+    # the zero padding must behave as zeros before the first step, whatever the length of the sequence
+    T_short = data.draw(st.integers(1, min(problem.T, problem.receptive_field - 1)), label="T_short")
+    y_short = conv(problem, backend, x=np.ascontiguousarray(problem.x[:, :, :T_short]))
+    assert_close(y_short, conv(problem, backend)[:, :, :T_short], what=f"y of the first {T_short} steps")
+    assert_close(y_short, conv_forward_bruteforce(problem.x[:, :, :T_short], problem.W, problem.b, problem.d),
+                 dtype=problem.dtype, what=f"y of {T_short} steps vs the brute-force loops")
+
+
+@backends
+@given(problem=conv_problems(K=st.just(1)))
+def test_kernel_size_one_is_a_pointwise_matmul_for_any_dilation(backend, problem):
+    x, W, b = (a.astype(np.float64) for a in (problem.x, problem.W, problem.b))
+    expected = np.einsum("oi,nit->not", W[:, :, 0], x) + b[None, :, None]
+    assert_close(conv(problem, backend), expected, dtype=problem.dtype, what=f"K = 1, d = {problem.d}")
+
+
+@st.composite
+def conv_problems_with_dilation_past_the_end(draw):
+    T = draw(st.integers(1, 12))
+    return draw(conv_problems(T=st.just(T), K=st.integers(2, 5), d=st.integers(T, 12)))
+
+
+@backends
+@given(problem=conv_problems_with_dilation_past_the_end())
+def test_dilation_past_the_end_leaves_only_the_last_tap(backend, problem):
+    # d >= T: every tap j < K-1 reads at least d steps back, which is all padding
+    x, W, b = (a.astype(np.float64) for a in (problem.x, problem.W, problem.b))
+    expected = np.einsum("oi,nit->not", W[:, :, -1], x) + b[None, :, None]
+    assert_close(conv(problem, backend), expected, dtype=problem.dtype, what=f"T = {problem.T}, d = {problem.d}")
+
+
+@backends
+@given(problem=conv_problems(T=st.integers(1, 20)))
+def test_conv_forward_matches_bruteforce_loops(backend, problem):
+    expected = conv_forward_bruteforce(problem.x, problem.W, problem.b, problem.d)
+    assert_close(conv(problem, backend), expected, dtype=problem.dtype, what="y vs the brute-force loops")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Threads
+
+
+@contextmanager
+def numba_threads(n):
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_two_numba_threads_are_available():
+    # without a second thread the test below would compare one thread with itself
+    assert numba.config.NUMBA_NUM_THREADS >= 2, \
+        f"NUMBA_NUM_THREADS is {numba.config.NUMBA_NUM_THREADS}; run the tests with NUMBA_NUM_THREADS=2 or more"
+
+
+@cases
+@given(data=st.data())
+def test_one_and_two_threads_agree(case, data):
+    # every kernel is PARALLEL; the reductions (dW, db, linear dW/db, the losses) are the ones that could race
+    problem = data.draw(case.problems)
+    fast = kernels.TWINS[case.op][1]
+    with numba_threads(1):
+        one = case.call(fast, problem)
+    with numba_threads(min(2, numba.config.NUMBA_NUM_THREADS)):
+        two = case.call(fast, problem)
+    for name in one:
+        if name == "loss":
+            # both losses are sums over threads: mse by prange's reduction, cross-entropy by losses.sum(), which
+            # parallel=True also splits over the threads. One partial sum per thread: the rounding may differ.
+            assert_close(two[name], one[name], dtype=problem.dtype, what=f"{case.op}: {name}, 2 threads vs 1")
+        else:
+            # every other output element is computed by one thread in a fixed order: bitwise equal
+            assert np.array_equal(two[name], one[name]), f"{case.op}: {name} differs between 1 and 2 threads"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Structure of kernels/
+
+
+def kernel_sources():
+    paths = sorted(KERNELS_DIR.glob("*.py"))
+    assert len(paths) >= 2, f"no kernel sources found in {KERNELS_DIR}"
+    return {path.name: ast.parse(path.read_text(), filename=str(path)) for path in paths}
+
+
+def test_kernels_import_nothing_from_pytcn():
+    for name, tree in kernel_sources().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"kernels/{name}:{node.lineno} imports from outside kernels/"
+                modules = [node.module or ""] if node.level == 0 else []
+            else:
+                continue
+            for module in modules:
+                assert module.split(".")[0] != "pytcn", f"kernels/{name}:{node.lineno} imports {module}"
+
+
+def config_option_names():
+    """The names bound to a dict of njit options in kernels/_config.py (SERIAL, PARALLEL)."""
+    tree = ast.parse((KERNELS_DIR / "_config.py").read_text())
+    names = {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
+             if isinstance(target, ast.Name) and isinstance(getattr(_config, target.id), dict)}
+    assert names, "kernels/_config.py defines no dict of njit options"
+    return names
+
+
+def test_every_njit_takes_its_options_from_config():
+    option_names = config_option_names()
+    found = 0
+    for name, tree in kernel_sources().items():
+        from_config = {alias.asname or alias.name for node in ast.walk(tree)
+                       if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "_config"
+                       for alias in node.names}
+        calls = {id(node.func): node for node in ast.walk(tree) if isinstance(node, ast.Call)}
+        for node in ast.walk(tree):
+            is_jit = (isinstance(node, ast.Name) and node.id in ("njit", "jit")) or \
+                     (isinstance(node, ast.Attribute) and node.attr in ("njit", "jit"))
+            if not is_jit:
+                continue
+            where = f"kernels/{name}:{node.lineno}"
+            call = calls.get(id(node))
+            assert call is not None, f"{where}: a bare @njit/@jit without options"
+            assert not call.args and len(call.keywords) == 1 and call.keywords[0].arg is None, \
+                f"{where}: njit must be called as njit(**SERIAL) or njit(**PARALLEL), was {ast.unparse(call)}"
+            options = call.keywords[0].value
+            assert isinstance(options, ast.Name) and options.id in option_names & from_config, \
+                f"{where}: njit options {ast.unparse(options)} do not come from kernels/_config.py"
+            found += 1
+    assert found >= len(kernels.TWINS), f"found {found} njit calls for {len(kernels.TWINS)} kernels"
+
+
+def test_fastmath_in_config_keeps_nan_and_inf():
+    assert isinstance(_config.FASTMATH, (set, frozenset)), f"FASTMATH should be a set of flags: {_config.FASTMATH!r}"
+    assert not {"nnan", "ninf", "fast"} & _config.FASTMATH, f"FASTMATH lets LLVM drop NaN/inf: {_config.FASTMATH}"
+    for options in (_config.SERIAL, _config.PARALLEL):
+        assert options["fastmath"] == _config.FASTMATH
+
+
+@pytest.mark.parametrize("op", sorted(kernels.TWINS))
+def test_compiled_kernels_carry_the_config_fastmath(op):
+    assert kernels.TWINS[op][1].targetoptions["fastmath"] == _config.FASTMATH
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# NaN and infinity reach every output that reads them, and no other
+
+
+def taps_back(problem):
+    """The steps s = (K-1-j) d that the K taps look back."""
+    return [(problem.K - 1 - j) * problem.d for j in range(problem.K)]
+
+
+@st.composite
+def conv_problems_with_a_spot(draw):
+    """A conv problem and one (n, c, t) position, c below both C_in and C_out."""
+    problem = draw(conv_problems())
+    n = draw(st.integers(0, problem.N - 1))
+    c = draw(st.integers(0, min(problem.C_in, problem.C_out) - 1))
+    t = draw(st.integers(0, problem.T - 1))
+    return problem, (n, c, t)
+
+
+@backends
+@pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@given(problem_spot=conv_problems_with_a_spot())
+def test_nan_and_inf_in_conv_input_reach_exactly_the_outputs_that_read_them(backend, special, problem_spot):
+    problem, (n, i, t) = problem_spot
+    x = problem.x.copy()
+    x[n, i, t] = special
+    reached = np.zeros((problem.N, problem.C_out, problem.T), bool)
+    for s in taps_back(problem):
+        if t + s < problem.T:
+            reached[n, :, t + s] = True  # y[n, :, t + s] reads x[n, i, t] through the tap s steps back
+    y = conv(problem, backend, x=x)
+    # a nonzero weight times inf is inf, and only one term of each output is inf: the sum stays inf, not NaN
+    check = np.isnan if np.isnan(special) else np.isinf
+    assert np.array_equal(check(y), reached), \
+        f"{special} at x[{n}, {i}, {t}] reached y at {np.argwhere(check(y)).tolist()}, " \
+        f"expected {np.argwhere(reached).tolist()}"
+
+
+@backends
+@given(problem_spot=conv_problems_with_a_spot())
+def test_nan_in_dy_reaches_exactly_the_conv_gradients_that_read_it(backend, problem_spot):
+    problem, (n, o, t) = problem_spot
+    dy = problem.dy.copy()
+    dy[n, o, t] = np.nan
+    dx_reached = np.zeros(problem.x.shape, bool)
+    dW_reached = np.zeros(problem.W.shape, bool)
+    for j, s in enumerate(taps_back(problem)):
+        if t - s >= 0:
+            dx_reached[n, :, t - s] = True  # y[n, o, t] read x[n, :, t - s] through tap j ...
+            dW_reached[o, :, j] = True  # ... with weight W[o, :, j]
+    db_reached = np.arange(problem.C_out) == o
+    dx, dW, db = unwritten(problem.x.shape, problem.dtype), unwritten(problem.W.shape, problem.dtype), \
+        unwritten(problem.b.shape, problem.dtype)
+    kernel("conv_backward_input", backend)(dx, dy, problem.W, problem.d)
+    kernel("conv_backward_weight", backend)(dW, dy, problem.x, problem.d)
+    kernel("conv_backward_bias", backend)(db, dy)
+    # A tap that reads only padding (s > t) multiplies the NaN by a zero of the padding. The NumPy twin computes that
+    # product (its padded window is all zeros there, and 0 * NaN is NaN), the Numba kernel skips it: either is right,
+    # so those taps of row o may be NaN. Nothing outside row o may be.
+    dW_allowed = np.zeros(problem.W.shape, bool)
+    dW_allowed[o] = True
+    for name, grad, reached, allowed in [("dx", dx, dx_reached, dx_reached), ("dW", dW, dW_reached, dW_allowed),
+                                         ("db", db, db_reached, db_reached)]:
+        nan = np.isnan(grad)
+        assert not (reached & ~nan).any() and not (nan & ~allowed).any(), \
+            f"NaN at dy[{n}, {o}, {t}] reached {name} at {np.argwhere(nan).tolist()}, " \
+            f"expected {np.argwhere(reached).tolist()}"
+
+
+@backends
+@given(problem=linear_problems(), data=st.data())
+def test_nan_reaches_the_linear_rows_that_read_it(backend, problem, data):
+    m = data.draw(st.integers(0, problem.x.shape[0] - 1), label="row")
+    x = problem.x.copy()
+    x[m, data.draw(st.integers(0, problem.x.shape[1] - 1), label="feature")] = np.nan
+    y = unwritten(problem.dy.shape, problem.dtype)
+    kernel("linear_forward", backend)(y, x, problem.W, problem.b)
+    assert np.array_equal(np.isnan(y).any(axis=1), np.arange(y.shape[0]) == m)
+    assert np.isnan(y[m]).all()
+    o = data.draw(st.integers(0, problem.dy.shape[1] - 1), label="output")
+    dy = problem.dy.copy()
+    dy[m, o] = np.nan
+    dx, dW, db = unwritten(x.shape, problem.dtype), unwritten(problem.W.shape, problem.dtype), \
+        unwritten(problem.b.shape, problem.dtype)
+    kernel("linear_backward", backend)(dx, dW, db, dy, problem.x, problem.W)
+    assert np.array_equal(np.isnan(dx), np.broadcast_to((np.arange(x.shape[0]) == m)[:, None], dx.shape))
+    assert np.array_equal(np.isnan(dW), np.broadcast_to((np.arange(dW.shape[0]) == o)[:, None], dW.shape))
+    assert np.array_equal(np.isnan(db), np.arange(db.shape[0]) == o)
+
+
+@backends
+@given(problem=mse_problems(), data=st.data())
+def test_nan_prediction_gives_nan_mse_and_nan_gradient_there(backend, problem, data):
+    spot = tuple(data.draw(st.integers(0, s - 1)) for s in problem.pred.shape)
+    pred = problem.pred.copy()
+    pred[spot] = np.nan
+    dpred = unwritten(pred.shape, problem.dtype)
+    loss = kernel("mse", backend)(dpred, pred, problem.target)
+    assert np.isnan(loss), f"mse with a NaN prediction is {loss}"
+    assert np.argwhere(np.isnan(dpred)).tolist() == [list(spot)]
+
+
+@backends
+@given(problem=cross_entropy_problems(), data=st.data())
+def test_nan_logit_gives_nan_cross_entropy_and_nan_gradient_in_its_row(backend, problem, data):
+    m = data.draw(st.integers(0, problem.logits.shape[0] - 1), label="row")
+    logits = problem.logits.copy()
+    logits[m, data.draw(st.integers(0, problem.logits.shape[1] - 1), label="class")] = np.nan
+    dlogits = unwritten(logits.shape, problem.dtype)
+    loss = kernel("softmax_cross_entropy", backend)(dlogits, logits, problem.labels)
+    assert np.isnan(loss), f"cross-entropy with a NaN logit is {loss}"
+    assert np.array_equal(np.isnan(dlogits), np.broadcast_to((np.arange(logits.shape[0]) == m)[:, None], logits.shape))
+
+
+@backends
+@given(problem=relu_problems(), data=st.data())
+def test_relu_forward_propagates_nan_and_inf(backend, problem, data):
+    # _config: "a NaN or an infinity in the data must come out of a kernel as NaN or infinity"; torch.relu(nan) is nan
+    x = problem.x.copy()
+    flat = x.reshape(-1)
+    spots = data.draw(st.lists(st.integers(0, flat.size - 1), min_size=1, max_size=3, unique=True), label="spots")
+    specials = data.draw(st.lists(st.sampled_from([np.nan, np.inf, -np.inf]), min_size=len(spots),
+                                  max_size=len(spots)), label="specials")
+    flat[spots] = specials
+    y = unwritten(x.shape, problem.dtype)
+    kernel("relu_forward", backend)(y, x)
+    expected = np.where(np.isnan(x), np.nan, np.where(x > 0, x, 0)).astype(problem.dtype)
+    wrong = ~((y == expected) | (np.isnan(y) & np.isnan(expected)))
+    assert not wrong.any(), \
+        f"relu_forward ({backend}): x = {x[wrong].tolist()} gave y = {y[wrong].tolist()} " \
+        f"at {np.argwhere(wrong).tolist()}"
