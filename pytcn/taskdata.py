@@ -1,0 +1,91 @@
+"""The three sequence-modelling tasks as the training loop sees them: data splits, loss, metric and baseline.
+
+The data itself comes from the generators and readers in the top-level ``tasks`` package (NumPy only); this module
+decides what a task's model looks like (channels, outputs, which head) and how it is scored.
+
+    task          input           target               head, loss                 metric (better)
+    adding        (N, T, 2)       (N, 1) sum           last step, MSE             test MSE (lower)
+    copy-memory   (N, T+20, 1)    (N, T+20) classes    every step, cross-entropy  accuracy on the last 10 steps
+    mnist         (N, 784, 1)     (N,) digit           last step, cross-entropy   accuracy
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import losses
+
+TASKS = ("adding", "copy-memory", "mnist")
+
+#: per task: (input channels, outputs, return_sequences) of its model
+SHAPES = {"adding": (2, 1, False), "copy-memory": (1, 10, True), "mnist": (1, 10, False)}
+
+#: per task: the defaults of `pytcn train TASK`, chosen so that a run converges on a 2-core CPU (see README)
+DEFAULTS = {
+    "adding": dict(length=200, nb_filters=24, kernel_size=6, dilations=[1, 2, 4, 8, 16], epochs=10, lr=2e-3,
+                   batch_size=32, max_grad_norm=1.0, train_size=20000, val_size=1000, test_size=1000),
+    "copy-memory": dict(length=100, nb_filters=10, kernel_size=8, dilations=[1, 2, 4, 8, 16], epochs=20, lr=5e-4,
+                        batch_size=32, max_grad_norm=1.0, train_size=10000, val_size=1000, test_size=1000),
+    "mnist": dict(length=784, nb_filters=25, kernel_size=7, dilations=[1, 2, 4, 8, 16, 32, 64, 128], epochs=3,
+                  lr=2e-3, batch_size=64, max_grad_norm=1.0, train_size=55000, val_size=5000, test_size=10000),
+}
+
+
+@dataclass
+class TaskData:
+    """Everything the training loop needs to know about one task."""
+    name: str
+    splits: dict  # "train", "val", "test" -> (x, y)
+    input_channels: int
+    outputs: int
+    return_sequences: bool
+    loss_name: str  # "mse" or "cross_entropy"
+    metric_name: str  # what `metric` measures, for humans
+    lower_is_better: bool
+    baseline: float  # the metric's (or the loss's, see baseline_name) value for a model that learned nothing
+    baseline_name: str
+    description: str
+    extra: dict = field(default_factory=dict)
+
+    def loss(self, pred, y):
+        return losses.mse(pred, y) if self.loss_name == "mse" else losses.cross_entropy(pred, y)
+
+    def metric(self, pred, y):
+        """The task's score of predictions ``pred`` against targets ``y``."""
+        if self.name == "adding":
+            return float(np.mean((pred.astype(np.float64) - y) ** 2))
+        if self.name == "copy-memory":
+            return losses.accuracy(pred[:, -10:], y[:, -10:])  # the ten recalled symbols
+        return losses.accuracy(pred, y)
+
+
+def make_task(name, length=None, seed=0, train_size=None, val_size=None, test_size=None, dataset="mnist",
+              data_dir=None, permute=False):
+    """Builds the splits of task ``name``. Synthetic tasks draw train, validation and test from three independent
+    streams of ``seed``; MNIST reads its files (see tasks.mnist) and splits them."""
+    from tasks.adding import BASELINE_MSE, adding_problem
+    from tasks.copy_memory import baseline_loss, copy_memory
+
+    d = DEFAULTS[name]
+    length = d["length"] if length is None else length
+    sizes = {"train": train_size or d["train_size"], "val": val_size or d["val_size"],
+             "test": test_size or d["test_size"]}
+    streams = {split: np.random.default_rng([seed, k]) for k, split in enumerate(("train", "val", "test"))}
+    if name == "adding":
+        splits = {s: adding_problem(sizes[s], length, streams[s]) for s in sizes}
+        return TaskData(name, splits, *SHAPES[name], "mse", "MSE", True, BASELINE_MSE, "MSE of always predicting 1",
+                        f"adding problem, T={length}")
+    if name == "copy-memory":
+        splits = {s: copy_memory(sizes[s], length, streams[s]) for s in sizes}
+        return TaskData(name, splits, *SHAPES[name], "cross_entropy", "accuracy on the 10 recalled symbols",
+                        False, 1.0 / 8, "chance", f"copy memory, T={length}",
+                        extra={"baseline_loss": baseline_loss(length)})
+    if name == "mnist":
+        from tasks.mnist import sequential_mnist
+
+        data = sequential_mnist(dataset, data_dir=data_dir, permute=permute, seed=seed, n_val=sizes["val"])
+        splits = {s: (x[:sizes[s]], y[:sizes[s]]) for s, (x, y) in data.items()}
+        counts = np.bincount(splits["train"][1], minlength=10)
+        return TaskData(name, splits, *SHAPES[name], "cross_entropy", "accuracy", False,
+                        float(counts.max() / counts.sum()), "majority class",
+                        f"{'permuted ' if permute else ''}sequential {dataset}")
+    raise ValueError(f"task must be one of {', '.join(TASKS)}; got {name!r}")

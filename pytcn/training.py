@@ -1,0 +1,293 @@
+"""The training loop: epochs of shuffled mini-batches, validation, metrics, checkpoints, and an exact resume.
+
+A run lives in one output folder:
+
+    checkpoint.npz     the latest state (see pytcn.checkpoint), written atomically after every epoch and on Ctrl-C
+    metrics.jsonl      one JSON object per finished epoch
+    curve.png          the learning curves, drawn when the run ends
+
+Exact resume: everything random is drawn from generators whose states the checkpoint keeps: the shuffle of each
+epoch (the generator's state *before* the epoch's permutation was drawn, plus the index of the next batch, so that a
+run stopped in the middle of an epoch redraws the same permutation and continues at the same batch) and the dropout
+masks (the model's generator). With the same thread count the kernels add in the same order, so a run stopped after
+epoch k and resumed ends with bit-for-bit the same parameters as one that never stopped.
+"""
+import json
+import math
+import os
+import signal
+import tempfile
+import time
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from .model import TCN
+from .optim import Adam
+from .taskdata import DEFAULTS, SHAPES, make_task
+
+MODEL_KEYS = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_connections", "dropout_rate",
+              "use_weight_norm", "kernel_initializer")
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (a NaN or infinite loss, say); the message says what and where."""
+
+
+def default_config(task):
+    """The full configuration of `pytcn train TASK` with every option at its default."""
+    d = DEFAULTS[task]
+    return dict(task=task, length=d["length"], nb_filters=d["nb_filters"], kernel_size=d["kernel_size"], nb_stacks=1,
+                dilations=list(d["dilations"]), use_skip_connections=False, dropout_rate=0.0, use_weight_norm=False,
+                kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"], lr=d["lr"],
+                max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"], val_size=d["val_size"],
+                test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False, dtype="float32",
+                backend="cpu")
+
+
+def build_model(config):
+    """The model a configuration describes (initialised from its seed)."""
+    inputs, outputs, return_sequences = SHAPES[config["task"]]
+    return TCN(input_channels=inputs, outputs=outputs, return_sequences=return_sequences, dtype=config["dtype"],
+               seed=config["seed"], backend=config["backend"], **{k: config[k] for k in MODEL_KEYS})
+
+
+def build(config):
+    """(task data, model, optimizer) for a configuration."""
+    task = make_task(config["task"], config["length"], config["seed"], config["train_size"], config["val_size"],
+                     config["test_size"], config["dataset"], config["data_dir"], config["permute"])
+    model = build_model(config)
+    optimizer = Adam(model.params, lr=config["lr"], max_grad_norm=config["max_grad_norm"], backend=config["backend"])
+    return task, model, optimizer
+
+
+def evaluate(model, task, split, batch_size=256):
+    """(mean loss, metric) of ``model`` on one split, in inference mode (no dropout), batch by batch."""
+    x, y = task.splits[split]
+    preds, total, count = [], 0.0, 0
+    for start in range(0, len(x), batch_size):
+        pred = model.forward(x[start:start + batch_size])
+        loss, _ = task.loss(pred, y[start:start + batch_size])
+        total += loss * len(pred)
+        count += len(pred)
+        preds.append(pred)
+    return total / count, task.metric(np.concatenate(preds), y)
+
+
+class _StopFlag:
+    """Turns Ctrl-C (SIGINT) into a flag the loop reads between steps, so a step is never cut in half."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C cannot reach us anyway
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _write_atomic(path, text):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """One training run in ``out_dir``: ``Trainer(config, out_dir).run()``, or ``Trainer.resume(out_dir)``."""
+
+    def __init__(self, config, out_dir, progress=True, log=print):
+        self.config = dict(config)
+        self.out_dir = os.fspath(out_dir)
+        self.progress = progress
+        self.log = log
+        self.task, self.model, self.optimizer = build(self.config)
+        self.shuffle_rng = np.random.default_rng([self.config["seed"], 100])
+        self.epoch = 0  # epochs finished
+        self.batch = 0  # the next batch of the current epoch
+        self.epoch_shuffle_state = self.shuffle_rng.bit_generator.state  # before this epoch's permutation
+        self.history = []
+        self.elapsed = 0.0  # training seconds in earlier sessions of this run
+
+    @property
+    def checkpoint_path(self):
+        return os.path.join(self.out_dir, "checkpoint.npz")
+
+    # -------------------------------------------------------------------------------------------------------------
+    # checkpoints
+
+    def save(self):
+        meta = dict(config=self.config, step=self.optimizer.t, epoch=self.epoch, batch=self.batch,
+                    epoch_shuffle_state=self.epoch_shuffle_state, dropout_state=self.model.rng.bit_generator.state,
+                    history=self.history, elapsed=self.elapsed, threads=_threads())
+        ckpt.save_checkpoint(self.checkpoint_path, self.model.params, meta, self.optimizer.m, self.optimizer.v)
+
+    @classmethod
+    def resume(cls, out_dir, progress=True, log=print, epochs=None):
+        """Continues the run saved in ``out_dir`` (optionally with a new total number of epochs)."""
+        path = os.path.join(os.fspath(out_dir), "checkpoint.npz")
+        meta, params, adam_m, adam_v = ckpt.load_checkpoint(path)
+        config = meta["config"]
+        if epochs is not None:
+            config["epochs"] = epochs
+        trainer = cls(config, out_dir, progress, log)
+        trainer.restore(meta, params, adam_m, adam_v, path)
+        if meta.get("threads") != _threads():
+            log(f"note: the checkpoint was written with {meta.get('threads')} threads, this run has {_threads()}: "
+                f"the result will not be bit-for-bit that of an uninterrupted run")
+        return trainer
+
+    def restore(self, meta, params, adam_m, adam_v, path):
+        try:
+            self.model.load_state_dict(params)
+            for name in self.model.params:
+                self.optimizer.m[name][...] = adam_m[name]
+                self.optimizer.v[name][...] = adam_v[name]
+        except (ValueError, TypeError, KeyError) as e:
+            raise ckpt.CheckpointError(f"{path}: does not fit the architecture in its own configuration ({e})") from None
+        self.optimizer.t = int(meta["step"])
+        self.epoch, self.batch = int(meta["epoch"]), int(meta["batch"])
+        self.epoch_shuffle_state = meta["epoch_shuffle_state"]
+        self.shuffle_rng.bit_generator.state = meta["epoch_shuffle_state"]
+        self.model.rng.bit_generator.state = meta["dropout_state"]
+        self.history = list(meta["history"])
+        self.elapsed = float(meta.get("elapsed", 0.0))
+        self._write_metrics()  # the file matches the checkpoint, whatever happened after it was written
+
+    def _write_metrics(self):
+        _write_atomic(os.path.join(self.out_dir, "metrics.jsonl"), "".join(json.dumps(h) + "\n" for h in self.history))
+
+    # -------------------------------------------------------------------------------------------------------------
+    # the loop
+
+    def run(self):
+        """Trains until ``config['epochs']`` epochs are done, or Ctrl-C. Returns the summary dict (see summary)."""
+        os.makedirs(self.out_dir, exist_ok=True)
+        x_train, y_train = self.task.splits["train"]
+        n = len(x_train)
+        batch_size = self.config["batch_size"]
+        n_batches = math.ceil(n / batch_size)
+        interrupted = False
+        with _StopFlag() as stop:
+            while self.epoch < self.config["epochs"] and not interrupted:
+                self.shuffle_rng.bit_generator.state = self.epoch_shuffle_state
+                order = self.shuffle_rng.permutation(n)
+                bar = _progress(n_batches, self.batch, f"epoch {self.epoch + 1}/{self.config['epochs']}", self.progress)
+                t0 = time.perf_counter()
+                losses, metrics = [], []
+                while self.batch < n_batches:
+                    idx = order[self.batch * batch_size:(self.batch + 1) * batch_size]
+                    loss, metric = self.step(x_train[idx], y_train[idx])
+                    self.batch += 1
+                    losses.append(loss)
+                    metrics.append(metric)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4g}", metric=f"{np.mean(metrics[-50:]):.4g}")
+                    if stop.raised:
+                        interrupted = True
+                        break
+                bar.close()
+                self.elapsed += time.perf_counter() - t0
+                if interrupted:
+                    self.save()  # mid-epoch: the epoch's shuffle state and the next batch are in the checkpoint
+                    self.log(f"interrupted: checkpoint written to {self.checkpoint_path} at epoch {self.epoch + 1}, "
+                             f"batch {self.batch}/{n_batches}; continue with --resume")
+                    break
+                val_loss, val_metric = evaluate(self.model, self.task, "val")
+                self.epoch += 1
+                self.batch = 0
+                self.epoch_shuffle_state = self.shuffle_rng.bit_generator.state
+                self.history.append(dict(epoch=self.epoch, step=self.optimizer.t, train_loss=float(np.mean(losses)),
+                                         train_metric=float(np.mean(metrics)), val_loss=val_loss,
+                                         val_metric=val_metric, elapsed_s=round(self.elapsed, 2)))
+                self.save()
+                self._write_metrics()
+                self.log(f"epoch {self.epoch}: train loss {np.mean(losses):.4g}, validation loss {val_loss:.4g}, "
+                         f"validation {self.task.metric_name} {val_metric:.4g}")
+        if self.history:
+            plot_curves(self.history, self.task, os.path.join(self.out_dir, "curve.png"))
+        return self.summary(interrupted)
+
+    def step(self, x, y):
+        """One training step on a batch: forward, loss, backward, Adam. Returns (loss, batch metric)."""
+        pred = self.model.forward(x, training=True)
+        loss, dpred = self.task.loss(pred, y)
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"loss is {loss} at step {self.optimizer.t + 1} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
+                f"nothing was saved from this epoch: the last good checkpoint ({self.checkpoint_path}, "
+                f"epoch {self.epoch}) is intact. Try a lower --lr or --clip.")
+        self.model.backward(dpred)
+        self.optimizer.step(self.model.grads)
+        return loss, self.task.metric(pred, y)
+
+    def summary(self, interrupted=False):
+        test_loss, test_metric = evaluate(self.model, self.task, "test")
+        return dict(task=self.task.description, epochs=self.epoch, steps=self.optimizer.t, interrupted=interrupted,
+                    test_loss=test_loss, test_metric=test_metric, metric_name=self.task.metric_name,
+                    baseline=self.task.baseline, baseline_name=self.task.baseline_name,
+                    baseline_loss=self.task.extra.get("baseline_loss"), train_seconds=round(self.elapsed, 1),
+                    checkpoint=self.checkpoint_path)
+
+
+def format_summary(s):
+    """The one-line final summary."""
+    line = (f"{s['task']}: test {s['metric_name']} {s['test_metric']:.4g} (baseline {s['baseline']:.4g}, "
+            f"{s['baseline_name']}), test loss {s['test_loss']:.4g}")
+    if s.get("baseline_loss") is not None:
+        line += f" (baseline loss {s['baseline_loss']:.4g})"
+    return line + f", {s['epochs']} epochs, {s['steps']} steps, {s['train_seconds']:.0f} s; {s['checkpoint']}"
+
+
+def plot_curves(history, task, path):
+    """Saves the learning curves: loss (log scale) and the task's metric, per epoch, with the baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (mean over the epoch)")
+    left.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation")
+    if task.extra.get("baseline_loss"):
+        left.axhline(task.extra["baseline_loss"], color="grey", ls="--", label="baseline")
+    left.set(xlabel="epoch", ylabel=f"loss ({'MSE' if task.loss_name == 'mse' else 'cross-entropy, nats'})",
+             yscale="log", title=task.description)
+    left.legend()
+    right.plot(epochs, [h["val_metric"] for h in history], "s-", color="C1", label="validation")
+    right.axhline(task.baseline, color="grey", ls="--", label=f"baseline ({task.baseline_name})")
+    right.set(xlabel="epoch", ylabel=task.metric_name, yscale="log" if task.lower_is_better else "linear")
+    right.legend()
+    fig.tight_layout()
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _threads():
+    import numba
+
+    return numba.get_num_threads()
+
+
+def _progress(total, initial, desc, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
