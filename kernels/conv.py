@@ -20,7 +20,8 @@ Each op comes twice, with the same signature (outputs first, then inputs, then s
 
 - ``*_numpy``: the reference. It pads explicitly and does one matrix product per tap, a different route from the
   fast kernel, so that agreement between the two means something. It is the test oracle and the teaching copy.
-- ``*_numba``: the CPU kernel, loops over contiguous time rows that LLVM vectorises, parallel over (n, channel).
+- ``*_numba``: the CPU kernel, loops over contiguous time rows that LLVM vectorises, four taps per pass, parallel
+  over (n, channel) or over chunks of the batch.
 
 The backward passes are convolutions too: the input gradient is the same sum run anti-causally (each dy[t] flows
 back to the K inputs it was made from), and the weight gradient correlates x with dy.
@@ -28,7 +29,7 @@ back to the K inputs it was made from), and the weight gradient correlates x wit
 import numpy as np
 from numba import njit, prange
 
-from ._config import PARALLEL
+from ._config import PARALLEL, SERIAL
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -79,80 +80,184 @@ def conv_backward_bias_numpy(db, dy):
 # --------------------------------------------------------------------------------------------------------------
 # Numba CPU kernels
 #
-# Rows are sliced before the time loop (ys = y[n, o][s:], xs = x[n, i][:T - s]) so the loop indexes with a bare,
-# non-negative counter: indexing x[n, i, t - s] directly makes Numba emit negative-index wraparound checks and
-# stops LLVM vectorising (7x slower, see shared/notes/numba-performance.md). The slices also make the causal shift
-# free: no padded copy of x is ever built.
+# Two habits make these fast, and both are about memory traffic rather than arithmetic:
+#
+# 1. Rows are sliced before the time loop (ys = y[n, o][s:], xs = x[n, i][:T - s]) so that every loop indexes with
+#    a bare, non-negative counter: indexing x[n, i, t - s] makes Numba emit negative-index wraparound checks and
+#    stops LLVM vectorising (7x slower, see shared/notes/numba-performance.md). The slices also make the causal
+#    shift free: no padded copy of x is ever built.
+#
+# 2. Taps are taken four at a time. Adding one tap into an output row costs a load of y, a load of x and a store of
+#    y for each multiply-add; adding four (row, tap) pairs in one pass costs one load and one store of y and four
+#    loads of x for four multiply-adds. The first steps of a row, where some of the four taps would still read the
+#    left padding, are added one tap at a time ("edges"), and so are the last pairs when their count is not a
+#    multiple of four. (Never padded with weight-0 pairs: 0 * inf is NaN, and an inf must reach only the outputs
+#    that read it.)
+
+GROUP = 4  # (row, tap) pairs added in one pass over a row
+
+
+def _tap_pairs(n_rows, K, d):
+    """For every (row, tap) pair in row-major order: its row, its tap j and its shift s = (K-1-j)*d."""
+    rows = np.empty(n_rows * K, np.int64)
+    taps = np.empty(n_rows * K, np.int64)
+    shifts = np.empty(n_rows * K, np.int64)
+    for r in range(n_rows):
+        for j in range(K):
+            rows[r * K + j] = r
+            taps[r * K + j] = j
+            shifts[r * K + j] = (K - 1 - j) * d
+    return rows, taps, shifts
 
 
 def _conv_forward(y, x, W, b, d):
     N, C_in, T = x.shape
     C_out, _, K = W.shape
+    rows, taps, shifts = tap_pairs(C_in, K, d)  # the (input channel, tap) pairs
+    full = len(rows) // GROUP * GROUP  # pairs in full groups of four; the rest go one at a time
     for p in prange(N * C_out):  # each (n, o) row of y belongs to one thread
         n = p // C_out
         o = p % C_out
         yrow = y[n, o]
         for t in range(T):
             yrow[t] = b[o]
-        for i in range(C_in):
-            xrow = x[n, i]
-            for j in range(K):
-                s = (K - 1 - j) * d  # tap j looks s steps back
-                if s >= T:
-                    continue  # every step it would read is left padding
-                w = W[o, i, j]
-                ys = yrow[s:]
-                xs = xrow[:T - s]
-                for t in range(T - s):
-                    ys[t] += w * xs[t]
+        for q in range(0, full, GROUP):
+            i0, i1, i2, i3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+            s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
+            w0, w1, w2, w3 = W[o, i0, taps[q]], W[o, i1, taps[q + 1]], W[o, i2, taps[q + 2]], W[o, i3, taps[q + 3]]
+            start = max(max(s0, s1), max(s2, s3))  # from here on all four taps read real input
+            if start < T:
+                L = T - start
+                ys = yrow[start:]
+                x0 = x[n, i0][start - s0:start - s0 + L]
+                x1 = x[n, i1][start - s1:start - s1 + L]
+                x2 = x[n, i2][start - s2:start - s2 + L]
+                x3 = x[n, i3][start - s3:start - s3 + L]
+                for t in range(L):  # y[t] += sum_k W[o, i_k, j_k] * x[n, i_k, t - s_k]
+                    ys[t] += w0 * x0[t] + w1 * x1[t] + w2 * x2[t] + w3 * x3[t]
+            for k in range(q, q + GROUP):  # edges: steps s_k <= t < start, one tap at a time
+                add_tap_forward(yrow, x[n, rows[k]], W[o, rows[k], taps[k]], shifts[k], min(start, T))
+        for k in range(full, len(rows)):  # the pairs left over: all their steps, one tap at a time
+            add_tap_forward(yrow, x[n, rows[k]], W[o, rows[k], taps[k]], shifts[k], T)
+
+
+def _add_tap_forward(yrow, xrow, w, s, stop):
+    """yrow[t] += w * xrow[t - s] for s <= t < stop."""
+    if s < stop:
+        ys = yrow[s:stop]
+        xs = xrow[:stop - s]
+        for t in range(stop - s):
+            ys[t] += w * xs[t]
 
 
 def _conv_backward_input(dx, dy, W, d):
     N, C_out, T = dy.shape
     _, C_in, K = W.shape
+    rows, taps, shifts = tap_pairs(C_out, K, d)  # the (output channel, tap) pairs
+    full = len(rows) // GROUP * GROUP
     for p in prange(N * C_in):  # each (n, i) row of dx belongs to one thread
         n = p // C_in
         i = p % C_in
         dxrow = dx[n, i]
         for t in range(T):
             dxrow[t] = 0.0
-        for o in range(C_out):
-            dyrow = dy[n, o]
-            for j in range(K):
-                s = (K - 1 - j) * d
-                if s >= T:
-                    continue
-                # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s]   for t >= s
-                # so:      dx[n, i, u] += W[o, i, j] * dy[n, o, u + s] for u < T - s
-                w = W[o, i, j]
-                dys = dyrow[s:]
-                for u in range(T - s):
-                    dxrow[u] += w * dys[u]
+        for q in range(0, full, GROUP):
+            o0, o1, o2, o3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+            s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
+            w0, w1, w2, w3 = W[o0, i, taps[q]], W[o1, i, taps[q + 1]], W[o2, i, taps[q + 2]], W[o3, i, taps[q + 3]]
+            # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s]   for t >= s
+            # so:      dx[n, i, u] += W[o, i, j] * dy[n, o, u + s] for u < T - s; all four taps for u < T - s_max
+            s_max = max(max(s0, s1), max(s2, s3))
+            if s_max < T:
+                L = T - s_max
+                d0 = dy[n, o0][s0:s0 + L]
+                d1 = dy[n, o1][s1:s1 + L]
+                d2 = dy[n, o2][s2:s2 + L]
+                d3 = dy[n, o3][s3:s3 + L]
+                for u in range(L):
+                    dxrow[u] += w0 * d0[u] + w1 * d1[u] + w2 * d2[u] + w3 * d3[u]
+            for k in range(q, q + GROUP):  # edges: steps T - s_max <= u < T - s_k, one tap at a time
+                add_tap_backward(dxrow, dy[n, rows[k]], W[rows[k], i, taps[k]], shifts[k], max(T - s_max, 0))
+        for k in range(full, len(rows)):
+            add_tap_backward(dxrow, dy[n, rows[k]], W[rows[k], i, taps[k]], shifts[k], 0)
+
+
+def _add_tap_backward(dxrow, dyrow, w, s, start):
+    """dxrow[u] += w * dyrow[u + s] for start <= u < T - s."""
+    stop = len(dxrow) - s
+    if start < stop:
+        dxs = dxrow[start:stop]
+        dys = dyrow[start + s:]
+        for u in range(stop - start):
+            dxs[u] += w * dys[u]
+
+
+CHUNKS = 16  # the batch is cut into at most this many chunks for the weight gradient, whatever the thread count
 
 
 def _conv_backward_weight(dW, dy, x, d):
     N, C_in, T = x.shape
     C_out, _, K = dW.shape
-    for p in prange(C_out * C_in):  # each (o, i) slice of dW belongs to one thread: no two threads add to one sum
-        o = p // C_in
-        i = p % C_in
-        for j in range(K):
-            s = (K - 1 - j) * d
-            acc = 0.0
-            if s < T:
-                for n in range(N):
-                    # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s], so dW[o, i, j] += dy[n, o, t] * x[n, i, t - s]
-                    dys = dy[n, o][s:]
-                    xs = x[n, i][:T - s]
-                    for t in range(T - s):
-                        acc += dys[t] * xs[t]
-            dW[o, i, j] = acc
+    # Each chunk of the batch sums into its own partial dW (no two threads add into one number), and the partials
+    # are added up afterwards. The chunks do not depend on the thread count, so neither does the result: one
+    # thread and two threads give the same bits.
+    chunks = min(N, CHUNKS)
+    per_chunk = (N + chunks - 1) // chunks
+    partial = np.zeros((chunks, C_out, C_in, K), dW.dtype)
+    for c in prange(chunks):
+        for n in range(c * per_chunk, min(N, (c + 1) * per_chunk)):
+            for o in range(C_out):
+                dyrow = dy[n, o]
+                for i in range(C_in):
+                    xrow = x[n, i]
+                    for j0 in range(0, K, GROUP):
+                        # taps j0..j0+3 look back s0 = (K-1-j0)*d, s0 - d, s0 - 2d, s0 - 3d steps: one pass over
+                        # dy[t] feeds four sums, dW[o, i, j] += dy[n, o, t] * x[n, i, t - s_j]
+                        s0 = (K - 1 - j0) * d
+                        if j0 + GROUP <= K and s0 < T:
+                            L = T - s0
+                            dys = dyrow[s0:]
+                            x0 = xrow[0:L]
+                            x1 = xrow[d:d + L]
+                            x2 = xrow[2 * d:2 * d + L]
+                            x3 = xrow[3 * d:3 * d + L]
+                            a0 = a1 = a2 = a3 = dW.dtype.type(0)
+                            for t in range(L):
+                                v = dys[t]
+                                a0 += v * x0[t]
+                                a1 += v * x1[t]
+                                a2 += v * x2[t]
+                                a3 += v * x3[t]
+                            partial[c, o, i, j0] += a0
+                            partial[c, o, i, j0 + 1] += a1
+                            partial[c, o, i, j0 + 2] += a2
+                            partial[c, o, i, j0 + 3] += a3
+                            first_alone, stop = j0 + 1, s0  # taps 1..3 also reach steps before s0
+                        else:
+                            first_alone, stop = j0, T  # a short group, or all of it in the padding
+                        for j in range(first_alone, min(j0 + GROUP, K)):
+                            s = (K - 1 - j) * d
+                            end = min(stop, T)
+                            if s < end:
+                                dys = dyrow[s:end]
+                                xs = xrow[:end - s]
+                                a = dW.dtype.type(0)
+                                for t in range(end - s):
+                                    a += dys[t] * xs[t]
+                                partial[c, o, i, j] += a
+    for o in prange(C_out):
+        for i in range(C_in):
+            for j in range(K):
+                total = partial[0, o, i, j]
+                for c in range(1, chunks):
+                    total += partial[c, o, i, j]
+                dW[o, i, j] = total
 
 
 def _conv_backward_bias(db, dy):
     N, C_out, T = dy.shape
     for o in prange(C_out):
-        acc = 0.0
+        acc = db.dtype.type(0)
         for n in range(N):
             row = dy[n, o]
             for t in range(T):
@@ -160,6 +265,9 @@ def _conv_backward_bias(db, dy):
         db[o] = acc
 
 
+tap_pairs = njit(**SERIAL)(_tap_pairs)
+add_tap_forward = njit(**SERIAL)(_add_tap_forward)
+add_tap_backward = njit(**SERIAL)(_add_tap_backward)
 conv_forward_numba = njit(**PARALLEL)(_conv_forward)
 conv_backward_input_numba = njit(**PARALLEL)(_conv_backward_input)
 conv_backward_weight_numba = njit(**PARALLEL)(_conv_backward_weight)

@@ -5,7 +5,6 @@
     b: (O,)
     y: (M, O)   y[m, o] = b[o] + sum_f W[o, f] * x[m, f]
 """
-import numpy as np
 from numba import njit, prange
 
 from ._config import PARALLEL
