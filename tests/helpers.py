@@ -1,5 +1,7 @@
-"""Shared test helpers: one comparison with a tolerance chosen by dtype."""
+"""Shared test helpers: one comparison with a tolerance chosen by dtype, parameter randomisation, thread pinning."""
+import numba
 import numpy as np
+import pytest
 
 # relative and absolute tolerance by dtype: float32 sums of a few hundred terms lose a few ulps per term
 TOLERANCE = {np.dtype(np.float32): (2e-4, 2e-5), np.dtype(np.float64): (1e-10, 1e-12)}
@@ -19,3 +21,23 @@ def assert_close(actual, expected, dtype=None, what="arrays"):
         lines = [f"  at {tuple(int(i) for i in k)}: {actual[tuple(k)]!r} != {expected[tuple(k)]!r}" for k in idx]
         raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} entries differ (rtol={rtol}, atol={atol}*{scale:.3g})\n"
                              + "\n".join(lines))
+
+
+def randomize(params, rng):
+    """Sets every array of ``params`` (name -> array) in place to 0.5 * standard normal, biases included, and
+    weight_g to a positive length, as a norm is: no unit is left exactly on a ReLU kink, and every bias matters."""
+    for name, p in params.items():
+        p[...] = 0.5 * rng.standard_normal(p.shape)
+        if name.endswith("weight_g"):
+            p[...] = np.abs(p) + 0.5
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_numba_thread():
+    """For modules that import it: tiny arrays, many calls, where a parallel region costs more than the work (and
+    up to milliseconds when other processes share the cores). Whether one and several threads agree is the kernel
+    tests' business."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)

@@ -20,32 +20,18 @@ one and several threads agree is the kernels' tests' business.
 """
 import itertools
 
-import numba
 import numpy as np
 import pytest
 
 import pytcn
 from pytcn.gradcheck import numerical_gradient, relative_error
 
+from .helpers import one_numba_thread, randomize  # noqa: F401 (one_numba_thread: autouse fixture)
+
 H = 1e-5  # the finite-difference step of every check here (see the module docstring)
 THRESHOLD = 1e-6  # the largest relative error accepted
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
-
-
-def randomize(params, rng):
-    """Sets every array of ``params`` (name -> array) in place to 0.5 * standard normal; weight_g to a positive
-    length, as a norm is."""
-    for name, p in params.items():
-        p[...] = 0.5 * rng.standard_normal(p.shape)
-        if name.endswith("weight_g"):
-            p[...] = np.abs(p) + 0.5
 
 
 def assert_gradcheck(module, x, **kwargs):

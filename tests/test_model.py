@@ -3,32 +3,14 @@ pass against an independent NumPy implementation written here from the formulas.
 import itertools
 import re
 
-import numba
 import numpy as np
 import pytest
 
 import pytcn
 
-from .helpers import assert_close
+from .helpers import assert_close, one_numba_thread, randomize  # noqa: F401 (one_numba_thread: autouse fixture)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Tiny arrays, many calls: a parallel region costs more than the work, and up to milliseconds when other
-    processes share the cores. Whether one and several threads agree is the kernels' tests' business."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
-
-
-def randomize(params, rng):
-    """Every parameter, biases included, to 0.5 * standard normal (weight_g positive): no unit is left exactly on
-    a ReLU kink, and every bias matters."""
-    for name, p in params.items():
-        p[...] = 0.5 * rng.standard_normal(p.shape)
-        if name.endswith("weight_g"):
-            p[...] = np.abs(p) + 0.5
 
 
 def make_positive(params, rng):

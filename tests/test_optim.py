@@ -1,20 +1,12 @@
 """Adam and SGD against references written here from PyTorch's documented algorithms, gradient clipping against
 torch.nn.utils.clip_grad_norm_'s rule, and the optimizers driving a model."""
-import numba
 import numpy as np
 import pytest
 
 import pytcn
 
+from .helpers import one_numba_thread  # noqa: F401 (an autouse fixture)
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Tiny arrays, many calls: a parallel region costs more than the work, and up to milliseconds when other
-    processes share the cores. Whether one and several threads agree is the kernels' tests' business."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
 
 
 def torch_clip_scale(grads, max_grad_norm):
