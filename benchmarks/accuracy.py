@@ -12,12 +12,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from speed import cpu_info  # noqa: E402 (the same machine description as the speed benchmark)
 
 # Bai, Kolter & Koltun (2018), "An Empirical Evaluation of Generic Convolutional and Recurrent Networks for Sequence
 # Modeling", table 1, TCN column.
@@ -38,17 +39,6 @@ RUNS = {
                          None, "higher"),
 }
 DEFAULT_RUNS = ["adding-200", "copy-memory-100", "fashion-mnist"]
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run(name, out_root):
@@ -75,7 +65,7 @@ def run(name, out_root):
                 epochs=summary["epochs"], steps=summary["steps"], train_seconds=summary["train_seconds"],
                 wall_seconds=round(wall, 1), bar=bar, better=better, bar_met=met,
                 paper=PAPER[config["task"]], params=trainer.model.count_params(),
-                receptive_field=trainer.model.receptive_field, cpu=cpu_name(), threads=numba.get_num_threads(),
+                receptive_field=trainer.model.receptive_field, cpu=cpu_info()[0], threads=numba.get_num_threads(),
                 date=datetime.date.today().isoformat())
 
 

@@ -1,0 +1,283 @@
+"""Time pytcn's training step and inference pass on the standard TCN configurations, beside PyTorch's when installed.
+
+    python benchmarks/speed.py                       # every configuration, 3 rounds
+    python benchmarks/speed.py blog wide --rounds 5  # some of them
+    python benchmarks/speed.py --cold                # also time compilation with an empty Numba cache
+
+Each measurement runs in a fresh worker process: pytcn and PyTorch never share a process (their thread pools spin
+after each call and steal each other's cores, see shared/notes/numba-performance.md), and the workers alternate
+pytcn, PyTorch, pytcn, PyTorch... on the same machine. A worker times --steps training steps (forward, loss,
+backward, Adam) after --warmup steps and reports their median, then the same for inference forward passes. The
+result of a configuration is the median over rounds; the ratio is PyTorch's median over pytcn's.
+
+GFLOP/s count 2 x multiply-adds of the convolutions and the head; a training step counts 3 x the forward (the
+backward as twice the forward). The peak is cores x clock x FP32 FLOPs per cycle per core (32 with AVX-512 or
+AVX2: one 16-wide or two 8-wide fused multiply-adds per cycle), an estimate: --peak-gflops overrides it.
+PyTorch gets the same architecture (locuslab/TCN's, no skip connections), the same weights through state_dict, and
+torch.set_num_threads equal to pytcn's Numba thread count. PyTorch is never required: without it, pytcn alone.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+# name: (input channels, T, batch, nb_filters, kernel_size, dilations, head, classes)
+CONFIGS = {
+    "blog": (2, 600, 32, 20, 6, [2 ** i for i in range(6)], "last", 1),
+    "locuslab_adding": (2, 600, 32, 30, 7, [2 ** i for i in range(8)], "last", 1),
+    "seq_mnist": (1, 784, 64, 25, 7, [2 ** i for i in range(8)], "last", 10),
+    "copy_memory": (1, 1020, 32, 10, 8, [2 ** i for i in range(8)], "every", 10),
+    "wide": (1, 1024, 16, 128, 3, [2 ** i for i in range(9)], "last", 10),
+}
+
+
+def forward_flops(name):
+    """2 x multiply-adds of every convolution (and downsample) and of the head, for one forward pass."""
+    c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
+    total, c = 0, c_in
+    for _ in dilations:
+        total += 2 * N * T * F * K * (c + F)  # conv1 (c -> F) and conv2 (F -> F)
+        if c != F:
+            total += 2 * N * T * F * c  # the 1x1 downsample
+        c = F
+    rows = N * T if head == "every" else N
+    return total + 2 * rows * F * classes
+
+
+def data(name, dtype=np.float32):
+    c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, T, c_in)).astype(dtype)
+    if classes == 1:
+        y = rng.standard_normal((N, 1)).astype(dtype)
+    else:
+        y = rng.integers(0, classes, (N, T) if head == "every" else (N,))
+    return x, y
+
+
+def pytcn_model(name):
+    import pytcn
+
+    c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
+    return pytcn.TCN(input_channels=c_in, outputs=classes, nb_filters=F, kernel_size=K, dilations=dilations,
+                     use_skip_connections=False, return_sequences=(head == "every"), seed=0)
+
+
+def time_calls(fn, steps, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def worker_pytcn(name, steps, warmup):
+    import numba
+
+    import pytcn
+
+    t0 = time.perf_counter()
+    model = pytcn_model(name)
+    optimizer = pytcn.Adam(model.params, lr=1e-3)
+    x, y = data(name)
+    loss_fn = pytcn.mse if CONFIGS[name][7] == 1 else pytcn.cross_entropy
+
+    def train_step():
+        pred = model.forward(x, training=True)
+        _, dpred = loss_fn(pred, y)
+        model.backward(dpred)
+        optimizer.step(model.grads)
+
+    train_step()
+    first = time.perf_counter() - t0
+    train_ms = time_calls(train_step, steps, warmup)
+    infer_ms = time_calls(lambda: model.forward(x), steps, warmup)
+    return dict(first_s=first, train_ms=train_ms, infer_ms=infer_ms, threads=numba.get_num_threads())
+
+
+def worker_torch(name, steps, warmup, threads):
+    import torch
+    import torch.nn.functional as F_
+
+    torch.set_num_threads(threads)
+    c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
+
+    class Block(torch.nn.Module):
+        def __init__(self, n_in, n_out, d):
+            super().__init__()
+            self.pad = (K - 1) * d
+            self.conv1 = torch.nn.Conv1d(n_in, n_out, K, dilation=d)
+            self.conv2 = torch.nn.Conv1d(n_out, n_out, K, dilation=d)
+            self.downsample = torch.nn.Conv1d(n_in, n_out, 1) if n_in != n_out else None
+
+        def forward(self, x):
+            h = torch.relu(self.conv1(F_.pad(x, (self.pad, 0))))
+            h = torch.relu(self.conv2(F_.pad(h, (self.pad, 0))))
+            return torch.relu(h + (x if self.downsample is None else self.downsample(x)))
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tcn = torch.nn.Module()
+            self.tcn.network = torch.nn.Sequential(*[Block(c_in if b == 0 else F, F, d) for b, d in enumerate(dilations)])
+            self.linear = torch.nn.Linear(F, classes)
+
+        def forward(self, x):  # x: (N, T, C), as pytcn's
+            h = self.tcn.network(x.transpose(1, 2))
+            return self.linear(h.transpose(1, 2)) if head == "every" else self.linear(h[:, :, -1])
+
+    t0 = time.perf_counter()
+    net = Net()
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in pytcn_model(name).state_dict().items()})
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x_np, y_np = data(name)
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+
+    def loss_fn(pred):
+        if classes == 1:
+            return F_.mse_loss(pred, y)
+        return F_.cross_entropy(pred.reshape(-1, classes), y.reshape(-1))
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(net(x)).backward()
+        optimizer.step()
+
+    def infer():
+        with torch.no_grad():
+            net(x)
+
+    train_step()
+    first = time.perf_counter() - t0
+    train_ms = time_calls(train_step, steps, warmup)
+    infer_ms = time_calls(infer, steps, warmup)
+    return dict(first_s=first, train_ms=train_ms, infer_ms=infer_ms, threads=torch.get_num_threads(),
+                version=torch.__version__)
+
+
+def run_worker(kind, name, args, env=None):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, name, "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} worker for {name} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cpu_info():
+    name, mhz, flags = "unknown", None, ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and name == "unknown":
+                    name = value.strip()
+                elif key == "cpu MHz" and mhz is None:
+                    mhz = float(value)
+                elif key == "flags" and not flags:
+                    flags = value
+    except OSError:
+        name = platform.processor() or name
+    return name, mhz, flags.split()
+
+
+def estimated_peak_gflops(threads):
+    _, mhz, flags = cpu_info()
+    if mhz is None:
+        return None
+    per_cycle = 32 if ("avx512f" in flags or "avx2" in flags) else 16
+    return threads * mhz / 1e3 * per_cycle
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("configs", nargs="*", help=f"of {', '.join(CONFIGS)} (default: all)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per worker (median)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating pytcn/PyTorch workers per configuration")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both (default: all cores)")
+    parser.add_argument("--peak-gflops", type=float, help="the machine's FP32 peak (default: estimated)")
+    parser.add_argument("--cold", action="store_true", help="also time a first call with an empty Numba cache")
+    parser.add_argument("--no-torch", action="store_true", help="time pytcn alone even if PyTorch is installed")
+    parser.add_argument("--json", help="append one JSON line per configuration to this file")
+    parser.add_argument("--worker", choices=["pytcn", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    unknown = [c for c in args.configs if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
+
+    if args.worker:
+        os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
+        (name,) = args.configs
+        if args.worker == "pytcn":
+            result = worker_pytcn(name, args.steps, args.warmup)
+        else:
+            result = worker_torch(name, args.steps, args.warmup, args.threads)
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return 0
+
+    with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
+    peak = args.peak_gflops or estimated_peak_gflops(args.threads)
+    cpu, mhz, _ = cpu_info()
+    import numba
+
+    print(f"# {cpu} at {mhz} MHz, {os.cpu_count()} CPUs, {args.threads} threads; numba {numba.__version__}, "
+          f"numpy {np.__version__}; FP32 peak {'%.0f' % peak if peak else '?'} GFLOP/s"
+          f"{'' if args.peak_gflops else ' (estimated)'}; {'with PyTorch' if with_torch else 'PyTorch not installed'}")
+    print(f"# command: python benchmarks/speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    head = (f"{'config':16s} {'train ms':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'infer ms':>9s} {'GFLOP/s':>8s} "
+            f"{'RSS MiB':>8s} {'first s':>8s}")
+    if with_torch:
+        head += f" {'torch train':>11s} {'ratio':>6s} {'torch infer':>11s} {'ratio':>6s} {'torch RSS':>9s}"
+    if args.cold:
+        head += f" {'cold s':>7s}"
+    print(head)
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads))
+    for name in args.configs or list(CONFIGS):
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(run_worker("pytcn", name, args, env))
+            if with_torch:
+                theirs.append(run_worker("torch", name, args, env))
+        med = {k: statistics.median(r[k] for r in ours) for k in ("train_ms", "infer_ms", "first_s", "peak_rss_mib")}
+        fwd = forward_flops(name)
+        train_gf, infer_gf = 3 * fwd / med["train_ms"] / 1e6, fwd / med["infer_ms"] / 1e6
+        row = dict(config=name, cpu=cpu, threads=args.threads, **{f"pytcn_{k}": v for k, v in med.items()},
+                   train_gflops=train_gf, infer_gflops=infer_gf, peak_gflops=peak)
+        line = (f"{name:16s} {med['train_ms']:9.2f} {train_gf:8.1f} {100 * train_gf / peak if peak else 0:6.1f} "
+                f"{med['infer_ms']:9.2f} {infer_gf:8.1f} {med['peak_rss_mib']:8.0f} {med['first_s']:8.2f}")
+        if with_torch:
+            tmed = {k: statistics.median(r[k] for r in theirs) for k in ("train_ms", "infer_ms", "peak_rss_mib")}
+            row.update({f"torch_{k}": v for k, v in tmed.items()}, torch_version=theirs[0]["version"],
+                       train_ratio=tmed["train_ms"] / med["train_ms"], infer_ratio=tmed["infer_ms"] / med["infer_ms"])
+            line += (f" {tmed['train_ms']:11.2f} {row['train_ratio']:6.2f} {tmed['infer_ms']:11.2f} "
+                     f"{row['infer_ratio']:6.2f} {tmed['peak_rss_mib']:9.0f}")
+        if args.cold:
+            with tempfile.TemporaryDirectory() as cache:
+                cold = run_worker("pytcn", name, argparse.Namespace(steps=1, warmup=0, threads=args.threads),
+                                  dict(env, NUMBA_CACHE_DIR=cache))
+            row["cold_first_s"] = cold["first_s"]
+            line += f" {cold['first_s']:7.2f}"
+        print(line, flush=True)
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
