@@ -89,27 +89,28 @@ def conv_backward_bias_numpy(db, dy):
 #
 # 2. Each pass over time does sixteen multiply-adds per step from eight loads: four output rows (or input rows, for
 #    the input gradient) times four (row, tap) pairs. Adding one tap into one output row costs a load of y, a load
-#    of x and a store of y per multiply-add, and LLVM cannot keep more than a few vectors in flight that way; four
-#    rows times four pairs reuse every loaded x for four rows and every y for four pairs (1.5-1.8x faster on the
-#    shapes of the standard TCNs, see benchmarks/). The first steps of a row, where some of the four taps still read
-#    the left padding, are added one tap at a time ("edges"), and so are the pairs and rows left over when their
-#    counts are not multiples of four. (Never padded with weight-0 pairs: 0 * inf is NaN, and an inf must reach
-#    only the outputs that read it.)
+#    of x and a store of y per multiply-add; four rows times four pairs reuse every loaded x for four rows and every
+#    y for four pairs (1.5-1.8x faster on the shapes of the standard TCNs, see benchmarks/). Pairs are ordered tap
+#    by tap, so the four pairs of a pass usually share one shift and the pass covers the whole row. Where their
+#    shifts differ, the first steps of a row (where some of the four still read the left padding) are added one
+#    pair at a time ("edges"); so are the pairs left over when their count is not a multiple of four, and rows
+#    left over when the channels are not, go through the same loop one row at a time. (Never padded with weight-0
+#    pairs: 0 * inf is NaN, and an inf must reach only the outputs that read it.)
 
 GROUP = 4  # (row, tap) pairs added in one pass
 BLOCK = 4  # output rows (forward, weight gradient) or input rows (input gradient) written in one pass
 
 
 def _tap_pairs(n_rows, K, d):
-    """For every (row, tap) pair in row-major order: its row, its tap j and its shift s = (K-1-j)*d."""
+    """For every (row, tap) pair, tap by tap: its row, its tap j and its shift s = (K-1-j)*d."""
     rows = np.empty(n_rows * K, np.int64)
     taps = np.empty(n_rows * K, np.int64)
     shifts = np.empty(n_rows * K, np.int64)
-    for r in range(n_rows):
-        for j in range(K):
-            rows[r * K + j] = r
-            taps[r * K + j] = j
-            shifts[r * K + j] = (K - 1 - j) * d
+    for j in range(K):
+        for r in range(n_rows):
+            rows[j * n_rows + r] = r
+            taps[j * n_rows + r] = j
+            shifts[j * n_rows + r] = (K - 1 - j) * d
     return rows, taps, shifts
 
 
@@ -126,10 +127,9 @@ def _conv_forward(y, x, W, b, d):
             yrow = y[n, r]
             for t in range(T):
                 yrow[t] = b[r]
-        if o + BLOCK > C_out:  # the rows left over: every pair, one tap at a time
+        if o + BLOCK > C_out:  # the rows left over, one at a time
             for r in range(o, C_out):
-                for k in range(len(rows)):
-                    add_tap_forward(y[n, r], x[n, rows[k]], W[r, rows[k], taps[k]], shifts[k], T)
+                row_forward(y[n, r], x[n], W[r], rows, taps, shifts, full)
             continue
         for q in range(0, full, GROUP):
             i0, i1, i2, i3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
@@ -153,12 +153,36 @@ def _conv_forward(y, x, W, b, d):
                     yb[t] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
                     yc[t] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
                     yd[t] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
-            for k in range(q, q + GROUP):  # edges: steps s_k <= t < start, one tap at a time
-                for r in range(o, o + BLOCK):
-                    add_tap_forward(y[n, r], x[n, rows[k]], W[r, rows[k], taps[k]], shifts[k], min(start, T))
-        for k in range(full, len(rows)):  # the pairs left over: all their steps, one tap at a time
+            for k in range(q, q + GROUP):  # edges: steps s_k <= t < start, one pair at a time
+                if shifts[k] < start:
+                    for r in range(o, o + BLOCK):
+                        add_tap_forward(y[n, r], x[n, rows[k]], W[r, rows[k], taps[k]], shifts[k], min(start, T))
+        for k in range(full, len(rows)):  # the pairs left over: all their steps, one pair at a time
             for r in range(o, o + BLOCK):
                 add_tap_forward(y[n, r], x[n, rows[k]], W[r, rows[k], taps[k]], shifts[k], T)
+
+
+def _row_forward(yrow, xn, Wo, rows, taps, shifts, full):
+    """One output row: yrow[t] += sum over pairs of Wo[i, j] * xn[i, t - s], four pairs per pass over time."""
+    T = len(yrow)
+    for q in range(0, full, GROUP):
+        i0, i1, i2, i3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+        s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
+        w0, w1, w2, w3 = Wo[i0, taps[q]], Wo[i1, taps[q + 1]], Wo[i2, taps[q + 2]], Wo[i3, taps[q + 3]]
+        start = max(max(s0, s1), max(s2, s3))
+        if start < T:
+            L = T - start
+            ys = yrow[start:]
+            x0 = xn[i0][start - s0:start - s0 + L]
+            x1 = xn[i1][start - s1:start - s1 + L]
+            x2 = xn[i2][start - s2:start - s2 + L]
+            x3 = xn[i3][start - s3:start - s3 + L]
+            for t in range(L):
+                ys[t] += w0 * x0[t] + w1 * x1[t] + w2 * x2[t] + w3 * x3[t]
+        for k in range(q, q + GROUP):
+            add_tap_forward(yrow, xn[rows[k]], Wo[rows[k], taps[k]], shifts[k], min(start, T))
+    for k in range(full, len(rows)):
+        add_tap_forward(yrow, xn[rows[k]], Wo[rows[k], taps[k]], shifts[k], T)
 
 
 def _add_tap_forward(yrow, xrow, w, s, stop):
@@ -185,15 +209,14 @@ def _conv_backward_input(dx, dy, W, d):
                 dxrow[t] = 0.0
         if i + BLOCK > C_in:
             for r in range(i, C_in):
-                for k in range(len(rows)):
-                    add_tap_backward(dx[n, r], dy[n, rows[k]], W[rows[k], r, taps[k]], shifts[k], 0)
+                row_backward_input(dx[n, r], dy[n], W[:, r, :], rows, taps, shifts, full)
             continue
         for q in range(0, full, GROUP):
             o0, o1, o2, o3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
             j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
             s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
             # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s]   for t >= s
-            # so:      dx[n, i, u] += W[o, i, j] * dy[n, o, u + s] for u < T - s; all four taps for u < T - s_max
+            # so:      dx[n, i, u] += W[o, i, j] * dy[n, o, u + s] for u < T - s; all four pairs for u < T - s_max
             s_max = max(max(s0, s1), max(s2, s3))
             if s_max < T:
                 L = T - s_max
@@ -212,12 +235,36 @@ def _conv_backward_input(dx, dy, W, d):
                     xb[u] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
                     xc[u] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
                     xd[u] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
-            for k in range(q, q + GROUP):  # edges: steps T - s_max <= u < T - s_k, one tap at a time
-                for r in range(i, i + BLOCK):
-                    add_tap_backward(dx[n, r], dy[n, rows[k]], W[rows[k], r, taps[k]], shifts[k], max(T - s_max, 0))
+            for k in range(q, q + GROUP):  # edges: steps T - s_max <= u < T - s_k, one pair at a time
+                if shifts[k] < s_max:
+                    for r in range(i, i + BLOCK):
+                        add_tap_backward(dx[n, r], dy[n, rows[k]], W[rows[k], r, taps[k]], shifts[k],
+                                         max(T - s_max, 0))
         for k in range(full, len(rows)):
             for r in range(i, i + BLOCK):
                 add_tap_backward(dx[n, r], dy[n, rows[k]], W[rows[k], r, taps[k]], shifts[k], 0)
+
+
+def _row_backward_input(dxrow, dyn, Wi, rows, taps, shifts, full):
+    """One input row: dxrow[u] += sum over pairs of Wi[o, j] * dyn[o, u + s], four pairs per pass over time."""
+    T = len(dxrow)
+    for q in range(0, full, GROUP):
+        o0, o1, o2, o3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+        s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
+        w0, w1, w2, w3 = Wi[o0, taps[q]], Wi[o1, taps[q + 1]], Wi[o2, taps[q + 2]], Wi[o3, taps[q + 3]]
+        s_max = max(max(s0, s1), max(s2, s3))
+        if s_max < T:
+            L = T - s_max
+            g0 = dyn[o0][s0:s0 + L]
+            g1 = dyn[o1][s1:s1 + L]
+            g2 = dyn[o2][s2:s2 + L]
+            g3 = dyn[o3][s3:s3 + L]
+            for u in range(L):
+                dxrow[u] += w0 * g0[u] + w1 * g1[u] + w2 * g2[u] + w3 * g3[u]
+        for k in range(q, q + GROUP):
+            add_tap_backward(dxrow, dyn[rows[k]], Wi[rows[k], taps[k]], shifts[k], max(T - s_max, 0))
+    for k in range(full, len(rows)):
+        add_tap_backward(dxrow, dyn[rows[k]], Wi[rows[k], taps[k]], shifts[k], 0)
 
 
 def _add_tap_backward(dxrow, dyrow, w, s, start):
@@ -245,19 +292,18 @@ def _conv_backward_weight(dW, dy, x, d):
     zero = dW.dtype.type(0)  # not 0.0: a float64 literal would turn float32 sums into float64 ones
     for c in prange(chunks):
         for n in range(c * per_chunk, min(N, (c + 1) * per_chunk)):
-            for o in range(0, C_out, BLOCK):
-                for i in range(C_in):
-                    xrow = x[n, i]
-                    for j0 in range(0, K, GROUP):
-                        # taps j0..j0+3 look back s0 = (K-1-j0)*d, s0 - d, s0 - 2d, s0 - 3d steps; one pass over
-                        # t >= s0 feeds sixteen sums, dW[o + r, i, j0 + k] += dy[n, o + r, t] * x[n, i, t - s_k]
-                        s0 = (K - 1 - j0) * d
-                        alone = j0  # the first tap whose sums are still to be taken one at a time ...
-                        stop = T  # ... over the steps before this one
-                        if o + BLOCK <= C_out and j0 + GROUP <= K and s0 < T:
-                            L = T - s0
-                            x0, x1, x2, x3 = xrow[0:L], xrow[d:d + L], xrow[2 * d:2 * d + L], xrow[3 * d:3 * d + L]
-                            ga, gb, gc, gd = dy[n, o][s0:], dy[n, o + 1][s0:], dy[n, o + 2][s0:], dy[n, o + 3][s0:]
+            for j in range(K):
+                s = (K - 1 - j) * d  # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s], for t >= s
+                if s >= T:
+                    continue  # the tap only ever read the padding
+                L = T - s
+                for o in range(0, C_out, BLOCK):
+                    for i in range(0, C_in, BLOCK):
+                        if o + BLOCK <= C_out and i + BLOCK <= C_in:
+                            # one pass over t >= s feeds sixteen sums, dW[o + r, i + k, j] += dy[n, o + r, t] *
+                            # x[n, i + k, t - s]
+                            ga, gb, gc, gd = dy[n, o][s:], dy[n, o + 1][s:], dy[n, o + 2][s:], dy[n, o + 3][s:]
+                            x0, x1, x2, x3 = x[n, i][:L], x[n, i + 1][:L], x[n, i + 2][:L], x[n, i + 3][:L]
                             a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
                             c0 = c1 = c2 = c3 = e0 = e1 = e2 = e3 = zero
                             for t in range(L):
@@ -282,21 +328,19 @@ def _conv_backward_weight(dW, dy, x, d):
                                 e1 += g * v1
                                 e2 += g * v2
                                 e3 += g * v3
-                            add4(partial[c, o, i], j0, a0, a1, a2, a3)
-                            add4(partial[c, o + 1, i], j0, b0, b1, b2, b3)
-                            add4(partial[c, o + 2, i], j0, c0, c1, c2, c3)
-                            add4(partial[c, o + 3, i], j0, e0, e1, e2, e3)
-                            alone, stop = j0 + 1, s0  # taps 1..3 also reach the steps before s0
-                        for r in range(o, min(o + BLOCK, C_out)):
-                            for j in range(alone, min(j0 + GROUP, K)):
-                                s = (K - 1 - j) * d
-                                if s < stop:
-                                    dys = dy[n, r][s:stop]
-                                    xs = xrow[:stop - s]
+                            add4(partial[c, o, i:i + BLOCK, j], a0, a1, a2, a3)
+                            add4(partial[c, o + 1, i:i + BLOCK, j], b0, b1, b2, b3)
+                            add4(partial[c, o + 2, i:i + BLOCK, j], c0, c1, c2, c3)
+                            add4(partial[c, o + 3, i:i + BLOCK, j], e0, e1, e2, e3)
+                        else:  # rows or channels left over: one sum at a time
+                            for r in range(o, min(o + BLOCK, C_out)):
+                                for k in range(i, min(i + BLOCK, C_in)):
+                                    gs = dy[n, r][s:]
+                                    xs = x[n, k][:L]
                                     a = zero
-                                    for t in range(stop - s):
-                                        a += dys[t] * xs[t]
-                                    partial[c, r, i, j] += a
+                                    for t in range(L):
+                                        a += gs[t] * xs[t]
+                                    partial[c, r, k, j] += a
     for o in prange(C_out):
         for i in range(C_in):
             for j in range(K):
@@ -306,11 +350,11 @@ def _conv_backward_weight(dW, dy, x, d):
                 dW[o, i, j] = total
 
 
-def _add4(row, j, a0, a1, a2, a3):
-    row[j] += a0
-    row[j + 1] += a1
-    row[j + 2] += a2
-    row[j + 3] += a3
+def _add4(four, a0, a1, a2, a3):
+    four[0] += a0
+    four[1] += a1
+    four[2] += a2
+    four[3] += a3
 
 
 def _conv_backward_bias(db, dy):
@@ -327,6 +371,8 @@ def _conv_backward_bias(db, dy):
 tap_pairs = njit(**SERIAL)(_tap_pairs)
 add_tap_forward = njit(**SERIAL)(_add_tap_forward)
 add_tap_backward = njit(**SERIAL)(_add_tap_backward)
+row_forward = njit(**SERIAL)(_row_forward)
+row_backward_input = njit(**SERIAL)(_row_backward_input)
 add4 = njit(**SERIAL)(_add4)
 conv_forward_numba = njit(**PARALLEL)(_conv_forward)
 conv_backward_input_numba = njit(**PARALLEL)(_conv_backward_input)

@@ -26,13 +26,13 @@ class ResidualBlock(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, dilation, *, dropout_rate=0.0, use_weight_norm=False,
                  kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
         super().__init__()
-        conv = dict(kernel_size=kernel_size, dilation=dilation, use_weight_norm=use_weight_norm,
+        # each convolution carries its ReLU (activation="relu"): the same function as a separate ReLU layer, applied
+        # in place on the convolution's output, so one array fewer per convolution
+        conv = dict(kernel_size=kernel_size, dilation=dilation, activation="relu", use_weight_norm=use_weight_norm,
                     kernel_initializer=kernel_initializer, rng=rng, dtype=dtype, backend=backend)
         self.conv1 = CausalConv1D(in_channels, out_channels, **conv)
-        self.relu1 = ReLU(backend)
         self.dropout1 = SpatialDropout1D(dropout_rate)
         self.conv2 = CausalConv1D(out_channels, out_channels, **conv)
-        self.relu2 = ReLU(backend)
         self.dropout2 = SpatialDropout1D(dropout_rate)
         # a 1x1 convolution (no weight normalisation, as in locuslab/TCN) only where the channel count changes
         self.downsample = None
@@ -53,8 +53,8 @@ class ResidualBlock(Layer):
 
     def forward(self, x, training=False, rng=None):
         """x: (N, C_in, T) -> (out, branch), both (N, C_out, T)."""
-        h = self.dropout1.forward(self.relu1.forward(self.conv1.forward(x)), training, rng)
-        branch = self.dropout2.forward(self.relu2.forward(self.conv2.forward(h)), training, rng)
+        h = self.dropout1.forward(self.conv1.forward(x), training, rng)  # conv1 includes its ReLU
+        branch = self.dropout2.forward(self.conv2.forward(h), training, rng)
         residual = x if self.downsample is None else self.downsample.forward(x)
         out = self.relu_out.forward(branch + residual)
         self._saved = True
@@ -68,8 +68,8 @@ class ResidualBlock(Layer):
         # ... and branch also went out as a skip connection, whose gradient adds here
         dbranch = dsum if dbranch is None else dsum + dbranch
         # back through branch = dropout2(ReLU(conv2(h))) and h = dropout1(ReLU(conv1(x))), one layer at a time
-        dh = self.conv2.backward(self.relu2.backward(self.dropout2.backward(dbranch)))
-        dx = self.conv1.backward(self.relu1.backward(self.dropout1.backward(dh)))
+        dh = self.conv2.backward(self.dropout2.backward(dbranch))
+        dx = self.conv1.backward(self.dropout1.backward(dh))
         # forward: residual = x (or downsample(x)), so the residual path adds its gradient to dx
         dx += dsum if self.downsample is None else self.downsample.backward(dsum)
         return dx

@@ -38,9 +38,10 @@ class Layer:
 
 
 class CausalConv1D(Layer):
-    """Causal dilated 1-D convolution, optionally weight-normalised.
+    """Causal dilated 1-D convolution, optionally weight-normalised, optionally followed by a ReLU.
 
         y[n, o, t] = b[o] + sum_{i, j} W[o, i, j] * x[n, i, t - (K-1-j)*d]      (x = 0 before t = 0)
+        y = max(y, 0)                                                           (activation="relu")
 
     W: (C_out, C_in, K), the layout and tap order of torch.nn.Conv1d (see kernels/conv.py for why).
 
@@ -51,9 +52,10 @@ class CausalConv1D(Layer):
         params: weight_g (C_out, 1, 1), weight_v (C_out, C_in, K), bias (C_out,); g starts at ||v|| so W = v.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, *, use_weight_norm=False,
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, *, activation=None, use_weight_norm=False,
                  kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
         super().__init__()
+        self.activation = _validate.one_of("activation", activation, (None, "relu"))
         self.in_channels = _validate.integer("in_channels", in_channels, 1)
         self.out_channels = _validate.integer("out_channels", out_channels, 1)
         self.kernel_size = _validate.integer("kernel_size", kernel_size, 1)
@@ -86,20 +88,27 @@ class CausalConv1D(Layer):
         W = np.ascontiguousarray(self.weight())
         y = np.empty((x.shape[0], self.out_channels, x.shape[2]), self.dtype)
         self.backend.conv_forward(y, x, W, self.params["bias"], self.dilation)
-        self._saved = (x, W)  # for the backward pass: the input (for dW) and the weight actually used (for dx)
+        if self.activation == "relu":
+            self.backend.relu_forward(y, y)  # in place: the pre-activation is not needed again
+        # for the backward pass: the input (for dW), the weight actually used (for dx), the output (for the ReLU)
+        self._saved = (x, W, y)
         return y
 
     def backward(self, dy):
         """dy: (N, C_out, T) -> dx: (N, C_in, T); fills grads."""
-        x, W = self._take_saved("input")
-        dy = _validate.float_array("dy", dy, 3, self.dtype, shape=x.shape[:1] + (self.out_channels,) + x.shape[2:])
-        dx = np.empty_like(x)
+        x, W, y = self._take_saved("input")
+        dy = _validate.float_array("dy", dy, 3, self.dtype, shape=y.shape)
+        if self.activation == "relu":
+            dz = np.empty(y.shape, self.dtype)
+            self.backend.relu_backward(dz, dy, y)  # forward: y = max(z, 0) of the convolution's z
+            dy = dz
+        dx = np.empty(x.shape, self.dtype)
         self.backend.conv_backward_input(dx, dy, W, self.dilation)
         self.backend.conv_backward_bias(self.grads["bias"], dy)
         if not self.use_weight_norm:
             self.backend.conv_backward_weight(self.grads["weight"], dy, x, self.dilation)
             return dx
-        dW = np.empty_like(W)
+        dW = np.empty(W.shape, self.dtype)
         self.backend.conv_backward_weight(dW, dy, x, self.dilation)
         g, v = self.params["weight_g"], self.params["weight_v"]
         norm = np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
@@ -121,14 +130,14 @@ class ReLU(Layer):
     def forward(self, x):
         """x: any shape -> y: the same shape."""
         x = _validate.float_array("x", x, getattr(x, "ndim", 1), _validate.kernel_dtype(x))
-        y = np.empty_like(x)
+        y = np.empty(x.shape, x.dtype)
         self.backend.relu_forward(y, x)
         self._saved = y  # for the backward pass: the unit was active where y > 0
         return y
 
     def backward(self, dy):
         y = self._take_saved("output")
-        dx = np.empty_like(dy)
+        dx = np.empty(y.shape, y.dtype)
         self.backend.relu_backward(dx, dy, y)
         return dx
 
@@ -189,6 +198,6 @@ class Linear(Layer):
     def backward(self, dy):
         x = self._take_saved("input")
         dy = _validate.float_array("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
-        dx = np.empty_like(x)
+        dx = np.empty(x.shape, self.dtype)
         self.backend.linear_backward(dx, self.grads["weight"], self.grads["bias"], dy, x, self.params["weight"])
         return dx
