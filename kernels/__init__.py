@@ -16,6 +16,8 @@ from .conv import (
     conv_backward_weight_numpy,
     conv_forward_numba,
     conv_forward_numpy,
+    conv_relu_forward_numba,
+    conv_relu_forward_numpy,
 )
 from .linear import linear_backward_numba, linear_backward_numpy, linear_forward_numba, linear_forward_numpy
 from .losses import mse_numba, mse_numpy, softmax_cross_entropy_numba, softmax_cross_entropy_numpy
@@ -24,6 +26,7 @@ from .relu import relu_backward_numba, relu_backward_numpy, relu_forward_numba, 
 #: op name -> (NumPy reference, Numba CPU kernel). Tests walk this table; a kernel missing from it is untested.
 TWINS = {
     "conv_forward": (conv_forward_numpy, conv_forward_numba),
+    "conv_relu_forward": (conv_relu_forward_numpy, conv_relu_forward_numba),
     "conv_backward_input": (conv_backward_input_numpy, conv_backward_input_numba),
     "conv_backward_weight": (conv_backward_weight_numpy, conv_backward_weight_numba),
     "conv_backward_bias": (conv_backward_bias_numpy, conv_backward_bias_numba),

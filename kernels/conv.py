@@ -49,6 +49,12 @@ def conv_forward_numpy(y, x, W, b, d):
     y[...] = acc + b[None, :, None]
 
 
+def conv_relu_forward_numpy(y, x, W, b, d):
+    """y = max(conv(x), 0): the convolution above, then a ReLU. Writes y: (N, C_out, T)."""
+    conv_forward_numpy(y, x, W, b, d)
+    np.maximum(y, 0, out=y)
+
+
 def conv_backward_input_numpy(dx, dy, W, d):
     """dx[n, i, s] = sum_{o, j} W[o, i, j] * dy[n, o, s + (K-1-j)*d]  (terms past T are zero). Writes dx."""
     N, C_out, T = dy.shape
@@ -115,6 +121,15 @@ def _tap_pairs(n_rows, K, d):
 
 
 def _conv_forward(y, x, W, b, d):
+    conv_forward_then(y, x, W, b, d, False)
+
+
+def _conv_relu_forward(y, x, W, b, d):
+    conv_forward_then(y, x, W, b, d, True)
+
+
+def _conv_forward_then(y, x, W, b, d, relu):
+    """The convolution, and with ``relu`` a ReLU on each block of rows while they are still in cache."""
     N, C_in, T = x.shape
     C_out, _, K = W.shape
     rows, taps, shifts = tap_pairs(C_in, K, d)  # the (input channel, tap) pairs
@@ -130,6 +145,8 @@ def _conv_forward(y, x, W, b, d):
         if o + BLOCK > C_out:  # the rows left over, one at a time
             for r in range(o, C_out):
                 row_forward(y[n, r], x[n], W[r], rows, taps, shifts, full)
+                if relu:
+                    relu_row(y[n, r])
             continue
         for q in range(0, full, GROUP):
             i0, i1, i2, i3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
@@ -160,6 +177,9 @@ def _conv_forward(y, x, W, b, d):
         for k in range(full, len(rows)):  # the pairs left over: all their steps, one pair at a time
             for r in range(o, o + BLOCK):
                 add_tap_forward(y[n, r], x[n, rows[k]], W[r, rows[k], taps[k]], shifts[k], T)
+        if relu:
+            for r in range(o, o + BLOCK):
+                relu_row(y[n, r])
 
 
 def _row_forward(yrow, xn, Wo, rows, taps, shifts, full):
@@ -183,6 +203,12 @@ def _row_forward(yrow, xn, Wo, rows, taps, shifts, full):
             add_tap_forward(yrow, xn[rows[k]], Wo[rows[k], taps[k]], shifts[k], min(start, T))
     for k in range(full, len(rows)):
         add_tap_forward(yrow, xn[rows[k]], Wo[rows[k], taps[k]], shifts[k], T)
+
+
+def _relu_row(row):
+    for t in range(len(row)):
+        v = row[t]
+        row[t] = 0.0 if v <= 0 else v  # a NaN passes through, as in np.maximum
 
 
 def _add_tap_forward(yrow, xrow, w, s, stop):
@@ -372,9 +398,12 @@ tap_pairs = njit(**SERIAL)(_tap_pairs)
 add_tap_forward = njit(**SERIAL)(_add_tap_forward)
 add_tap_backward = njit(**SERIAL)(_add_tap_backward)
 row_forward = njit(**SERIAL)(_row_forward)
+relu_row = njit(**SERIAL)(_relu_row)
+conv_forward_then = njit(**PARALLEL)(_conv_forward_then)
 row_backward_input = njit(**SERIAL)(_row_backward_input)
 add4 = njit(**SERIAL)(_add4)
-conv_forward_numba = njit(**PARALLEL)(_conv_forward)
+conv_forward_numba = njit(**SERIAL)(_conv_forward)  # the parallel loop is in conv_forward_then
+conv_relu_forward_numba = njit(**SERIAL)(_conv_relu_forward)
 conv_backward_input_numba = njit(**PARALLEL)(_conv_backward_input)
 conv_backward_weight_numba = njit(**PARALLEL)(_conv_backward_weight)
 conv_backward_bias_numba = njit(**PARALLEL)(_conv_backward_bias)

@@ -16,6 +16,7 @@ from . import _validate
 class Backend:
     name: str
     conv_forward: Callable
+    conv_relu_forward: Callable
     conv_backward_input: Callable
     conv_backward_weight: Callable
     conv_backward_bias: Callable

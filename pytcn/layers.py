@@ -87,9 +87,10 @@ class CausalConv1D(Layer):
         x = _validate.float_array("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
         W = np.ascontiguousarray(self.weight())
         y = np.empty((x.shape[0], self.out_channels, x.shape[2]), self.dtype)
-        self.backend.conv_forward(y, x, W, self.params["bias"], self.dilation)
         if self.activation == "relu":
-            self.backend.relu_forward(y, y)  # in place: the pre-activation is not needed again
+            self.backend.conv_relu_forward(y, x, W, self.params["bias"], self.dilation)  # one fused kernel
+        else:
+            self.backend.conv_forward(y, x, W, self.params["bias"], self.dilation)
         # for the backward pass: the input (for dW), the weight actually used (for dx), the output (for the ReLU)
         self._saved = (x, W, y)
         return y

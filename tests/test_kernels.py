@@ -126,6 +126,7 @@ def _adam_update_args(p):
 
 CASES = [
     Case("conv_forward", conv_problems(), _conv_forward_args),
+    Case("conv_relu_forward", conv_problems(), _conv_forward_args),
     Case("conv_backward_input", conv_problems(), _conv_backward_input_args),
     Case("conv_backward_weight", conv_problems(), _conv_backward_weight_args),
     Case("conv_backward_bias", conv_problems(), _conv_backward_bias_args),
@@ -288,6 +289,7 @@ def test_output_has_the_length_of_the_input_and_every_step_is_written(backend, p
     # the buffers have the input's length T (even when T is shorter than the receptive field): every one of their
     # steps must be written, none left as the NaN they were filled with
     for op, (outputs, inputs) in [("conv_forward", _conv_forward_args(problem)),
+                                  ("conv_relu_forward", _conv_forward_args(problem)),
                                   ("conv_backward_input", _conv_backward_input_args(problem)),
                                   ("conv_backward_weight", _conv_backward_weight_args(problem)),
                                   ("conv_backward_bias", _conv_backward_bias_args(problem))]:
@@ -579,3 +581,12 @@ def test_relu_forward_propagates_nan_and_inf(backend, problem, data):
     assert not wrong.any(), \
         f"relu_forward ({backend}): x = {x[wrong].tolist()} gave y = {y[wrong].tolist()} " \
         f"at {np.argwhere(wrong).tolist()}"
+
+
+@backends
+@given(problem=conv_problems())
+def test_conv_relu_forward_is_the_relu_of_conv_forward(backend, problem):
+    y = conv(problem, backend)
+    fused = np.full_like(y, np.nan)
+    kernel("conv_relu_forward", backend)(fused, problem.x, problem.W, problem.b, problem.d)
+    np.testing.assert_array_equal(fused, np.maximum(y, 0))
