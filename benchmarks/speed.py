@@ -11,8 +11,8 @@ backward, Adam) after --warmup steps and reports their median, then the same for
 result of a configuration is the median over rounds; the ratio is PyTorch's median over pytcn's.
 
 GFLOP/s count 2 x multiply-adds of the convolutions and the head; a training step counts 3 x the forward (the
-backward as twice the forward). The peak is cores x clock x FP32 FLOPs per cycle per core (32 with AVX-512 or
-AVX2: one 16-wide or two 8-wide fused multiply-adds per cycle), an estimate: --peak-gflops overrides it.
+backward as twice the forward). The peak is threads x the nominal clock x FP32 FLOPs per cycle of the core
+(FLOPS_PER_CYCLE, e.g. 64 on AMD Zen 5), a nominal figure that boost clocks exceed: --peak-gflops overrides it.
 PyTorch gets the same architecture (locuslab/TCN's, no skip connections), the same weights through state_dict, and
 torch.set_num_threads equal to pytcn's Numba thread count. PyTorch is never required: without it, pytcn alone.
 """
@@ -194,11 +194,27 @@ def cpu_info():
     return name, mhz, flags.split()
 
 
+# FP32 FLOPs per cycle per core (2 x the fused multiply-add lanes issued per cycle), by LLVM's name of the core
+FLOPS_PER_CYCLE = {
+    "znver5": 64,  # two 512-bit FMA pipes
+    "znver4": 32,  # AVX-512 on two 256-bit FMA pipes
+    "znver3": 32, "znver2": 32, "znver1": 16,
+    "skylake-avx512": 64, "cascadelake": 64, "cooperlake": 64, "icelake-server": 64, "sapphirerapids": 64,
+    "emeraldrapids": 64, "graniterapids": 64,  # server cores with two 512-bit FMA units
+    "haswell": 32, "broadwell": 32, "skylake": 32, "alderlake": 32, "raptorlake": 32, "icelake-client": 32,
+    "tigerlake": 32,
+}
+
+
 def estimated_peak_gflops(threads):
+    """threads x nominal clock (/proc/cpuinfo) x FLOPs per cycle of the core. A boost clock above the nominal one
+    lets real code exceed this figure."""
+    import llvmlite.binding as llvm
+
     _, mhz, flags = cpu_info()
     if mhz is None:
         return None
-    per_cycle = 32 if ("avx512f" in flags or "avx2" in flags) else 16
+    per_cycle = FLOPS_PER_CYCLE.get(llvm.get_host_cpu_name(), 32 if "avx2" in flags else 16)
     return threads * mhz / 1e3 * per_cycle
 
 
@@ -233,11 +249,12 @@ def main(argv=None):
     with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
     peak = args.peak_gflops or estimated_peak_gflops(args.threads)
     cpu, mhz, _ = cpu_info()
+    import llvmlite.binding as llvm
     import numba
 
-    print(f"# {cpu} at {mhz} MHz, {os.cpu_count()} CPUs, {args.threads} threads; numba {numba.__version__}, "
+    print(f"# {cpu} ({llvm.get_host_cpu_name()}) at {mhz} MHz nominal, {os.cpu_count()} CPUs, {args.threads} threads; numba {numba.__version__}, "
           f"numpy {np.__version__}; FP32 peak {'%.0f' % peak if peak else '?'} GFLOP/s"
-          f"{'' if args.peak_gflops else ' (estimated)'}; {'with PyTorch' if with_torch else 'PyTorch not installed'}")
+          f"{'' if args.peak_gflops else ' (nominal)'}; {'with PyTorch' if with_torch else 'PyTorch not installed'}")
     print(f"# command: python benchmarks/speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     head = (f"{'config':16s} {'train ms':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'infer ms':>9s} {'GFLOP/s':>8s} "
             f"{'RSS MiB':>8s} {'first s':>8s}")
@@ -256,7 +273,7 @@ def main(argv=None):
         med = {k: statistics.median(r[k] for r in ours) for k in ("train_ms", "infer_ms", "first_s", "peak_rss_mib")}
         fwd = forward_flops(name)
         train_gf, infer_gf = 3 * fwd / med["train_ms"] / 1e6, fwd / med["infer_ms"] / 1e6
-        row = dict(config=name, cpu=cpu, threads=args.threads, **{f"pytcn_{k}": v for k, v in med.items()},
+        row = dict(config=name, cpu=cpu, core=llvm.get_host_cpu_name(), threads=args.threads, **{f"pytcn_{k}": v for k, v in med.items()},
                    train_gflops=train_gf, infer_gflops=infer_gf, peak_gflops=peak)
         line = (f"{name:16s} {med['train_ms']:9.2f} {train_gf:8.1f} {100 * train_gf / peak if peak else 0:6.1f} "
                 f"{med['infer_ms']:9.2f} {infer_gf:8.1f} {med['peak_rss_mib']:8.0f} {med['first_s']:8.2f}")

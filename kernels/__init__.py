@@ -21,7 +21,14 @@ from .conv import (
 )
 from .linear import linear_backward_numba, linear_backward_numpy, linear_forward_numba, linear_forward_numpy
 from .losses import mse_numba, mse_numpy, softmax_cross_entropy_numba, softmax_cross_entropy_numpy
-from .relu import relu_backward_numba, relu_backward_numpy, relu_forward_numba, relu_forward_numpy
+from .relu import (
+    add_relu_forward_numba,
+    add_relu_forward_numpy,
+    relu_backward_numba,
+    relu_backward_numpy,
+    relu_forward_numba,
+    relu_forward_numpy,
+)
 
 #: op name -> (NumPy reference, Numba CPU kernel). Tests walk this table; a kernel missing from it is untested.
 TWINS = {
@@ -32,6 +39,7 @@ TWINS = {
     "conv_backward_bias": (conv_backward_bias_numpy, conv_backward_bias_numba),
     "relu_forward": (relu_forward_numpy, relu_forward_numba),
     "relu_backward": (relu_backward_numpy, relu_backward_numba),
+    "add_relu_forward": (add_relu_forward_numpy, add_relu_forward_numba),
     "linear_forward": (linear_forward_numpy, linear_forward_numba),
     "linear_backward": (linear_backward_numpy, linear_backward_numba),
     "mse": (mse_numpy, mse_numba),

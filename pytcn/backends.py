@@ -22,6 +22,7 @@ class Backend:
     conv_backward_bias: Callable
     relu_forward: Callable
     relu_backward: Callable
+    add_relu_forward: Callable
     linear_forward: Callable
     linear_backward: Callable
     mse: Callable

@@ -56,7 +56,7 @@ class ResidualBlock(Layer):
         h = self.dropout1.forward(self.conv1.forward(x), training, rng)  # conv1 includes its ReLU
         branch = self.dropout2.forward(self.conv2.forward(h), training, rng)
         residual = x if self.downsample is None else self.downsample.forward(x)
-        out = self.relu_out.forward(branch + residual)
+        out = self.relu_out.forward(branch, residual)  # ReLU(branch + residual), in one pass
         self._saved = True
         return out, branch
 

@@ -128,11 +128,16 @@ class ReLU(Layer):
         super().__init__()
         self.backend = get_backend(backend)
 
-    def forward(self, x):
-        """x: any shape -> y: the same shape."""
+    def forward(self, x, x2=None):
+        """x: any shape -> y: the same shape. With ``x2`` (x's shape and dtype), y = max(x + x2, 0) in one pass;
+        the backward pass is the same, and the gradient of the sum is the gradient of each term."""
         x = _validate.float_array("x", x, getattr(x, "ndim", 1), _validate.kernel_dtype(x))
         y = np.empty(x.shape, x.dtype)
-        self.backend.relu_forward(y, x)
+        if x2 is None:
+            self.backend.relu_forward(y, x)
+        else:
+            x2 = _validate.float_array("x2", x2, x.ndim, x.dtype, shape=x.shape)
+            self.backend.add_relu_forward(y, x, x2)
         self._saved = y  # for the backward pass: the unit was active where y > 0
         return y
 

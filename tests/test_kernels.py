@@ -96,6 +96,10 @@ def _relu_forward_args(p):
     return {"y": unwritten(p.x.shape, p.dtype)}, (p.x,)
 
 
+def _add_relu_forward_args(p):
+    return {"y": unwritten(p.x.shape, p.dtype)}, (p.x, p.dy)
+
+
 def _relu_backward_args(p):
     return {"dx": unwritten(p.dy.shape, p.dtype)}, (p.dy, p.y)
 
@@ -131,6 +135,7 @@ CASES = [
     Case("conv_backward_weight", conv_problems(), _conv_backward_weight_args),
     Case("conv_backward_bias", conv_problems(), _conv_backward_bias_args),
     Case("relu_forward", relu_problems(), _relu_forward_args),
+    Case("add_relu_forward", relu_problems(), _add_relu_forward_args),
     Case("relu_backward", relu_problems(), _relu_backward_args),
     Case("linear_forward", linear_problems(), _linear_forward_args),
     Case("linear_backward", linear_problems(), _linear_backward_args),
