@@ -78,15 +78,26 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("activation", [None, "relu"])
 @pytest.mark.parametrize("use_weight_norm", [False, True], ids=["plain", "weight_norm"])
 @pytest.mark.parametrize("K,d,T", CONV_CASES)
-def test_causal_conv_gradients_match_finite_differences(K, d, T, use_weight_norm):
+def test_causal_conv_gradients_match_finite_differences(K, d, T, use_weight_norm, activation):
     rng = np.random.default_rng(100 + 10 * K + d)
-    conv = pytcn.CausalConv1D(2, 3, K, d, use_weight_norm=use_weight_norm, rng=rng, dtype=np.float64)
+    conv = pytcn.CausalConv1D(2, 3, K, d, activation=activation, use_weight_norm=use_weight_norm, rng=rng,
+                              dtype=np.float64)
     randomize(conv.params, rng)
     expected = {"weight_g", "weight_v", "bias"} if use_weight_norm else {"weight", "bias"}
     result = assert_gradcheck(conv, rng.standard_normal((2, 2, T)))
     assert set(result.errors) == expected | {"input"}, str(result)
+
+
+def test_relu_of_a_sum_passes_its_gradient_to_both_terms():
+    rng = np.random.default_rng(4)
+    relu = pytcn.ReLU()
+    a, b, dy = rng.standard_normal((3, 2, 3, 5))
+    y = relu.forward(a, b)
+    np.testing.assert_array_equal(y, np.maximum(a + b, 0))
+    np.testing.assert_array_equal(relu.backward(dy), np.where(a + b > 0, dy, 0))
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
