@@ -26,8 +26,8 @@ class ResidualBlock(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, dilation, *, dropout_rate=0.0, use_weight_norm=False,
                  kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
         super().__init__()
-        # each convolution carries its ReLU (activation="relu"): the same function as a separate ReLU layer, applied
-        # in place on the convolution's output, so one array fewer per convolution
+        # each convolution carries its ReLU (activation="relu"): the same function as a separate ReLU layer,
+        # computed by the convolution's own kernel (conv_relu_forward), which saves a pass and an array
         conv = dict(kernel_size=kernel_size, dilation=dilation, activation="relu", use_weight_norm=use_weight_norm,
                     kernel_initializer=kernel_initializer, rng=rng, dtype=dtype, backend=backend)
         self.conv1 = CausalConv1D(in_channels, out_channels, **conv)
