@@ -143,6 +143,7 @@ class ReLU(Layer):
 
     def backward(self, dy):
         y = self._take_saved("output")
+        dy = _validate.float_array("dy", dy, y.ndim, y.dtype, shape=y.shape)
         dx = np.empty(y.shape, y.dtype)
         self.backend.relu_backward(dx, dy, y)
         return dx
@@ -174,8 +175,12 @@ class SpatialDropout1D(Layer):
         return x * mask
 
     def backward(self, dy):
+        dy = _validate.float_array("dy", dy, 3, _validate.kernel_dtype(dy))
         if self._saved is None:
             return dy
+        if dy.shape[:2] != self._saved.shape[:2]:
+            raise ValueError(f"dy must have the shape of the forward's input, (N, C, T) with (N, C) = "
+                             f"{self._saved.shape[:2]}, got {dy.shape}")
         return dy * self._saved  # forward: y = x * mask
 
 

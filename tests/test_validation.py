@@ -348,3 +348,15 @@ def test_noncontiguous_input_to_a_layer_gives_the_same_result_as_its_contiguous_
 def test_the_table_reaches_the_numba_backend():
     # the exact-type test above only means something if the bad cases run against the Numba kernels' backend
     assert MODEL.backend is pytcn.backends.BACKENDS["cpu"]
+
+
+def test_relu_and_dropout_backward_reject_a_dy_of_the_wrong_shape():
+    rng = np.random.default_rng(0)
+    relu = pytcn.ReLU()
+    relu.forward(rng.standard_normal((2, 3, 5)))
+    with pytest.raises(ValueError, match=r"dy must have shape \(2, 3, 5\), got \(2, 3, 4\)"):
+        relu.backward(rng.standard_normal((2, 3, 4)))
+    dropout = pytcn.SpatialDropout1D(0.5)
+    dropout.forward(rng.standard_normal((2, 3, 5)), training=True, rng=rng)
+    with pytest.raises(ValueError, match=r"dy must have the shape of the forward's input.*got \(2, 4, 5\)"):
+        dropout.backward(rng.standard_normal((2, 4, 5)))
