@@ -142,10 +142,15 @@ def _conv_forward_then(y, x, W, b, d, relu):
             yrow = y[n, r]
             for t in range(T):
                 yrow[t] = b[r]
-        if o + BLOCK > C_out:  # the rows left over, one at a time
-            for r in range(o, C_out):
+        if o + BLOCK > C_out:  # the rows left over: two at a time, then one
+            r = o
+            if r + 2 <= C_out:
+                two_rows_forward(y[n, r], y[n, r + 1], x[n], W[r], W[r + 1], rows, taps, shifts, full)
+                r += 2
+            if r < C_out:
                 row_forward(y[n, r], x[n], W[r], rows, taps, shifts, full)
-                if relu:
+            if relu:
+                for r in range(o, C_out):
                     relu_row(y[n, r])
             continue
         for q in range(0, full, GROUP):
@@ -203,6 +208,36 @@ def _row_forward(yrow, xn, Wo, rows, taps, shifts, full):
             add_tap_forward(yrow, xn[rows[k]], Wo[rows[k], taps[k]], shifts[k], min(start, T))
     for k in range(full, len(rows)):
         add_tap_forward(yrow, xn[rows[k]], Wo[rows[k], taps[k]], shifts[k], T)
+
+
+def _two_rows_forward(ya, yb, xn, Wa, Wb, rows, taps, shifts, full):
+    """Two output rows, four pairs per pass: the loop of _row_forward, with every x loaded used twice."""
+    T = len(ya)
+    for q in range(0, full, GROUP):
+        i0, i1, i2, i3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+        j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
+        s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
+        start = max(max(s0, s1), max(s2, s3))
+        if start < T:
+            L = T - start
+            x0 = xn[i0][start - s0:start - s0 + L]
+            x1 = xn[i1][start - s1:start - s1 + L]
+            x2 = xn[i2][start - s2:start - s2 + L]
+            x3 = xn[i3][start - s3:start - s3 + L]
+            yas, ybs = ya[start:], yb[start:]
+            a0, a1, a2, a3 = Wa[i0, j0], Wa[i1, j1], Wa[i2, j2], Wa[i3, j3]
+            b0, b1, b2, b3 = Wb[i0, j0], Wb[i1, j1], Wb[i2, j2], Wb[i3, j3]
+            for t in range(L):
+                v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
+                yas[t] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+                ybs[t] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+        for k in range(q, q + GROUP):
+            if shifts[k] < start:
+                add_tap_forward(ya, xn[rows[k]], Wa[rows[k], taps[k]], shifts[k], min(start, T))
+                add_tap_forward(yb, xn[rows[k]], Wb[rows[k], taps[k]], shifts[k], min(start, T))
+    for k in range(full, len(rows)):
+        add_tap_forward(ya, xn[rows[k]], Wa[rows[k], taps[k]], shifts[k], T)
+        add_tap_forward(yb, xn[rows[k]], Wb[rows[k], taps[k]], shifts[k], T)
 
 
 def _relu_row(row):
@@ -398,6 +433,7 @@ tap_pairs = njit(**SERIAL)(_tap_pairs)
 add_tap_forward = njit(**SERIAL)(_add_tap_forward)
 add_tap_backward = njit(**SERIAL)(_add_tap_backward)
 row_forward = njit(**SERIAL)(_row_forward)
+two_rows_forward = njit(**SERIAL)(_two_rows_forward)
 relu_row = njit(**SERIAL)(_relu_row)
 conv_forward_then = njit(**PARALLEL)(_conv_forward_then)
 row_backward_input = njit(**SERIAL)(_row_backward_input)
