@@ -66,7 +66,14 @@ def run(name, out_root):
                 wall_seconds=round(wall, 1), bar=bar, better=better, bar_met=met,
                 paper=PAPER[config["task"]], params=trainer.model.count_params(),
                 receptive_field=trainer.model.receptive_field, cpu=cpu_info()[0], threads=numba.get_num_threads(),
-                date=datetime.date.today().isoformat())
+                date=datetime.date.today().isoformat(), commit=_commit())
+
+
+def _commit():
+    import subprocess
+
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE)
+    return out.stdout.strip() or None
 
 
 def write_table(results, path):
@@ -87,7 +94,8 @@ def write_table(results, path):
         lines.append(f"| {r['task']} | {r['metric']} {r['test_metric']:.4g} (loss {r['test_loss']:.3g}) | {base} | "
                      f"{bar} | {met} | {r['epochs']} | {r['train_seconds']:.0f} | {r['wall_seconds']:.0f} | "
                      f"{r['params']} | {r['receptive_field']} | {r['paper']} | {r['cpu']}, {r['threads']} |")
-    lines += ["", "Commands:", ""] + [f"- {r['run']}: `{r['command']}` ({r['date']})" for r in latest.values()]
+    lines += ["", "Commands:", ""] + [f"- {r['run']}: `{r['command']}` ({r['date']}, commit {r.get('commit', '?')})"
+                                      for r in latest.values()]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
