@@ -4,9 +4,14 @@ For every op, ``<op>_numpy`` is the readable reference (the test oracle) and ``<
 with the same signature: outputs first, then inputs, then sizes. Kernels assume valid, C-contiguous input of one
 floating dtype (float32 or float64); ``pytcn`` validates at its public boundary before calling them.
 
+``arrays.PLUMBING`` holds the array operations a model does between kernels (transposes, sums, dropout masks, weight
+normalisation): NumPy on the CPU. ``gpu`` (imported only on request, since it needs numba-cuda) has a CUDA twin of
+every op of both tables, in ``gpu.CUDA_TWINS``.
+
 This package imports nothing from ``pytcn``.
 """
 from .adam import adam_update_numba, adam_update_numpy
+from .arrays import PLUMBING
 from .conv import (
     conv_backward_bias_numba,
     conv_backward_bias_numpy,

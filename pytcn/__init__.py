@@ -4,6 +4,7 @@ Hand-written forward and backward passes for causal dilated convolution, the res
 its losses and Adam, on Numba CPU kernels (``kernels/``) that are tested against plain NumPy twins.
 """
 from . import initializers, layers, losses, optim
+from .backends import BackendUnavailableError, get_backend, to_numpy
 from .block import ResidualBlock
 from .gradcheck import GradcheckResult, gradcheck
 from .layers import CausalConv1D, Linear, ReLU, SpatialDropout1D
@@ -15,4 +16,4 @@ __version__ = "0.1.0"
 
 __all__ = ["TCN", "ResidualBlock", "CausalConv1D", "ReLU", "SpatialDropout1D", "Linear", "Adam", "SGD", "mse",
            "cross_entropy", "receptive_field", "gradcheck", "GradcheckResult", "initializers", "layers", "losses",
-           "optim"]
+           "optim", "to_numpy", "get_backend", "BackendUnavailableError"]

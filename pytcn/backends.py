@@ -1,20 +1,37 @@
-"""Which kernels a model runs on. A backend is chosen per model (``TCN(..., backend="cpu")``), never globally.
+"""Which kernels a model runs on, and where its arrays live. A backend is chosen per model
+(``TCN(..., backend="cpu")``), never globally.
 
 - ``"cpu"``: the Numba CPU kernels, the default.
 - ``"numpy"``: the NumPy references the kernels are tested against: slow, but every line can be stepped through
   in a debugger, which is what a tutorial wants.
+- ``"cuda"``: the numba-cuda kernels of ``kernels/gpu.py`` (``pip install -e '.[cuda]'``). Parameters, gradients,
+  Adam's moments and every activation live on the GPU; a batch goes there once per step, and the loss (and, with
+  gradient clipping, the gradient norm) comes back once per step.
+
+A backend bundles the kernels (``kernels.TWINS``), the plumbing between them (``kernels.arrays.PLUMBING``: transposes,
+sums, dropout masks, weight normalisation) and four ways to handle its arrays: ``empty``, ``zeros``, ``array``
+(validate, and move to the backend's memory) and ``to_host`` (a NumPy copy).
 """
+import importlib.util
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 import kernels
 
 from . import _validate
 
 
+class BackendUnavailableError(RuntimeError):
+    """The backend asked for cannot run here (numba-cuda or a GPU is missing); the message says which and what to do."""
+
+
 @dataclass(frozen=True)
 class Backend:
     name: str
+    on_device: bool  # arrays are device arrays (numba-cuda), not NumPy arrays
+    # the kernels (kernels.TWINS)
     conv_forward: Callable
     conv_relu_forward: Callable
     conv_backward_input: Callable
@@ -28,17 +45,114 @@ class Backend:
     mse: Callable
     softmax_cross_entropy: Callable
     adam_update: Callable
+    # the plumbing (kernels.arrays.PLUMBING)
+    add: Callable
+    fill: Callable
+    last_step: Callable
+    scale: Callable
+    scale_channels: Callable
+    scatter_last_step: Callable
+    sgd_update: Callable
+    sum_squares: Callable
+    transpose: Callable
+    weight_norm: Callable
+    weight_norm_backward: Callable
+    # memory
+    empty: Callable  # (shape, dtype) -> an uninitialised array of this backend
+    _to_device: Callable  # NumPy array -> an array of this backend
+    _to_host: Callable  # an array of this backend -> a NumPy copy
+    is_array: Callable  # whether a value is an array of this backend
+
+    def zeros(self, shape, dtype):
+        a = self.empty(shape, dtype)
+        self.fill(a, 0)
+        return a
+
+    def to_host(self, a):
+        """A NumPy copy of ``a`` (an array of this backend)."""
+        return self._to_host(a)
+
+    def array(self, name, x, ndim, dtype, shape=None):
+        """``x`` validated as ``_validate.float_array`` does, in this backend's memory.
+
+        A NumPy array is checked (and converted to ``dtype`` where needed), then copied to the device on a device
+        backend. An array already on the device is checked, never converted: its dtype must be ``dtype``.
+        """
+        if self.on_device and self.is_array(x):
+            return _checked_device_array(name, x, ndim, dtype, shape)
+        x = _validate.float_array(name, x, ndim, dtype, shape)
+        return self._to_device(x) if self.on_device else x
+
+    def load(self, dst, src):
+        """Copies the NumPy array ``src`` into ``dst`` (an array of this backend of the same shape), in place."""
+        if self.on_device:
+            dst.copy_to_device(np.ascontiguousarray(src, dtype=dst.dtype))
+        else:
+            dst[...] = src
 
 
-def _from_twins(name, which):
-    return Backend(name, **{op: pair[which] for op, pair in kernels.TWINS.items()})
+def _checked_device_array(name, x, ndim, dtype, shape):
+    if x.dtype != dtype:
+        raise TypeError(f"{name} is a device array of {x.dtype}; it must be {dtype} (arrays on the GPU are not "
+                        f"converted: convert it on the host, or build the model with dtype={x.dtype})")
+    if len(x.shape) != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
+    if shape is not None:
+        for axis, (want, got) in enumerate(zip(shape, x.shape)):
+            if want is not None and want != got:
+                raise ValueError(f"{name} must have shape {_validate._shape_str(shape)}, got {x.shape} (axis {axis})")
+    if any(s == 0 for s in x.shape):
+        raise ValueError(f"{name} must not be empty, got shape {x.shape}")
+    if not x.is_c_contiguous():
+        raise ValueError(f"{name} must be a C-contiguous device array, got strides {x.strides} for shape {x.shape}")
+    return x
 
 
-BACKENDS = {"cpu": _from_twins("cpu", 1), "numpy": _from_twins("numpy", 0)}
+def _host_backend(name, which):
+    ops = {op: pair[which] for op, pair in kernels.TWINS.items()}
+    return Backend(name, False, **ops, **kernels.PLUMBING, empty=np.empty, _to_device=np.ascontiguousarray,
+                   _to_host=np.array, is_array=lambda a: isinstance(a, np.ndarray))
+
+
+def _cuda_backend():
+    if importlib.util.find_spec("numba_cuda") is None:
+        raise BackendUnavailableError(
+            "backend 'cuda' needs the numba-cuda package, which is not installed: pip install 'numba-cuda[cu12]' "
+            "(or, in a pytcn checkout, pip install -e '.[cuda]')")
+    from numba import cuda
+
+    if not cuda.is_available():
+        raise BackendUnavailableError(
+            "backend 'cuda' found numba-cuda but no usable NVIDIA GPU (no GPU, or no driver: nvidia-smi should list "
+            "one); set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in numba-cuda's simulator instead (slow)")
+    from kernels import gpu
+
+    ops = {op: gpu.CUDA_TWINS[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}
+    return Backend("cuda", True, **ops, empty=gpu.device_array, _to_device=gpu.to_device, _to_host=gpu.to_host,
+                   is_array=gpu.is_device_array)
+
+
+BACKENDS = {"cpu": _host_backend("cpu", 1), "numpy": _host_backend("numpy", 0)}
+NAMES = ("cpu", "numpy", "cuda")
 
 
 def get_backend(backend):
-    """The Backend called ``backend`` (a name, or a Backend passed through)."""
+    """The Backend called ``backend`` (a name, or a Backend passed through). Raises BackendUnavailableError, with
+    what is missing and how to install it, when 'cuda' cannot run here."""
     if isinstance(backend, Backend):
         return backend
-    return BACKENDS[_validate.one_of("backend", backend, tuple(BACKENDS))]
+    name = _validate.one_of("backend", backend, NAMES)
+    if name not in BACKENDS:
+        BACKENDS[name] = _cuda_backend()
+    return BACKENDS[name]
+
+
+def infer_backend(*arrays):
+    """'cuda' when any of ``arrays`` is a numba-cuda device array, else 'cpu'."""
+    return "cuda" if any(hasattr(a, "copy_to_host") for a in arrays) else "cpu"
+
+
+def to_numpy(a):
+    """A NumPy array of ``a``, which may be a device array (a model's output on backend 'cuda'): copied to the host."""
+    return a.copy_to_host() if hasattr(a, "copy_to_host") else np.asarray(a)
+

@@ -31,15 +31,16 @@ class ResidualBlock(Layer):
         conv = dict(kernel_size=kernel_size, dilation=dilation, activation="relu", use_weight_norm=use_weight_norm,
                     kernel_initializer=kernel_initializer, rng=rng, dtype=dtype, backend=backend)
         self.conv1 = CausalConv1D(in_channels, out_channels, **conv)
-        self.dropout1 = SpatialDropout1D(dropout_rate)
+        self.dropout1 = SpatialDropout1D(dropout_rate, backend)
         self.conv2 = CausalConv1D(out_channels, out_channels, **conv)
-        self.dropout2 = SpatialDropout1D(dropout_rate)
+        self.dropout2 = SpatialDropout1D(dropout_rate, backend)
         # a 1x1 convolution (no weight normalisation, as in locuslab/TCN) only where the channel count changes
         self.downsample = None
         if in_channels != out_channels:
             self.downsample = CausalConv1D(in_channels, out_channels, 1, 1, kernel_initializer=kernel_initializer,
                                            rng=rng, dtype=dtype, backend=backend)
         self.relu_out = ReLU(backend)
+        self.backend = self.relu_out.backend
         self._layers = {"conv1": self.conv1, "conv2": self.conv2}
         if self.downsample is not None:
             self._layers["downsample"] = self.downsample
@@ -66,10 +67,16 @@ class ResidualBlock(Layer):
         # forward: out = ReLU(branch + residual)
         dsum = self.relu_out.backward(dout)
         # ... and branch also went out as a skip connection, whose gradient adds here
-        dbranch = dsum if dbranch is None else dsum + dbranch
+        if dbranch is None:
+            dbranch = dsum
+        else:
+            dbranch = self.backend.array("dbranch", dbranch, 3, dsum.dtype, shape=dsum.shape)
+            total = self.backend.empty(dsum.shape, dsum.dtype)
+            self.backend.add(total, dsum, dbranch)
+            dbranch = total
         # back through branch = dropout2(ReLU(conv2(h))) and h = dropout1(ReLU(conv1(x))), one layer at a time
         dh = self.conv2.backward(self.dropout2.backward(dbranch))
         dx = self.conv1.backward(self.dropout1.backward(dh))
         # forward: residual = x (or downsample(x)), so the residual path adds its gradient to dx
-        dx += dsum if self.downsample is None else self.downsample.backward(dsum)
+        self.backend.add(dx, dx, dsum if self.downsample is None else self.downsample.backward(dsum))  # dx +=
         return dx

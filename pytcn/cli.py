@@ -52,7 +52,9 @@ def _train_parser(sub, task):
     t.add_argument("--val-size", type=int, default=d["val_size"], help="validation sequences")
     t.add_argument("--test-size", type=int, default=d["test_size"], help="test sequences")
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    t.add_argument("--backend", default="cpu", choices=["cpu", "numpy"])
+    t.add_argument("--backend", choices=["cpu", "numpy", "cuda"],
+                   help="kernels to run: cpu (Numba, the default), numpy (the references), cuda (a GPU, with numba-cuda); "
+                        "with --resume, continues the run on this backend")
     if task == "mnist":
         t.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
         t.add_argument("--data-dir", help="folder with the four IDX files (else $PYTCN_DATA_DIR, the cache, Debian's)")
@@ -75,6 +77,7 @@ def build_parser():
     ev = sub.add_parser("evaluate", help="recompute the test metric of a checkpoint")
     ev.add_argument("checkpoint")
     ev.add_argument("--data-dir", help="for MNIST: where the IDX files are, if not where training found them")
+    ev.add_argument("--backend", choices=["cpu", "numpy", "cuda"], help="default: the one the run trained on")
     info = sub.add_parser("info", help="architecture, parameter count and receptive field of a checkpoint")
     info.add_argument("checkpoint")
     dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)")
@@ -93,7 +96,8 @@ def _config_from_args(args):
                   dropout_rate=args.dropout_rate, use_weight_norm=args.use_weight_norm,
                   kernel_initializer=args.kernel_initializer, batch_size=args.batch_size, epochs=args.epochs,
                   lr=args.lr, max_grad_norm=args.clip or None, seed=args.seed, train_size=args.train_size,
-                  val_size=args.val_size, test_size=args.test_size, dtype=args.dtype, backend=args.backend)
+                  val_size=args.val_size, test_size=args.test_size, dtype=args.dtype,
+                  backend=args.backend or "cpu")
     if args.task == "mnist":
         config.update(length=784, dataset=args.dataset, data_dir=args.data_dir, permute=args.permute)
     return config
@@ -108,7 +112,7 @@ def cmd_train(args):
         numba.set_num_threads(args.threads)
     progress = not args.no_progress
     if args.resume:
-        trainer = Trainer.resume(args.out, progress=progress, epochs=args.epochs)
+        trainer = Trainer.resume(args.out, progress=progress, epochs=args.epochs, backend=args.backend)
         if trainer.config["task"] != args.task:
             raise CheckpointError(f"{trainer.checkpoint_path}: is a {trainer.config['task']} run, not {args.task}")
         print(f"resuming {trainer.checkpoint_path} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
@@ -133,6 +137,8 @@ def cmd_evaluate(args):
     config = dict(meta["config"])
     if args.data_dir:
         config["data_dir"] = args.data_dir
+    if args.backend:
+        config["backend"] = args.backend
     trainer = Trainer(config, os.path.dirname(os.path.abspath(args.checkpoint)), progress=False)
     try:
         trainer.model.load_state_dict(params)
@@ -152,7 +158,7 @@ def cmd_info(args):
 
     meta, params, _, _ = load_checkpoint(args.checkpoint)
     c = meta["config"]
-    model = build_model(c)
+    model = build_model(dict(c, backend="cpu"))  # only to count: runs nothing, so needs no GPU
     try:
         model.load_state_dict(params)
     except (ValueError, TypeError) as e:
@@ -185,11 +191,13 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "dow
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from .backends import BackendUnavailableError
     from .training import TrainingError
 
     try:
         return COMMANDS[args.command](args)
-    except (CheckpointError, TrainingError, FileNotFoundError, ValueError, TypeError, ConnectionError) as e:
+    except (CheckpointError, TrainingError, BackendUnavailableError, FileNotFoundError, ValueError, TypeError,
+            ConnectionError) as e:
         # a problem the user can fix: one line, no traceback
         print(f"pytcn: error: {e}", file=sys.stderr)
         return EXIT_ERROR

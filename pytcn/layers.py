@@ -11,6 +11,10 @@ Every layer works in the kernels' layout, channels before time:
 - ``grads``: dict name -> array of the same shapes, written by ``backward``;
 - ``forward(x, ...) -> y`` saves what the backward pass needs;
 - ``backward(dy) -> dx`` reads what the last forward saved, fills ``grads`` and returns the input gradient.
+
+On a device backend (``backend="cuda"``) params, grads, inputs, outputs and everything saved are device arrays: a
+layer allocates through ``self.backend`` and does its array arithmetic with the backend's plumbing ops
+(``kernels/arrays.py``), never with NumPy. A NumPy input is validated and copied to the device.
 """
 import numpy as np
 
@@ -35,6 +39,14 @@ class Layer:
     def named_parameters(self, prefix=""):
         """(prefixed name, param, grad) for every trainable array of this layer."""
         return [(prefix + name, self.params[name], self.grads[name]) for name in self.params]
+
+
+def _to_backend(layer):
+    """Moves a layer's freshly initialised (NumPy) params to its backend, and gives it zeroed grads there. Weights
+    are always drawn on the host, so one seed gives the same initial model on every backend."""
+    be = layer.backend
+    layer.params = {name: be.array(name, p, p.ndim, p.dtype) for name, p in layer.params.items()}
+    layer.grads = {name: be.zeros(p.shape, p.dtype) for name, p in layer.params.items()}
 
 
 class CausalConv1D(Layer):
@@ -72,21 +84,21 @@ class CausalConv1D(Layer):
         else:
             self.params["weight"] = W
         self.params["bias"] = np.zeros(self.out_channels, self.dtype)
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        _to_backend(self)
 
     def weight(self):
         """The effective weight W: (C_out, C_in, K), made from g and v when weight normalisation is on."""
         if not self.use_weight_norm:
             return self.params["weight"]
-        v = self.params["weight_v"]
-        norm = np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
-        return self.params["weight_g"] * v / norm
+        W = self.backend.empty(self.params["weight_v"].shape, self.dtype)
+        self.backend.weight_norm(W, self.params["weight_g"], self.params["weight_v"])  # W = g * v / ||v||
+        return W
 
     def forward(self, x):
         """x: (N, C_in, T) -> y: (N, C_out, T)."""
-        x = _validate.float_array("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
-        W = np.ascontiguousarray(self.weight())
-        y = np.empty((x.shape[0], self.out_channels, x.shape[2]), self.dtype)
+        x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
+        W = self.weight()
+        y = self.backend.empty((x.shape[0], self.out_channels, x.shape[2]), self.dtype)
         if self.activation == "relu":
             self.backend.conv_relu_forward(y, x, W, self.params["bias"], self.dilation)  # one fused kernel
         else:
@@ -98,26 +110,23 @@ class CausalConv1D(Layer):
     def backward(self, dy):
         """dy: (N, C_out, T) -> dx: (N, C_in, T); fills grads."""
         x, W, y = self._take_saved("input")
-        dy = _validate.float_array("dy", dy, 3, self.dtype, shape=y.shape)
+        be = self.backend
+        dy = be.array("dy", dy, 3, self.dtype, shape=y.shape)
         if self.activation == "relu":
-            dz = np.empty(y.shape, self.dtype)
-            self.backend.relu_backward(dz, dy, y)  # forward: y = max(z, 0) of the convolution's z
+            dz = be.empty(y.shape, self.dtype)
+            be.relu_backward(dz, dy, y)  # forward: y = max(z, 0) of the convolution's z
             dy = dz
-        dx = np.empty(x.shape, self.dtype)
-        self.backend.conv_backward_input(dx, dy, W, self.dilation)
-        self.backend.conv_backward_bias(self.grads["bias"], dy)
+        dx = be.empty(x.shape, self.dtype)
+        be.conv_backward_input(dx, dy, W, self.dilation)
+        be.conv_backward_bias(self.grads["bias"], dy)
         if not self.use_weight_norm:
-            self.backend.conv_backward_weight(self.grads["weight"], dy, x, self.dilation)
+            be.conv_backward_weight(self.grads["weight"], dy, x, self.dilation)
             return dx
-        dW = np.empty(W.shape, self.dtype)
-        self.backend.conv_backward_weight(dW, dy, x, self.dilation)
-        g, v = self.params["weight_g"], self.params["weight_v"]
-        norm = np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
-        # forward: W = g * u with u = v / ||v||, so dg = <dW, u> per output channel
-        dg = (dW * v).sum(axis=(1, 2), keepdims=True) / norm
-        self.grads["weight_g"][...] = dg
-        # and du = g dW; through u = v / ||v||: dv = (du - u <u, du>) / ||v|| = (g / ||v||) (dW - u dg)
-        self.grads["weight_v"][...] = (g / norm) * (dW - v * (dg / norm))
+        dW = be.empty(W.shape, self.dtype)
+        be.conv_backward_weight(dW, dy, x, self.dilation)
+        # forward: W = g * v / ||v||; kernels/arrays.py derives dg and dv from dW
+        be.weight_norm_backward(self.grads["weight_g"], self.grads["weight_v"], dW, self.params["weight_g"],
+                                self.params["weight_v"])
         return dx
 
 
@@ -131,20 +140,20 @@ class ReLU(Layer):
     def forward(self, x, x2=None):
         """x: any shape -> y: the same shape. With ``x2`` (x's shape and dtype), y = max(x + x2, 0) in one pass;
         the backward pass is the same, and the gradient of the sum is the gradient of each term."""
-        x = _validate.float_array("x", x, getattr(x, "ndim", 1), _validate.kernel_dtype(x))
-        y = np.empty(x.shape, x.dtype)
+        x = self.backend.array("x", x, len(getattr(x, "shape", ())), _validate.kernel_dtype(x))
+        y = self.backend.empty(x.shape, x.dtype)
         if x2 is None:
             self.backend.relu_forward(y, x)
         else:
-            x2 = _validate.float_array("x2", x2, x.ndim, x.dtype, shape=x.shape)
+            x2 = self.backend.array("x2", x2, len(x.shape), x.dtype, shape=x.shape)
             self.backend.add_relu_forward(y, x, x2)
         self._saved = y  # for the backward pass: the unit was active where y > 0
         return y
 
     def backward(self, dy):
         y = self._take_saved("output")
-        dy = _validate.float_array("dy", dy, y.ndim, y.dtype, shape=y.shape)
-        dx = np.empty(y.shape, y.dtype)
+        dy = self.backend.array("dy", dy, len(y.shape), y.dtype, shape=y.shape)
+        dx = self.backend.empty(y.shape, y.dtype)
         self.backend.relu_backward(dx, dy, y)
         return dx
 
@@ -155,33 +164,41 @@ class SpatialDropout1D(Layer):
     that nothing changes at inference.
 
         y[n, c, t] = x[n, c, t] * mask[n, c],   mask[n, c] = 0 with probability rate, else 1 / (1 - rate)
+
+    The mask is always drawn on the host, from ``rng``, so a model draws the same masks on every backend (on
+    'cuda' it is then copied to the device: N*C numbers per layer and step).
     """
 
-    def __init__(self, rate):
+    def __init__(self, rate, backend="cpu"):
         super().__init__()
         self.rate = _validate.real("rate", rate, 0.0, 1.0, high_open=True)
+        self.backend = get_backend(backend)
 
     def forward(self, x, training=False, rng=None):
         """In training, ``rng`` (a np.random.Generator) draws the mask: the same generator state, the same mask."""
-        x = _validate.float_array("x", x, 3, _validate.kernel_dtype(x))
+        x = self.backend.array("x", x, 3, _validate.kernel_dtype(x))
         if not training or self.rate == 0.0:
             self._saved = None  # identity: backward passes dy through
             return x
         if rng is None:
             raise ValueError("rng must be a np.random.Generator when training with dropout, got None")
         keep = rng.random(x.shape[:2]) >= self.rate  # N, C
-        mask = (keep / (1.0 - self.rate)).astype(x.dtype)[:, :, None]  # N, C, 1
+        mask = self.backend.array("mask", keep / (1.0 - self.rate), 2, x.dtype)  # N, C
         self._saved = mask
-        return x * mask
+        y = self.backend.empty(x.shape, x.dtype)
+        self.backend.scale_channels(y, x, mask)
+        return y
 
     def backward(self, dy):
-        dy = _validate.float_array("dy", dy, 3, _validate.kernel_dtype(dy))
+        dy = self.backend.array("dy", dy, 3, _validate.kernel_dtype(dy))
         if self._saved is None:
             return dy
-        if dy.shape[:2] != self._saved.shape[:2]:
+        if tuple(dy.shape[:2]) != tuple(self._saved.shape):
             raise ValueError(f"dy must have the shape of the forward's input, (N, C, T) with (N, C) = "
-                             f"{self._saved.shape[:2]}, got {dy.shape}")
-        return dy * self._saved  # forward: y = x * mask
+                             f"{tuple(self._saved.shape)}, got {dy.shape}")
+        dx = self.backend.empty(dy.shape, dy.dtype)
+        self.backend.scale_channels(dx, dy, self._saved)  # forward: y = x * mask
+        return dx
 
 
 class Linear(Layer):
@@ -197,18 +214,18 @@ class Linear(Layer):
         rng = np.random.default_rng() if rng is None else rng
         self.params["weight"] = initialize(kernel_initializer, (self.out_features, self.in_features), rng, self.dtype)
         self.params["bias"] = np.zeros(self.out_features, self.dtype)
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        _to_backend(self)
 
     def forward(self, x):
-        x = _validate.float_array("x", x, 2, self.dtype, shape=(None, self.in_features))
-        y = np.empty((x.shape[0], self.out_features), self.dtype)
+        x = self.backend.array("x", x, 2, self.dtype, shape=(None, self.in_features))
+        y = self.backend.empty((x.shape[0], self.out_features), self.dtype)
         self.backend.linear_forward(y, x, self.params["weight"], self.params["bias"])
         self._saved = x  # for the backward pass: dW = dy.T @ x
         return y
 
     def backward(self, dy):
         x = self._take_saved("input")
-        dy = _validate.float_array("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
-        dx = np.empty(x.shape, self.dtype)
+        dy = self.backend.array("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
+        dx = self.backend.empty(x.shape, self.dtype)
         self.backend.linear_backward(dx, self.grads["weight"], self.grads["bias"], dy, x, self.params["weight"])
         return dx

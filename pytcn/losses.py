@@ -1,49 +1,61 @@
-"""Losses: each returns (loss as a float, gradient of the loss with respect to the prediction)."""
+"""Losses: each returns (loss as a float, gradient of the loss with respect to the prediction).
+
+The prediction may be a NumPy array or, from a model on backend 'cuda', a device array: the backend defaults to the
+prediction's (``backend=None``), the gradient is made where the prediction lives, and targets and labels (NumPy
+arrays) are copied there. Only the loss, one number, comes back.
+"""
 import numpy as np
 
 from . import _validate
-from .backends import get_backend
+from .backends import get_backend, infer_backend, to_numpy
 
 
-def mse(pred, target, backend="cpu"):
+def mse(pred, target, backend=None):
     """Mean-squared error over every element: mean((pred - target)^2), and its gradient 2 (pred - target) / size.
 
     pred: any shape, e.g. (N, outputs) or (N, T, outputs); target: the same shape.
     """
-    be = get_backend(backend)
-    pred = _as_prediction("pred", pred)
-    target = _validate.float_array("target", target, pred.ndim, pred.dtype, shape=pred.shape)
-    dpred = np.empty_like(pred)
+    be = get_backend(infer_backend(pred) if backend is None else backend)
+    pred = _as_prediction("pred", pred, be)
+    target = be.array("target", target, len(pred.shape), pred.dtype, shape=pred.shape)
+    dpred = be.empty(pred.shape, pred.dtype)
     return be.mse(dpred, pred, target), dpred
 
 
-def cross_entropy(logits, labels, backend="cpu"):
+def cross_entropy(logits, labels, backend=None):
     """Softmax cross-entropy with integer labels, averaged over every labelled position, and its gradient.
 
     One label per sequence: logits (N, C), labels (N,). One label per time step: logits (N, T, C), labels (N, T),
     averaged over all N*T steps as torch.nn.CrossEntropyLoss does.
     """
-    be = get_backend(backend)
-    logits = _as_prediction("logits", logits)
-    if logits.ndim not in (2, 3):
+    be = get_backend(infer_backend(logits) if backend is None else backend)
+    logits = _as_prediction("logits", logits, be)
+    if len(logits.shape) not in (2, 3):
         raise ValueError(f"logits must be (N, C) or (N, T, C), got shape {logits.shape}")
-    C = logits.shape[-1]
-    labels = _validate.labels_array("labels", labels, logits.shape[:-1], C)
-    flat = logits.reshape(-1, C)
-    dflat = np.empty_like(flat)
-    loss = be.softmax_cross_entropy(dflat, flat, labels.reshape(-1))
-    return loss, dflat.reshape(logits.shape)
+    shape = tuple(logits.shape)  # a tuple on every backend (the CUDA simulator's shapes index no negatives)
+    C = shape[-1]
+    labels = _validate.labels_array("labels", labels, shape[:-1], C)
+    flat = logits.reshape(logits.size // C, C)  # M, C
+    dflat = be.empty(flat.shape, flat.dtype)
+    flat_labels = labels.reshape(-1)
+    loss = be.softmax_cross_entropy(dflat, flat, be._to_device(flat_labels) if be.on_device else flat_labels)
+    return loss, dflat.reshape(*shape)
 
 
 def accuracy(logits, labels):
-    """The fraction of positions whose largest logit is the label's."""
-    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+    """The fraction of positions whose largest logit is the label's (logits may be a device array)."""
+    return float(np.mean(np.argmax(to_numpy(logits), axis=-1) == labels))
 
 
-def _as_prediction(name, a):
+def _as_prediction(name, a, be):
+    if be.on_device and be.is_array(a):
+        if len(a.shape) == 0:
+            raise ValueError(f"{name} must have at least one dimension, got shape {a.shape}")
+        return be.array(name, a, len(a.shape), a.dtype if a.dtype in _validate.FLOAT_DTYPES else np.float64)
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+        raise TypeError(f"{name} must be a NumPy array{' or a device array' if be.on_device else ''}, got "
+                        f"{type(a).__name__}")
     if a.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension, got shape {a.shape}")
     dtype = a.dtype if a.dtype in _validate.FLOAT_DTYPES else np.float64
-    return _validate.float_array(name, a, a.ndim, dtype)
+    return be.array(name, a, a.ndim, dtype)

@@ -65,7 +65,9 @@ class TCN:
 
     and besides: ``input_channels`` (C_in), ``outputs`` (the head's width: 1 for a regression, the number of classes
     for a classification), ``dtype`` (float32 or float64), ``seed`` (initial weights and dropout masks) and
-    ``backend`` ('cpu' for the Numba kernels, 'numpy' for the reference ones).
+    ``backend`` ('cpu' for the Numba kernels, 'numpy' for the reference ones, 'cuda' for the GPU kernels: see
+    pytcn.backends; on 'cuda' the parameters live on the GPU, forward returns a device array, and
+    ``pytcn.to_numpy`` or ``state_dict`` bring arrays back).
 
     Parameters are named as PyTorch names those of locuslab/TCN's model (``state_dict``): block b = stack *
     len(dilations) + i is ``tcn.network.{b}``, the head is ``linear``.
@@ -154,28 +156,38 @@ class TCN:
         Floating input is converted to the model's dtype. ``training=True`` turns dropout on; its masks are drawn
         from ``rng`` (a np.random.Generator), or from the model's own generator when rng is None.
         """
-        x = _validate.float_array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))
+        be = self.backend
+        x = be.array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))  # on 'cuda': to the GPU, once
         training = _validate.boolean("training", training)
         if rng is not None:
             _validate.generator("rng", rng)
         if training and rng is None:
             rng = self.rng
         N, T, _ = x.shape
-        h = np.ascontiguousarray(x.transpose(0, 2, 1))  # N, C_in, T: the kernels' layout
+        h = be.empty((N, self.input_channels, T), self.dtype)
+        be.transpose(h, x)  # N, C_in, T: the kernels' layout
         features = None
         for block in self.blocks:
             h, branch = block.forward(h, training, rng)
             if self.use_skip_connections:
-                features = branch.copy() if features is None else features + branch
+                if features is None:
+                    features = branch
+                else:
+                    total = be.empty(branch.shape, self.dtype)
+                    be.add(total, features, branch)
+                    features = total
         if not self.use_skip_connections:
             features = h  # N, F, T
         F = features.shape[1]
         if self.return_sequences:
-            rows = np.ascontiguousarray(features.transpose(0, 2, 1)).reshape(N * T, F)  # N*T, F
-            y = self.linear.forward(rows).reshape(N, T, self.outputs)
+            rows = be.empty((N, T, F), self.dtype)
+            be.transpose(rows, features)
+            y = self.linear.forward(rows.reshape(N * T, F)).reshape(N, T, self.outputs)  # N*T, F -> N, T, outputs
         else:
-            y = self.linear.forward(np.ascontiguousarray(features[:, :, -1]))  # N, outputs
-        self._saved = (x.shape, features.shape, y.shape)
+            last = be.empty((N, F), self.dtype)
+            be.last_step(last, features)  # the head reads the last step only
+            y = self.linear.forward(last)  # N, outputs
+        self._saved = (tuple(x.shape), tuple(features.shape), tuple(y.shape))
         return y
 
     def backward(self, dy):
@@ -186,24 +198,27 @@ class TCN:
         if self._saved is None:
             raise RuntimeError("TCN.backward called before forward")
         x_shape, features_shape, y_shape = self._saved
-        dy = _validate.float_array("dy", dy, len(y_shape), self.dtype, shape=y_shape)
+        be = self.backend
+        dy = be.array("dy", dy, len(y_shape), self.dtype, shape=y_shape)
         N, F, T = features_shape
+        dfeatures = be.empty(features_shape, self.dtype)
         if self.return_sequences:
             drows = self.linear.backward(dy.reshape(N * T, self.outputs))  # N*T, F
-            dfeatures = np.ascontiguousarray(drows.reshape(N, T, F).transpose(0, 2, 1))
+            be.transpose(dfeatures, drows.reshape(N, T, F))  # forward: rows = features transposed
         else:
-            dfeatures = np.zeros(features_shape, self.dtype)
-            dfeatures[:, :, -1] = self.linear.backward(dy)  # forward read only the last step
+            be.scatter_last_step(dfeatures, self.linear.backward(dy))  # forward read only the last step
         if self.use_skip_connections:
             # forward: features = sum of every block's branch; the last block's out goes nowhere
-            dh = np.zeros(features_shape, self.dtype)
+            dh = be.zeros(features_shape, self.dtype)
             for block in reversed(self.blocks):
                 dh = block.backward(dh, dbranch=dfeatures)
         else:
             dh = dfeatures
             for block in reversed(self.blocks):
                 dh = block.backward(dh)
-        return np.ascontiguousarray(dh.transpose(0, 2, 1))
+        dx = be.empty(x_shape, self.dtype)
+        be.transpose(dx, dh)  # back to (N, T, C_in)
+        return dx
 
     __call__ = forward
 
@@ -215,8 +230,8 @@ class TCN:
         return list(self._named)
 
     def state_dict(self):
-        """A copy of every parameter, named and shaped as in PyTorch's locuslab/TCN model."""
-        return {name: p.copy() for name, p in self.params.items()}
+        """A NumPy copy of every parameter, named and shaped as in PyTorch's locuslab/TCN model (on any backend)."""
+        return {name: self.backend.to_host(p) for name, p in self.params.items()}
 
     def load_state_dict(self, state_dict):
         """Copies ``state_dict``'s arrays into the parameters, after checking every name, shape and dtype."""
@@ -236,7 +251,7 @@ class TCN:
                 raise TypeError(f"state_dict[{name!r}] has dtype {value.dtype}, this model needs {p.dtype} "
                                 f"(convert with .astype, or build the model with dtype={value.dtype})")
         for name, p in self.params.items():
-            p[...] = state_dict[name]  # in place: an optimizer holding these arrays keeps working
+            self.backend.load(p, state_dict[name])  # in place: an optimizer holding these arrays keeps working
 
     def __repr__(self):
         return (f"TCN({', '.join(f'{k}={v!r}' for k, v in self.config.items())}) "

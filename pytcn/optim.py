@@ -7,33 +7,38 @@ norm is at most ``max_grad_norm``, as torch.nn.utils.clip_grad_norm_ does.
 import numpy as np
 
 from . import _validate
-from .backends import get_backend
+from .backends import get_backend, infer_backend
 
 
-def global_grad_norm(grads):
+def global_grad_norm(grads, backend="cpu"):
     """sqrt(sum of every squared gradient entry), accumulated in float64."""
-    return float(np.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel())) for g in grads.values())))
+    return float(np.sqrt(get_backend(backend).sum_squares(list(grads.values()))))
 
 
-def clip_factor(grads, max_grad_norm):
+def clip_factor(grads, max_grad_norm, backend="cpu"):
     """The scale torch.nn.utils.clip_grad_norm_ applies: min(1, max_grad_norm / (norm + 1e-6))."""
     if max_grad_norm is None:
         return 1.0
-    return min(1.0, max_grad_norm / (global_grad_norm(grads) + 1e-6))
+    return min(1.0, max_grad_norm / (global_grad_norm(grads, backend) + 1e-6))
 
 
 class _Optimizer:
-    def __init__(self, params, lr, max_grad_norm):
+    def __init__(self, params, lr, max_grad_norm, backend):
         if not hasattr(params, "items"):
             raise TypeError(f"params must be a dict of name -> array (model.params), got {type(params).__name__}")
         self.params = dict(params)
+        # the backend of the arrays: 'cuda' for device arrays, else 'cpu', unless named
+        self.backend = get_backend(infer_backend(*self.params.values()) if backend is None else backend)
+        kind = "device array" if self.backend.on_device else "NumPy array"
         for name, p in self.params.items():
             # updated in place by the kernels, so a parameter cannot be converted: it is refused instead
-            if not isinstance(p, np.ndarray):
-                raise TypeError(f"params[{name!r}] must be a NumPy array, got {type(p).__name__}")
+            if not self.backend.is_array(p):
+                raise TypeError(f"params[{name!r}] must be a {kind} (backend {self.backend.name!r}), got "
+                                f"{type(p).__name__}")
             if p.dtype not in _validate.FLOAT_DTYPES:
                 raise TypeError(f"params[{name!r}] must be float32 or float64, got {p.dtype}")
-            if not (p.flags.c_contiguous and p.flags.writeable):
+            contiguous = p.is_c_contiguous() if self.backend.on_device else p.flags.c_contiguous and p.flags.writeable
+            if not contiguous:
                 raise ValueError(f"params[{name!r}] must be a writeable C-contiguous array (it is updated in "
                                  f"place), got strides {p.strides} for shape {p.shape}")
         self.lr = _validate.real("lr", lr, 0.0, low_open=True)
@@ -41,30 +46,41 @@ class _Optimizer:
             "max_grad_norm", max_grad_norm, 0.0, low_open=True)
 
     def _checked(self, grads):
+        """The gradients, checked against the parameters, scaled by the clip factor when clipping is on."""
         if not hasattr(grads, "get"):
             raise TypeError(f"grads must be a dict of name -> array (model.grads), got {type(grads).__name__}")
+        be = self.backend
+        checked = {}
         for name, p in self.params.items():
             g = grads.get(name)
             if g is None:
                 raise ValueError(f"grads has no gradient for parameter {name!r}")
-            if not isinstance(g, np.ndarray):
-                raise TypeError(f"grads[{name!r}] must be a NumPy array, got {type(g).__name__}")
-            if g.shape != p.shape or g.dtype != p.dtype:
-                raise ValueError(f"grads[{name!r}] is {g.dtype}{g.shape}, the parameter is {p.dtype}{p.shape}")
-        scale = clip_factor({n: grads[n] for n in self.params}, self.max_grad_norm)
-        return {n: np.ascontiguousarray(grads[n] if scale == 1.0 else grads[n] * p.dtype.type(scale))
-                for n, p in self.params.items()}
+            if not be.is_array(g):
+                raise TypeError(f"grads[{name!r}] must be an array of backend {be.name!r} like its parameter, got "
+                                f"{type(g).__name__}")
+            if tuple(g.shape) != tuple(p.shape) or g.dtype != p.dtype:
+                raise ValueError(f"grads[{name!r}] is {g.dtype}{tuple(g.shape)}, the parameter is "
+                                 f"{p.dtype}{tuple(p.shape)}")
+            checked[name] = g if be.on_device else np.ascontiguousarray(g)
+        scale = clip_factor(checked, self.max_grad_norm, be)  # on 'cuda': the norm is the one number sent back
+        if scale == 1.0:
+            return checked
+        scaled = {}
+        for name, g in checked.items():
+            scaled[name] = be.empty(g.shape, g.dtype)
+            be.scale(scaled[name], g, scale)
+        return scaled
 
 
 class SGD(_Optimizer):
     """param -= lr * grad."""
 
-    def __init__(self, params, lr=1e-2, max_grad_norm=None):
-        super().__init__(params, lr, max_grad_norm)
+    def __init__(self, params, lr=1e-2, max_grad_norm=None, backend=None):
+        super().__init__(params, lr, max_grad_norm, backend)
 
     def step(self, grads):
         for name, g in self._checked(grads).items():
-            self.params[name] -= self.params[name].dtype.type(self.lr) * g
+            self.backend.sgd_update(self.params[name], g, self.lr)
 
 
 class Adam(_Optimizer):
@@ -74,19 +90,19 @@ class Adam(_Optimizer):
         param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + epsilon)
 
     ``weight_decay`` adds weight_decay * param to the gradient first (L2, as torch.optim.Adam, not AdamW).
+    ``m`` and ``v`` live where the parameters do; ``state_dict`` and ``load_state_dict`` move them as NumPy arrays.
     """
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0, max_grad_norm=None,
-                 backend="cpu"):
-        super().__init__(params, lr, max_grad_norm)
+                 backend=None):
+        super().__init__(params, lr, max_grad_norm, backend)
         self.beta1 = _validate.real("beta1", beta1, 0.0, 1.0, high_open=True)
         self.beta2 = _validate.real("beta2", beta2, 0.0, 1.0, high_open=True)
         self.epsilon = _validate.real("epsilon", epsilon, 0.0)
         self.weight_decay = _validate.real("weight_decay", weight_decay, 0.0)
-        self.backend = get_backend(backend)
         self.t = 0
-        self.m = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self.v = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.m = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
+        self.v = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
 
     def step(self, grads):
         grads = self._checked(grads)
@@ -94,3 +110,24 @@ class Adam(_Optimizer):
         for name, p in self.params.items():
             self.backend.adam_update(p, self.m[name], self.v[name], grads[name], self.lr, self.beta1, self.beta2,
                                      self.epsilon, self.weight_decay, self.t)
+
+    def state_dict(self):
+        """NumPy copies of the moments and the step count: {"t": int, "m": {name: array}, "v": {name: array}}."""
+        return {"t": self.t, "m": {n: self.backend.to_host(a) for n, a in self.m.items()},
+                "v": {n: self.backend.to_host(a) for n, a in self.v.items()}}
+
+    def load_state_dict(self, state):
+        """Loads what ``state_dict`` returned (after checking every name, shape and dtype), in place."""
+        for key in ("m", "v"):
+            given = state[key]
+            for name, a in getattr(self, key).items():
+                if name not in given:
+                    raise ValueError(f"optimizer state has no {key} for parameter {name!r}")
+                value = given[name]
+                if not isinstance(value, np.ndarray) or value.shape != tuple(a.shape) or value.dtype != a.dtype:
+                    raise ValueError(f"optimizer state {key}[{name!r}] must be {a.dtype}{tuple(a.shape)}, got "
+                                     f"{getattr(value, 'dtype', type(value).__name__)}{getattr(value, 'shape', '')}")
+        for key in ("m", "v"):
+            for name, a in getattr(self, key).items():
+                self.backend.load(a, state[key][name])
+        self.t = _validate.integer("t", state["t"], 0)

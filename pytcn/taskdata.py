@@ -46,11 +46,14 @@ class TaskData:
     description: str
     extra: dict = field(default_factory=dict)
 
-    def loss(self, pred, y):
-        return losses.mse(pred, y) if self.loss_name == "mse" else losses.cross_entropy(pred, y)
+    def loss(self, pred, y, backend=None):
+        """(loss, its gradient) of a prediction on any backend (see pytcn.losses)."""
+        if self.loss_name == "mse":
+            return losses.mse(pred, y, backend)
+        return losses.cross_entropy(pred, y, backend)
 
     def metric(self, pred, y):
-        """The task's score of predictions ``pred`` against targets ``y``."""
+        """The task's score of predictions ``pred`` (NumPy) against targets ``y``."""
         if self.name == "adding":
             return float(np.mean((pred.astype(np.float64) - y) ** 2))
         if self.name == "copy-memory":

@@ -67,10 +67,10 @@ def evaluate(model, task, split, batch_size=256):
     preds, total, count = [], 0.0, 0
     for start in range(0, len(x), batch_size):
         pred = model.forward(x[start:start + batch_size])
-        loss, _ = task.loss(pred, y[start:start + batch_size])
-        total += loss * len(pred)
-        count += len(pred)
-        preds.append(pred)
+        loss, _ = task.loss(pred, y[start:start + batch_size], model.backend)
+        total += loss * pred.shape[0]
+        count += pred.shape[0]
+        preds.append(model.backend.to_host(pred))
     return total / count, task.metric(np.concatenate(preds), y)
 
 
@@ -133,16 +133,21 @@ class Trainer:
         meta = dict(config=self.config, step=self.optimizer.t, epoch=self.epoch, batch=self.batch,
                     epoch_shuffle_state=self.epoch_shuffle_state, dropout_state=self.model.rng.bit_generator.state,
                     history=self.history, elapsed=self.elapsed, threads=_threads())
-        ckpt.save_checkpoint(self.checkpoint_path, self.model.params, meta, self.optimizer.m, self.optimizer.v)
+        adam = self.optimizer.state_dict()  # NumPy copies, on every backend
+        ckpt.save_checkpoint(self.checkpoint_path, self.model.state_dict(), meta, adam["m"], adam["v"])
 
     @classmethod
-    def resume(cls, out_dir, progress=True, log=print, epochs=None):
-        """Continues the run saved in ``out_dir`` (optionally with a new total number of epochs)."""
+    def resume(cls, out_dir, progress=True, log=print, epochs=None, backend=None):
+        """Continues the run saved in ``out_dir`` (optionally with a new total number of epochs, or on another
+        backend: the arithmetic then differs in its last bits from an uninterrupted run)."""
         path = os.path.join(os.fspath(out_dir), "checkpoint.npz")
         meta, params, adam_m, adam_v = ckpt.load_checkpoint(path)
         config = meta["config"]
         if epochs is not None:
             config["epochs"] = epochs
+        if backend is not None and backend != config.get("backend", "cpu"):
+            log(f"note: the run trained on backend {config.get('backend', 'cpu')!r} and continues on {backend!r}")
+            config["backend"] = backend
         trainer = cls(config, out_dir, progress, log)
         trainer.restore(meta, params, adam_m, adam_v, path)
         if meta.get("threads") != _threads():
@@ -153,12 +158,9 @@ class Trainer:
     def restore(self, meta, params, adam_m, adam_v, path):
         try:
             self.model.load_state_dict(params)
-            for name in self.model.params:
-                self.optimizer.m[name][...] = adam_m[name]
-                self.optimizer.v[name][...] = adam_v[name]
+            self.optimizer.load_state_dict({"t": int(meta["step"]), "m": adam_m, "v": adam_v})
         except (ValueError, TypeError, KeyError) as e:
             raise ckpt.CheckpointError(f"{path}: does not fit the architecture in its own configuration ({e})") from None
-        self.optimizer.t = int(meta["step"])
         self.epoch, self.batch = int(meta["epoch"]), int(meta["batch"])
         self.epoch_shuffle_state = meta["epoch_shuffle_state"]
         self.shuffle_rng.bit_generator.state = meta["epoch_shuffle_state"]
@@ -222,9 +224,12 @@ class Trainer:
         return self.summary(interrupted)
 
     def step(self, x, y):
-        """One training step on a batch: forward, loss, backward, Adam. Returns (loss, batch metric)."""
+        """One training step on a batch: forward, loss, backward, Adam. Returns (loss, batch metric).
+
+        On backend 'cuda' the batch goes to the GPU once, in forward; the loss and the prediction (for the batch's
+        metric) come back; everything else stays on the device."""
         pred = self.model.forward(x, training=True)
-        loss, dpred = self.task.loss(pred, y)
+        loss, dpred = self.task.loss(pred, y, self.model.backend)
         if not math.isfinite(loss):
             raise TrainingError(
                 f"loss is {loss} at step {self.optimizer.t + 1} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
@@ -232,7 +237,7 @@ class Trainer:
                 f"epoch {self.epoch}) is intact. Try a lower --lr or --clip.")
         self.model.backward(dpred)
         self.optimizer.step(self.model.grads)
-        return loss, self.task.metric(pred, y)
+        return loss, self.task.metric(self.model.backend.to_host(pred), y)
 
     def summary(self, interrupted=False):
         test_loss, test_metric = evaluate(self.model, self.task, "test")

@@ -1,0 +1,87 @@
+"""The plumbing between layers: the array operations a model does besides its kernels, as NumPy references.
+
+On the CPU these are NumPy one-liners, already as fast as a loop would be, and the CPU backends run them as they are.
+They are kernels at all because on a GPU every array lives on the device, where NumPy cannot reach it: there each
+one has a CUDA twin (``kernels/gpu.py``), tested against the function here.
+
+Same conventions as every kernel: outputs first, then inputs; arrays C-contiguous.
+
+    fill(out, value)                          out[...] = value
+    add(out, a, b)                            out = a + b                              (out may be a: a += b)
+    scale(out, x, s)                          out = s * x                              (gradient clipping)
+    sum_squares(arrays) -> float              sum of a^2 over a list of arrays, float64   (the gradient norm)
+    transpose(out, x)                         out[a, c, b] = x[a, b, c]               (N, T, C) <-> (N, C, T)
+    last_step(out, x)                         out[n, c] = x[n, c, T-1]                 the head reading the last step
+    scatter_last_step(dx, dlast)              dx[n, c, t] = dlast[n, c] if t = T-1 else 0     ... and its backward
+    scale_channels(y, x, mask)                y[n, c, t] = x[n, c, t] * mask[n, c]     spatial dropout, both ways
+    weight_norm(W, g, v)                      W[o] = g[o] v[o] / ||v[o]||              W: (C_out, C_in, K)
+    weight_norm_backward(dg, dv, dW, g, v)    dg, dv from dW, g, v                     g: (C_out, 1, 1)
+    sgd_update(param, grad, lr)               param -= lr * grad
+"""
+import numpy as np
+
+
+def fill_numpy(out, value):
+    """out[...] = value."""
+    out[...] = value
+
+
+def add_numpy(out, a, b):
+    """out = a + b, elementwise (out may be a itself)."""
+    np.add(a, b, out=out)
+
+
+def scale_numpy(out, x, s):
+    """out = s * x, elementwise, s a Python float."""
+    out[...] = x * x.dtype.type(s)
+
+
+def sum_squares_numpy(arrays):
+    """Returns the sum of the squared entries of every array in the list ``arrays``, as a Python float accumulated
+    in float64 (the squared global norm of a model's gradients)."""
+    return sum(float(np.dot(a.reshape(-1).astype(np.float64), a.reshape(-1))) for a in arrays)
+
+
+def transpose_numpy(out, x):
+    """out[a, c, b] = x[a, b, c]: x (A, B, C) -> out (A, C, B)."""
+    out[...] = x.transpose(0, 2, 1)
+
+
+def last_step_numpy(out, x):
+    """out[n, c] = x[n, c, T-1]: x (N, C, T) -> out (N, C)."""
+    out[...] = x[:, :, -1]
+
+
+def scatter_last_step_numpy(dx, dlast):
+    """The backward of last_step: dx (N, C, T) is zero except at the last step, where it is dlast (N, C)."""
+    dx[...] = 0
+    dx[:, :, -1] = dlast  # forward: out[n, c] = x[n, c, T-1], so only x's last step receives a gradient
+
+
+def scale_channels_numpy(y, x, mask):
+    """y[n, c, t] = x[n, c, t] * mask[n, c]: x, y (N, C, T), mask (N, C)."""
+    np.multiply(x, mask[:, :, None], out=y)
+
+
+def weight_norm_numpy(W, g, v):
+    """W[o] = g[o] * v[o] / ||v[o]||, ||v[o]|| = sqrt(sum_{i, j} v[o, i, j]^2). W, v: (C_out, C_in, K), g: (C_out, 1, 1)."""
+    norm = np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
+    W[...] = g * v / norm
+
+
+def weight_norm_backward_numpy(dg, dv, dW, g, v):
+    """From dW (the gradient of the effective weight), the gradients of g and v. Writes dg (C_out, 1, 1), dv."""
+    norm = np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
+    # forward: W = g * u with u = v / ||v||, so dg = <dW, u> per output channel
+    dg[...] = (dW * v).sum(axis=(1, 2), keepdims=True) / norm
+    # and du = g dW; through u = v / ||v||: dv = (du - u <u, du>) / ||v|| = (g / ||v||) (dW - u dg)
+    dv[...] = (g / norm) * (dW - v * (dg / norm))
+
+
+def sgd_update_numpy(param, grad, lr):
+    """param -= lr * grad, in place."""
+    param -= param.dtype.type(lr) * grad
+
+
+#: op name -> NumPy function; the CPU backends run these, the CUDA backend their twins in kernels/gpu.py
+PLUMBING = {name[:-len("_numpy")]: fn for name, fn in sorted(globals().items()) if name.endswith("_numpy")}

@@ -1,0 +1,553 @@
+"""CUDA twins of every kernel, written with numba-cuda, to be read beside the CPU loops they mirror.
+
+Import this module only where numba-cuda is installed (``pip install -e '.[cuda]'``); ``pytcn.backends`` does so when
+a model asks for ``backend="cuda"``, and says what is missing otherwise. Without a GPU, setting
+``NUMBA_ENABLE_CUDASIM=1`` before Numba is imported runs every kernel here in numba-cuda's simulator (one Python
+thread per CUDA thread: slow, but exact, and how the test suite checks these kernels on machines with no GPU).
+
+Every ``<op>_cuda`` function has the signature and the semantics of ``<op>_numpy`` (``kernels/conv.py``,
+``kernels/arrays.py`` and the rest), with device arrays in place of NumPy arrays (scalars stay Python numbers). It
+computes the launch configuration with ``launch`` and starts one or more ``@cuda.jit`` kernels; kernel launches are
+asynchronous, so a sequence of them runs back to back on the GPU with no host round-trip. Only the losses and
+``sum_squares`` return a number to the host, and so wait for the GPU.
+
+Two patterns, used throughout:
+
+- **One thread per output element.** Thread k computes flat element k of the output: ``cuda.grid(1)`` is its index,
+  ``launch`` gives enough blocks of ``CUDA_THREADS`` threads to cover the output, and threads past the end return at
+  once. Threads next to each other take elements next to each other in memory, so the 32 loads of a warp fall in one
+  or two memory transactions (coalesced). Example: the convolution forward, one thread per y[n, o, t]. The weight
+  and bias gradients are outputs too: one thread per dW[o, i, j], summing its N*T terms in float64.
+- **A sum over a whole array** (a loss, the gradient norm) in two launches: thread k adds chunk k of the array
+  (``CUDA_SUM_CHUNK`` elements) into partial[k], then a single thread adds the partial sums.
+
+No shared memory and no atomics: a learner can read each kernel as the loop body of the CPU version, and every sum is
+added in the same order on every run, so training on the GPU is reproducible bit for bit. (Tiling through shared
+memory would make the convolutions faster on large layers; the small TCNs this library is for are bound by launches
+and memory, see benchmarks/.)
+"""
+import math
+
+import numpy as np
+from numba import cuda, float64
+
+from ._config import CUDA, CUDA_SUM_CHUNK as SUM_CHUNK, CUDA_THREADS
+
+
+def launch(n_outputs, threads=CUDA_THREADS):
+    """(blocks, threads per block) covering n_outputs elements with one thread each: every launch's shape comes
+    from here."""
+    return max(1, math.ceil(n_outputs / threads)), threads
+
+
+def device_array(shape, dtype):
+    """An uninitialised array on the GPU."""
+    return cuda.device_array(shape, dtype)
+
+
+def to_device(a):
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+def to_host(a):
+    return a.copy_to_host()
+
+
+def is_device_array(a):
+    """Whether ``a`` is a numba-cuda device array (the simulator's stand-in included)."""
+    return hasattr(a, "copy_to_host") and hasattr(a, "shape")
+
+
+def _flat(a):
+    return a.reshape(a.size)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sums of a whole array (a loss, a gradient norm), in two launches: thread k adds up chunk k of the array into
+# partial[k], then one thread adds up the partial sums. In float64, and in the same order on every run.
+
+
+@cuda.jit(**CUDA)
+def _chunk_sums_kernel(partial, x, squared):
+    k = cuda.grid(1)
+    if k >= partial.size:
+        return
+    acc = 0.0
+    for q in range(k * SUM_CHUNK, min((k + 1) * SUM_CHUNK, x.size)):
+        value = float64(x[q])
+        acc += value * value if squared else value
+    partial[k] = acc
+
+
+@cuda.jit(**CUDA)
+def _sum_kernel(out, partial):
+    if cuda.grid(1) == 0:
+        acc = 0.0
+        for k in range(partial.size):
+            acc += partial[k]
+        out[0] = acc
+
+
+def _total(partial):
+    """The sum of the partial sums, copied back to the host as a Python float (this waits for the GPU)."""
+    out = cuda.device_array(1, np.float64)
+    _sum_kernel[1, 1](out, partial)
+    return float(out.copy_to_host()[0])
+
+
+def _device_sum(x):
+    """sum(x) of a 1-D device array, as a Python float."""
+    partial = cuda.device_array(math.ceil(x.size / SUM_CHUNK), np.float64)
+    _chunk_sums_kernel[launch(partial.size)](partial, x, False)
+    return _total(partial)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Convolution: y[n, o, t] = b[o] + sum_{i, j} W[o, i, j] * x[n, i, t - (K-1-j)*d]   (x = 0 before t = 0)
+
+
+@cuda.jit(**CUDA)
+def _conv_forward_kernel(y, x, W, b, d, relu):
+    """One thread per y[n, o, t]: its sum over input channels and taps. Consecutive threads take consecutive t, so
+    a warp reads 32 consecutive x[n, i, t - shift] at once."""
+    N, C_out, T = y.shape
+    C_in = x.shape[1]
+    K = W.shape[2]
+    k = cuda.grid(1)
+    if k >= N * C_out * T:
+        return
+    n = k // (C_out * T)
+    o = k // T % C_out
+    t = k % T
+    acc = b[o]
+    for i in range(C_in):
+        for j in range(K):
+            s = t - (K - 1 - j) * d
+            if s >= 0:  # causal: taps before the start read the zero padding, and add nothing
+                acc += W[o, i, j] * x[n, i, s]
+    # the ReLU as on the CPU: a NaN fails the test and passes through
+    y[n, o, t] = 0.0 if relu and acc <= 0 else acc
+
+
+def conv_forward_cuda(y, x, W, b, d):
+    _conv_forward_kernel[launch(y.size)](y, x, W, b, d, False)
+
+
+def conv_relu_forward_cuda(y, x, W, b, d):
+    _conv_forward_kernel[launch(y.size)](y, x, W, b, d, True)
+
+
+@cuda.jit(**CUDA)
+def _conv_backward_input_kernel(dx, dy, W, d, zero):
+    """One thread per dx[n, i, s]: the forward sent x[n, i, s] into y[n, o, s + (K-1-j)*d] with weight W[o, i, j]
+    for every o and j, so dx[n, i, s] gathers dy from those outputs (those that exist: t < T)."""
+    N, C_in, T = dx.shape
+    C_out = dy.shape[1]
+    K = W.shape[2]
+    k = cuda.grid(1)
+    if k >= N * C_in * T:
+        return
+    n = k // (C_in * T)
+    i = k // T % C_in
+    s = k % T
+    acc = zero  # 0 of the arrays' dtype (a float literal would make the sum float64, slow on most GPUs)
+    for o in range(C_out):
+        for j in range(K):
+            t = s + (K - 1 - j) * d
+            if t < T:
+                # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - (K-1-j)*d], so dx[n, i, s] += W[o, i, j] * dy[n, o, t]
+                acc += W[o, i, j] * dy[n, o, t]
+    dx[n, i, s] = acc
+
+
+def conv_backward_input_cuda(dx, dy, W, d):
+    _conv_backward_input_kernel[launch(dx.size)](dx, dy, W, d, dx.dtype.type(0))
+
+
+@cuda.jit(**CUDA)
+def _conv_backward_weight_kernel(dW, dy, x, d):
+    """One thread per dW[o, i, j]: its sum over every (n, t) of dy[n, o, t] * x[n, i, t - (K-1-j)*d], in float64.
+    A sum of N*T terms in one thread is long, but there are C_out*C_in*K threads, each reading rows that the
+    neighbouring threads (the other taps j of the same i) read too, so most loads come from cache."""
+    C_out, C_in, K = dW.shape
+    N, _, T = x.shape
+    k = cuda.grid(1)
+    if k >= C_out * C_in * K:
+        return
+    o = k // (C_in * K)
+    i = k // K % C_in
+    j = k % K
+    shift = (K - 1 - j) * d
+    acc = 0.0
+    for n in range(N):
+        for t in range(shift, T):  # earlier t read the zero padding
+            # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - shift], so dW[o, i, j] += dy[n, o, t] * x[n, i, t - shift]
+            acc += dy[n, o, t] * x[n, i, t - shift]
+    dW[o, i, j] = acc
+
+
+def conv_backward_weight_cuda(dW, dy, x, d):
+    _conv_backward_weight_kernel[launch(dW.size)](dW, dy, x, d)
+
+
+@cuda.jit(**CUDA)
+def _conv_backward_bias_kernel(db, dy):
+    """One thread per db[o] = sum over (n, t) of dy[n, o, t], in float64."""
+    N, C_out, T = dy.shape
+    o = cuda.grid(1)
+    if o >= C_out:
+        return
+    acc = 0.0
+    for n in range(N):
+        for t in range(T):
+            acc += dy[n, o, t]  # forward: y[n, o, t] = b[o] + ..., so db[o] sums dy over n and t
+    db[o] = acc
+
+
+def conv_backward_bias_cuda(db, dy):
+    _conv_backward_bias_kernel[launch(db.size)](db, dy)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ReLU, on flattened arrays
+
+
+@cuda.jit(**CUDA)
+def _relu_forward_kernel(y, x):
+    k = cuda.grid(1)
+    if k < x.size:
+        v = x[k]
+        y[k] = 0.0 if v <= 0 else v  # a NaN fails the test and passes through, as in np.maximum
+
+
+@cuda.jit(**CUDA)
+def _add_relu_forward_kernel(y, a, b):
+    k = cuda.grid(1)
+    if k < a.size:
+        v = a[k] + b[k]
+        y[k] = 0.0 if v <= 0 else v
+
+
+@cuda.jit(**CUDA)
+def _relu_backward_kernel(dx, dy, y):
+    k = cuda.grid(1)
+    if k < dy.size:
+        dx[k] = dy[k] if y[k] > 0 else 0.0  # forward: y = max(x, 0): the gradient passes where the unit was active
+
+
+def relu_forward_cuda(y, x):
+    _relu_forward_kernel[launch(x.size)](_flat(y), _flat(x))
+
+
+def add_relu_forward_cuda(y, a, b):
+    _add_relu_forward_kernel[launch(a.size)](_flat(y), _flat(a), _flat(b))
+
+
+def relu_backward_cuda(dx, dy, y):
+    _relu_backward_kernel[launch(dy.size)](_flat(dx), _flat(dy), _flat(y))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Linear: y[m, o] = b[o] + sum_f W[o, f] * x[m, f]
+
+
+@cuda.jit(**CUDA)
+def _linear_forward_kernel(y, x, W, b):
+    """One thread per y[m, o]."""
+    M, O = y.shape
+    F = x.shape[1]
+    k = cuda.grid(1)
+    if k >= M * O:
+        return
+    m = k // O
+    o = k % O
+    acc = b[o]
+    for f in range(F):
+        acc += W[o, f] * x[m, f]
+    y[m, o] = acc
+
+
+@cuda.jit(**CUDA)
+def _linear_backward_input_kernel(dx, dy, W, zero):
+    """One thread per dx[m, f] = sum_o dy[m, o] * W[o, f]."""
+    M, F = dx.shape
+    O = W.shape[0]
+    k = cuda.grid(1)
+    if k >= M * F:
+        return
+    m = k // F
+    f = k % F
+    acc = zero
+    for o in range(O):
+        acc += dy[m, o] * W[o, f]  # forward: y[m, o] += W[o, f] * x[m, f], so dx[m, f] += dy[m, o] * W[o, f]
+    dx[m, f] = acc
+
+
+@cuda.jit(**CUDA)
+def _linear_backward_params_kernel(dW, db, dy, x):
+    """One thread per dW[o, f] = sum_m dy[m, o] * x[m, f] (in float64); the threads of f = 0 also write db[o]."""
+    M, F = x.shape
+    O = dW.shape[0]
+    k = cuda.grid(1)
+    if k >= O * F:
+        return
+    o = k // F
+    f = k % F
+    acc = 0.0
+    bias = 0.0
+    for m in range(M):
+        # forward: y[m, o] = b[o] + W[o, f] * x[m, f] + ..., so dW[o, f] += dy[m, o] * x[m, f] and db[o] += dy[m, o]
+        acc += dy[m, o] * x[m, f]
+        bias += dy[m, o]
+    dW[o, f] = acc
+    if f == 0:
+        db[o] = bias
+
+
+def linear_forward_cuda(y, x, W, b):
+    _linear_forward_kernel[launch(y.size)](y, x, W, b)
+
+
+def linear_backward_cuda(dx, dW, db, dy, x, W):
+    _linear_backward_input_kernel[launch(dx.size)](dx, dy, W, dx.dtype.type(0))
+    _linear_backward_params_kernel[launch(dW.size)](dW, db, dy, x)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Losses: each writes its gradient on the device and returns the loss to the host (the step's one copy back)
+
+
+@cuda.jit(**CUDA)
+def _mse_kernel(squares, dpred, pred, target):
+    """One thread per element: its squared error (for the sum) and its gradient."""
+    k = cuda.grid(1)
+    if k < pred.size:
+        diff = pred[k] - target[k]
+        squares[k] = float64(diff) * diff  # squared in float64, as the NumPy twin does
+        dpred[k] = 2.0 * diff / pred.size  # d/dpred of diff^2 / size
+
+
+def mse_cuda(dpred, pred, target):
+    squares = cuda.device_array(pred.size, np.float64)
+    _mse_kernel[launch(pred.size)](squares, _flat(dpred), _flat(pred), _flat(target))
+    return _device_sum(squares) / pred.size
+
+
+@cuda.jit(**CUDA)
+def _softmax_cross_entropy_kernel(losses, dlogits, logits, labels):
+    """One thread per row m: -log softmax(logits[m])[labels[m]] into losses[m], and the row of dlogits."""
+    M, C = logits.shape
+    m = cuda.grid(1)
+    if m >= M:
+        return
+    peak = logits[m, 0]
+    for c in range(1, C):
+        peak = max(peak, logits[m, c])  # log-sum-exp is invariant to a shift; this one avoids overflow
+    total = 0.0
+    for c in range(C):
+        total += math.exp(logits[m, c] - peak)
+    log_total = math.log(total)
+    label = labels[m]
+    losses[m] = log_total - (logits[m, label] - peak)
+    for c in range(C):
+        # forward: loss_m = -logit[label] + log sum_c exp(logit[c]), so d loss_m / d logit[c] = p[c] - [c == label]
+        p = math.exp(logits[m, c] - peak - log_total)
+        dlogits[m, c] = (p - (1.0 if c == label else 0.0)) / M
+
+
+def softmax_cross_entropy_cuda(dlogits, logits, labels):
+    M = logits.shape[0]
+    losses = cuda.device_array(M, np.float64)
+    _softmax_cross_entropy_kernel[launch(M)](losses, dlogits, logits, labels)
+    return _device_sum(losses) / M
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Optimizers, on flattened arrays
+
+
+@cuda.jit(**CUDA)
+def _adam_update_kernel(param, m, v, grad, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt):
+    k = cuda.grid(1)
+    if k >= param.size:
+        return
+    g = grad[k] + weight_decay * param[k]
+    m[k] = beta1 * m[k] + (1 - beta1) * g
+    v[k] = beta2 * v[k] + (1 - beta2) * g * g
+    param[k] -= step_size * m[k] / (math.sqrt(v[k]) / bias_correction2_sqrt + eps)
+
+
+def adam_update_cuda(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step):
+    step_size = lr / (1 - beta1 ** step)  # the bias corrections, once per array rather than once per element
+    bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+    _adam_update_kernel[launch(param.size)](_flat(param), _flat(m), _flat(v), _flat(grad), beta1, beta2, eps,
+                                            weight_decay, step_size, bias_correction2_sqrt)
+
+
+@cuda.jit(**CUDA)
+def _sgd_update_kernel(param, grad, lr):
+    k = cuda.grid(1)
+    if k < param.size:
+        param[k] -= lr * grad[k]
+
+
+def sgd_update_cuda(param, grad, lr):
+    _sgd_update_kernel[launch(param.size)](_flat(param), _flat(grad), param.dtype.type(lr))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Plumbing (kernels/arrays.py): what NumPy does between the layers on the CPU
+
+
+@cuda.jit(**CUDA)
+def _fill_kernel(out, value):
+    k = cuda.grid(1)
+    if k < out.size:
+        out[k] = value
+
+
+def fill_cuda(out, value):
+    _fill_kernel[launch(out.size)](_flat(out), value)
+
+
+@cuda.jit(**CUDA)
+def _add_kernel(out, a, b):
+    k = cuda.grid(1)
+    if k < out.size:
+        out[k] = a[k] + b[k]
+
+
+def add_cuda(out, a, b):
+    _add_kernel[launch(out.size)](_flat(out), _flat(a), _flat(b))
+
+
+@cuda.jit(**CUDA)
+def _scale_kernel(out, x, s):
+    k = cuda.grid(1)
+    if k < out.size:
+        out[k] = x[k] * s
+
+
+def scale_cuda(out, x, s):
+    _scale_kernel[launch(out.size)](_flat(out), _flat(x), x.dtype.type(s))
+
+
+def sum_squares_cuda(arrays):
+    """The chunks of every array go into one array of partial sums, so that the total comes back in one copy."""
+    chunks = [math.ceil(a.size / SUM_CHUNK) for a in arrays]
+    partial = cuda.device_array(sum(chunks), np.float64)
+    offset = 0
+    for a, n in zip(arrays, chunks):
+        _chunk_sums_kernel[launch(n)](partial[offset:offset + n], _flat(a), True)
+        offset += n
+    return _total(partial)
+
+
+@cuda.jit(**CUDA)
+def _transpose_kernel(out, x):
+    """One thread per out[a, c, b] = x[a, b, c]. Writes are coalesced; reads stride by C (small in a TCN)."""
+    A, C, B = out.shape
+    k = cuda.grid(1)
+    if k >= A * C * B:
+        return
+    a = k // (C * B)
+    c = k // B % C
+    b = k % B
+    out[a, c, b] = x[a, b, c]
+
+
+def transpose_cuda(out, x):
+    _transpose_kernel[launch(out.size)](out, x)
+
+
+@cuda.jit(**CUDA)
+def _last_step_kernel(out, x):
+    N, C = out.shape
+    T = x.shape[2]
+    k = cuda.grid(1)
+    if k < N * C:
+        out[k // C, k % C] = x[k // C, k % C, T - 1]
+
+
+def last_step_cuda(out, x):
+    _last_step_kernel[launch(out.size)](out, x)
+
+
+@cuda.jit(**CUDA)
+def _scatter_last_step_kernel(dx, dlast):
+    N, C, T = dx.shape
+    k = cuda.grid(1)
+    if k >= N * C * T:
+        return
+    n = k // (C * T)
+    c = k // T % C
+    t = k % T
+    # forward: out[n, c] = x[n, c, T-1], so only x's last step receives a gradient
+    dx[n, c, t] = dlast[n, c] if t == T - 1 else 0.0
+
+
+def scatter_last_step_cuda(dx, dlast):
+    _scatter_last_step_kernel[launch(dx.size)](dx, dlast)
+
+
+@cuda.jit(**CUDA)
+def _scale_channels_kernel(y, x, mask):
+    N, C, T = y.shape
+    k = cuda.grid(1)
+    if k < N * C * T:
+        y[k // (C * T), k // T % C, k % T] = x[k // (C * T), k // T % C, k % T] * mask[k // (C * T), k // T % C]
+
+
+def scale_channels_cuda(y, x, mask):
+    _scale_channels_kernel[launch(y.size)](y, x, mask)
+
+
+@cuda.jit(**CUDA)
+def _weight_norm_kernel(W, g, v):
+    """One thread per output channel o: ||v[o]||, then the row W[o] = g[o] v[o] / ||v[o]|| (C_in*K entries)."""
+    C_out, C_in, K = v.shape
+    o = cuda.grid(1)
+    if o >= C_out:
+        return
+    sq = 0.0
+    for i in range(C_in):
+        for j in range(K):
+            sq += v[o, i, j] * v[o, i, j]
+    norm = math.sqrt(sq)
+    for i in range(C_in):
+        for j in range(K):
+            W[o, i, j] = g[o, 0, 0] * v[o, i, j] / norm
+
+
+def weight_norm_cuda(W, g, v):
+    _weight_norm_kernel[launch(v.shape[0])](W, g, v)
+
+
+@cuda.jit(**CUDA)
+def _weight_norm_backward_kernel(dg, dv, dW, g, v):
+    """One thread per output channel o. Forward: W[o] = g[o] u, u = v[o] / ||v[o]||. So dg[o] = <dW[o], u>, and
+    dv[o] = (g[o] / ||v[o]||) (dW[o] - u dg[o]) (the part of dW along u is what g already takes)."""
+    C_out, C_in, K = v.shape
+    o = cuda.grid(1)
+    if o >= C_out:
+        return
+    sq = 0.0
+    dot = 0.0
+    for i in range(C_in):
+        for j in range(K):
+            sq += v[o, i, j] * v[o, i, j]
+            dot += dW[o, i, j] * v[o, i, j]
+    norm = math.sqrt(sq)
+    dg_o = dot / norm
+    dg[o, 0, 0] = dg_o
+    for i in range(C_in):
+        for j in range(K):
+            dv[o, i, j] = (g[o, 0, 0] / norm) * (dW[o, i, j] - v[o, i, j] * (dg_o / norm))
+
+
+def weight_norm_backward_cuda(dg, dv, dW, g, v):
+    _weight_norm_backward_kernel[launch(v.shape[0])](dg, dv, dW, g, v)
+
+
+#: op name -> CUDA twin, for every op of kernels.TWINS and kernels.arrays.PLUMBING
+CUDA_TWINS = {name[:-len("_cuda")]: fn for name, fn in sorted(globals().items()) if name.endswith("_cuda")}
