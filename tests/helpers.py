@@ -1,4 +1,7 @@
-"""Shared test helpers: one comparison with a tolerance chosen by dtype, parameter randomisation, thread pinning."""
+"""Shared test helpers: one comparison with a tolerance chosen by dtype, parameter randomisation, thread pinning,
+and running CUDA kernels on NumPy arrays."""
+import importlib.util
+
 import numba
 import numpy as np
 import pytest
@@ -41,3 +44,44 @@ def one_numba_thread():
     numba.set_num_threads(1)
     yield
     numba.set_num_threads(before)
+
+
+NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
+#: the CUDA tests run wherever numba-cuda is installed (it is in the test extra), in its simulator without a GPU;
+#: where it is not, they are skipped and say why
+needs_numba_cuda = pytest.mark.skipif(not NUMBA_CUDA, reason="numba-cuda is not installed (pip install -e '.[test]')")
+
+
+def cuda_simulated():
+    """Whether numba-cuda runs kernels in its simulator (no GPU: see tests/conftest.py)."""
+    return bool(numba.config.ENABLE_CUDASIM)
+
+
+def cuda_twins():
+    from kernels import gpu
+
+    return gpu.CUDA_TWINS
+
+
+def on_device(fn):
+    """``fn`` (a CUDA twin) made callable with NumPy arrays: every array argument (also inside a list) goes to the
+    device, and after the call every one comes back into the array it came from. Returns what ``fn`` returns."""
+    from kernels import gpu
+
+    def call(*args):
+        pairs = []
+
+        def to_device(a):
+            if isinstance(a, np.ndarray):
+                pairs.append((a, gpu.to_device(a)))
+                return pairs[-1][1]
+            if isinstance(a, list):
+                return [to_device(item) for item in a]
+            return a
+
+        result = fn(*[to_device(a) for a in args])
+        for host, device in pairs:
+            host[...] = device.copy_to_host()
+        return result
+
+    return call

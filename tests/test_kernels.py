@@ -27,7 +27,7 @@ from hypothesis.strategies import SearchStrategy
 
 import kernels
 from kernels import _config
-from tests.helpers import assert_close
+from tests.helpers import assert_close, cuda_twins, needs_numba_cuda, on_device
 from tests.strategies import (
     adam_problems,
     conv_problems,
@@ -39,12 +39,19 @@ from tests.strategies import (
 )
 
 KERNELS_DIR = Path(kernels.__file__).parent
-BACKENDS = {"numpy": 0, "numba": 1}  # index into a TWINS pair
-backends = pytest.mark.parametrize("backend", list(BACKENDS))
+# every property below is checked on the NumPy twins, the Numba kernels and the CUDA kernels (on a GPU, or in
+# numba-cuda's simulator, see tests/conftest.py)
+BACKENDS = ["numpy", "numba", pytest.param("cuda", marks=needs_numba_cuda)]
+backends = pytest.mark.parametrize("backend", BACKENDS)
+fast_backends = pytest.mark.parametrize("backend", BACKENDS[1:])
 
 
 def kernel(op, backend):
-    return kernels.TWINS[op][BACKENDS[backend]]
+    """The kernel of ``op`` on ``backend``, callable with NumPy arrays (a CUDA kernel gets device copies, and its
+    arrays are copied back: outputs and inputs, so that a kernel writing an input is seen)."""
+    if backend == "cuda":
+        return on_device(cuda_twins()[op])
+    return kernels.TWINS[op][{"numpy": 0, "numba": 1}[backend]]
 
 
 def unwritten(shape, dtype):
@@ -172,12 +179,12 @@ def test_twins_are_named_after_their_op_and_share_one_signature(op):
 
 
 @cases
+@fast_backends
 @given(data=st.data())
-def test_numba_kernel_equals_numpy_twin(case, data):
+def test_fast_kernel_equals_numpy_twin(case, backend, data):
     problem = data.draw(case.problems)
-    reference, fast = kernels.TWINS[case.op]
-    expected = case.call(reference, problem)
-    actual = case.call(fast, problem)
+    expected = case.call(kernels.TWINS[case.op][0], problem)
+    actual = case.call(kernel(case.op, backend), problem)
     for name in expected:
         assert_close(actual[name], expected[name], dtype=problem.dtype, what=f"{case.op}: {name}")
 
