@@ -6,16 +6,32 @@ import sys
 
 import pytest
 
+from tests.helpers import needs_numba_cuda
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def test_readme_python_example_runs():
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+def readme_examples():
+    """The README's python blocks: (those for the CPU, those using backend="cuda")."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert blocks, "README.md has no python example"
+    return [b for b in blocks if 'backend="cuda"' not in b], [b for b in blocks if 'backend="cuda"' in b]
+
+
+def test_readme_python_example_runs():
     namespace = {}
-    exec(compile("\n".join(blocks), "README.md", "exec"), namespace)
+    exec(compile("\n".join(readme_examples()[0]), "README.md", "exec"), namespace)
     assert namespace["model"].receptive_field == 631
+
+
+@needs_numba_cuda
+def test_readme_gpu_example_runs():
+    # on a GPU, or in numba-cuda's simulator (tests/conftest.py)
+    cpu, gpu = readme_examples()
+    assert gpu, "README.md has no GPU example"
+    namespace = {}
+    exec(compile("\n".join(cpu + gpu), "README.md", "exec"), namespace)
+    assert namespace["gpu_model"].backend.name == "cuda" and namespace["loss"] > 0
 
 
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
