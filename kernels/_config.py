@@ -20,8 +20,8 @@ PARALLEL = dict(cache=True, fastmath=FASTMATH, parallel=True)
 
 # CUDA (kernels/gpu.py). One thread per output element, in blocks of CUDA_THREADS: a multiple of the warp size (32)
 # large enough to hide memory latency on every GPU since 2016, small enough that the short rows of a small TCN
-# still fill many blocks. A sum over a whole array (a loss, the gradient norm) goes in chunks of CUDA_SUM_CHUNK
-# elements, one thread each, and then one thread adds the chunks' sums.
+# still fill many blocks. A sum over a whole array (a loss, the gradient norm) gives each thread about CUDA_SUM_CHUNK
+# elements, and then one thread adds the threads' sums. Both are used on the host, to size launches and buffers.
 # cache=True keeps the compiled PTX on disk, as for the CPU kernels. No fastmath: CUDA's fast-math replaces
 # division and square root by approximations, which Adam's update and the weight normalisation would feel.
 CUDA_THREADS = 128

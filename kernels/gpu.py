@@ -18,13 +18,16 @@ Two patterns, used throughout:
   once. Threads next to each other take elements next to each other in memory, so the 32 loads of a warp fall in one
   or two memory transactions (coalesced). Example: the convolution forward, one thread per y[n, o, t]. The weight
   and bias gradients are outputs too: one thread per dW[o, i, j], summing its N*T terms in float64.
-- **A sum over a whole array** (a loss, the gradient norm) in two launches: thread k adds chunk k of the array
-  (``CUDA_SUM_CHUNK`` elements) into partial[k], then a single thread adds the partial sums.
+- **A sum over a whole array** (a loss, the gradient norm) in two launches: each of P threads adds every P-th
+  element into its partial sum (P = size / ``CUDA_SUM_CHUNK``), then a single thread adds the P partial sums.
 
 No shared memory and no atomics: a learner can read each kernel as the loop body of the CPU version, and every sum is
-added in the same order on every run, so training on the GPU is reproducible bit for bit. (Tiling through shared
-memory would make the convolutions faster on large layers; the small TCNs this library is for are bound by launches
-and memory, see benchmarks/.)
+added in the same order on every run, so training on the GPU is reproducible bit for bit. The price is speed on the
+reductions: a weight-gradient entry is one thread's loop over N*T terms, and a bias entry too. A block per entry
+meeting in shared memory, or tiles of x and dy staged there, are the known next steps; none is measured yet (no GPU
+was lent to the session that wrote this module, see benchmarks/speed_results.md).
+
+Kernels read no module globals (Numba would freeze their values into the cached code): sizes come in as arguments.
 """
 import math
 
@@ -63,17 +66,18 @@ def _flat(a):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Sums of a whole array (a loss, a gradient norm), in two launches: thread k adds up chunk k of the array into
-# partial[k], then one thread adds up the partial sums. In float64, and in the same order on every run.
+# Sums of a whole array (a loss, a gradient norm), in two launches: P threads each add up every P-th element (thread k
+# takes k, k + P, k + 2P, ...: at each turn of the loop a warp reads 32 neighbouring elements) into partial[k], then
+# one thread adds up the P partial sums. P is about size / CUDA_SUM_CHUNK. In float64, in the same order on every run.
 
 
 @cuda.jit(**CUDA)
-def _chunk_sums_kernel(partial, x, squared):
+def _partial_sums_kernel(partial, x, squared):
     k = cuda.grid(1)
     if k >= partial.size:
         return
     acc = 0.0
-    for q in range(k * SUM_CHUNK, min((k + 1) * SUM_CHUNK, x.size)):
+    for q in range(k, x.size, partial.size):
         value = float64(x[q])
         acc += value * value if squared else value
     partial[k] = acc
@@ -98,7 +102,7 @@ def _total(partial):
 def _device_sum(x):
     """sum(x) of a 1-D device array, as a Python float."""
     partial = cuda.device_array(math.ceil(x.size / SUM_CHUNK), np.float64)
-    _chunk_sums_kernel[launch(partial.size)](partial, x, False)
+    _partial_sums_kernel[launch(partial.size)](partial, x, False)
     return _total(partial)
 
 
@@ -433,12 +437,12 @@ def scale_cuda(out, x, s):
 
 
 def sum_squares_cuda(arrays):
-    """The chunks of every array go into one array of partial sums, so that the total comes back in one copy."""
+    """The partial sums of every array go into one array, so that the total comes back in one copy."""
     chunks = [math.ceil(a.size / SUM_CHUNK) for a in arrays]
     partial = cuda.device_array(sum(chunks), np.float64)
     offset = 0
     for a, n in zip(arrays, chunks):
-        _chunk_sums_kernel[launch(n)](partial[offset:offset + n], _flat(a), True)
+        _partial_sums_kernel[launch(n)](partial[offset:offset + n], _flat(a), True)
         offset += n
     return _total(partial)
 

@@ -169,6 +169,7 @@ def cmd_info(args):
     print(f"architecture nb_filters={c['nb_filters']} kernel_size={c['kernel_size']} nb_stacks={c['nb_stacks']} "
           f"dilations={c['dilations']} use_skip_connections={c['use_skip_connections']} "
           f"dropout_rate={c['dropout_rate']} use_weight_norm={c['use_weight_norm']} dtype={c['dtype']}")
+    print(f"trained on   backend {c.get('backend', 'cpu')}")
     print(f"parameters   {model.count_params()}")
     print(f"receptive    {model.receptive_field} steps")
     print(f"trained      {meta['epoch']} epochs, {meta['step']} steps, {meta.get('elapsed', 0):.0f} s")

@@ -73,6 +73,12 @@ def gradcheck(module, x, dy=None, forward=None, h=1e-5, seed=0, check_input=True
     """
     if x.dtype != np.float64:
         raise TypeError(f"x must be float64 for a gradient check, got {x.dtype}")
+    on_device = [name for name, p in module.params.items() if not isinstance(p, np.ndarray)]
+    if on_device:
+        # finite differences perturb the parameters in place, one entry at a time, which needs them on the host
+        raise TypeError(f"gradcheck needs a module on a host backend ('cpu' or 'numpy'); params[{on_device[0]!r}] is "
+                        f"a {type(module.params[on_device[0]]).__name__}. Check a 'cuda' model against the same "
+                        f"model on 'cpu' instead (load_state_dict), as tests/test_cuda.py does")
     x = np.ascontiguousarray(x).copy()
     forward = module.forward if forward is None else forward
 

@@ -10,12 +10,13 @@ from . import _validate
 from .backends import get_backend, infer_backend
 
 
-def global_grad_norm(grads, backend="cpu"):
-    """sqrt(sum of every squared gradient entry), accumulated in float64."""
-    return float(np.sqrt(get_backend(backend).sum_squares(list(grads.values()))))
+def global_grad_norm(grads, backend=None):
+    """sqrt(sum of every squared gradient entry), accumulated in float64 (on the backend of the arrays by default)."""
+    arrays = list(grads.values())
+    return float(np.sqrt(get_backend(infer_backend(*arrays) if backend is None else backend).sum_squares(arrays)))
 
 
-def clip_factor(grads, max_grad_norm, backend="cpu"):
+def clip_factor(grads, max_grad_norm, backend=None):
     """The scale torch.nn.utils.clip_grad_norm_ applies: min(1, max_grad_norm / (norm + 1e-6))."""
     if max_grad_norm is None:
         return 1.0

@@ -9,3 +9,67 @@ import os
 
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and not os.path.exists("/dev/nvidiactl"):
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+
+
+import importlib.util  # noqa: E402
+
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+# What a real numba-cuda DeviceNDArray offers. The simulator's stand-in hands every other attribute, and arithmetic, to
+# the NumPy array inside it, so NumPy code reaching a device array would pass here and fail on a GPU.
+DEVICE_ARRAY_API = {"shape", "strides", "ndim", "size", "dtype", "nbytes", "itemsize", "alloc_size", "copy_to_host",
+                    "copy_to_device", "reshape", "ravel", "view", "T", "transpose", "split", "is_c_contiguous",
+                    "is_f_contiguous", "flags", "bind", "stream", "gpu_data", "__cuda_array_interface__",
+                    "_numba_type_", "device_ctypes_pointer", "getitem", "setitem", "__len__"}
+ARITHMETIC = ["__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "__mod__", "__pow__", "__iadd__",
+              "__isub__", "__imul__", "__itruediv__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+              "__array__", "__array_ufunc__", "__array_function__"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def simulator_as_strict_as_a_gpu():
+    """In the CUDA simulator, make device arrays refuse what real ones refuse (NumPy attributes, arithmetic, NumPy
+    functions) and make kernel launches refuse NumPy arrays (on a GPU, an implicit copy in and back each launch)."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" or importlib.util.find_spec("numba_cuda") is None:
+        yield
+        return
+    from numba.cuda.simulator import kernel as simulated_kernel
+    from numba.cuda.simulator.cudadrv import devicearray as simulated
+
+    fake = simulated.FakeCUDAArray
+    original_getattr, original_call = fake.__getattr__, simulated_kernel.FakeCUDAKernel.__call__
+
+    def from_simulator():  # the simulator's own code may use its NumPy insides
+        return "numba_cuda" in sys._getframe(2).f_code.co_filename
+
+    def getattr_of_a_real_device_array(self, name):
+        if name not in DEVICE_ARRAY_API and not from_simulator():
+            raise AttributeError(f"a device array has no {name!r} on a GPU (the simulator would have delegated it "
+                                 f"to NumPy)")
+        return original_getattr(self, name)
+
+    def refused(name):
+        original = getattr(fake, name, None)
+
+        def method(self, *args, **kwargs):
+            if original is None or not from_simulator():
+                raise TypeError(f"{name} on a device array: NumPy arithmetic does not work on a GPU's arrays")
+            return original(self, *args, **kwargs)
+        return method
+
+    def launch_with_device_arrays(self, *args):
+        for k, a in enumerate(args):
+            if isinstance(a, np.ndarray):
+                raise TypeError(f"kernel {self.fn.__name__}: argument {k} is a NumPy array; on a GPU that is a "
+                                f"hidden copy to the device and back at every launch")
+        return original_call(self, *args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fake, "__getattr__", getattr_of_a_real_device_array)
+        for name in ARITHMETIC:
+            mp.setattr(fake, name, refused(name), raising=False)
+        mp.setattr(simulated_kernel.FakeCUDAKernel, "__call__", launch_with_device_arrays)
+        yield

@@ -208,8 +208,10 @@ class Transfers:
         monkeypatch.setattr(device_array_type, "copy_to_host", copy_to_host)
 
 
-def test_a_training_step_copies_the_batch_in_and_the_loss_and_norm_out(monkeypatch):
-    _, gpu = pair_of_models(dtype=np.float32, use_weight_norm=True, use_skip_connections=True)
+@pytest.mark.parametrize("dropout_rate", [0.0, 0.2])
+def test_a_training_step_copies_the_batch_in_and_the_loss_and_norm_out(monkeypatch, dropout_rate):
+    _, gpu = pair_of_models(dtype=np.float32, use_weight_norm=True, use_skip_connections=True,
+                            dropout_rate=dropout_rate)
     optimizer = pytcn.Adam(gpu.params, max_grad_norm=1.0)
     x = np.random.default_rng(7).standard_normal((SIZES["N"], SIZES["T"], 2)).astype(np.float32)
     target = np.zeros((SIZES["N"], 3), np.float32)
@@ -218,9 +220,33 @@ def test_a_training_step_copies_the_batch_in_and_the_loss_and_norm_out(monkeypat
     loss, dpred = pytcn.mse(pred, target)
     gpu.backward(dpred)
     optimizer.step(gpu.grads)
-    # in: the batch and the target; out: the loss, and the gradient norm for clipping. Nothing per layer.
-    assert (transfers.to_device, transfers.to_host) == (2, 2), \
+    # in: the batch and the target, and with dropout each layer's mask (drawn on the host); out: the loss, and the
+    # gradient norm for clipping. Nothing else, per layer or otherwise.
+    masks = 2 * len(gpu.blocks) if dropout_rate else 0
+    assert (transfers.to_device, transfers.to_host) == (2 + masks, 2), \
         f"{transfers.to_device} copies to the device and {transfers.to_host} back in one step"
+
+
+@pytest.mark.skipif(not cuda_simulated(), reason="checks the simulator's strictness (tests/conftest.py)")
+def test_the_simulator_refuses_what_a_gpu_refuses():
+    # tests/conftest.py makes the simulator's device arrays as strict as real ones; without it, NumPy code reaching
+    # a device array would pass every test here and fail on a GPU
+    from kernels import gpu
+
+    a = gpu.to_device(np.ones(3, np.float32))
+    with pytest.raises(AttributeError, match="'sum'"):
+        a.sum()
+    with pytest.raises(TypeError, match="NumPy arithmetic"):
+        a * 2
+    with pytest.raises(TypeError, match="is a NumPy array"):
+        gpu.fill_cuda(np.ones(3, np.float32), 0.0)
+
+
+def test_gradcheck_refuses_a_cuda_module_and_says_what_to_do():
+    model = pytcn.TCN(input_channels=1, nb_filters=2, kernel_size=2, dilations=[1], dtype=np.float64,
+                      backend="cuda")
+    with pytest.raises(TypeError, match="gradcheck needs a module on a host backend"):
+        pytcn.gradcheck(model, np.zeros((1, 3, 1)))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -306,3 +332,13 @@ def test_cuda_without_a_gpu_says_so_in_one_line(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("pytcn: error: backend 'cuda' found numba-cuda but no usable NVIDIA GPU")
     assert err.count("\n") == 1, err
+
+
+def test_gradient_norm_of_device_gradients_equals_the_cpu_one():
+    cpu, gpu = pair_of_models()
+    x = np.random.default_rng(8).standard_normal((SIZES["N"], SIZES["T"], 2))
+    for m in (cpu, gpu):
+        m.backward(np.ones(m.forward(x).shape))
+    expected = pytcn.optim.global_grad_norm(cpu.grads)
+    assert_close(np.float64(pytcn.optim.global_grad_norm(gpu.grads)), np.float64(expected))  # backend inferred
+    assert_close(np.float64(pytcn.optim.clip_factor(gpu.grads, 0.1)), np.float64(pytcn.optim.clip_factor(cpu.grads, 0.1)))
