@@ -12,7 +12,6 @@ Needs numba-cuda and a GPU: pip install -e '.[cuda]'.
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -50,14 +49,7 @@ def time_backend(name, backend, steps, warmup):
     t0 = time.perf_counter()
     step()
     first = time.perf_counter() - t0
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return first, 1e3 * statistics.median(times)
+    return first, speed.time_calls(step, steps, warmup)
 
 
 def main(argv=None):

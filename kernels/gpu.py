@@ -56,11 +56,6 @@ def to_host(a):
     return a.copy_to_host()
 
 
-def is_device_array(a):
-    """Whether ``a`` is a numba-cuda device array (the simulator's stand-in included)."""
-    return hasattr(a, "copy_to_host") and hasattr(a, "shape")
-
-
 def _flat(a):
     return a.reshape(a.size)
 

@@ -71,15 +71,42 @@ def float_array(name, x, ndim, dtype, shape=None):
         raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
-    if shape is not None:
-        for axis, (want, got) in enumerate(zip(shape, x.shape)):
-            if want is not None and want != got:
-                raise ValueError(f"{name} must have shape {_shape_str(shape)}, got {x.shape} (axis {axis})")
-    if any(s == 0 for s in x.shape):
-        raise ValueError(f"{name} must not be empty, got shape {x.shape}")
+    shape_of(name, x, ndim, shape)
     return np.ascontiguousarray(x, dtype=dtype)
+
+
+def shape_of(name, x, ndim, shape=None):
+    """Checks that array ``x`` (NumPy or device) has ``ndim`` dimensions, matches ``shape`` where it is not None,
+    and is not empty."""
+    got_shape = tuple(x.shape)
+    if len(got_shape) != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {got_shape}")
+    if shape is not None:
+        for axis, (want, got) in enumerate(zip(shape, got_shape)):
+            if want is not None and want != got:
+                raise ValueError(f"{name} must have shape {_shape_str(shape)}, got {got_shape} (axis {axis})")
+    if any(s == 0 for s in got_shape):
+        raise ValueError(f"{name} must not be empty, got shape {got_shape}")
+
+
+def matching_arrays(label, given, targets):
+    """Checks that mapping ``given`` holds a NumPy array of the same shape and dtype for every name of ``targets``
+    (name -> array, NumPy or device) and nothing else; ``label`` names the mapping in the messages."""
+    if not hasattr(given, "keys"):
+        raise TypeError(f"{label} must be a mapping of names to arrays, got {type(given).__name__}")
+    missing = [name for name in targets if name not in given]
+    extra = [name for name in given if name not in targets]
+    if missing or extra:
+        raise ValueError(f"{label} does not match: missing {missing}, unexpected {extra}")
+    for name, target in targets.items():
+        value = given[name]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{label}[{name!r}] must be a NumPy array, got {type(value).__name__}")
+        if value.shape != tuple(target.shape):
+            raise ValueError(f"{label}[{name!r}] has shape {value.shape}, this model needs {tuple(target.shape)}")
+        if value.dtype != target.dtype:
+            raise TypeError(f"{label}[{name!r}] has dtype {value.dtype}, this model needs {target.dtype} "
+                            f"(convert with .astype, or build the model with dtype={value.dtype})")
 
 
 def kernel_dtype(x):

@@ -59,18 +59,14 @@ class Backend:
     weight_norm_backward: Callable
     # memory
     empty: Callable  # (shape, dtype) -> an uninitialised array of this backend
-    _to_device: Callable  # NumPy array -> an array of this backend
-    _to_host: Callable  # an array of this backend -> a NumPy copy
+    to_device: Callable  # a C-contiguous NumPy array -> an array of this backend (itself on the host)
+    to_host: Callable  # an array of this backend -> a NumPy copy
     is_array: Callable  # whether a value is an array of this backend
 
     def zeros(self, shape, dtype):
         a = self.empty(shape, dtype)
         self.fill(a, 0)
         return a
-
-    def to_host(self, a):
-        """A NumPy copy of ``a`` (an array of this backend)."""
-        return self._to_host(a)
 
     def array(self, name, x, ndim, dtype, shape=None):
         """``x`` validated as ``_validate.float_array`` does, in this backend's memory.
@@ -79,9 +75,15 @@ class Backend:
         backend. An array already on the device is checked, never converted: its dtype must be ``dtype``.
         """
         if self.on_device and self.is_array(x):
-            return _checked_device_array(name, x, ndim, dtype, shape)
-        x = _validate.float_array(name, x, ndim, dtype, shape)
-        return self._to_device(x) if self.on_device else x
+            if x.dtype != dtype:
+                raise TypeError(f"{name} is a device array of {x.dtype}; it must be {dtype} (arrays on the GPU are "
+                                f"not converted: convert it on the host, or build the model with dtype={x.dtype})")
+            _validate.shape_of(name, x, ndim, shape)
+            if not x.is_c_contiguous():
+                raise ValueError(f"{name} must be a C-contiguous device array, got strides {x.strides} for shape "
+                                 f"{x.shape}")
+            return x
+        return self.to_device(_validate.float_array(name, x, ndim, dtype, shape))
 
     def load(self, dst, src):
         """Copies the NumPy array ``src`` into ``dst`` (an array of this backend of the same shape), in place."""
@@ -91,27 +93,15 @@ class Backend:
             dst[...] = src
 
 
-def _checked_device_array(name, x, ndim, dtype, shape):
-    if x.dtype != dtype:
-        raise TypeError(f"{name} is a device array of {x.dtype}; it must be {dtype} (arrays on the GPU are not "
-                        f"converted: convert it on the host, or build the model with dtype={x.dtype})")
-    if len(x.shape) != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
-    if shape is not None:
-        for axis, (want, got) in enumerate(zip(shape, x.shape)):
-            if want is not None and want != got:
-                raise ValueError(f"{name} must have shape {_validate._shape_str(shape)}, got {x.shape} (axis {axis})")
-    if any(s == 0 for s in x.shape):
-        raise ValueError(f"{name} must not be empty, got shape {x.shape}")
-    if not x.is_c_contiguous():
-        raise ValueError(f"{name} must be a C-contiguous device array, got strides {x.strides} for shape {x.shape}")
-    return x
+def is_device_array(a):
+    """Whether ``a`` is a numba-cuda device array (the simulator's stand-in included)."""
+    return hasattr(a, "copy_to_host") and hasattr(a, "shape")
 
 
 def _host_backend(name, which):
     ops = {op: pair[which] for op, pair in kernels.TWINS.items()}
-    return Backend(name, False, **ops, **kernels.PLUMBING, empty=np.empty, _to_device=np.ascontiguousarray,
-                   _to_host=np.array, is_array=lambda a: isinstance(a, np.ndarray))
+    return Backend(name, False, **ops, **kernels.PLUMBING, empty=np.empty, to_device=np.ascontiguousarray,
+                   to_host=np.array, is_array=lambda a: isinstance(a, np.ndarray))
 
 
 def _cuda_backend():
@@ -128,8 +118,8 @@ def _cuda_backend():
     from kernels import gpu
 
     ops = {op: gpu.CUDA_TWINS[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}
-    return Backend("cuda", True, **ops, empty=gpu.device_array, _to_device=gpu.to_device, _to_host=gpu.to_host,
-                   is_array=gpu.is_device_array)
+    return Backend("cuda", True, **ops, empty=gpu.device_array, to_device=gpu.to_device, to_host=gpu.to_host,
+                   is_array=is_device_array)
 
 
 BACKENDS = {"cpu": _host_backend("cpu", 1), "numpy": _host_backend("numpy", 0)}
@@ -149,10 +139,10 @@ def get_backend(backend):
 
 def infer_backend(*arrays):
     """'cuda' when any of ``arrays`` is a numba-cuda device array, else 'cpu'."""
-    return "cuda" if any(hasattr(a, "copy_to_host") for a in arrays) else "cpu"
+    return "cuda" if any(is_device_array(a) for a in arrays) else "cpu"
 
 
 def to_numpy(a):
     """A NumPy array of ``a``, which may be a device array (a model's output on backend 'cuda'): copied to the host."""
-    return a.copy_to_host() if hasattr(a, "copy_to_host") else np.asarray(a)
+    return a.copy_to_host() if is_device_array(a) else np.asarray(a)
 

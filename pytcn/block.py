@@ -1,6 +1,7 @@
 """The residual block of keras-tcn and locuslab/TCN."""
 import numpy as np
 
+from .backends import get_backend
 from .layers import CausalConv1D, Layer, ReLU, SpatialDropout1D
 
 
@@ -40,7 +41,7 @@ class ResidualBlock(Layer):
             self.downsample = CausalConv1D(in_channels, out_channels, 1, 1, kernel_initializer=kernel_initializer,
                                            rng=rng, dtype=dtype, backend=backend)
         self.relu_out = ReLU(backend)
-        self.backend = self.relu_out.backend
+        self.backend = get_backend(backend)
         self._layers = {"conv1": self.conv1, "conv2": self.conv2}
         if self.downsample is not None:
             self._layers["downsample"] = self.downsample

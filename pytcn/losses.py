@@ -37,8 +37,7 @@ def cross_entropy(logits, labels, backend=None):
     labels = _validate.labels_array("labels", labels, shape[:-1], C)
     flat = logits.reshape(logits.size // C, C)  # M, C
     dflat = be.empty(flat.shape, flat.dtype)
-    flat_labels = labels.reshape(-1)
-    loss = be.softmax_cross_entropy(dflat, flat, be._to_device(flat_labels) if be.on_device else flat_labels)
+    loss = be.softmax_cross_entropy(dflat, flat, be.to_device(labels.reshape(-1)))
     return loss, dflat.reshape(*shape)
 
 
@@ -48,14 +47,9 @@ def accuracy(logits, labels):
 
 
 def _as_prediction(name, a, be):
-    if be.on_device and be.is_array(a):
-        if len(a.shape) == 0:
-            raise ValueError(f"{name} must have at least one dimension, got shape {a.shape}")
-        return be.array(name, a, len(a.shape), a.dtype if a.dtype in _validate.FLOAT_DTYPES else np.float64)
-    if not isinstance(a, np.ndarray):
+    if not (isinstance(a, np.ndarray) or be.is_array(a)):
         raise TypeError(f"{name} must be a NumPy array{' or a device array' if be.on_device else ''}, got "
                         f"{type(a).__name__}")
-    if a.ndim == 0:
+    if len(a.shape) == 0:
         raise ValueError(f"{name} must have at least one dimension, got shape {a.shape}")
-    dtype = a.dtype if a.dtype in _validate.FLOAT_DTYPES else np.float64
-    return be.array(name, a, a.ndim, dtype)
+    return be.array(name, a, len(a.shape), _validate.kernel_dtype(a))

@@ -235,21 +235,7 @@ class TCN:
 
     def load_state_dict(self, state_dict):
         """Copies ``state_dict``'s arrays into the parameters, after checking every name, shape and dtype."""
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"state_dict must be a mapping of names to arrays, got {type(state_dict).__name__}")
-        missing = [name for name in self.params if name not in state_dict]
-        extra = [name for name in state_dict if name not in self.params]
-        if missing or extra:
-            raise ValueError(f"state_dict does not match this model: missing {missing}, unexpected {extra}")
-        for name, p in self.params.items():
-            value = state_dict[name]
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"state_dict[{name!r}] must be a NumPy array, got {type(value).__name__}")
-            if value.shape != p.shape:
-                raise ValueError(f"state_dict[{name!r}] has shape {value.shape}, this model needs {p.shape}")
-            if value.dtype != p.dtype:
-                raise TypeError(f"state_dict[{name!r}] has dtype {value.dtype}, this model needs {p.dtype} "
-                                f"(convert with .astype, or build the model with dtype={value.dtype})")
+        _validate.matching_arrays("state_dict", state_dict, self.params)
         for name, p in self.params.items():
             self.backend.load(p, state_dict[name])  # in place: an optimizer holding these arrays keeps working
 

@@ -120,14 +120,7 @@ class Adam(_Optimizer):
     def load_state_dict(self, state):
         """Loads what ``state_dict`` returned (after checking every name, shape and dtype), in place."""
         for key in ("m", "v"):
-            given = state[key]
-            for name, a in getattr(self, key).items():
-                if name not in given:
-                    raise ValueError(f"optimizer state has no {key} for parameter {name!r}")
-                value = given[name]
-                if not isinstance(value, np.ndarray) or value.shape != tuple(a.shape) or value.dtype != a.dtype:
-                    raise ValueError(f"optimizer state {key}[{name!r}] must be {a.dtype}{tuple(a.shape)}, got "
-                                     f"{getattr(value, 'dtype', type(value).__name__)}{getattr(value, 'shape', '')}")
+            _validate.matching_arrays(f"Adam's {key}", state[key], getattr(self, key))
         for key in ("m", "v"):
             for name, a in getattr(self, key).items():
                 self.backend.load(a, state[key][name])

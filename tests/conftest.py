@@ -5,18 +5,16 @@ Numba only enables when NUMBA_ENABLE_CUDASIM=1 is set before it is first importe
 machine has an NVIDIA driver (/dev/nvidiactl), where the same tests run on the GPU at full size. Setting the
 variable yourself (0 or 1) overrides this choice.
 """
+import importlib.util
 import os
+import sys
+
+import numpy as np
+import pytest
 
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and not os.path.exists("/dev/nvidiactl"):
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
-
-import importlib.util  # noqa: E402
-
-import sys  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
 # What a real numba-cuda DeviceNDArray offers. The simulator's stand-in hands every other attribute, and arithmetic, to
 # the NumPy array inside it, so NumPy code reaching a device array would pass here and fail on a GPU.
