@@ -39,7 +39,10 @@ def scale_numpy(out, x, s):
 def sum_squares_numpy(arrays):
     """Returns the sum of the squared entries of every array in the list ``arrays``, as a Python float accumulated
     in float64 (the squared global norm of a model's gradients)."""
-    return sum(float(np.dot(a.reshape(-1).astype(np.float64), a.reshape(-1))) for a in arrays)
+    # squared and summed by NumPy's own loops, never np.dot: above a few thousand elements np.dot hands the work to
+    # multi-threaded OpenBLAS, whose threads then spin on the cores that the next Numba kernels need (2x slower
+    # steps on 2 cores, measured; shared/notes/numba-performance.md)
+    return sum(float(np.square(a.reshape(-1), dtype=np.float64).sum()) for a in arrays)
 
 
 def transpose_numpy(out, x):

@@ -366,21 +366,22 @@ def softmax_cross_entropy_cuda(dlogits, logits, labels):
 
 
 @cuda.jit(**CUDA)
-def _adam_update_kernel(param, m, v, grad, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt):
+def _adam_update_kernel(param, m, v, grad, grad_scale, beta1, beta2, eps, weight_decay, step_size,
+                        bias_correction2_sqrt):
     k = cuda.grid(1)
     if k >= param.size:
         return
-    g = grad[k] + weight_decay * param[k]
+    g = grad[k] * grad_scale + weight_decay * param[k]
     m[k] = beta1 * m[k] + (1 - beta1) * g
     v[k] = beta2 * v[k] + (1 - beta2) * g * g
     param[k] -= step_size * m[k] / (math.sqrt(v[k]) / bias_correction2_sqrt + eps)
 
 
-def adam_update_cuda(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step):
+def adam_update_cuda(param, m, v, grad, grad_scale, lr, beta1, beta2, eps, weight_decay, step):
     step_size = lr / (1 - beta1 ** step)  # the bias corrections, once per array rather than once per element
     bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
-    _adam_update_kernel[launch(param.size)](_flat(param), _flat(m), _flat(v), _flat(grad), beta1, beta2, eps,
-                                            weight_decay, step_size, bias_correction2_sqrt)
+    _adam_update_kernel[launch(param.size)](_flat(param), _flat(m), _flat(v), _flat(grad), grad_scale, beta1, beta2,
+                                            eps, weight_decay, step_size, bias_correction2_sqrt)
 
 
 @cuda.jit(**CUDA)

@@ -137,6 +137,39 @@ def get_backend(backend):
     return BACKENDS[name]
 
 
+class Packed(dict):
+    """name -> array, each a view of its slice of one flat array ``flat``, in order (see ``pack``)."""
+
+    def __init__(self, views, flat):
+        super().__init__(views)
+        self.flat = flat
+
+
+def _views(flat, shapes):
+    views, offset = {}, 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape))
+        views[name] = flat[offset:offset + size].reshape(shape)
+        offset += size
+    return Packed(views, flat)
+
+
+def pack(backend, arrays):
+    """The arrays of ``arrays`` (name -> array of ``backend``, one dtype) copied, in order, into one flat buffer of
+    the backend: returns a Packed dict of views of it under the same names. Whatever updates every array of a model
+    (an optimizer, the gradient norm) can then make one pass over ``flat`` instead of one per array."""
+    be = get_backend(backend)
+    host = {name: be.to_host(a) for name, a in arrays.items()}
+    flat = be.to_device(np.concatenate([a.reshape(-1) for a in host.values()]))
+    return _views(flat, {name: a.shape for name, a in host.items()})
+
+
+def packed_zeros(backend, like):
+    """Zeros packed as ``like`` (a Packed dict) is: the same names, shapes and dtype, in one flat buffer."""
+    be = get_backend(backend)
+    return _views(be.zeros(like.flat.shape, like.flat.dtype), {name: tuple(a.shape) for name, a in like.items()})
+
+
 def infer_backend(*arrays):
     """'cuda' when any of ``arrays`` is a numba-cuda device array, else 'cpu'."""
     return "cuda" if any(is_device_array(a) for a in arrays) else "cpu"

@@ -45,6 +45,9 @@ class ResidualBlock(Layer):
         self._layers = {"conv1": self.conv1, "conv2": self.conv2}
         if self.downsample is not None:
             self._layers["downsample"] = self.downsample
+        self._collect()
+
+    def _collect(self):
         # the block's own params and grads: the convolutions' arrays (the same objects) under prefixed names
         named = self.named_parameters()
         self.params = {name: p for name, p, _ in named}
@@ -52,6 +55,11 @@ class ResidualBlock(Layer):
 
     def named_parameters(self, prefix=""):
         return [entry for name, layer in self._layers.items() for entry in layer.named_parameters(f"{prefix}{name}.")]
+
+    def rebind(self, params, grads, prefix=""):
+        for name, layer in self._layers.items():
+            layer.rebind(params, grads, f"{prefix}{name}.")
+        self._collect()
 
     def forward(self, x, training=False, rng=None):
         """x: (N, C_in, T) -> (out, branch), both (N, C_out, T)."""

@@ -40,6 +40,13 @@ class Layer:
         """(prefixed name, param, grad) for every trainable array of this layer."""
         return [(prefix + name, self.params[name], self.grads[name]) for name in self.params]
 
+    def rebind(self, params, grads, prefix=""):
+        """Takes ``params[prefix + name]`` and ``grads[prefix + name]`` as this layer's arrays (the model's views of
+        its flat buffers: same shapes, values already copied)."""
+        for name in self.params:
+            self.params[name] = params[prefix + name]
+            self.grads[name] = grads[prefix + name]
+
 
 def _to_backend(layer):
     """Moves a layer's freshly initialised (NumPy) params to its backend, and gives it zeroed grads there. Weights

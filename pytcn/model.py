@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _validate
-from .backends import get_backend
+from .backends import get_backend, pack
 from .block import ResidualBlock
 from .layers import Linear
 
@@ -111,12 +111,20 @@ class TCN:
                 c_in = c_out
         self.linear = Linear(c_in, self.outputs, rng=self.rng, dtype=self.dtype, backend=self.backend)
 
-        self._named = [entry for b, block in enumerate(self.blocks)
-                       for entry in block.named_parameters(f"tcn.network.{b}.")]
-        self._named += self.linear.named_parameters("linear.")
-        self.params = {name: p for name, p, _ in self._named}  # live arrays: optimizers update them in place
-        self.grads = {name: g for name, _, g in self._named}  # written by backward (overwritten, not accumulated)
+        named = self._layers_named_parameters()
+        # every parameter, and every gradient, is a view of its slice of one flat buffer (pytcn.backends.pack), so
+        # that an optimizer updates them all in one pass; the layers take the views as their arrays
+        self.params = pack(self.backend, {name: p for name, p, _ in named})  # live: optimizers update them in place
+        self.grads = pack(self.backend, {name: g for name, _, g in named})  # written by backward, not accumulated
+        for b, block in enumerate(self.blocks):
+            block.rebind(self.params, self.grads, f"tcn.network.{b}.")
+        self.linear.rebind(self.params, self.grads, "linear.")
+        self._named = self._layers_named_parameters()
         self._saved = None
+
+    def _layers_named_parameters(self):
+        named = [entry for b, block in enumerate(self.blocks) for entry in block.named_parameters(f"tcn.network.{b}.")]
+        return named + self.linear.named_parameters("linear.")
 
     def _check_nb_filters(self, nb_filters):
         if isinstance(nb_filters, (list, tuple)):

@@ -7,7 +7,7 @@ norm is at most ``max_grad_norm``, as torch.nn.utils.clip_grad_norm_ does.
 import numpy as np
 
 from . import _validate
-from .backends import get_backend, infer_backend
+from .backends import Packed, get_backend, infer_backend, packed_zeros
 
 
 def global_grad_norm(grads, backend=None):
@@ -28,6 +28,8 @@ class _Optimizer:
         if not hasattr(params, "items"):
             raise TypeError(f"params must be a dict of name -> array (model.params), got {type(params).__name__}")
         self.params = dict(params)
+        # a model's params are views of one flat buffer (pytcn.backends.pack): then one pass updates them all
+        self._packed = params if isinstance(params, Packed) else None
         # the backend of the arrays: 'cuda' for device arrays, else 'cpu', unless named
         self.backend = get_backend(infer_backend(*self.params.values()) if backend is None else backend)
         kind = "device array" if self.backend.on_device else "NumPy array"
@@ -47,7 +49,8 @@ class _Optimizer:
             "max_grad_norm", max_grad_norm, 0.0, low_open=True)
 
     def _checked(self, grads):
-        """The gradients, checked against the parameters, scaled by the clip factor when clipping is on."""
+        """(the gradients checked against the parameters, the clip factor: 1.0 without clipping), and the flat
+        buffers (params, grads) when both are packed alike, so that one pass can update every parameter."""
         if not hasattr(grads, "get"):
             raise TypeError(f"grads must be a dict of name -> array (model.grads), got {type(grads).__name__}")
         be = self.backend
@@ -63,14 +66,12 @@ class _Optimizer:
                 raise ValueError(f"grads[{name!r}] is {g.dtype}{tuple(g.shape)}, the parameter is "
                                  f"{p.dtype}{tuple(p.shape)}")
             checked[name] = g if be.on_device else np.ascontiguousarray(g)
-        scale = clip_factor(checked, self.max_grad_norm, be)  # on 'cuda': the norm is the one number sent back
-        if scale == 1.0:
-            return checked
-        scaled = {}
-        for name, g in checked.items():
-            scaled[name] = be.empty(g.shape, g.dtype)
-            be.scale(scaled[name], g, scale)
-        return scaled
+        # the same names in the same order with the same shapes (checked above): the same slices of the two buffers
+        packed = self._packed is not None and isinstance(grads, Packed) and list(grads) == list(self.params)
+        flats = (self._packed.flat, grads.flat) if packed else None
+        # on 'cuda' the norm is the one number sent back
+        scale = clip_factor({"all": flats[1]} if packed else checked, self.max_grad_norm, be)
+        return checked, scale, flats
 
 
 class SGD(_Optimizer):
@@ -80,7 +81,12 @@ class SGD(_Optimizer):
         super().__init__(params, lr, max_grad_norm, backend)
 
     def step(self, grads):
-        for name, g in self._checked(grads).items():
+        grads, scale, _ = self._checked(grads)
+        for name, g in grads.items():
+            if scale != 1.0:
+                scaled = self.backend.empty(g.shape, g.dtype)
+                self.backend.scale(scaled, g, scale)
+                g = scaled
             self.backend.sgd_update(self.params[name], g, self.lr)
 
 
@@ -92,6 +98,9 @@ class Adam(_Optimizer):
 
     ``weight_decay`` adds weight_decay * param to the gradient first (L2, as torch.optim.Adam, not AdamW).
     ``m`` and ``v`` live where the parameters do; ``state_dict`` and ``load_state_dict`` move them as NumPy arrays.
+
+    Given a model's ``params`` and ``grads`` (views of one flat buffer each), a step is one call of the Adam kernel
+    over all of them, with the clip factor applied inside it; given other dicts, one call per array.
     """
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0, max_grad_norm=None,
@@ -102,14 +111,22 @@ class Adam(_Optimizer):
         self.epsilon = _validate.real("epsilon", epsilon, 0.0)
         self.weight_decay = _validate.real("weight_decay", weight_decay, 0.0)
         self.t = 0
-        self.m = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
-        self.v = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
+        if self._packed is not None:
+            self.m, self.v = packed_zeros(self.backend, self._packed), packed_zeros(self.backend, self._packed)
+        else:
+            self.m = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
+            self.v = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
 
     def step(self, grads):
-        grads = self._checked(grads)
+        grads, scale, flats = self._checked(grads)
         self.t += 1
-        for name, p in self.params.items():
-            self.backend.adam_update(p, self.m[name], self.v[name], grads[name], self.lr, self.beta1, self.beta2,
+        if flats is not None:
+            param, grad = flats
+            arrays = [(param, self.m.flat, self.v.flat, grad)]  # every parameter in one pass
+        else:
+            arrays = [(p, self.m[name], self.v[name], grads[name]) for name, p in self.params.items()]
+        for param, m, v, grad in arrays:
+            self.backend.adam_update(param, m, v, grad, param.dtype.type(scale), self.lr, self.beta1, self.beta2,
                                      self.epsilon, self.weight_decay, self.t)
 
     def state_dict(self):

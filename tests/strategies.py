@@ -184,13 +184,15 @@ def cross_entropy_problems(draw, dtype=dtypes):
 
 @dataclass(frozen=True)
 class AdamProblem:
-    """param, m, v, grad: one shape and dtype (v > 0, as after any earlier step); the hyperparameters as Python
-    numbers, always of the same type (floats, and an int step) so that Numba compiles one signature per dtype."""
+    """param, m, v, grad: one shape and dtype (v > 0, as after any earlier step); grad_scale (clipping's factor, 1
+    half the time) a scalar of that dtype; the hyperparameters as Python numbers, always of the same type (floats,
+    and an int step) so that Numba compiles one signature per dtype."""
 
     param: np.ndarray
     m: np.ndarray
     v: np.ndarray
     grad: np.ndarray
+    grad_scale: np.floating
     lr: float
     beta1: float
     beta2: float
@@ -212,7 +214,7 @@ def adam_problems(draw, weight_decay, dtype=dtypes):
     return AdamProblem(
         param=normal(rng, shape, dtype), m=normal(rng, shape, dtype),
         v=np.ascontiguousarray(rng.uniform(0.01, 2.0, shape).astype(dtype)), grad=normal(rng, shape, dtype),
-        lr=draw(st.floats(1e-4, 0.1)), beta1=draw(st.floats(0.0, 0.99)), beta2=draw(st.floats(0.9, 0.9999)),
+        grad_scale=dtype.type(draw(st.sampled_from([1.0, 0.3, 1e-3]))), lr=draw(st.floats(1e-4, 0.1)), beta1=draw(st.floats(0.0, 0.99)), beta2=draw(st.floats(0.9, 0.9999)),
         eps=draw(st.sampled_from([1e-8, 1e-6])), weight_decay=float(draw(weight_decay)), step=draw(st.integers(1, 10)))
 
 

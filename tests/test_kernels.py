@@ -132,7 +132,7 @@ def _softmax_cross_entropy_args(p):
 def _adam_update_args(p):
     # param, m and v are updated in place: each call gets its own copies
     outputs = {"param": p.param.copy(), "m": p.m.copy(), "v": p.v.copy()}
-    return outputs, (p.grad, p.lr, p.beta1, p.beta2, p.eps, p.weight_decay, p.step)
+    return outputs, (p.grad, p.grad_scale, p.lr, p.beta1, p.beta2, p.eps, p.weight_decay, p.step)
 
 
 CASES = [

@@ -1,11 +1,13 @@
 """Adam and SGD against references written here from PyTorch's documented algorithms, gradient clipping against
 torch.nn.utils.clip_grad_norm_'s rule, and the optimizers driving a model."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 import pytcn
 
-from .helpers import one_numba_thread  # noqa: F401 (an autouse fixture)
+from .helpers import assert_close, one_numba_thread  # noqa: F401 (an autouse fixture)
 
 
 
@@ -168,3 +170,49 @@ def test_training_lowers_the_loss():
     assert losses[-1] < losses[0] / 10, f"loss went from {losses[0]:.4f} to {losses[-1]:.4f}"
     # and below what predicting the mean target scores: the model uses the markers
     assert losses[-1] < 0.5 * np.var(y), f"final loss {losses[-1]:.4f}, variance of the target {np.var(y):.4f}"
+
+
+def counting(backend_name, op):
+    """Backend ``backend_name`` with ``op`` wrapped to count its calls: (backend, calls list)."""
+    be = pytcn.get_backend(backend_name)
+    calls = []
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return getattr(be, op)(*args)
+
+    return dataclasses.replace(be, **{op: counted}), calls
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 0.05], ids=["no_clip", "clip"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_adam_updates_a_models_flat_buffer_in_one_pass_as_it_would_array_by_array(dtype, max_grad_norm):
+    rng = np.random.default_rng(4)
+    kw = dict(input_channels=2, outputs=2, nb_filters=3, kernel_size=2, dilations=[1, 2], use_weight_norm=True,
+              dtype=dtype, seed=0)
+    packed, separate = pytcn.TCN(**kw), pytcn.TCN(**kw)
+    # the model's params and grads are views of one flat buffer each, which its layers use too
+    for arrays in (packed.params, packed.grads):
+        assert arrays.flat.size == sum(a.size for a in arrays.values())
+        assert all(np.shares_memory(a, arrays.flat) for a in arrays.values())
+    assert packed.blocks[1].conv2.grads["weight_v"] is packed.grads["tcn.network.1.conv2.weight_v"]
+    backend, calls = counting("cpu", "adam_update")
+    one_pass = pytcn.Adam(packed.params, lr=1e-2, weight_decay=1e-3, max_grad_norm=max_grad_norm, backend=backend)
+    # plain dicts of the other model's arrays: no flat buffer, one kernel call per array
+    per_array = pytcn.Adam(dict(separate.params), lr=1e-2, weight_decay=1e-3, max_grad_norm=max_grad_norm)
+    for _ in range(3):
+        x = rng.standard_normal((2, 6, 2))
+        dy = rng.standard_normal((2, 2))
+        for model, optimizer, grads in ((packed, one_pass, packed.grads), (separate, per_array, dict(separate.grads))):
+            model.forward(x)
+            model.backward(dy)
+            optimizer.step(grads)
+    assert calls == [(packed.count_params(),)] * 3, f"Adam made {len(calls)} calls in 3 steps: {calls}"
+    for name, p in separate.state_dict().items():
+        if max_grad_norm is None:
+            assert np.array_equal(packed.state_dict()[name], p), name  # the same arithmetic, element by element
+        else:  # the norm is summed in another order, so the clip factor may differ in its last bit
+            assert_close(packed.state_dict()[name], p, what=name)
+    for key in ("m", "v"):
+        for name, a in per_array.state_dict()[key].items():
+            assert_close(one_pass.state_dict()[key][name], a, what=f"{key} of {name}")
