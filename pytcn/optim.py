@@ -70,7 +70,7 @@ class _Optimizer:
         packed = self._packed is not None and isinstance(grads, Packed) and list(grads) == list(self.params)
         flats = (self._packed.flat, grads.flat) if packed else None
         # on 'cuda' the norm is the one number sent back
-        scale = clip_factor({"all": flats[1]} if packed else checked, self.max_grad_norm, be)
+        scale = clip_factor({"flat": flats[1]} if packed else checked, self.max_grad_norm, be)
         return checked, scale, flats
 
 
