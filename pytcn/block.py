@@ -47,6 +47,12 @@ class ResidualBlock(Layer):
             self._layers["downsample"] = self.downsample
         self._collect()
 
+    def use_pool(self, pool):
+        super().use_pool(pool)
+        for layer in (self.conv1, self.dropout1, self.conv2, self.dropout2, self.downsample, self.relu_out):
+            if layer is not None:
+                layer.use_pool(pool)
+
     def _collect(self):
         # the block's own params and grads: the convolutions' arrays (the same objects) under prefixed names
         named = self.named_parameters()
@@ -80,12 +86,18 @@ class ResidualBlock(Layer):
             dbranch = dsum
         else:
             dbranch = self.backend.array("dbranch", dbranch, 3, dsum.dtype, shape=dsum.shape)
-            total = self.backend.empty(dsum.shape, dsum.dtype)
+            total = self._empty(dsum.shape, dsum.dtype)
             self.backend.add(total, dsum, dbranch)
             dbranch = total
         # back through branch = dropout2(ReLU(conv2(h))) and h = dropout1(ReLU(conv1(x))), one layer at a time
-        dh = self.conv2.backward(self.dropout2.backward(dbranch))
-        dx = self.conv1.backward(self.dropout1.backward(dh))
+        # (a dropout that was off passes its gradient through: then d2 is dbranch and d1 is dh)
+        d2 = self.dropout2.backward(dbranch)
+        dh = self.conv2.backward(d2)
+        d1 = self.dropout1.backward(dh)
+        dx = self.conv1.backward(d1)
         # forward: residual = x (or downsample(x)), so the residual path adds its gradient to dx
-        self.backend.add(dx, dx, dsum if self.downsample is None else self.downsample.backward(dsum))  # dx +=
+        dresidual = dsum if self.downsample is None else self.downsample.backward(dsum)
+        self.backend.add(dx, dx, dresidual)  # dx +=
+        # every gradient made here but dx is dead now (dout and the caller's dbranch are the caller's to release)
+        self._release(dsum, dbranch, d2, dh, d1, dresidual)
         return dx

@@ -12,6 +12,10 @@ Every layer works in the kernels' layout, channels before time:
 - ``forward(x, ...) -> y`` saves what the backward pass needs;
 - ``backward(dy) -> dx`` reads what the last forward saved, fills ``grads`` and returns the input gradient.
 
+A layer on its own allocates a new array for each output and temporary. A layer of a model takes them from the
+model's buffer pool instead (``use_pool``; see pytcn/pool.py), and says which of its temporaries are dead
+(``_release``); its outputs are then the model's to release.
+
 On a device backend (``backend="cuda"``) params, grads, inputs, outputs and everything saved are device arrays: a
 layer allocates through ``self.backend`` and does its array arithmetic with the backend's plumbing ops
 (``kernels/arrays.py``), never with NumPy. A NumPy input is validated and copied to the device.
@@ -30,6 +34,20 @@ class Layer:
         self.params = {}
         self.grads = {}
         self._saved = None
+        self.pool = None  # the model's BufferPool (pytcn.pool), when the layer belongs to a model
+
+    def use_pool(self, pool):
+        """Takes outputs and temporaries from ``pool`` (a BufferPool of the layer's backend) from now on."""
+        self.pool = pool
+
+    def _empty(self, shape, dtype):
+        """A new array for this pass: a buffer of the pool, or a fresh array for a layer on its own."""
+        return self.backend.empty(shape, dtype) if self.pool is None else self.pool.empty(shape, dtype)
+
+    def _release(self, *arrays):
+        """Says that these arrays (made by ``_empty``) will not be read again: the pool may hand them out anew."""
+        if self.pool is not None:
+            self.pool.release(*arrays)
 
     def _take_saved(self, what):
         if self._saved is None:
@@ -97,7 +115,7 @@ class CausalConv1D(Layer):
         """The effective weight W: (C_out, C_in, K), made from g and v when weight normalisation is on."""
         if not self.use_weight_norm:
             return self.params["weight"]
-        W = self.backend.empty(self.params["weight_v"].shape, self.dtype)
+        W = self._empty(self.params["weight_v"].shape, self.dtype)
         self.backend.weight_norm(W, self.params["weight_g"], self.params["weight_v"])  # W = g * v / ||v||
         return W
 
@@ -105,7 +123,7 @@ class CausalConv1D(Layer):
         """x: (N, C_in, T) -> y: (N, C_out, T)."""
         x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
         W = self.weight()
-        y = self.backend.empty((x.shape[0], self.out_channels, x.shape[2]), self.dtype)
+        y = self._empty((x.shape[0], self.out_channels, x.shape[2]), self.dtype)
         if self.activation == "relu":
             self.backend.conv_relu_forward(y, x, W, self.params["bias"], self.dilation)  # one fused kernel
         else:
@@ -119,21 +137,24 @@ class CausalConv1D(Layer):
         x, W, y = self._take_saved("input")
         be = self.backend
         dy = be.array("dy", dy, 3, self.dtype, shape=y.shape)
+        dz = None
         if self.activation == "relu":
-            dz = be.empty(y.shape, self.dtype)
+            dz = self._empty(y.shape, self.dtype)
             be.relu_backward(dz, dy, y)  # forward: y = max(z, 0) of the convolution's z
             dy = dz
-        dx = be.empty(x.shape, self.dtype)
+        dx = self._empty(x.shape, self.dtype)
         be.conv_backward_input(dx, dy, W, self.dilation)
         be.conv_backward_bias(self.grads["bias"], dy)
         if not self.use_weight_norm:
             be.conv_backward_weight(self.grads["weight"], dy, x, self.dilation)
+            self._release(dz)
             return dx
-        dW = be.empty(W.shape, self.dtype)
+        dW = self._empty(W.shape, self.dtype)
         be.conv_backward_weight(dW, dy, x, self.dilation)
         # forward: W = g * v / ||v||; kernels/arrays.py derives dg and dv from dW
         be.weight_norm_backward(self.grads["weight_g"], self.grads["weight_v"], dW, self.params["weight_g"],
                                 self.params["weight_v"])
+        self._release(dz, dW)
         return dx
 
 
@@ -148,7 +169,7 @@ class ReLU(Layer):
         """x: any shape -> y: the same shape. With ``x2`` (x's shape and dtype), y = max(x + x2, 0) in one pass;
         the backward pass is the same, and the gradient of the sum is the gradient of each term."""
         x = self.backend.array("x", x, len(getattr(x, "shape", ())), _validate.kernel_dtype(x))
-        y = self.backend.empty(x.shape, x.dtype)
+        y = self._empty(x.shape, x.dtype)
         if x2 is None:
             self.backend.relu_forward(y, x)
         else:
@@ -160,7 +181,7 @@ class ReLU(Layer):
     def backward(self, dy):
         y = self._take_saved("output")
         dy = self.backend.array("dy", dy, len(y.shape), y.dtype, shape=y.shape)
-        dx = self.backend.empty(y.shape, y.dtype)
+        dx = self._empty(y.shape, y.dtype)
         self.backend.relu_backward(dx, dy, y)
         return dx
 
@@ -190,9 +211,10 @@ class SpatialDropout1D(Layer):
         if rng is None:
             raise ValueError("rng must be a np.random.Generator when training with dropout, got None")
         keep = rng.random(x.shape[:2]) >= self.rate  # N, C
-        mask = self.backend.array("mask", keep / (1.0 - self.rate), 2, x.dtype)  # N, C
+        mask = self._empty(keep.shape, x.dtype)  # N, C
+        self.backend.load(mask, keep / (1.0 - self.rate))  # on 'cuda': to the GPU
         self._saved = mask
-        y = self.backend.empty(x.shape, x.dtype)
+        y = self._empty(x.shape, x.dtype)
         self.backend.scale_channels(y, x, mask)
         return y
 
@@ -203,7 +225,7 @@ class SpatialDropout1D(Layer):
         if tuple(dy.shape[:2]) != tuple(self._saved.shape):
             raise ValueError(f"dy must have the shape of the forward's input, (N, C, T) with (N, C) = "
                              f"{tuple(self._saved.shape)}, got {dy.shape}")
-        dx = self.backend.empty(dy.shape, dy.dtype)
+        dx = self._empty(dy.shape, dy.dtype)
         self.backend.scale_channels(dx, dy, self._saved)  # forward: y = x * mask
         return dx
 
@@ -225,7 +247,7 @@ class Linear(Layer):
 
     def forward(self, x):
         x = self.backend.array("x", x, 2, self.dtype, shape=(None, self.in_features))
-        y = self.backend.empty((x.shape[0], self.out_features), self.dtype)
+        y = self._empty((x.shape[0], self.out_features), self.dtype)
         self.backend.linear_forward(y, x, self.params["weight"], self.params["bias"])
         self._saved = x  # for the backward pass: dW = dy.T @ x
         return y
@@ -233,6 +255,6 @@ class Linear(Layer):
     def backward(self, dy):
         x = self._take_saved("input")
         dy = self.backend.array("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
-        dx = self.backend.empty(x.shape, self.dtype)
+        dx = self._empty(x.shape, self.dtype)
         self.backend.linear_backward(dx, self.grads["weight"], self.grads["bias"], dy, x, self.params["weight"])
         return dx

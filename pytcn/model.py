@@ -15,6 +15,7 @@ from . import _validate
 from .backends import get_backend, pack
 from .block import ResidualBlock
 from .layers import Linear
+from .pool import BufferPool
 
 
 def receptive_field(kernel_size, dilations, nb_stacks=1):
@@ -69,6 +70,10 @@ class TCN:
     pytcn.backends; on 'cuda' the parameters live on the GPU, forward returns a device array, and
     ``pytcn.to_numpy`` or ``state_dict`` bring arrays back).
 
+    Its activations and gradients come from a buffer pool (``model.pool``, see pytcn.pool): after the first step of
+    a batch shape, a training step allocates only the two arrays it hands back, the prediction and the input
+    gradient. Those are the caller's to keep; nothing else of a pass outlives the next forward.
+
     Parameters are named as PyTorch names those of locuslab/TCN's model (``state_dict``): block b = stack *
     len(dilations) + i is ``tcn.network.{b}``, the head is ``linear``.
     """
@@ -120,7 +125,21 @@ class TCN:
             block.rebind(self.params, self.grads, f"tcn.network.{b}.")
         self.linear.rebind(self.params, self.grads, "linear.")
         self._named = self._layers_named_parameters()
+        self.use_pool(BufferPool(self.backend))
         self._saved = None
+
+    def use_pool(self, pool):
+        """Takes every activation and gradient from ``pool`` (a pytcn.pool.BufferPool of the model's backend) from
+        the next forward on; the tests give a model a pool that poisons what is released."""
+        if not isinstance(pool, BufferPool):
+            raise TypeError(f"pool must be a pytcn.pool.BufferPool, got {type(pool).__name__}")
+        if pool.backend is not self.backend:
+            raise ValueError(f"pool must be a pool of the model's backend {self.backend.name!r}, got one of "
+                             f"{pool.backend.name!r}")
+        self.pool = pool
+        for layer in [*self.blocks, self.linear]:
+            layer.use_pool(pool)
+        self._pool_shape = None  # (N, T) of the pass the pool's buffers were made for
 
     def _layers_named_parameters(self):
         named = [entry for b, block in enumerate(self.blocks) for entry in block.named_parameters(f"tcn.network.{b}.")]
@@ -164,37 +183,46 @@ class TCN:
         Floating input is converted to the model's dtype. ``training=True`` turns dropout on; its masks are drawn
         from ``rng`` (a np.random.Generator), or from the model's own generator when rng is None.
         """
-        be = self.backend
-        x = be.array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))  # on 'cuda': to the GPU, once
+        be, pool = self.backend, self.pool
+        x = pool.array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))  # on 'cuda': to the GPU, once
         training = _validate.boolean("training", training)
         if rng is not None:
             _validate.generator("rng", rng)
         if training and rng is None:
             rng = self.rng
+        # a new pass: what the previous one saved for its backward is dead, and its buffers are free again
+        self._saved = None
+        pool.release_all(keep=x)  # (on 'cuda', x may be a buffer too: the one the input was just copied into)
         N, T, _ = x.shape
-        h = be.empty((N, self.input_channels, T), self.dtype)
+        if (N, T) != self._pool_shape:
+            pool.clear()  # buffers made for another batch shape: drop them rather than keep both
+            self._pool_shape = (N, T)
+        h = pool.empty((N, self.input_channels, T), self.dtype)
         be.transpose(h, x)  # N, C_in, T: the kernels' layout
-        features = None
+        branches = []
         for block in self.blocks:
             h, branch = block.forward(h, training, rng)
-            if self.use_skip_connections:
-                if features is None:
-                    features = branch
-                else:
-                    total = be.empty(branch.shape, self.dtype)
-                    be.add(total, features, branch)
-                    features = total
-        if not self.use_skip_connections:
-            features = h  # N, F, T
+            branches.append(branch)
+        features = h  # N, F, T
+        if self.use_skip_connections:  # features = the sum of every block's branch output
+            features = branches[0]
+            if len(branches) > 1:
+                features = pool.empty(branches[0].shape, self.dtype)
+                be.add(features, branches[0], branches[1])
+                for branch in branches[2:]:
+                    be.add(features, features, branch)  # features += branch, in place
         F = features.shape[1]
         if self.return_sequences:
-            rows = be.empty((N, T, F), self.dtype)
+            rows = pool.empty((N, T, F), self.dtype)
             be.transpose(rows, features)
-            y = self.linear.forward(rows.reshape(N * T, F)).reshape(N, T, self.outputs)  # N*T, F -> N, T, outputs
+            y = self.linear.forward(rows.reshape(N * T, F))  # N*T, F -> N*T, outputs
         else:
-            last = be.empty((N, F), self.dtype)
+            last = pool.empty((N, F), self.dtype)
             be.last_step(last, features)  # the head reads the last step only
             y = self.linear.forward(last)  # N, outputs
+        pool.detach(y)  # the caller's to keep
+        if self.return_sequences:
+            y = y.reshape(N, T, self.outputs)
         self._saved = (tuple(x.shape), tuple(features.shape), tuple(y.shape))
         return y
 
@@ -206,26 +234,33 @@ class TCN:
         if self._saved is None:
             raise RuntimeError("TCN.backward called before forward")
         x_shape, features_shape, y_shape = self._saved
-        be = self.backend
-        dy = be.array("dy", dy, len(y_shape), self.dtype, shape=y_shape)
+        be, pool = self.backend, self.pool
+        dy = pool.array("dy", dy, len(y_shape), self.dtype, shape=y_shape)
         N, F, T = features_shape
-        dfeatures = be.empty(features_shape, self.dtype)
+        dfeatures = pool.empty(features_shape, self.dtype)
         if self.return_sequences:
             drows = self.linear.backward(dy.reshape(N * T, self.outputs))  # N*T, F
             be.transpose(dfeatures, drows.reshape(N, T, F))  # forward: rows = features transposed
         else:
-            be.scatter_last_step(dfeatures, self.linear.backward(dy))  # forward read only the last step
+            drows = self.linear.backward(dy)  # N, F
+            be.scatter_last_step(dfeatures, drows)  # forward read only the last step
+        pool.release(dy, drows)  # each gradient is released once the layer below has read it
         if self.use_skip_connections:
             # forward: features = sum of every block's branch; the last block's out goes nowhere
-            dh = be.zeros(features_shape, self.dtype)
+            dh = pool.zeros(features_shape, self.dtype)
             for block in reversed(self.blocks):
-                dh = block.backward(dh, dbranch=dfeatures)
+                dh, dout = block.backward(dh, dbranch=dfeatures), dh
+                pool.release(dout)
+            pool.release(dfeatures)
         else:
             dh = dfeatures
             for block in reversed(self.blocks):
-                dh = block.backward(dh)
-        dx = be.empty(x_shape, self.dtype)
+                dh, dout = block.backward(dh), dh
+                pool.release(dout)
+        dx = pool.empty(x_shape, self.dtype)
         be.transpose(dx, dh)  # back to (N, T, C_in)
+        pool.release(dh)
+        pool.detach(dx)  # the caller's to keep
         return dx
 
     __call__ = forward

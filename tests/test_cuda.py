@@ -184,8 +184,9 @@ def test_a_seed_gives_the_same_initial_model_on_every_backend():
 
 
 class Transfers:
-    """Counts host-to-device copies (numba.cuda.to_device, which kernels/gpu.py calls for every one) and
-    device-to-host copies (copy_to_host of the device array type)."""
+    """Counts host-to-device copies (numba.cuda.to_device, which kernels/gpu.py calls for every new device array made
+    from a host one, and copy_to_device of the device array type, which Backend.load calls to fill an existing one)
+    and device-to-host copies (copy_to_host)."""
 
     def __init__(self, monkeypatch):
         from numba import cuda
@@ -193,18 +194,30 @@ class Transfers:
         from kernels import gpu
 
         self.to_device = self.to_host = 0
+        self._inside_to_device = False  # cuda.to_device may call copy_to_device itself: one copy, counted once
         device_array_type = type(gpu.device_array(1, np.float32))
-        original_to_device, original_to_host = cuda.to_device, device_array_type.copy_to_host
+        original_to_device = cuda.to_device
+        original_copy_to_device = device_array_type.copy_to_device
+        original_to_host = device_array_type.copy_to_host
 
         def to_device(*args, **kwargs):
             self.to_device += 1
-            return original_to_device(*args, **kwargs)
+            self._inside_to_device = True
+            try:
+                return original_to_device(*args, **kwargs)
+            finally:
+                self._inside_to_device = False
+
+        def copy_to_device(array, *args, **kwargs):
+            self.to_device += not self._inside_to_device
+            return original_copy_to_device(array, *args, **kwargs)
 
         def copy_to_host(array, *args, **kwargs):
             self.to_host += 1
             return original_to_host(array, *args, **kwargs)
 
         monkeypatch.setattr(cuda, "to_device", to_device)
+        monkeypatch.setattr(device_array_type, "copy_to_device", copy_to_device)
         monkeypatch.setattr(device_array_type, "copy_to_host", copy_to_host)
 
 
