@@ -29,8 +29,9 @@ import numpy as np
 from . import _validate
 
 
+LINE = 64  # bytes in a cache line, and in an AVX-512 vector
 PAGE = 4096  # bytes
-STAGGER = 17 * 64  # bytes: a whole number of cache lines, coprime to the 64 lines of a page (64 distinct offsets)
+STAGGER = 17 * LINE  # bytes: whole cache lines, 17 coprime to the 64 lines of a page (64 distinct offsets)
 
 
 class BufferPool:
@@ -108,14 +109,18 @@ class BufferPool:
     def _allocate(self, shape, dtype):
         if self.backend.on_device:
             return self.backend.empty(shape, dtype)
-        # On the host, each buffer starts at its own offset within a 4 KiB page: the k-th at (k * STAGGER) % 4096
-        # bytes. The first pass allocates the pool's large buffers one after another, and the allocator maps each
-        # at the same offset within a page; when a row of T steps is a multiple of 4 KiB too (T = 1024 in float32),
-        # the convolution then loads x[n, i, t] from the same page offset where it has just stored y[n, o, t], and
-        # the core stalls on the false dependency ("4K aliasing"): 12% slower inference on the "wide" benchmark.
+        # On the host, the k-th buffer starts on a cache line, (k * STAGGER) % PAGE bytes into a page:
+        # - on a cache line: NumPy's allocator only promises 16 bytes, and a 64-byte AVX-512 load or store that
+        #   straddles two lines costs both (measured: inference 12% faster on blog and 25% on wide than with the
+        #   allocator's own addresses);
+        # - staggered: the allocator maps large buffers at the same offset within a page. When a row of T steps
+        #   is a multiple of 4 KiB too (T = 1024 in float32), a convolution then loads x[n, i, t] from the page
+        #   offset where it has just stored y[n, o, t], and the core stalls on the false dependency ("4K
+        #   aliasing"): 12% slower inference on wide.
         n, itemsize = int(np.prod(shape)), np.dtype(dtype).itemsize
-        offset = (self.allocations * STAGGER) % PAGE // itemsize
-        return np.empty(n + PAGE // itemsize, dtype)[offset:offset + n].reshape(shape)
+        raw = np.empty(n + (PAGE + LINE) // itemsize, dtype)
+        start = ((-raw.ctypes.data) % LINE + (self.allocations * STAGGER) % PAGE) // itemsize
+        return raw[start:start + n].reshape(shape)
 
     def _give_back(self, a):
         if self.poison:

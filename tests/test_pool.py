@@ -202,3 +202,12 @@ def test_a_pool_of_another_backend_is_refused_by_name():
     m = model("cpu")
     with pytest.raises(ValueError, match="pool must be a pool of the model's backend 'cpu'"):
         m.use_pool(BufferPool(get_backend("numpy")))
+
+
+def test_host_buffers_start_on_a_cache_line_at_staggered_page_offsets():
+    pool = BufferPool(get_backend("cpu"))
+    buffers = [pool.empty((3, 1024), dtype) for dtype in (np.float32, np.float64) for _ in range(4)]
+    addresses = [a.ctypes.data for a in buffers]
+    assert all(address % 64 == 0 for address in addresses), [address % 64 for address in addresses]
+    assert len({address % 4096 for address in addresses}) == len(buffers)  # no two at one offset within a page
+    assert all(a.flags.c_contiguous and a.shape == (3, 1024) for a in buffers)
