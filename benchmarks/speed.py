@@ -15,6 +15,8 @@ backward as twice the forward). The peak is threads x the nominal clock x FP32 F
 (FLOPS_PER_CYCLE, e.g. 64 on AMD Zen 5), a nominal figure that boost clocks exceed: --peak-gflops overrides it.
 PyTorch gets the same architecture (locuslab/TCN's, no skip connections), the same weights through state_dict, and
 torch.set_num_threads equal to pytcn's Numba thread count. PyTorch is never required: without it, pytcn alone.
+"RSS MiB" is the worker's peak resident memory; "faults" the minor page faults per pytcn training step (memory
+handed back to the OS and touched anew), which a step that reuses its buffers does not take.
 """
 import argparse
 import importlib.util
@@ -102,10 +104,14 @@ def worker_pytcn(name, steps, warmup):
 
     train_step()
     first = time.perf_counter() - t0
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     train_ms = time_calls(train_step, steps, warmup)
+    # minor page faults: memory the step gave back to the OS and touched again (none once buffers are reused)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (steps + warmup)
     adam_ms = time_calls(lambda: optimizer.step(model.grads), steps, warmup)  # the optimizer's share of a step
     infer_ms = time_calls(lambda: model.forward(x), steps, warmup)
-    return dict(first_s=first, train_ms=train_ms, adam_ms=adam_ms, infer_ms=infer_ms, threads=numba.get_num_threads())
+    return dict(first_s=first, train_ms=train_ms, adam_ms=adam_ms, infer_ms=infer_ms, train_faults=faults,
+                threads=numba.get_num_threads())
 
 
 def worker_torch(name, steps, warmup, threads):
@@ -258,7 +264,7 @@ def main(argv=None):
           f"{'' if args.peak_gflops else ' (nominal)'}; {'with PyTorch' if with_torch else 'PyTorch not installed'}")
     print(f"# command: python benchmarks/speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     head = (f"{'config':16s} {'train ms':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'Adam ms':>8s} {'infer ms':>9s} {'GFLOP/s':>8s} "
-            f"{'RSS MiB':>8s} {'first s':>8s}")
+            f"{'RSS MiB':>8s} {'faults':>7s} {'first s':>8s}")
     if with_torch:
         head += f" {'torch train':>11s} {'ratio':>6s} {'torch infer':>11s} {'ratio':>6s} {'torch RSS':>9s}"
     if args.cold:
@@ -272,14 +278,15 @@ def main(argv=None):
             if with_torch:
                 theirs.append(run_worker("torch", name, args, env))
         med = {k: statistics.median(r[k] for r in ours)
-               for k in ("train_ms", "adam_ms", "infer_ms", "first_s", "peak_rss_mib")}
+               for k in ("train_ms", "adam_ms", "infer_ms", "first_s", "peak_rss_mib", "train_faults")}
         fwd = forward_flops(name)
         train_gf, infer_gf = 3 * fwd / med["train_ms"] / 1e6, fwd / med["infer_ms"] / 1e6
         row = dict(config=name, cpu=cpu, core=llvm.get_host_cpu_name(), threads=args.threads, **{f"pytcn_{k}": v for k, v in med.items()},
                    train_gflops=train_gf, infer_gflops=infer_gf, peak_gflops=peak)
         line = (f"{name:16s} {med['train_ms']:9.2f} {train_gf:8.1f} {100 * train_gf / peak if peak else 0:6.1f} "
                 f"{med['adam_ms']:8.3f} "
-                f"{med['infer_ms']:9.2f} {infer_gf:8.1f} {med['peak_rss_mib']:8.0f} {med['first_s']:8.2f}")
+                f"{med['infer_ms']:9.2f} {infer_gf:8.1f} {med['peak_rss_mib']:8.0f} {med['train_faults']:7.0f} "
+                f"{med['first_s']:8.2f}")
         if with_torch:
             tmed = {k: statistics.median(r[k] for r in theirs) for k in ("train_ms", "infer_ms", "peak_rss_mib")}
             row.update({f"torch_{k}": v for k, v in tmed.items()}, torch_version=theirs[0]["version"],
