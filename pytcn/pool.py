@@ -109,7 +109,7 @@ class BufferPool:
     def _allocate(self, shape, dtype):
         if self.backend.on_device:
             return self.backend.empty(shape, dtype)
-        # On the host, the k-th buffer starts on a cache line, (k * STAGGER) % PAGE bytes into a page:
+        # On the host, the k-th buffer starts (k * STAGGER) % PAGE bytes into a page, so on a cache line:
         # - on a cache line: NumPy's allocator only promises 16 bytes, and a 64-byte AVX-512 load or store that
         #   straddles two lines costs both (measured: inference 12% faster on blog and 25% on wide than with the
         #   allocator's own addresses);
@@ -118,11 +118,27 @@ class BufferPool:
         #   offset where it has just stored y[n, o, t], and the core stalls on the false dependency ("4K
         #   aliasing"): 12% slower inference on wide.
         n, itemsize = int(np.prod(shape)), np.dtype(dtype).itemsize
-        raw = np.empty(n + (PAGE + LINE) // itemsize, dtype)
-        start = ((-raw.ctypes.data) % LINE + (self.allocations * STAGGER) % PAGE) // itemsize
-        return raw[start:start + n].reshape(shape)
+        raw = np.empty(n + PAGE // itemsize, dtype)
+        start = (self.allocations * STAGGER - raw.ctypes.data) % PAGE  # bytes; NumPy aligns raw to 16 at least
+        return raw[start // itemsize:start // itemsize + n].reshape(shape)
 
     def _give_back(self, a):
         if self.poison:
             self.backend.fill(a, np.nan)
         self._free.setdefault((tuple(a.shape), np.dtype(a.dtype)), []).append(a)
+
+
+class FreshAllocation(BufferPool):
+    """The plain allocation a pool replaces, behind the pool's interface: every request is a new array from the
+    backend, and a released one is dropped (freed once nothing else holds it). For comparisons: the tests check a
+    pooled model against a model using this, and benchmarks/pool.py times the two."""
+
+    def empty(self, shape, dtype):
+        a = self.backend.empty(tuple(int(s) for s in shape), np.dtype(dtype))
+        self.allocations += 1
+        self._in_use[id(a)] = a
+        return a
+
+    def _give_back(self, a):
+        pass
+

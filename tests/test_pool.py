@@ -8,7 +8,7 @@ import pytest
 
 import pytcn
 from pytcn.backends import get_backend
-from pytcn.pool import BufferPool
+from pytcn.pool import BufferPool, FreshAllocation
 
 from .helpers import NUMBA_CUDA, one_numba_thread, randomize  # noqa: F401 (fixture)
 
@@ -16,29 +16,23 @@ BACKENDS = ["cpu", "numpy", pytest.param("cuda", marks=pytest.mark.skipif(
     not NUMBA_CUDA, reason="numba-cuda is not installed (pip install -e '.[test]')"))]
 
 
-class FreshPool(BufferPool):
-    """The plain allocation the pool replaces: every request is a new array, and a released one is left to the
-    garbage collector. Counts the bytes of the arrays still alive (a view keeps its array alive), and their peak."""
+class FreshPool(FreshAllocation):
+    """Fresh allocation, counting the bytes of its arrays still alive (a view keeps its array alive) and their peak."""
 
     def __init__(self, backend):
         super().__init__(backend)
         self.live_bytes = self.peak_bytes = 0
 
     def empty(self, shape, dtype):
-        a = self.backend.empty(tuple(shape), np.dtype(dtype))
-        self.allocations += 1
+        a = super().empty(shape, dtype)
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         self.live_bytes += nbytes
         self.peak_bytes = max(self.peak_bytes, self.live_bytes)
         weakref.finalize(_owner(a), self._dead, nbytes)
-        self._in_use[id(a)] = a
         return a
 
     def _dead(self, nbytes):
         self.live_bytes -= nbytes
-
-    def _give_back(self, a):
-        pass  # dropped: freed once nothing else holds it
 
 
 def _owner(a):

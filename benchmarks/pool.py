@@ -1,0 +1,63 @@
+"""Time a model whose arrays come from its buffer pool (the default) against the same model allocating every array
+anew (pytcn.pool.FreshAllocation), in one process, alternating, on the configurations of benchmarks/speed.py.
+
+    python benchmarks/pool.py                      # every configuration, training step and inference
+    python benchmarks/pool.py wide --rounds 5
+
+Each round times --steps training steps (forward, loss, backward, Adam) and --steps inference passes of each
+model, after --warmup; the figures are medians over steps, one line per model and round. What it shows: how much
+of a step the allocator costs (page faults, alignment; pytcn/pool.py), with everything else equal.
+"""
+import argparse
+import resource
+import sys
+
+import speed
+
+
+def timed(model, name, steps, warmup):
+    import pytcn
+
+    x, y = speed.data(name)
+    optimizer = pytcn.Adam(model.params, lr=1e-3)
+    loss_fn = pytcn.mse if speed.CONFIGS[name][7] == 1 else pytcn.cross_entropy
+
+    def train_step():
+        _, dpred = loss_fn(model.forward(x, training=True), y)
+        model.backward(dpred)
+        optimizer.step(model.grads)
+
+    train_step()  # the first step of a shape fills the pool
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    train_ms = speed.time_calls(train_step, steps, warmup)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (steps + warmup)
+    return train_ms, speed.time_calls(lambda: model.forward(x), steps, warmup), faults
+
+
+def main(argv=None):
+    from pytcn.pool import FreshAllocation
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("configs", nargs="*", help=f"of {', '.join(speed.CONFIGS)} (default: all)")
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    unknown = [c for c in args.configs if c not in speed.CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(speed.CONFIGS)}")
+    print(f"# command: python benchmarks/pool.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(f"{'config':16s} {'arrays':>7s} {'train ms':>9s} {'infer ms':>9s} {'faults/step':>12s}")
+    for name in args.configs or list(speed.CONFIGS):
+        pooled = speed.pytcn_model(name)
+        fresh = speed.pytcn_model(name)
+        fresh.use_pool(FreshAllocation(fresh.backend))
+        for _ in range(args.rounds):
+            for label, model in (("pooled", pooled), ("fresh", fresh)):
+                train_ms, infer_ms, faults = timed(model, name, args.steps, args.warmup)
+                print(f"{name:16s} {label:>7s} {train_ms:9.2f} {infer_ms:9.2f} {faults:12.0f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
