@@ -111,8 +111,8 @@ class BufferPool:
             return self.backend.empty(shape, dtype)
         # On the host, the k-th buffer starts (k * STAGGER) % PAGE bytes into a page, so on a cache line:
         # - on a cache line: NumPy's allocator only promises 16 bytes, and a 64-byte AVX-512 load or store that
-        #   straddles two lines costs both (measured: inference 12% faster on blog and 25% on wide than with the
-        #   allocator's own addresses);
+        #   straddles two lines costs both (measured: inference about 10% faster on blog and 25% on wide than with the
+        #   allocator's own addresses; benchmarks/speed_results.md);
         # - staggered: the allocator maps large buffers at the same offset within a page. When a row of T steps
         #   is a multiple of 4 KiB too (T = 1024 in float32), a convolution then loads x[n, i, t] from the page
         #   offset where it has just stored y[n, o, t], and the core stalls on the false dependency ("4K
