@@ -76,28 +76,33 @@ class ResidualBlock(Layer):
         self._saved = True
         return out, branch
 
+    def release_branch(self, branch):
+        """Says that the caller is done with ``branch``, the branch output of the last forward. With dropout on, it
+        is dropout2's output, which nothing keeps for the backward pass: it goes back to the pool. Without, it is
+        conv2's output, which conv2 keeps."""
+        if self.dropout2.active:
+            self._release(branch)
+
     def backward(self, dout, dbranch=None):
         """dout, dbranch (the gradient reaching the skip output, or None): (N, C_out, T) -> dx: (N, C_in, T)."""
         self._take_saved("forward pass")
         # forward: out = ReLU(branch + residual)
         dsum = self.relu_out.backward(dout)
         # ... and branch also went out as a skip connection, whose gradient adds here
-        if dbranch is None:
-            dbranch = dsum
-        else:
+        dbranch_total = dsum  # the gradient reaching branch: through the sum, plus the skip's when there is one
+        if dbranch is not None:
             dbranch = self.backend.array("dbranch", dbranch, 3, dsum.dtype, shape=dsum.shape)
-            total = self._empty(dsum.shape, dsum.dtype)
-            self.backend.add(total, dsum, dbranch)
-            dbranch = total
+            dbranch_total = self._empty(dsum.shape, dsum.dtype)
+            self.backend.add(dbranch_total, dsum, dbranch)
         # back through branch = dropout2(ReLU(conv2(h))) and h = dropout1(ReLU(conv1(x))), one layer at a time
-        # (a dropout that was off passes its gradient through: then d2 is dbranch and d1 is dh)
-        d2 = self.dropout2.backward(dbranch)
+        # (a dropout that was off passes its gradient through: then d2 is dbranch_total and d1 is dh)
+        d2 = self.dropout2.backward(dbranch_total)
         dh = self.conv2.backward(d2)
         d1 = self.dropout1.backward(dh)
         dx = self.conv1.backward(d1)
         # forward: residual = x (or downsample(x)), so the residual path adds its gradient to dx
         dresidual = dsum if self.downsample is None else self.downsample.backward(dsum)
         self.backend.add(dx, dx, dresidual)  # dx +=
-        # every gradient made here but dx is dead now (dout and the caller's dbranch are the caller's to release)
-        self._release(dsum, dbranch, d2, dh, d1, dresidual)
+        # every gradient made here but dx is dead now (dout and dbranch are the caller's)
+        self._release(dsum, dbranch_total, d2, dh, d1, dresidual)
         return dx

@@ -218,6 +218,11 @@ class SpatialDropout1D(Layer):
         self.backend.scale_channels(y, x, mask)
         return y
 
+    @property
+    def active(self):
+        """Whether the last forward dropped channels (and so made a new array) rather than pass x through."""
+        return self._saved is not None
+
     def backward(self, dy):
         dy = self.backend.array("dy", dy, 3, _validate.kernel_dtype(dy))
         if self._saved is None:

@@ -8,6 +8,7 @@ of the kernels, and transposes once on the way in and once on the way out.
 """
 import numbers
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -129,17 +130,34 @@ class TCN:
         self._saved = None
 
     def use_pool(self, pool):
-        """Takes every activation and gradient from ``pool`` (a pytcn.pool.BufferPool of the model's backend) from
-        the next forward on; the tests give a model a pool that poisons what is released."""
+        """Takes every activation and gradient of the model's passes from ``pool`` (a pytcn.pool.BufferPool of the
+        model's backend, used by no other model) from the next forward on. The tests give a model a pool that
+        poisons what is released, and the benchmarks one that allocates afresh."""
         if not isinstance(pool, BufferPool):
             raise TypeError(f"pool must be a pytcn.pool.BufferPool, got {type(pool).__name__}")
         if pool.backend is not self.backend:
             raise ValueError(f"pool must be a pool of the model's backend {self.backend.name!r}, got one of "
                              f"{pool.backend.name!r}")
+        if pool.owner is not None and pool.owner is not self:
+            raise ValueError("pool is already the pool of another model: each model needs its own (a model's "
+                             "forward gives back every buffer of its pool, the other model's included)")
+        pool.owner = self
         self.pool = pool
-        for layer in [*self.blocks, self.linear]:
-            layer.use_pool(pool)
         self._pool_shape = None  # (N, T) of the pass the pool's buffers were made for
+
+    @contextmanager
+    def _pool_lent(self):
+        """The layers take their arrays from the model's pool during the model's own passes only. Called on its own
+        (``model.blocks[0].forward(h)``, ``gradcheck(model.blocks[0], h)``), a layer allocates afresh, so nothing it
+        returns is reused behind its caller's back."""
+        layers = [*self.blocks, self.linear]
+        for layer in layers:
+            layer.use_pool(self.pool)
+        try:
+            yield self.pool
+        finally:
+            for layer in layers:
+                layer.use_pool(None)
 
     def _layers_named_parameters(self):
         named = [entry for b, block in enumerate(self.blocks) for entry in block.named_parameters(f"tcn.network.{b}.")]
@@ -183,7 +201,7 @@ class TCN:
         Floating input is converted to the model's dtype. ``training=True`` turns dropout on; its masks are drawn
         from ``rng`` (a np.random.Generator), or from the model's own generator when rng is None.
         """
-        be, pool = self.backend, self.pool
+        pool = self.pool
         x = pool.array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))  # on 'cuda': to the GPU, once
         training = _validate.boolean("training", training)
         if rng is not None:
@@ -197,20 +215,29 @@ class TCN:
         if (N, T) != self._pool_shape:
             pool.clear()  # buffers made for another batch shape: drop them rather than keep both
             self._pool_shape = (N, T)
+        with self._pool_lent():
+            y, features_shape = self._forward(x, training, rng)
+        pool.detach(y)  # the caller's to keep
+        if self.return_sequences:
+            y = y.reshape(N, T, self.outputs)
+        self._saved = (tuple(x.shape), features_shape, tuple(y.shape))
+        return y
+
+    def _forward(self, x, training, rng):
+        be, pool = self.backend, self.pool
+        N, T, _ = x.shape
         h = pool.empty((N, self.input_channels, T), self.dtype)
         be.transpose(h, x)  # N, C_in, T: the kernels' layout
-        branches = []
+        features = None  # N, F, T: with skip connections, the sum of every block's branch output
+        if self.use_skip_connections:
+            features = pool.zeros((N, self.blocks[-1].conv2.out_channels, T), self.dtype)
         for block in self.blocks:
             h, branch = block.forward(h, training, rng)
-            branches.append(branch)
-        features = h  # N, F, T
-        if self.use_skip_connections:  # features = the sum of every block's branch output
-            features = branches[0]
-            if len(branches) > 1:
-                features = pool.empty(branches[0].shape, self.dtype)
-                be.add(features, branches[0], branches[1])
-                for branch in branches[2:]:
-                    be.add(features, features, branch)  # features += branch, in place
+            if self.use_skip_connections:
+                be.add(features, features, branch)  # features += branch, in place
+            block.release_branch(branch)  # read by now
+        if not self.use_skip_connections:
+            features = h
         F = features.shape[1]
         if self.return_sequences:
             rows = pool.empty((N, T, F), self.dtype)
@@ -220,11 +247,9 @@ class TCN:
             last = pool.empty((N, F), self.dtype)
             be.last_step(last, features)  # the head reads the last step only
             y = self.linear.forward(last)  # N, outputs
-        pool.detach(y)  # the caller's to keep
-        if self.return_sequences:
-            y = y.reshape(N, T, self.outputs)
-        self._saved = (tuple(x.shape), tuple(features.shape), tuple(y.shape))
-        return y
+        if self.use_skip_connections:
+            pool.release(features)  # the sum, read by the head alone (the backward pass needs only its shape)
+        return y, tuple(features.shape)
 
     def backward(self, dy):
         """dy: the gradient of the loss with respect to forward's output (its shape) -> dx: (N, T, input_channels).
@@ -234,8 +259,15 @@ class TCN:
         if self._saved is None:
             raise RuntimeError("TCN.backward called before forward")
         x_shape, features_shape, y_shape = self._saved
-        be, pool = self.backend, self.pool
+        pool = self.pool
         dy = pool.array("dy", dy, len(y_shape), self.dtype, shape=y_shape)
+        with self._pool_lent():
+            dx = self._backward(dy, x_shape, features_shape)
+        pool.detach(dx)  # the caller's to keep
+        return dx
+
+    def _backward(self, dy, x_shape, features_shape):
+        be, pool = self.backend, self.pool
         N, F, T = features_shape
         dfeatures = pool.empty(features_shape, self.dtype)
         if self.return_sequences:
@@ -244,23 +276,24 @@ class TCN:
         else:
             drows = self.linear.backward(dy)  # N, F
             be.scatter_last_step(dfeatures, drows)  # forward read only the last step
-        pool.release(dy, drows)  # each gradient is released once the layer below has read it
+        pool.release(dy, drows)  # each gradient goes back to the pool once the layer below has read it
         if self.use_skip_connections:
             # forward: features = sum of every block's branch; the last block's out goes nowhere
             dh = pool.zeros(features_shape, self.dtype)
             for block in reversed(self.blocks):
-                dh, dout = block.backward(dh, dbranch=dfeatures), dh
-                pool.release(dout)
+                dh_below = block.backward(dh, dbranch=dfeatures)
+                pool.release(dh)
+                dh = dh_below
             pool.release(dfeatures)
         else:
             dh = dfeatures
             for block in reversed(self.blocks):
-                dh, dout = block.backward(dh), dh
-                pool.release(dout)
+                dh_below = block.backward(dh)
+                pool.release(dh)
+                dh = dh_below
         dx = pool.empty(x_shape, self.dtype)
         be.transpose(dx, dh)  # back to (N, T, C_in)
         pool.release(dh)
-        pool.detach(dx)  # the caller's to keep
         return dx
 
     __call__ = forward

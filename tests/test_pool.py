@@ -17,7 +17,8 @@ BACKENDS = ["cpu", "numpy", pytest.param("cuda", marks=pytest.mark.skipif(
 
 
 class FreshPool(FreshAllocation):
-    """Fresh allocation, counting the bytes of its arrays still alive (a view keeps its array alive) and their peak."""
+    """Fresh allocation (each array freed when nothing holds it any more, as before pools), counting the bytes of its
+    arrays still alive (a view keeps its array alive) and their peak."""
 
     def __init__(self, backend):
         super().__init__(backend)
@@ -68,7 +69,9 @@ def train(m, shapes, seed=0):
         y = m.forward(x, training=True)
         dy = rng.standard_normal(tuple(y.shape))
         dx = m.backward(dy)
-        seen.append((pytcn.to_numpy(y), pytcn.to_numpy(dx), {k: pytcn.to_numpy(g) for k, g in m.grads.items()}))
+        # copies: on the host, to_numpy hands back the array itself, and the gradients are overwritten by each step
+        seen.append((np.array(pytcn.to_numpy(y)), np.array(pytcn.to_numpy(dx)),
+                     {k: np.array(pytcn.to_numpy(g)) for k, g in m.grads.items()}))
         adam.step(m.grads)
     return seen
 
@@ -100,22 +103,28 @@ def test_a_training_step_allocates_only_what_it_hands_back(arch):
         assert m.pool.allocations - before == 2 * steps
 
 
-# blocks of one width: with several widths (nb_filters as a list) a buffer freed by one block cannot serve another
-# block's requests, as freed memory can under fresh allocation, and the pool holds more (pytcn/pool.py says how much)
+def peak_bytes(m, steps=3, N=4, T=32):
+    """Training steps in which the caller keeps nothing; then the bytes m's pool holds, or, for a FreshPool, the
+    most bytes that were alive at once."""
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        y = m.forward(rng.standard_normal((N, T, m.input_channels)), training=True)
+        m.backward(rng.standard_normal(y.shape))
+        del y
+    return m.pool.peak_bytes if isinstance(m.pool, FreshPool) else m.pool.nbytes
+
+
+# Blocks of one width. With several (nb_filters as a list) a buffer freed by one block cannot serve the next, as
+# freed memory can under fresh allocation, and the pool holds more (README.md says how much).
 SAME_WIDTH = [arch for arch in ARCHITECTURES if "nb_filters" not in arch]
 
 
 @pytest.mark.parametrize("arch", SAME_WIDTH, ids=lambda a: "-".join(f"{k}={v}" for k, v in a.items()) or "default")
-def test_the_pool_holds_no_more_than_fresh_allocation_needs_at_its_peak(arch):
-    fresh = model("cpu", FreshPool, **arch)
-    train(fresh, [(4, 16)] * 3)
-    pooled = model("cpu", **arch)
-    train(pooled, [(4, 16)] * 3)
-    # the prediction and input gradient left the pool: the caller holds them, as the fresh model's caller does
-    returned = fresh.dtype.itemsize * 4 * (16 * fresh.outputs if fresh.return_sequences else fresh.outputs)
-    returned += fresh.dtype.itemsize * 4 * 16 * fresh.input_channels
-    assert pooled.pool.nbytes <= fresh.pool.peak_bytes - returned, \
-        f"pool {pooled.pool.nbytes} bytes, fresh allocation's peak {fresh.pool.peak_bytes} bytes"
+def test_the_pool_holds_about_what_fresh_allocation_held_at_its_peak(arch):
+    arch = dict(arch, dilations=[1, 2, 4, 8])
+    pooled, fresh = peak_bytes(model("cpu", **arch)), peak_bytes(model("cpu", FreshPool, **arch))
+    # the pool sorts its buffers by size: at its peak, a size may be short of a buffer that another size has free
+    assert pooled <= 1.05 * fresh, f"pool {pooled} bytes, fresh allocation's peak {fresh} bytes"
 
 
 def test_a_new_batch_shape_drops_the_buffers_of_the_old_one():
@@ -147,13 +156,18 @@ def test_a_layer_on_its_own_allocates_its_outputs_anew():
     np.testing.assert_array_equal(y1, kept)
 
 
-def test_pool_hands_a_released_buffer_out_again_for_its_shape_and_dtype_only():
+def same_memory(a, b):
+    return a.ctypes.data == b.ctypes.data
+
+
+def test_pool_hands_a_released_buffer_out_again_for_any_shape_of_its_size_and_dtype():
     pool = BufferPool(get_backend("cpu"))
     a = pool.empty((2, 3), np.float32)
     pool.release(a)
-    assert pool.empty((3, 2), np.float32) is not a
-    assert pool.empty((2, 3), np.float64) is not a
-    assert pool.empty((2, 3), np.float32) is a
+    assert not same_memory(pool.empty((2, 4), np.float32), a)  # another size
+    assert not same_memory(pool.empty((2, 3), np.float64), a)  # another dtype
+    b = pool.empty((3, 2), np.float32)  # the size and dtype of a: a's memory, in the shape asked for
+    assert same_memory(b, a) and b.shape == (3, 2) and b.flags.c_contiguous
     assert pool.allocations == 3
 
 
@@ -161,12 +175,12 @@ def test_pool_ignores_what_is_not_its_buffer_in_use():
     pool = BufferPool(get_backend("cpu"))
     a = pool.empty((4,), np.float64)
     mine = np.zeros(4)
-    pool.release(mine, a[1:], None)  # the caller's array, a view, None
-    assert pool.empty((4,), np.float64) is not a  # a is still in use
+    pool.release(mine, a[1:], a.reshape(2, 2), None)  # the caller's array, views, None
+    assert not same_memory(pool.empty((4,), np.float64), a)  # a is still in use
     pool.release(a)
     pool.release(a)  # a second release of the same buffer changes nothing
-    assert pool.empty((4,), np.float64) is a
-    assert pool.empty((4,), np.float64) is not a
+    assert same_memory(pool.empty((4,), np.float64), a)
+    assert not same_memory(pool.empty((4,), np.float64), a)
 
 
 def test_pool_poisons_released_buffers_and_forgets_detached_ones():
@@ -176,10 +190,10 @@ def test_pool_poisons_released_buffers_and_forgets_detached_ones():
     pool.detach(b)
     pool.release_all()
     assert np.isnan(a).all() and (b == 1.0).all()
-    with pytest.raises(ValueError, match="not a buffer of this pool"):
+    with pytest.raises(ValueError, match=r"the array \(\(3,\), float64\) is not a buffer of this pool in use"):
         pool.detach(b)
-    assert pool.empty((3,), np.float64) is a
-    assert pool.empty((3,), np.float64) is not b
+    assert same_memory(pool.empty((3,), np.float64), a)
+    assert not same_memory(pool.empty((3,), np.float64), b)
 
 
 def test_pool_clear_drops_free_buffers_and_keeps_those_in_use():
@@ -189,7 +203,40 @@ def test_pool_clear_drops_free_buffers_and_keeps_those_in_use():
     assert pool.nbytes == 40
     pool.clear()
     assert pool.nbytes == 20
-    assert pool.empty((5,), np.float32) is not a
+    assert not same_memory(pool.empty((5,), np.float32), a)
+
+
+def test_two_models_cannot_share_a_pool():
+    a, b = model("cpu"), model("cpu")
+    with pytest.raises(ValueError, match="pool is already the pool of another model"):
+        b.use_pool(a.pool)
+
+
+def test_a_model_s_layers_called_on_their_own_allocate_afresh():
+    m = model("cpu", dropout_rate=0.2)
+    rng = np.random.default_rng(2)
+    train(m, [(3, 9)])
+    h = rng.standard_normal((3, 2, 9))
+    out, branch = m.blocks[0].forward(h, training=True, rng=rng)
+    kept = out.copy(), branch.copy()
+    train(m, [(3, 9)] * 2, seed=3)
+    np.testing.assert_array_equal(out, kept[0])
+    np.testing.assert_array_equal(branch, kept[1])
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_backward_twice_after_one_forward_gives_the_same_gradients(training):
+    m = model("cpu", dropout_rate=0.2)
+    m.use_pool(BufferPool(m.backend, poison=True))
+    rng = np.random.default_rng(4)
+    y = m.forward(rng.standard_normal((3, 9, 2)), training=training)
+    dy = rng.standard_normal(y.shape)
+    dx1 = m.backward(dy)
+    grads1 = {k: g.copy() for k, g in m.grads.items()}
+    dx2 = m.backward(dy)
+    np.testing.assert_array_equal(dx1, dx2)
+    for name, g in m.grads.items():
+        np.testing.assert_array_equal(g, grads1[name], err_msg=name)
 
 
 def test_a_pool_of_another_backend_is_refused_by_name():
@@ -200,8 +247,8 @@ def test_a_pool_of_another_backend_is_refused_by_name():
 
 def test_host_buffers_start_on_a_cache_line_at_staggered_page_offsets():
     pool = BufferPool(get_backend("cpu"))
-    buffers = [pool.empty((3, 1024), dtype) for dtype in (np.float32, np.float64) for _ in range(4)]
+    buffers = [pool.empty((64, 1024), dtype) for dtype in (np.float32, np.float64) for _ in range(4)]  # >= 256 KiB
     addresses = [a.ctypes.data for a in buffers]
     assert all(address % 64 == 0 for address in addresses), [address % 64 for address in addresses]
     assert len({address % 4096 for address in addresses}) == len(buffers)  # no two at one offset within a page
-    assert all(a.flags.c_contiguous and a.shape == (3, 1024) for a in buffers)
+    assert all(a.flags.c_contiguous and a.shape == (64, 1024) for a in buffers)
