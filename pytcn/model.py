@@ -202,12 +202,12 @@ class TCN:
         from ``rng`` (a np.random.Generator), or from the model's own generator when rng is None.
         """
         pool = self.pool
-        x = pool.array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))  # on 'cuda': to the GPU, once
         training = _validate.boolean("training", training)
         if rng is not None:
             _validate.generator("rng", rng)
         if training and rng is None:
             rng = self.rng
+        x = pool.array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))  # on 'cuda': to the GPU, once
         # a new pass: what the previous one saved for its backward is dead, and its buffers are free again
         self._saved = None
         pool.release_all(keep=x)  # (on 'cuda', x may be a buffer too: the one the input was just copied into)
