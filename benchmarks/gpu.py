@@ -25,12 +25,9 @@ def time_backend(name, backend, steps, warmup):
     """(first step s, median step ms) of configuration ``name`` on ``backend``."""
     import pytcn
 
-    c_in, T, N, F, K, dilations, head, classes = speed.CONFIGS[name]
-    model = pytcn.TCN(input_channels=c_in, outputs=classes, nb_filters=F, kernel_size=K, dilations=dilations,
-                      use_skip_connections=False, return_sequences=(head == "every"), seed=0, backend=backend)
+    model = speed.pytcn_model(name, backend)
     optimizer = pytcn.Adam(model.params, lr=1e-3)
-    x, y = speed.data(name)
-    loss_fn = pytcn.mse if classes == 1 else pytcn.cross_entropy
+    forward_and_backward = speed.forward_backward(model, name)
     if backend == "cuda":
         from numba import cuda
 
@@ -40,9 +37,7 @@ def time_backend(name, backend, steps, warmup):
             pass
 
     def step():
-        pred = model.forward(x, training=True)
-        _, dpred = loss_fn(pred, y)
-        model.backward(dpred)
+        forward_and_backward()
         optimizer.step(model.grads)
         sync()
 

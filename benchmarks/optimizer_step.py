@@ -26,16 +26,9 @@ def main(argv=None):
     print(f"# pytcn from {os.path.dirname(pytcn.__file__)}; command: python benchmarks/optimizer_step.py "
           f"{' '.join(argv if argv is not None else sys.argv[1:])}")
     for name in args.configs or list(speed.CONFIGS):
-        c_in, T, N, F, K, dilations, head, classes = speed.CONFIGS[name]
-        model = pytcn.TCN(input_channels=c_in, outputs=classes, nb_filters=F, kernel_size=K, dilations=dilations,
-                          use_skip_connections=False, return_sequences=(head == "every"), seed=0)
+        model = speed.pytcn_model(name)
         optimizer = pytcn.Adam(model.params, lr=1e-3, max_grad_norm=1.0)
-        x, y = speed.data(name)
-        loss_fn = pytcn.mse if classes == 1 else pytcn.cross_entropy
-
-        def forward_backward():
-            _, dpred = loss_fn(model.forward(x, training=True), y)
-            model.backward(dpred)
+        forward_backward = speed.forward_backward(model, name)
 
         forward_backward()
         optimizer.step(model.grads)  # compiles

@@ -66,12 +66,34 @@ def data(name, dtype=np.float32):
     return x, y
 
 
-def pytcn_model(name):
+def pytcn_model(name, backend="cpu"):
     import pytcn
 
     c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
     return pytcn.TCN(input_channels=c_in, outputs=classes, nb_filters=F, kernel_size=K, dilations=dilations,
-                     use_skip_connections=False, return_sequences=(head == "every"), seed=0)
+                     use_skip_connections=False, return_sequences=(head == "every"), seed=0, backend=backend)
+
+
+def forward_backward(model, name):
+    """A function of no arguments that runs forward, loss and backward on configuration ``name``'s batch."""
+    import pytcn
+
+    x, y = data(name)
+    loss_fn = pytcn.mse if CONFIGS[name][7] == 1 else pytcn.cross_entropy
+
+    def run():
+        _, dpred = loss_fn(model.forward(x, training=True), y)
+        model.backward(dpred)
+
+    return run
+
+
+def time_training(train_step, steps, warmup):
+    """(median ms, minor page faults per call) of ``train_step``. A page fault is memory a step gave back to the
+    OS and touched again; a step that reuses its buffers takes none."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    ms = time_calls(train_step, steps, warmup)
+    return ms, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (steps + warmup)
 
 
 def time_calls(fn, steps, warmup):
@@ -93,21 +115,16 @@ def worker_pytcn(name, steps, warmup):
     t0 = time.perf_counter()
     model = pytcn_model(name)
     optimizer = pytcn.Adam(model.params, lr=1e-3)
-    x, y = data(name)
-    loss_fn = pytcn.mse if CONFIGS[name][7] == 1 else pytcn.cross_entropy
+    forward_and_backward = forward_backward(model, name)
+    x, _ = data(name)
 
     def train_step():
-        pred = model.forward(x, training=True)
-        _, dpred = loss_fn(pred, y)
-        model.backward(dpred)
+        forward_and_backward()
         optimizer.step(model.grads)
 
     train_step()
     first = time.perf_counter() - t0
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    train_ms = time_calls(train_step, steps, warmup)
-    # minor page faults: memory the step gave back to the OS and touched again (none once buffers are reused)
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (steps + warmup)
+    train_ms, faults = time_training(train_step, steps, warmup)
     adam_ms = time_calls(lambda: optimizer.step(model.grads), steps, warmup)  # the optimizer's share of a step
     infer_ms = time_calls(lambda: model.forward(x), steps, warmup)
     return dict(first_s=first, train_ms=train_ms, adam_ms=adam_ms, infer_ms=infer_ms, train_faults=faults,

@@ -10,7 +10,7 @@ import pytcn
 from pytcn.backends import get_backend
 from pytcn.pool import BufferPool, FreshAllocation
 
-from .helpers import NUMBA_CUDA, one_numba_thread, randomize  # noqa: F401 (fixture)
+from .helpers import NUMBA_CUDA, one_numba_thread  # noqa: F401 (fixture)
 
 BACKENDS = ["cpu", "numpy", pytest.param("cuda", marks=pytest.mark.skipif(
     not NUMBA_CUDA, reason="numba-cuda is not installed (pip install -e '.[test]')"))]
@@ -198,7 +198,8 @@ def test_pool_poisons_released_buffers_and_forgets_detached_ones():
 
 def test_pool_clear_drops_free_buffers_and_keeps_those_in_use():
     pool = BufferPool(get_backend("cpu"))
-    a, b = pool.empty((5,), np.float32), pool.empty((5,), np.float32)
+    a = pool.empty((5,), np.float32)
+    pool.empty((5,), np.float32)  # a second buffer, left in use
     pool.release(a)
     assert pool.nbytes == 40
     pool.clear()
