@@ -7,6 +7,7 @@ one has a CUDA twin (``kernels/gpu.py``), tested against the function here.
 Same conventions as every kernel: outputs first, then inputs; arrays C-contiguous.
 
     fill(out, value)                          out[...] = value
+    copy(out, x)                              out[...] = x                             (a layer's gradient into the model's)
     add(out, a, b)                            out = a + b                              (out may be a: a += b)
     scale(out, x, s)                          out = s * x                              (gradient clipping)
     sum_squares(arrays) -> float              sum of a^2 over a list of arrays, float64   (the gradient norm)
@@ -24,6 +25,11 @@ import numpy as np
 def fill_numpy(out, value):
     """out[...] = value."""
     out[...] = value
+
+
+def copy_numpy(out, x):
+    """out[...] = x (same shape)."""
+    out[...] = x
 
 
 def add_numpy(out, a, b):

@@ -411,6 +411,17 @@ def fill_cuda(out, value):
 
 
 @cuda.jit(**CUDA)
+def _copy_kernel(out, x):
+    k = cuda.grid(1)
+    if k < out.size:
+        out[k] = x[k]
+
+
+def copy_cuda(out, x):
+    _copy_kernel[launch(out.size)](_flat(out), _flat(x))
+
+
+@cuda.jit(**CUDA)
 def _add_kernel(out, a, b):
     k = cuda.grid(1)
     if k < out.size:

@@ -47,6 +47,7 @@ class Backend:
     adam_update: Callable
     # the plumbing (kernels.arrays.PLUMBING)
     add: Callable
+    copy: Callable
     fill: Callable
     last_step: Callable
     scale: Callable
@@ -138,20 +139,21 @@ def get_backend(backend):
 
 
 class Packed(dict):
-    """name -> array, each a view of its slice of one flat array ``flat``, in order (see ``pack``)."""
+    """name -> array, each a view of its slice of one flat array ``flat``, in order (see ``pack``), of ``backend``."""
 
-    def __init__(self, views, flat):
+    def __init__(self, views, flat, backend):
         super().__init__(views)
         self.flat = flat
+        self.backend = backend
 
 
-def _views(flat, shapes):
+def _views(backend, flat, shapes):
     views, offset = {}, 0
     for name, shape in shapes.items():
         size = int(np.prod(shape))
         views[name] = flat[offset:offset + size].reshape(shape)
         offset += size
-    return Packed(views, flat)
+    return Packed(views, flat, backend)
 
 
 def pack(backend, arrays):
@@ -161,18 +163,24 @@ def pack(backend, arrays):
     be = get_backend(backend)
     host = {name: be.to_host(a) for name, a in arrays.items()}
     flat = be.to_device(np.concatenate([a.reshape(-1) for a in host.values()]))
-    return _views(flat, {name: a.shape for name, a in host.items()})
+    return _views(be, flat, {name: a.shape for name, a in host.items()})
 
 
 def packed_zeros(backend, like):
     """Zeros packed as ``like`` (a Packed dict) is: the same names, shapes and dtype, in one flat buffer."""
     be = get_backend(backend)
-    return _views(be.zeros(like.flat.shape, like.flat.dtype), {name: tuple(a.shape) for name, a in like.items()})
+    return _views(be, be.zeros(like.flat.shape, like.flat.dtype), {name: tuple(a.shape) for name, a in like.items()})
 
 
 def infer_backend(*arrays):
-    """'cuda' when any of ``arrays`` is a numba-cuda device array, else 'cpu'."""
+    """'cuda' when any of ``arrays`` is a numba-cuda device array, else 'cpu'. (A model's ``params`` and ``grads``
+    know their backend: see ``backend_of``.)"""
     return "cuda" if any(is_device_array(a) for a in arrays) else "cpu"
+
+
+def backend_of(arrays, default):
+    """The backend of a dict of arrays: its own when it is a model's (Packed), else ``default``."""
+    return arrays.backend if isinstance(arrays, Packed) else get_backend(default)
 
 
 def to_numpy(a):

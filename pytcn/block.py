@@ -3,6 +3,7 @@ import numpy as np
 
 from .backends import get_backend
 from .layers import CausalConv1D, Layer, ReLU, SpatialDropout1D
+from .memory import empty
 
 
 class ResidualBlock(Layer):
@@ -19,7 +20,10 @@ class ResidualBlock(Layer):
                                             └──────────────────────► skip (the branch, before the residual add)
 
     out = ReLU(branch(x) + residual(x)). ``forward`` returns both ``out`` (the input of the next block) and the
-    branch output, which keras-tcn sums over all blocks when ``use_skip_connections`` is on.
+    branch output, which keras-tcn sums over all blocks when ``use_skip_connections`` is on:
+
+        (out, branch), cache = block.forward(x, training, rng)
+        dx, grads = block.backward(dout, cache, dbranch)      # dbranch: the gradient reaching the skip output
 
     Parameter names follow locuslab/TCN's TemporalBlock: conv1.*, conv2.*, downsample.*.
     """
@@ -47,62 +51,51 @@ class ResidualBlock(Layer):
             self._layers["downsample"] = self.downsample
         self._collect()
 
-    def use_pool(self, pool):
-        super().use_pool(pool)
-        for layer in (self.conv1, self.dropout1, self.conv2, self.dropout2, self.downsample, self.relu_out):
-            if layer is not None:
-                layer.use_pool(pool)
-
     def _collect(self):
-        # the block's own params and grads: the convolutions' arrays (the same objects) under prefixed names
-        named = self.named_parameters()
-        self.params = {name: p for name, p, _ in named}
-        self.grads = {name: g for name, _, g in named}
+        # the block's own params: the convolutions' arrays (the same objects) under prefixed names
+        self.params = dict(self.named_parameters())
 
     def named_parameters(self, prefix=""):
         return [entry for name, layer in self._layers.items() for entry in layer.named_parameters(f"{prefix}{name}.")]
 
-    def rebind(self, params, grads, prefix=""):
+    def rebind(self, params, prefix=""):
         for name, layer in self._layers.items():
-            layer.rebind(params, grads, f"{prefix}{name}.")
+            layer.rebind(params, f"{prefix}{name}.")
         self._collect()
 
     def forward(self, x, training=False, rng=None):
-        """x: (N, C_in, T) -> (out, branch), both (N, C_out, T)."""
-        h = self.dropout1.forward(self.conv1.forward(x), training, rng)  # conv1 includes its ReLU
-        branch = self.dropout2.forward(self.conv2.forward(h), training, rng)
-        residual = x if self.downsample is None else self.downsample.forward(x)
-        out = self.relu_out.forward(branch, residual)  # ReLU(branch + residual), in one pass
-        self._saved = True
-        return out, branch
+        """x: (N, C_in, T) -> (out, branch), both (N, C_out, T); cache."""
+        h1, c1 = self.conv1.forward(x)  # conv1 includes its ReLU
+        h1, d1 = self.dropout1.forward(h1, training, rng)
+        h2, c2 = self.conv2.forward(h1)
+        branch, d2 = self.dropout2.forward(h2, training, rng)
+        residual, cr = (x, None) if self.downsample is None else self.downsample.forward(x)
+        out, co = self.relu_out.forward(branch, residual)  # ReLU(branch + residual), in one pass
+        return (out, branch), (c1, d1, c2, d2, cr, co)
 
-    def release_branch(self, branch):
-        """Says that the caller is done with ``branch``, the branch output of the last forward. With dropout on, it
-        is dropout2's output, which nothing keeps for the backward pass: it goes back to the pool. Without, it is
-        conv2's output, which conv2 keeps."""
-        if self.dropout2.active:
-            self._release(branch)
-
-    def backward(self, dout, dbranch=None):
-        """dout, dbranch (the gradient reaching the skip output, or None): (N, C_out, T) -> dx: (N, C_in, T)."""
-        self._take_saved("forward pass")
+    def backward(self, dout, cache, dbranch=None):
+        """dout, dbranch (the gradient reaching the skip output, or None): (N, C_out, T) -> dx: (N, C_in, T), and
+        {name: gradient} of every parameter."""
+        c1, d1, c2, d2, cr, co = cache
         # forward: out = ReLU(branch + residual)
-        dsum = self.relu_out.backward(dout)
+        dsum, _ = self.relu_out.backward(dout, co)
         # ... and branch also went out as a skip connection, whose gradient adds here
-        dbranch_total = dsum  # the gradient reaching branch: through the sum, plus the skip's when there is one
+        dbranch_total = dsum
         if dbranch is not None:
             dbranch = self.backend.array("dbranch", dbranch, 3, dsum.dtype, shape=dsum.shape)
-            dbranch_total = self._empty(dsum.shape, dsum.dtype)
+            dbranch_total = empty(self.backend, dsum.shape, dsum.dtype)
             self.backend.add(dbranch_total, dsum, dbranch)
-        # back through branch = dropout2(ReLU(conv2(h))) and h = dropout1(ReLU(conv1(x))), one layer at a time
-        # (a dropout that was off passes its gradient through: then d2 is dbranch_total and d1 is dh)
-        d2 = self.dropout2.backward(dbranch_total)
-        dh = self.conv2.backward(d2)
-        d1 = self.dropout1.backward(dh)
-        dx = self.conv1.backward(d1)
+        # back through branch = dropout2(ReLU(conv2(h1))) and h1 = dropout1(ReLU(conv1(x))), one layer at a time
+        dh2, _ = self.dropout2.backward(dbranch_total, d2)
+        dh1, grads2 = self.conv2.backward(dh2, c2)
+        dh1, _ = self.dropout1.backward(dh1, d1)
+        dx, grads1 = self.conv1.backward(dh1, c1)
+        grads = {f"conv1.{name}": g for name, g in grads1.items()} | {f"conv2.{name}": g for name, g in grads2.items()}
         # forward: residual = x (or downsample(x)), so the residual path adds its gradient to dx
-        dresidual = dsum if self.downsample is None else self.downsample.backward(dsum)
-        self.backend.add(dx, dx, dresidual)  # dx +=
-        # every gradient made here but dx is dead now (dout and dbranch are the caller's)
-        self._release(dsum, dbranch_total, d2, dh, d1, dresidual)
-        return dx
+        if self.downsample is None:
+            self.backend.add(dx, dx, dsum)  # dx +=
+        else:
+            dresidual, grads_r = self.downsample.backward(dsum, cr)
+            self.backend.add(dx, dx, dresidual)
+            grads |= {f"downsample.{name}": g for name, g in grads_r.items()}
+        return dx, grads

@@ -62,35 +62,36 @@ def numerical_gradient(f, z, h=1e-5):
 
 
 def gradcheck(module, x, dy=None, forward=None, h=1e-5, seed=0, check_input=True):
-    """Check ``module.backward`` (input gradient and every ``module.grads`` entry) against finite differences.
+    """Check a backward pass (the input gradient and the gradient of every parameter) against finite differences.
 
-    module   anything with forward/backward/params/grads: a pytcn layer, block or model
+    module   a layer or block, ``forward(x) -> (y, cache)`` and ``backward(dy, cache) -> (dx, grads)``; or a model,
+             ``forward(x) -> y`` and ``backward(dy) -> dx`` filling ``module.grads``. Either has ``params``.
     x        the input, float64
     dy       the upstream gradient (default: standard normal, drawn from ``seed``, never ones)
-    forward  forward(x) -> y, to call instead of module.forward (e.g. with dropout masks drawn from a freshly seeded
-             generator every time, so that every evaluation uses the same mask)
-    A module whose forward returns a tuple (a residual block: out, branch) is checked on its first output.
+    forward  forward(x), called instead of module.forward and returning what it returns (e.g. with dropout masks
+             drawn from a freshly seeded generator every time, so that every evaluation uses the same mask)
+    A block's forward returns ((out, branch), cache): it is checked on its first output, ``out``.
     """
-    if x.dtype != np.float64:
-        raise TypeError(f"x must be float64 for a gradient check, got {x.dtype}")
-    on_device = [name for name, p in module.params.items() if not isinstance(p, np.ndarray)]
-    if on_device:
-        # finite differences perturb the parameters in place, one entry at a time, which needs them on the host
-        raise TypeError(f"gradcheck needs a module on a host backend ('cpu' or 'numpy'); params[{on_device[0]!r}] is "
-                        f"a {type(module.params[on_device[0]]).__name__}. Check a 'cuda' model against the same "
-                        f"model on 'cpu' instead (load_state_dict), as tests/test_cuda.py does")
+    _check_module(module, x)
     x = np.ascontiguousarray(x).copy()
     forward = module.forward if forward is None else forward
 
-    def output(inp):
-        y = forward(inp)
-        return y[0] if isinstance(y, tuple) else y
+    def run(inp):
+        """(y, the backward of this very pass: dy -> (dx, grads))."""
+        result = forward(inp)
+        if isinstance(result, tuple):  # a layer: (y, cache)
+            y, cache = result
+            return (y[0] if isinstance(y, tuple) else y), lambda g: module.backward(g, cache)
+        return result, lambda g: (module.backward(g), module.grads)  # a model keeps its pass itself
 
-    y = output(x)
+    y, backward = run(x)
     if dy is None:
         dy = np.random.default_rng(seed).standard_normal(y.shape)
-    dx = module.backward(dy)
-    analytic = {name: module.grads[name].copy() for name in module.params}
+    dx, grads = backward(dy)
+    missing = [name for name in module.params if name not in grads]
+    if missing:
+        raise ValueError(f"backward returned no gradient for the parameters {missing}")
+    analytic = {name: np.array(grads[name], np.float64) for name in module.params}
     if check_input:
         analytic["input"] = np.array(dx, np.float64)
 
@@ -99,7 +100,7 @@ def gradcheck(module, x, dy=None, forward=None, h=1e-5, seed=0, check_input=True
         arrays["input"] = x
     errors, worst, worst_where = {}, -1.0, ""
     for name, z in arrays.items():
-        numeric = numerical_gradient(lambda: float(np.sum(output(x) * dy)), z, h)
+        numeric = numerical_gradient(lambda: float(np.sum(run(x)[0] * dy)), z, h)
         err = relative_error(analytic[name], numeric)
         k = int(np.argmax(err))
         errors[name] = float(err.flat[k])
@@ -107,3 +108,24 @@ def gradcheck(module, x, dy=None, forward=None, h=1e-5, seed=0, check_input=True
             worst = float(err.flat[k])
             worst_where = f"{name}{tuple(int(i) for i in np.unravel_index(k, err.shape))}"
     return GradcheckResult(worst, worst_where, errors)
+
+
+def _check_module(module, x):
+    if not all(hasattr(module, attr) for attr in ("forward", "backward", "params")):
+        raise TypeError(f"module must be a pytcn layer, block or model (with forward, backward and params), got "
+                        f"{type(module).__name__}")
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a NumPy array, got {type(x).__name__}")
+    if x.dtype != np.float64:
+        raise TypeError(f"x must be float64 for a gradient check, got {x.dtype}")
+    on_device = [name for name, p in module.params.items() if not isinstance(p, np.ndarray)]
+    if on_device:
+        # finite differences perturb the parameters in place, one entry at a time, which needs them on the host
+        raise TypeError(f"gradcheck needs a module on a host backend ('cpu' or 'numpy'); params[{on_device[0]!r}] is "
+                        f"a {type(module.params[on_device[0]]).__name__}. Check a 'cuda' model against the same "
+                        f"model on 'cpu' instead (load_state_dict), as tests/test_cuda.py does")
+    not_float64 = sorted({str(p.dtype) for p in module.params.values() if p.dtype != np.float64})
+    if not_float64:
+        raise TypeError(f"gradcheck needs a float64 module, got parameters of {', '.join(not_float64)}: in float32 a "
+                        f"central difference drowns in roundoff (a relative error near 1 would measure that, not the "
+                        f"backward). Build the module with dtype=np.float64")

@@ -1,77 +1,54 @@
-"""Layers with hand-written forward and backward passes.
+"""Layers with hand-written forward and backward passes, as pairs of functions in the manner of CS231n.
 
 Every layer works in the kernels' layout, channels before time:
 
     x: (N, C_in, T)    y: (N, C_out, T)
 
 (the model transposes its (N, T, C) input once, at its boundary). A layer follows one protocol, which
-``pytcn.gradcheck`` and the optimizers rely on:
+``pytcn.gradcheck`` and the model rely on:
 
-- ``params``: dict name -> array, the trainable arrays (updated in place, never replaced);
-- ``grads``: dict name -> array of the same shapes, written by ``backward``;
-- ``forward(x, ...) -> y`` saves what the backward pass needs;
-- ``backward(dy) -> dx`` reads what the last forward saved, fills ``grads`` and returns the input gradient.
+- ``params``: dict name -> array, the trainable arrays (updated in place by an optimizer, never replaced);
+- ``forward(x, ...) -> (y, cache)``: the output, and what the backward pass will need, explicitly;
+- ``backward(dy, cache) -> (dx, grads)``: the input gradient, and dict name -> gradient of every parameter.
 
-A layer on its own allocates a new array for each output and temporary. A layer of a model takes them from the
-model's buffer pool instead (``use_pool``; see pytcn/pool.py), and says which of its temporaries are dead
-(``_release``); its outputs are then the model's to release.
+A layer keeps no state between the two calls: what the backward needs is in the cache it is given. Arrays come from
+``pytcn.memory.empty``: a new array for a layer on its own (as ``np.empty``), the model's reused buffers during one of
+the model's passes; which, and for how long, is decided by the model alone (pytcn/memory.py).
 
-On a device backend (``backend="cuda"``) params, grads, inputs, outputs and everything saved are device arrays: a
-layer allocates through ``self.backend`` and does its array arithmetic with the backend's plumbing ops
-(``kernels/arrays.py``), never with NumPy. A NumPy input is validated and copied to the device.
+On a device backend (``backend="cuda"``) params, inputs, outputs, caches and gradients are device arrays: a layer
+does its array arithmetic with the backend's kernels and plumbing ops (``kernels/arrays.py``), never with NumPy. A
+NumPy input is validated and copied to the device.
 """
 import numpy as np
 
 from . import _validate
 from .backends import get_backend
 from .initializers import initialize
+from .memory import empty
 
 
 class Layer:
-    """Base of all layers: empty params and grads, and the check that backward follows a forward."""
+    """Base of all layers: the parameters, by name."""
 
     def __init__(self):
         self.params = {}
-        self.grads = {}
-        self._saved = None
-        self.pool = None  # the model's BufferPool (pytcn.pool), when the layer belongs to a model
-
-    def use_pool(self, pool):
-        """Takes outputs and temporaries from ``pool`` (a BufferPool of the layer's backend) from now on."""
-        self.pool = pool
-
-    def _empty(self, shape, dtype):
-        """A new array for this pass: a buffer of the pool, or a fresh array for a layer on its own."""
-        return self.backend.empty(shape, dtype) if self.pool is None else self.pool.empty(shape, dtype)
-
-    def _release(self, *arrays):
-        """Says that these arrays (made by ``_empty``) will not be read again: the pool may hand them out anew."""
-        if self.pool is not None:
-            self.pool.release(*arrays)
-
-    def _take_saved(self, what):
-        if self._saved is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward: there is no {what} to use")
-        return self._saved
 
     def named_parameters(self, prefix=""):
-        """(prefixed name, param, grad) for every trainable array of this layer."""
-        return [(prefix + name, self.params[name], self.grads[name]) for name in self.params]
+        """(prefixed name, param) for every trainable array of this layer."""
+        return [(prefix + name, self.params[name]) for name in self.params]
 
-    def rebind(self, params, grads, prefix=""):
-        """Takes ``params[prefix + name]`` and ``grads[prefix + name]`` as this layer's arrays (the model's views of
-        its flat buffers: same shapes, values already copied)."""
+    def rebind(self, params, prefix=""):
+        """Takes ``params[prefix + name]`` as this layer's arrays (the model's views of its flat buffer: same shapes,
+        values already copied)."""
         for name in self.params:
             self.params[name] = params[prefix + name]
-            self.grads[name] = grads[prefix + name]
 
 
 def _to_backend(layer):
-    """Moves a layer's freshly initialised (NumPy) params to its backend, and gives it zeroed grads there. Weights
-    are always drawn on the host, so one seed gives the same initial model on every backend."""
+    """Moves a layer's freshly initialised (NumPy) params to its backend. Weights are always drawn on the host, so
+    one seed gives the same initial model on every backend."""
     be = layer.backend
     layer.params = {name: be.array(name, p, p.ndim, p.dtype) for name, p in layer.params.items()}
-    layer.grads = {name: be.zeros(p.shape, p.dtype) for name, p in layer.params.items()}
 
 
 class CausalConv1D(Layer):
@@ -115,47 +92,44 @@ class CausalConv1D(Layer):
         """The effective weight W: (C_out, C_in, K), made from g and v when weight normalisation is on."""
         if not self.use_weight_norm:
             return self.params["weight"]
-        W = self._empty(self.params["weight_v"].shape, self.dtype)
+        W = empty(self.backend, self.params["weight_v"].shape, self.dtype)
         self.backend.weight_norm(W, self.params["weight_g"], self.params["weight_v"])  # W = g * v / ||v||
         return W
 
     def forward(self, x):
-        """x: (N, C_in, T) -> y: (N, C_out, T)."""
+        """x: (N, C_in, T) -> y: (N, C_out, T), cache."""
         x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
         W = self.weight()
-        y = self._empty((x.shape[0], self.out_channels, x.shape[2]), self.dtype)
+        y = empty(self.backend, (x.shape[0], self.out_channels, x.shape[2]), self.dtype)
         if self.activation == "relu":
             self.backend.conv_relu_forward(y, x, W, self.params["bias"], self.dilation)  # one fused kernel
         else:
             self.backend.conv_forward(y, x, W, self.params["bias"], self.dilation)
         # for the backward pass: the input (for dW), the weight actually used (for dx), the output (for the ReLU)
-        self._saved = (x, W, y)
-        return y
+        return y, (x, W, y)
 
-    def backward(self, dy):
-        """dy: (N, C_out, T) -> dx: (N, C_in, T); fills grads."""
-        x, W, y = self._take_saved("input")
+    def backward(self, dy, cache):
+        """dy: (N, C_out, T) -> dx: (N, C_in, T), {name: gradient}."""
+        x, W, y = cache
         be = self.backend
         dy = be.array("dy", dy, 3, self.dtype, shape=y.shape)
-        dz = None
         if self.activation == "relu":
-            dz = self._empty(y.shape, self.dtype)
+            dz = empty(be, y.shape, self.dtype)
             be.relu_backward(dz, dy, y)  # forward: y = max(z, 0) of the convolution's z
             dy = dz
-        dx = self._empty(x.shape, self.dtype)
+        dx = empty(be, x.shape, self.dtype)
         be.conv_backward_input(dx, dy, W, self.dilation)
-        be.conv_backward_bias(self.grads["bias"], dy)
-        if not self.use_weight_norm:
-            be.conv_backward_weight(self.grads["weight"], dy, x, self.dilation)
-            self._release(dz)
-            return dx
-        dW = self._empty(W.shape, self.dtype)
+        db = empty(be, (self.out_channels,), self.dtype)
+        be.conv_backward_bias(db, dy)
+        dW = empty(be, W.shape, self.dtype)
         be.conv_backward_weight(dW, dy, x, self.dilation)
+        if not self.use_weight_norm:
+            return dx, {"weight": dW, "bias": db}
         # forward: W = g * v / ||v||; kernels/arrays.py derives dg and dv from dW
-        be.weight_norm_backward(self.grads["weight_g"], self.grads["weight_v"], dW, self.params["weight_g"],
-                                self.params["weight_v"])
-        self._release(dz, dW)
-        return dx
+        dg = empty(be, self.params["weight_g"].shape, self.dtype)
+        dv = empty(be, self.params["weight_v"].shape, self.dtype)
+        be.weight_norm_backward(dg, dv, dW, self.params["weight_g"], self.params["weight_v"])
+        return dx, {"weight_g": dg, "weight_v": dv, "bias": db}
 
 
 class ReLU(Layer):
@@ -166,24 +140,23 @@ class ReLU(Layer):
         self.backend = get_backend(backend)
 
     def forward(self, x, x2=None):
-        """x: any shape -> y: the same shape. With ``x2`` (x's shape and dtype), y = max(x + x2, 0) in one pass;
-        the backward pass is the same, and the gradient of the sum is the gradient of each term."""
+        """x: any shape -> y: the same shape, cache. With ``x2`` (x's shape and dtype), y = max(x + x2, 0) in one
+        pass; the backward pass is the same, and the gradient of the sum is the gradient of each term."""
         x = self.backend.array("x", x, len(getattr(x, "shape", ())), _validate.kernel_dtype(x))
-        y = self._empty(x.shape, x.dtype)
+        y = empty(self.backend, x.shape, x.dtype)
         if x2 is None:
             self.backend.relu_forward(y, x)
         else:
             x2 = self.backend.array("x2", x2, len(x.shape), x.dtype, shape=x.shape)
             self.backend.add_relu_forward(y, x, x2)
-        self._saved = y  # for the backward pass: the unit was active where y > 0
-        return y
+        return y, y  # for the backward pass: the unit was active where y > 0
 
-    def backward(self, dy):
-        y = self._take_saved("output")
+    def backward(self, dy, cache):
+        y = cache
         dy = self.backend.array("dy", dy, len(y.shape), y.dtype, shape=y.shape)
-        dx = self._empty(y.shape, y.dtype)
+        dx = empty(self.backend, y.shape, y.dtype)
         self.backend.relu_backward(dx, dy, y)
-        return dx
+        return dx, {}
 
 
 class SpatialDropout1D(Layer):
@@ -203,36 +176,31 @@ class SpatialDropout1D(Layer):
         self.backend = get_backend(backend)
 
     def forward(self, x, training=False, rng=None):
-        """In training, ``rng`` (a np.random.Generator) draws the mask: the same generator state, the same mask."""
+        """x: (N, C, T) -> y, cache (the mask, or None when nothing was dropped). In training, ``rng`` (a
+        np.random.Generator) draws the mask: the same generator state, the same mask."""
         x = self.backend.array("x", x, 3, _validate.kernel_dtype(x))
         if not training or self.rate == 0.0:
-            self._saved = None  # identity: backward passes dy through
-            return x
+            return x, None  # the identity: backward passes dy through
         if rng is None:
             raise ValueError("rng must be a np.random.Generator when training with dropout, got None")
         keep = rng.random(x.shape[:2]) >= self.rate  # N, C
-        mask = self._empty(keep.shape, x.dtype)  # N, C
+        mask = empty(self.backend, keep.shape, x.dtype)  # N, C
         self.backend.load(mask, keep / (1.0 - self.rate))  # on 'cuda': to the GPU
-        self._saved = mask
-        y = self._empty(x.shape, x.dtype)
+        y = empty(self.backend, x.shape, x.dtype)
         self.backend.scale_channels(y, x, mask)
-        return y
+        return y, mask
 
-    @property
-    def active(self):
-        """Whether the last forward dropped channels (and so made a new array) rather than pass x through."""
-        return self._saved is not None
-
-    def backward(self, dy):
+    def backward(self, dy, cache):
+        mask = cache
         dy = self.backend.array("dy", dy, 3, _validate.kernel_dtype(dy))
-        if self._saved is None:
-            return dy
-        if tuple(dy.shape[:2]) != tuple(self._saved.shape):
+        if mask is None:
+            return dy, {}
+        if tuple(dy.shape[:2]) != tuple(mask.shape):
             raise ValueError(f"dy must have the shape of the forward's input, (N, C, T) with (N, C) = "
-                             f"{tuple(self._saved.shape)}, got {dy.shape}")
-        dx = self._empty(dy.shape, dy.dtype)
-        self.backend.scale_channels(dx, dy, self._saved)  # forward: y = x * mask
-        return dx
+                             f"{tuple(mask.shape)}, got {dy.shape}")
+        dx = empty(self.backend, dy.shape, dy.dtype)
+        self.backend.scale_channels(dx, dy, mask)  # forward: y = x * mask
+        return dx, {}
 
 
 class Linear(Layer):
@@ -251,15 +219,18 @@ class Linear(Layer):
         _to_backend(self)
 
     def forward(self, x):
+        """x: (M, F) -> y: (M, O), cache."""
         x = self.backend.array("x", x, 2, self.dtype, shape=(None, self.in_features))
-        y = self._empty((x.shape[0], self.out_features), self.dtype)
+        y = empty(self.backend, (x.shape[0], self.out_features), self.dtype)
         self.backend.linear_forward(y, x, self.params["weight"], self.params["bias"])
-        self._saved = x  # for the backward pass: dW = dy.T @ x
-        return y
+        return y, x  # for the backward pass: dW = dy.T @ x
 
-    def backward(self, dy):
-        x = self._take_saved("input")
+    def backward(self, dy, cache):
+        """dy: (M, O) -> dx: (M, F), {"weight": dW, "bias": db}."""
+        x = cache
         dy = self.backend.array("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
-        dx = self._empty(x.shape, self.dtype)
-        self.backend.linear_backward(dx, self.grads["weight"], self.grads["bias"], dy, x, self.params["weight"])
-        return dx
+        dx = empty(self.backend, x.shape, self.dtype)
+        dW = empty(self.backend, self.params["weight"].shape, self.dtype)
+        db = empty(self.backend, (self.out_features,), self.dtype)
+        self.backend.linear_backward(dx, dW, db, dy, x, self.params["weight"])
+        return dx, {"weight": dW, "bias": db}

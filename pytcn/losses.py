@@ -1,13 +1,14 @@
 """Losses: each returns (loss as a float, gradient of the loss with respect to the prediction).
 
-The prediction may be a NumPy array or, from a model on backend 'cuda', a device array: the backend defaults to the
-prediction's (``backend=None``), the gradient is made where the prediction lives, and targets and labels (NumPy
-arrays) are copied there. Only the loss, one number, comes back.
+``backend`` names the kernels that compute the loss: 'numpy' (the NumPy twins), 'cpu' (the Numba kernels) or 'cuda'
+(a prediction on the GPU; targets and labels, NumPy arrays, are copied there, and only the loss, one number, comes
+back). By default it follows the prediction: 'cuda' for a device array, else 'numpy', so that NumPy arrays meet NumPy
+code; the training loop passes its model's backend (``pytcn.mse(pred, y, backend=model.backend)``).
 """
 import numpy as np
 
 from . import _validate
-from .backends import get_backend, infer_backend, to_numpy
+from .backends import get_backend, is_device_array, to_numpy
 
 
 def mse(pred, target, backend=None):
@@ -15,7 +16,7 @@ def mse(pred, target, backend=None):
 
     pred: any shape, e.g. (N, outputs) or (N, T, outputs); target: the same shape.
     """
-    be = get_backend(infer_backend(pred) if backend is None else backend)
+    be = _backend(pred, backend)
     pred = _as_prediction("pred", pred, be)
     target = be.array("target", target, len(pred.shape), pred.dtype, shape=pred.shape)
     dpred = be.empty(pred.shape, pred.dtype)
@@ -28,7 +29,7 @@ def cross_entropy(logits, labels, backend=None):
     One label per sequence: logits (N, C), labels (N,). One label per time step: logits (N, T, C), labels (N, T),
     averaged over all N*T steps as torch.nn.CrossEntropyLoss does.
     """
-    be = get_backend(infer_backend(logits) if backend is None else backend)
+    be = _backend(logits, backend)
     logits = _as_prediction("logits", logits, be)
     if len(logits.shape) not in (2, 3):
         raise ValueError(f"logits must be (N, C) or (N, T, C), got shape {logits.shape}")
@@ -44,6 +45,12 @@ def cross_entropy(logits, labels, backend=None):
 def accuracy(logits, labels):
     """The fraction of positions whose largest logit is the label's (logits may be a device array)."""
     return float(np.mean(np.argmax(to_numpy(logits), axis=-1) == labels))
+
+
+def _backend(pred, backend):
+    if backend is None:
+        return get_backend("cuda" if is_device_array(pred) else "numpy")
+    return get_backend(backend)
 
 
 def _as_prediction(name, a, be):

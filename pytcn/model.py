@@ -6,17 +6,18 @@
 Inputs and outputs are (batch, time, channels), as in keras-tcn; inside, the model works channels-first, the layout
 of the kernels, and transposes once on the way in and once on the way out.
 """
+import contextlib
 import numbers
+import threading
 from collections.abc import Sequence
-from contextlib import contextmanager
 
 import numpy as np
 
 from . import _validate
-from .backends import get_backend, pack
+from .backends import get_backend, pack, packed_zeros
 from .block import ResidualBlock
 from .layers import Linear
-from .pool import BufferPool
+from .memory import Workspace, empty, zeros
 
 
 def receptive_field(kernel_size, dilations, nb_stacks=1):
@@ -71,9 +72,13 @@ class TCN:
     pytcn.backends; on 'cuda' the parameters live on the GPU, forward returns a device array, and
     ``pytcn.to_numpy`` or ``state_dict`` bring arrays back).
 
-    Its activations and gradients come from a buffer pool (``model.pool``, see pytcn.pool): after the first step of
-    a batch shape, a training step allocates only the two arrays it hands back, the prediction and the input
-    gradient. Those are the caller's to keep; nothing else of a pass outlives the next forward.
+    Its activations and gradients come from arenas that hand the same buffers out again at every pass (see
+    pytcn.memory and ``configure_memory``): after the first step of a batch shape, a training step allocates only the
+    two arrays it hands back, the prediction and the input gradient, which are the caller's to keep.
+
+    One model may be used from several threads: its passes run one at a time (a lock), and each thread keeps its
+    own arenas and its own last pass, so a forward in one thread never disturbs a backward in another. ``grads``
+    holds what the latest backward of any thread wrote.
 
     Parameters are named as PyTorch names those of locuslab/TCN's model (``state_dict``): block b = stack *
     len(dilations) + i is ``tcn.network.{b}``, the head is ``linear``.
@@ -117,47 +122,31 @@ class TCN:
                 c_in = c_out
         self.linear = Linear(c_in, self.outputs, rng=self.rng, dtype=self.dtype, backend=self.backend)
 
-        named = self._layers_named_parameters()
-        # every parameter, and every gradient, is a view of its slice of one flat buffer (pytcn.backends.pack), so
-        # that an optimizer updates them all in one pass; the layers take the views as their arrays
-        self.params = pack(self.backend, {name: p for name, p, _ in named})  # live: optimizers update them in place
-        self.grads = pack(self.backend, {name: g for name, _, g in named})  # written by backward, not accumulated
+        # every parameter is a view of its slice of one flat buffer (pytcn.backends.pack), and so is every gradient,
+        # so that an optimizer updates them all in one pass; the layers take the parameters' views as their arrays
+        self.params = pack(self.backend, dict(self._layers_named_parameters()))  # live: updated in place
+        self.grads = packed_zeros(self.backend, self.params)  # written by backward (not accumulated)
         for b, block in enumerate(self.blocks):
-            block.rebind(self.params, self.grads, f"tcn.network.{b}.")
-        self.linear.rebind(self.params, self.grads, "linear.")
-        self._named = self._layers_named_parameters()
-        self.use_pool(BufferPool(self.backend))
-        self._saved = None
+            block.rebind(self.params, f"tcn.network.{b}.")
+        self.linear.rebind(self.params, "linear.")
+        self.configure_memory()
+        self._lock = threading.Lock()  # one pass at a time: concurrent passes would write the same gradients
 
-    def use_pool(self, pool):
-        """Takes every activation and gradient of the model's passes from ``pool`` (a pytcn.pool.BufferPool of the
-        model's backend, used by no other model) from the next forward on. The tests give a model a pool that
-        poisons what is released, and the benchmarks one that allocates afresh."""
-        if not isinstance(pool, BufferPool):
-            raise TypeError(f"pool must be a pytcn.pool.BufferPool, got {type(pool).__name__}")
-        if pool.backend is not self.backend:
-            raise ValueError(f"pool must be a pool of the model's backend {self.backend.name!r}, got one of "
-                             f"{pool.backend.name!r}")
-        if pool.owner is not None and pool.owner is not self:
-            raise ValueError("pool is already the pool of another model: each model needs its own (a model's "
-                             "forward gives back every buffer of its pool, the other model's included)")
-        pool.owner = self
-        self.pool = pool
-        self._pool_shape = None  # (N, T) of the pass the pool's buffers were made for
+    def configure_memory(self, reuse=True, poison=False):
+        """How the model's passes get their arrays (pytcn/memory.py). ``reuse=True`` (the default): from arenas
+        that hand the same buffers out again at every pass, one set per thread. ``reuse=False``: every array anew,
+        as a layer on its own allocates (for comparisons: the tests check both ways agree, benchmarks/memory.py
+        times them). ``poison=True``: buffers filled with NaN whenever their arena is reset (for tests)."""
+        self._reuse = _validate.boolean("reuse", reuse)
+        self._poison = _validate.boolean("poison", poison)
+        self._threads = threading.local()  # each thread's Workspace, made at its first pass
 
-    @contextmanager
-    def _pool_lent(self):
-        """The layers take their arrays from the model's pool during the model's own passes only. Called on its own
-        (``model.blocks[0].forward(h)``, ``gradcheck(model.blocks[0], h)``), a layer allocates afresh, so nothing it
-        returns is reused behind its caller's back."""
-        layers = [*self.blocks, self.linear]
-        for layer in layers:
-            layer.use_pool(self.pool)
-        try:
-            yield self.pool
-        finally:
-            for layer in layers:
-                layer.use_pool(None)
+    def workspace(self):
+        """This thread's Workspace: its arenas and the caches of its last forward."""
+        ws = getattr(self._threads, "workspace", None)
+        if ws is None:
+            ws = self._threads.workspace = Workspace(self.backend, self._poison)
+        return ws
 
     def _layers_named_parameters(self):
         named = [entry for b, block in enumerate(self.blocks) for entry in block.named_parameters(f"tcn.network.{b}.")]
@@ -199,102 +188,127 @@ class TCN:
         """x: (N, T, input_channels) -> y: (N, outputs), or (N, T, outputs) with return_sequences.
 
         Floating input is converted to the model's dtype. ``training=True`` turns dropout on; its masks are drawn
-        from ``rng`` (a np.random.Generator), or from the model's own generator when rng is None.
+        from ``rng`` (a np.random.Generator), or from the model's own generator when rng is None. The caches for
+        ``backward`` stay in the model (in this thread's workspace) until the next forward; ``y`` is the caller's.
         """
-        pool = self.pool
         training = _validate.boolean("training", training)
         if rng is not None:
             _validate.generator("rng", rng)
         if training and rng is None:
             rng = self.rng
-        x = pool.array("x", x, 3, self.dtype, shape=(None, None, self.input_channels))  # on 'cuda': to the GPU, once
-        # a new pass: what the previous one saved for its backward is dead, and its buffers are free again
-        self._saved = None
-        pool.release_all(keep=x)  # (on 'cuda', x may be a buffer too: the one the input was just copied into)
-        N, T, _ = x.shape
-        if (N, T) != self._pool_shape:
-            pool.clear()  # buffers made for another batch shape: drop them rather than keep both
-            self._pool_shape = (N, T)
-        with self._pool_lent():
-            y, features_shape = self._forward(x, training, rng)
-        pool.detach(y)  # the caller's to keep
-        if self.return_sequences:
-            y = y.reshape(N, T, self.outputs)
-        self._saved = (tuple(x.shape), features_shape, tuple(y.shape))
+        x = self._validated("x", x, 3, (None, None, self.input_channels))
+        with self._lock:
+            ws = self.workspace()
+            ws.new_pass(tuple(x.shape[:2]))  # the arena is reset below: the caches of the previous pass die here
+            with self._arena(ws.forward):
+                y, caches = self._forward(self._on_backend(x), training, rng)
+                y = self._handed_out(y)
+            ws.last_pass = (tuple(x.shape), caches, tuple(y.shape))
         return y
 
     def _forward(self, x, training, rng):
-        be, pool = self.backend, self.pool
+        """The pass in the kernels' layout: every array from the current arena. Returns y and the caches."""
+        be = self.backend
         N, T, _ = x.shape
-        h = pool.empty((N, self.input_channels, T), self.dtype)
+        h = empty(be, (N, self.input_channels, T), self.dtype)
         be.transpose(h, x)  # N, C_in, T: the kernels' layout
+        block_caches = []
         features = None  # N, F, T: with skip connections, the sum of every block's branch output
         if self.use_skip_connections:
-            features = pool.zeros((N, self.blocks[-1].conv2.out_channels, T), self.dtype)
+            features = zeros(be, (N, self.blocks[-1].conv2.out_channels, T), self.dtype)
         for block in self.blocks:
-            h, branch = block.forward(h, training, rng)
+            (h, branch), cache = block.forward(h, training, rng)
+            block_caches.append(cache)
             if self.use_skip_connections:
                 be.add(features, features, branch)  # features += branch, in place
-            block.release_branch(branch)  # read by now
         if not self.use_skip_connections:
             features = h
         F = features.shape[1]
         if self.return_sequences:
-            rows = pool.empty((N, T, F), self.dtype)
+            rows = empty(be, (N, T, F), self.dtype)
             be.transpose(rows, features)
-            y = self.linear.forward(rows.reshape(N * T, F))  # N*T, F -> N*T, outputs
+            y, head_cache = self.linear.forward(rows.reshape(N * T, F))  # N*T, F -> N*T, outputs
+            y = y.reshape(N, T, self.outputs)
         else:
-            last = pool.empty((N, F), self.dtype)
+            last = empty(be, (N, F), self.dtype)
             be.last_step(last, features)  # the head reads the last step only
-            y = self.linear.forward(last)  # N, outputs
-        if self.use_skip_connections:
-            pool.release(features)  # the sum, read by the head alone (the backward pass needs only its shape)
-        return y, tuple(features.shape)
+            y, head_cache = self.linear.forward(last)  # N, outputs
+        return y, (block_caches, head_cache, tuple(features.shape))
 
     def backward(self, dy):
         """dy: the gradient of the loss with respect to forward's output (its shape) -> dx: (N, T, input_channels).
 
-        Fills ``grads`` (overwriting what the previous backward wrote).
+        Fills ``grads`` (overwriting what the previous backward wrote) from the caches of this thread's last forward.
         """
-        if self._saved is None:
-            raise RuntimeError("TCN.backward called before forward")
-        x_shape, features_shape, y_shape = self._saved
-        pool = self.pool
-        dy = pool.array("dy", dy, len(y_shape), self.dtype, shape=y_shape)
-        with self._pool_lent():
-            dx = self._backward(dy, x_shape, features_shape)
-        pool.detach(dx)  # the caller's to keep
+        with self._lock:
+            ws = self.workspace()
+            if ws.last_pass is None:
+                raise RuntimeError("TCN.backward called before forward (in this thread): there is no pass to go back "
+                                   "through")
+            x_shape, caches, y_shape = ws.last_pass
+            dy = self._validated("dy", dy, len(y_shape), y_shape)
+            return self._backward(ws, dy, x_shape, caches)
+
+    def _backward(self, ws, dy, x_shape, caches):
+        be = self.backend
+        block_caches, head_cache, features_shape = caches
+        N, F, T = features_shape
+        turns = iter(range(len(self.blocks) + 1))  # the head, then each block: whose turn on the scratch arenas
+        with self._arena(ws.scratch[next(turns) % 2]):
+            dy = self._on_backend(dy)
+            if self.return_sequences:
+                drows, grads = self.linear.backward(dy.reshape(N * T, self.outputs), head_cache)  # N*T, F
+            else:
+                drows, grads = self.linear.backward(dy, head_cache)  # N, F
+            self._store_gradients("linear.", grads)
+            with self._arena(ws.backward):  # read by every block: lives through the whole backward pass
+                dfeatures = empty(be, features_shape, self.dtype)
+                if self.return_sequences:
+                    be.transpose(dfeatures, drows.reshape(N, T, F))  # forward: rows = features transposed
+                else:
+                    be.scatter_last_step(dfeatures, drows)  # forward read only the last step
+                # with skip connections: features = the sum of every block's branch, and the last block's out goes
+                # nowhere; without: features = the last block's out
+                dh = zeros(be, features_shape, self.dtype) if self.use_skip_connections else dfeatures
+        dbranch = dfeatures if self.use_skip_connections else None
+        for b in reversed(range(len(self.blocks))):
+            with self._arena(ws.scratch[next(turns) % 2]):  # dh, made in the other scratch arena, is read here
+                dh, grads = self.blocks[b].backward(dh, block_caches[b], dbranch)
+                self._store_gradients(f"tcn.network.{b}.", grads)
+        dx = be.empty(x_shape, self.dtype)  # the caller's: not from an arena
+        be.transpose(dx, dh)  # back to (N, T, C_in)
         return dx
 
-    def _backward(self, dy, x_shape, features_shape):
-        be, pool = self.backend, self.pool
-        N, F, T = features_shape
-        dfeatures = pool.empty(features_shape, self.dtype)
-        if self.return_sequences:
-            drows = self.linear.backward(dy.reshape(N * T, self.outputs))  # N*T, F
-            be.transpose(dfeatures, drows.reshape(N, T, F))  # forward: rows = features transposed
-        else:
-            drows = self.linear.backward(dy)  # N, F
-            be.scatter_last_step(dfeatures, drows)  # forward read only the last step
-        pool.release(dy, drows)  # each gradient goes back to the pool once the layer below has read it
-        if self.use_skip_connections:
-            # forward: features = sum of every block's branch; the last block's out goes nowhere
-            dh = pool.zeros(features_shape, self.dtype)
-            for block in reversed(self.blocks):
-                dh_below = block.backward(dh, dbranch=dfeatures)
-                pool.release(dh)
-                dh = dh_below
-            pool.release(dfeatures)
-        else:
-            dh = dfeatures
-            for block in reversed(self.blocks):
-                dh_below = block.backward(dh)
-                pool.release(dh)
-                dh = dh_below
-        dx = pool.empty(x_shape, self.dtype)
-        be.transpose(dx, dh)  # back to (N, T, C_in)
-        pool.release(dh)
-        return dx
+    def _validated(self, name, a, ndim, shape):
+        """``a`` checked (and, on the host, converted to the model's dtype and made contiguous)."""
+        if self.backend.on_device and self.backend.is_array(a):
+            return self.backend.array(name, a, ndim, self.dtype, shape)
+        return _validate.float_array(name, a, ndim, self.dtype, shape)
+
+    def _on_backend(self, a):
+        """A validated array in the backend's memory: on a device backend, a NumPy array is copied into a buffer of
+        the current arena (once per pass) rather than into a new device allocation."""
+        if not self.backend.on_device or self.backend.is_array(a):
+            return a
+        dev = empty(self.backend, a.shape, a.dtype)
+        self.backend.load(dev, a)
+        return dev
+
+    def _store_gradients(self, prefix, grads):
+        for name, g in grads.items():
+            self.backend.copy(self.grads[prefix + name], g)
+
+    def _arena(self, arena):
+        """The arena to allocate from, reset; or, without reuse, none: every array anew."""
+        return arena.use() if self._reuse else contextlib.nullcontext()
+
+    def _handed_out(self, y):
+        """y, copied out of the arena: the prediction is the caller's to keep."""
+        if not self._reuse:
+            return y
+        out = self.backend.empty(tuple(y.shape), self.dtype)
+        self.backend.copy(out, y)
+        return out
 
     __call__ = forward
 
@@ -303,7 +317,7 @@ class TCN:
 
     def named_parameters(self):
         """(name, param, grad) for every trainable array, in state_dict order."""
-        return list(self._named)
+        return [(name, p, self.grads[name]) for name, p in self.params.items()]
 
     def state_dict(self):
         """A NumPy copy of every parameter, named and shaped as in PyTorch's locuslab/TCN model (on any backend)."""

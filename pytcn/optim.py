@@ -7,13 +7,15 @@ norm is at most ``max_grad_norm``, as torch.nn.utils.clip_grad_norm_ does.
 import numpy as np
 
 from . import _validate
-from .backends import Packed, get_backend, infer_backend, packed_zeros
+from .backends import Packed, backend_of, get_backend, infer_backend, packed_zeros
 
 
 def global_grad_norm(grads, backend=None):
-    """sqrt(sum of every squared gradient entry), accumulated in float64 (on the backend of the arrays by default)."""
+    """sqrt(sum of every squared gradient entry), accumulated in float64: by default on the backend of a model's
+    ``grads``, or for another dict on 'cuda' for device arrays and 'cpu' for NumPy ones."""
     arrays = list(grads.values())
-    return float(np.sqrt(get_backend(infer_backend(*arrays) if backend is None else backend).sum_squares(arrays)))
+    be = backend_of(grads, infer_backend(*arrays)) if backend is None else get_backend(backend)
+    return float(np.sqrt(be.sum_squares(arrays)))
 
 
 def clip_factor(grads, max_grad_norm, backend=None):
@@ -30,8 +32,9 @@ class _Optimizer:
         self.params = dict(params)
         # a model's params are views of one flat buffer (pytcn.backends.pack): then one pass updates them all
         self._packed = params if isinstance(params, Packed) else None
-        # the backend of the arrays: 'cuda' for device arrays, else 'cpu', unless named
-        self.backend = get_backend(infer_backend(*self.params.values()) if backend is None else backend)
+        # unless named: the backend of a model's params, or for another dict 'cuda' for device arrays, else 'cpu'
+        self.backend = backend_of(params, infer_backend(*self.params.values())) if backend is None \
+            else get_backend(backend)
         kind = "device array" if self.backend.on_device else "NumPy array"
         for name, p in self.params.items():
             # updated in place by the kernels, so a parameter cannot be converted: it is refused instead

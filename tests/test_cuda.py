@@ -63,6 +63,7 @@ def plumbing_calls(draw, op):
     g = np.abs(normal(rng, (C, 1, 1), dtype)) + 0.5
     calls = {
         "fill": ([out], [draw(st.sampled_from([0.0, 1.5]))]),
+        "copy": ([out], [x]),
         "add": ([out], [x, normal(rng, x.shape, dtype)]),
         "scale": ([out], [x, draw(st.floats(-2, 2))]),
         "sum_squares": ([], [[x, v, g]]),

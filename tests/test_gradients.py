@@ -8,9 +8,9 @@ Before every check all parameters, biases included, are set to random values. In
 and a zero input (a channel that dropout removed, the causal padding) then puts a ReLU's pre-activation exactly on
 its kink, where a central difference measures 1/2 of a slope the backward pass takes as 0 or 1.
 
-The step is h = 1e-5, not gradcheck's default 1e-6: through a four-block model the roundoff of <y, dy> divided by
-2h reaches 1e-6 relative on entries a thousand times smaller than an array's largest (measured: 2.1e-06 with h = 1e-6,
-1.1e-07 with h = 1e-5, 1.1e-04 with h = 1e-7, on the same model). Without weight normalisation a model is
+The step is h = 1e-5 (gradcheck's default) rather than 1e-6: through a four-block model the roundoff of <y, dy>
+divided by 2h reaches 1e-6 relative on entries a thousand times smaller than an array's largest (measured: 2.1e-06
+with h = 1e-6, 1.1e-07 with h = 1e-5, 1.1e-04 with h = 1e-7, on the same model). Without weight normalisation a model is
 piecewise linear in each single parameter, so a larger step adds no truncation error until it crosses a ReLU kink
 (h = 3e-5 already crosses one somewhere in the grid below); weight normalisation adds an O(h^2) error, about 1e-10.
 
@@ -41,26 +41,24 @@ def assert_gradcheck(module, x, **kwargs):
 
 
 class BlockProbe:
-    """A residual block seen as one module with one output, ``a * out + b * branch``, so that gradcheck covers the
-    skip output as well as the main one; its params and grads are the block's, named as in ``named_parameters``.
-    ``dropout_seed`` draws the same dropout masks on every call (training mode); None runs in inference mode."""
+    """A residual block seen as one layer with one output, ``a * out + b * branch``, so that gradcheck covers the
+    skip output as well as the main one; its params are the block's. ``dropout_seed`` draws the same dropout masks
+    on every call (training mode); None runs in inference mode."""
 
     def __init__(self, block, a=1.0, b=0.0, dropout_seed=None):
         self.block, self.a, self.b, self.dropout_seed = block, a, b, dropout_seed
-        named = block.named_parameters()
-        self.params = {name: p for name, p, _ in named}
-        self.grads = {name: g for name, _, g in named}
+        self.params = block.params
 
     def forward(self, x):
         if self.dropout_seed is None:
-            out, branch = self.block.forward(x)
+            (out, branch), cache = self.block.forward(x)
         else:
-            out, branch = self.block.forward(x, training=True, rng=np.random.default_rng(self.dropout_seed))
-        return self.a * out + self.b * branch
+            (out, branch), cache = self.block.forward(x, training=True, rng=np.random.default_rng(self.dropout_seed))
+        return self.a * out + self.b * branch, cache
 
-    def backward(self, dy):
+    def backward(self, dy, cache):
         # forward: y = a * out + b * branch, so out receives a * dy and the skip output b * dy
-        return self.block.backward(self.a * dy, dbranch=self.b * dy)
+        return self.block.backward(self.a * dy, cache, dbranch=self.b * dy)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -95,9 +93,11 @@ def test_relu_of_a_sum_passes_its_gradient_to_both_terms():
     rng = np.random.default_rng(4)
     relu = pytcn.ReLU()
     a, b, dy = rng.standard_normal((3, 2, 3, 5))
-    y = relu.forward(a, b)
+    y, cache = relu.forward(a, b)
     np.testing.assert_array_equal(y, np.maximum(a + b, 0))
-    np.testing.assert_array_equal(relu.backward(dy), np.where(a + b > 0, dy, 0))
+    dx, grads = relu.backward(dy, cache)
+    np.testing.assert_array_equal(dx, np.where(a + b > 0, dy, 0))
+    assert grads == {}
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
@@ -116,7 +116,7 @@ def test_spatial_dropout_gradient_matches_finite_differences_with_a_fixed_mask()
     def forward(z):
         return layer.forward(z, training=True, rng=np.random.default_rng(7))
 
-    y = forward(x)
+    y, _ = forward(x)
     dropped = np.all(y == 0, axis=2)  # N, C
     assert dropped.any() and not dropped.all(), "the mask of seed 7 should drop some channels and keep others"
     assert_gradcheck(layer, x, forward=forward)
@@ -136,11 +136,15 @@ def test_linear_gradients_match_finite_differences():
 
 def test_residual_block_exposes_its_parameters_to_gradcheck():
     """A block is documented as a gradcheck module like any layer; its ``params`` must then hold its convolutions'
-    arrays, or pytcn.gradcheck(block, x) checks the input gradient alone and reports success."""
-    block = pytcn.ResidualBlock(2, 3, 2, 1, rng=np.random.default_rng(0), dtype=np.float64)
-    expected = [name for name, _, _ in block.named_parameters()]
+    arrays, and its backward a gradient of each, or pytcn.gradcheck(block, x) checks the input gradient alone and
+    reports success."""
+    rng = np.random.default_rng(0)
+    block = pytcn.ResidualBlock(2, 3, 2, 1, rng=rng, dtype=np.float64)
+    expected = ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "downsample.weight", "downsample.bias"]
     assert sorted(block.params) == sorted(expected), f"ResidualBlock.params has {sorted(block.params)}"
-    assert sorted(block.grads) == sorted(expected), f"ResidualBlock.grads has {sorted(block.grads)}"
+    (out, _), cache = block.forward(rng.standard_normal((2, 2, 5)))
+    _, grads = block.backward(np.ones_like(out), cache)
+    assert sorted(grads) == sorted(expected), f"ResidualBlock.backward gave gradients of {sorted(grads)}"
 
 
 BLOCK_OUTPUTS = [(1.0, 0.0), (0.0, 1.0), (1.0, 2.0)]  # out alone, the skip (branch) alone, both
@@ -158,7 +162,7 @@ def test_residual_block_gradients_match_finite_differences(a, b, c_in, use_weigh
     probe = BlockProbe(block, a, b, dropout_seed)
     randomize(probe.params, rng)
     result = assert_gradcheck(probe, rng.standard_normal((2, c_in, 6)))
-    expected = {name for name, _, _ in block.named_parameters()} | {"input"}
+    expected = set(block.params) | {"input"}
     assert set(result.errors) == expected, str(result)
 
 
@@ -301,19 +305,19 @@ def test_loss_gradient_reaches_every_parameter_through_the_model(loss_name, retu
 class ConvWithWrongWeightGradient(pytcn.CausalConv1D):
     """A convolution whose backward overstates the weight gradient by 1 %."""
 
-    def backward(self, dy):
-        dx = super().backward(dy)
-        self.grads["weight"] *= 1.01
-        return dx
+    def backward(self, dy, cache):
+        dx, grads = super().backward(dy, cache)
+        grads["weight"] *= 1.01
+        return dx, grads
 
 
 class ConvWithWrongInputGradient(pytcn.CausalConv1D):
     """A convolution whose backward drops the input gradient of the last time step."""
 
-    def backward(self, dy):
-        dx = super().backward(dy)
+    def backward(self, dy, cache):
+        dx, grads = super().backward(dy, cache)
         dx[:, :, -1] = 0.0
-        return dx
+        return dx, grads
 
 
 def test_gradcheck_catches_a_wrong_parameter_gradient():

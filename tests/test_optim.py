@@ -195,7 +195,7 @@ def test_adam_updates_a_models_flat_buffer_in_one_pass_as_it_would_array_by_arra
     for arrays in (packed.params, packed.grads):
         assert arrays.flat.size == sum(a.size for a in arrays.values())
         assert all(np.shares_memory(a, arrays.flat) for a in arrays.values())
-    assert packed.blocks[1].conv2.grads["weight_v"] is packed.grads["tcn.network.1.conv2.weight_v"]
+    assert packed.blocks[1].conv2.params["weight_v"] is packed.params["tcn.network.1.conv2.weight_v"]
     backend, calls = counting("cpu", "adam_update")
     one_pass = pytcn.Adam(packed.params, lr=1e-2, weight_decay=1e-3, max_grad_norm=max_grad_norm, backend=backend)
     # plain dicts of the other model's arrays: no flat buffer, one kernel call per array

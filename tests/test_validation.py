@@ -342,7 +342,7 @@ def test_noncontiguous_input_to_a_layer_gives_the_same_result_as_its_contiguous_
     conv = CausalConv1D(3, 4, 2, dilation=2, rng=np.random.default_rng(0))
     x = np.random.default_rng(4).standard_normal((N, T, C_IN)).astype(np.float32).transpose(0, 2, 1)  # N, C_IN, T
     assert not x.flags.c_contiguous
-    np.testing.assert_array_equal(conv.forward(x), conv.forward(np.ascontiguousarray(x)))
+    np.testing.assert_array_equal(conv.forward(x)[0], conv.forward(np.ascontiguousarray(x))[0])
 
 
 def test_the_table_reaches_the_numba_backend():
@@ -353,10 +353,10 @@ def test_the_table_reaches_the_numba_backend():
 def test_relu_and_dropout_backward_reject_a_dy_of_the_wrong_shape():
     rng = np.random.default_rng(0)
     relu = pytcn.ReLU()
-    relu.forward(rng.standard_normal((2, 3, 5)))
+    _, cache = relu.forward(rng.standard_normal((2, 3, 5)))
     with pytest.raises(ValueError, match=r"dy must have shape \(2, 3, 5\), got \(2, 3, 4\)"):
-        relu.backward(rng.standard_normal((2, 3, 4)))
+        relu.backward(rng.standard_normal((2, 3, 4)), cache)
     dropout = pytcn.SpatialDropout1D(0.5)
-    dropout.forward(rng.standard_normal((2, 3, 5)), training=True, rng=rng)
+    _, cache = dropout.forward(rng.standard_normal((2, 3, 5)), training=True, rng=rng)
     with pytest.raises(ValueError, match=r"dy must have the shape of the forward's input.*got \(2, 4, 5\)"):
-        dropout.backward(rng.standard_normal((2, 4, 5)))
+        dropout.backward(rng.standard_normal((2, 4, 5)), cache)

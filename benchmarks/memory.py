@@ -1,12 +1,13 @@
-"""Time a model whose arrays come from its buffer pool (the default) against the same model allocating every array
-anew (pytcn.pool.FreshAllocation), in one process, alternating, on the configurations of benchmarks/speed.py.
+"""Time a model whose arrays come from its arenas (the default) against the same model allocating every array anew
+(``model.configure_memory(reuse=False)``), in one process, alternating, on the configurations of benchmarks/speed.py.
 
-    python benchmarks/pool.py                      # every configuration, training step and inference
-    python benchmarks/pool.py wide --rounds 5
+    python benchmarks/memory.py                      # every configuration, training step and inference
+    python benchmarks/memory.py wide --rounds 5
 
 Each round times --steps training steps (forward, loss, backward, Adam) and --steps inference passes of each
-model, after --warmup; the figures are medians over steps, one line per model and round. What it shows: how much
-of a step the allocator costs (page faults, alignment; pytcn/pool.py), with everything else equal.
+model, after --warmup; the figures are medians over steps, one line per model and round, with the bytes the model
+holds between steps (its arenas; nothing for fresh allocation). What it shows: how much of a step the allocator
+costs (page faults, alignment; pytcn/memory.py), with everything else equal.
 """
 import argparse
 import os
@@ -28,14 +29,12 @@ def timed(model, name, steps, warmup):
         forward_and_backward()
         optimizer.step(model.grads)
 
-    train_step()  # the first step of a shape fills the pool
+    train_step()  # the first step of a shape fills the arenas
     train_ms, faults = speed.time_training(train_step, steps, warmup)
     return train_ms, speed.time_calls(lambda: model.forward(x), steps, warmup), faults
 
 
 def main(argv=None):
-    from pytcn.pool import FreshAllocation
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", nargs="*", help=f"of {', '.join(speed.CONFIGS)} (default: all)")
     parser.add_argument("--steps", type=int, default=15)
@@ -45,16 +44,17 @@ def main(argv=None):
     unknown = [c for c in args.configs if c not in speed.CONFIGS]
     if unknown:
         parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(speed.CONFIGS)}")
-    print(f"# command: python benchmarks/pool.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"{'config':16s} {'arrays':>7s} {'train ms':>9s} {'infer ms':>9s} {'faults/step':>12s}")
+    print(f"# command: python benchmarks/memory.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(f"{'config':16s} {'arrays':>7s} {'train ms':>9s} {'infer ms':>9s} {'faults/step':>12s} {'held MiB':>9s}")
     for name in args.configs or list(speed.CONFIGS):
-        pooled = speed.pytcn_model(name)
+        reused = speed.pytcn_model(name)
         fresh = speed.pytcn_model(name)
-        fresh.use_pool(FreshAllocation(fresh.backend))
+        fresh.configure_memory(reuse=False)
         for _ in range(args.rounds):
-            for label, model in (("pooled", pooled), ("fresh", fresh)):
+            for label, model in (("reused", reused), ("fresh", fresh)):
                 train_ms, infer_ms, faults = timed(model, name, args.steps, args.warmup)
-                print(f"{name:16s} {label:>7s} {train_ms:9.2f} {infer_ms:9.2f} {faults:12.0f}", flush=True)
+                held = model.workspace().nbytes / 2 ** 20
+                print(f"{name:16s} {label:>7s} {train_ms:9.2f} {infer_ms:9.2f} {faults:12.0f} {held:9.1f}", flush=True)
     return 0
 
 

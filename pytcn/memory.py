@@ -1,0 +1,171 @@
+"""Where the arrays of a model's passes come from: the one place in pytcn that decides about memory.
+
+Layers ask for arrays with ``empty(backend, shape, dtype)``. A layer used on its own gets ``backend.empty``: a new
+array, exactly as ``np.empty`` would give, so its code can be stepped through as plain NumPy. During a model's pass,
+the model makes one of its arenas *current* (``with arena.use():``) and the same call hands out a buffer of that
+arena instead, one that the previous pass of the same shape allocated and is done with. A training step then allocates
+nothing but the two arrays it gives back to its caller (the prediction, the input gradient), takes no page faults,
+and works on buffers aligned for the vector units (1.15-1.3x faster steps, benchmarks/speed_results.md).
+
+An arena hands out its buffers one by one and takes them all back at once, when it is reset: nothing is given back
+one array at a time, so no line of a layer is about memory. How long an array lives is decided by the arena it
+came from (``Workspace``):
+
+- ``forward``: the activations every layer saves for its backward pass (its cache). Reset at each forward, so a
+  pass's caches are valid until the next forward.
+- ``backward``: the few gradients that live through a whole backward pass (the gradient of the features, which
+  every block of a model with skip connections reads). Reset at each backward.
+- ``scratch[0]``, ``scratch[1]``: everything else of the backward pass. The head and then each block, from the last
+  to the first, take turns on the two: a block resets its arena, computes its input gradient and its parameter
+  gradients there, and the block below reads them from that arena while it works in the other. So a gradient lives
+  exactly one block longer than the block that made it, and a backward pass holds two blocks' temporaries at a time,
+  not every block's.
+
+A model keeps one workspace per thread (pytcn.model), so that a forward in one thread never overwrites the caches of
+another thread's pass. With ``poison=True`` every buffer is filled with NaN when its arena is reset: a result that
+read an array after its arena was reset (a bug in the rules above) turns into NaN, which the tests look for.
+"""
+import contextvars
+from contextlib import contextmanager
+
+import numpy as np
+
+LINE = 64  # bytes in a cache line, and in an AVX-512 vector
+PAGE = 4096  # bytes
+STAGGER = 17 * LINE  # bytes: whole cache lines, 17 coprime to the 64 lines of a page (64 distinct offsets)
+PADDED_FROM = 64 * PAGE  # bytes: smaller host buffers are allocated plainly (a page of padding would be 1.6% or more)
+
+_current = contextvars.ContextVar("pytcn_arena", default=None)  # per thread: a thread's passes never see another's
+
+
+def empty(backend, shape, dtype):
+    """An uninitialised array of ``backend``: the current arena's next buffer during a model's pass, else a new one."""
+    arena = _current.get()
+    if arena is None:
+        return backend.empty(tuple(int(s) for s in shape), np.dtype(dtype))
+    if arena.backend is not backend:
+        raise RuntimeError(f"an array of backend {backend.name!r} was asked for while an arena of backend "
+                           f"{arena.backend.name!r} is current: a layer of one model inside the pass of another")
+    return arena.empty(shape, dtype)
+
+
+def zeros(backend, shape, dtype):
+    a = empty(backend, shape, dtype)
+    backend.fill(a, 0)
+    return a
+
+
+class Arena:
+    """Buffers of one backend, handed out one by one and taken back all at once.
+
+    ``empty`` hands out a free buffer of the size and dtype asked for, or allocates one when none is free; ``reset``
+    takes back every buffer handed out since the last reset. A pass that makes the same requests as the pass before
+    (the same batch shape) so finds every buffer it needs free, and allocates nothing. A buffer is handed out as a view
+    of the shape asked for, so one buffer serves (N, C, T) in one pass and its transpose (N, T, C) in another.
+    ``clear`` drops every buffer: the model calls it when the batch shape changes (the last, shorter batch of an
+    epoch, an evaluation batch), rather than keep buffers for both shapes.
+    """
+
+    def __init__(self, backend, poison=False):
+        self.backend = backend
+        self.poison = poison
+        self.free = {}  # (size, dtype) -> flat buffers free to hand out
+        self.handed_out = []  # flat buffers handed out since the last reset
+        self.allocations = 0  # buffers allocated so far
+
+    def empty(self, shape, dtype):
+        shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+        size = int(np.prod(shape))
+        free = self.free.get((size, dtype))
+        flat = free.pop() if free else self._allocate(size, dtype)
+        self.handed_out.append(flat)
+        return flat.reshape(shape)
+
+    def reset(self):
+        """Takes back every buffer handed out: the arrays of the last pass are dead."""
+        for flat in self.handed_out:
+            if self.poison:
+                self.backend.fill(flat, np.nan)
+            self.free.setdefault((flat.size, np.dtype(flat.dtype)), []).append(flat)
+        self.handed_out = []
+
+    def clear(self):
+        """Drops every buffer (each is freed once nothing else holds it)."""
+        self.free, self.handed_out = {}, []
+
+    @contextmanager
+    def use(self, reset=True):
+        """Makes this arena the current one of this thread (``empty`` hands out its buffers), reset first."""
+        if reset:
+            self.reset()
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
+
+    @property
+    def nbytes(self):
+        """Bytes held, the padding of host buffers included."""
+        buffers = [*self.handed_out, *(a for free in self.free.values() for a in free)]
+        return sum(a.base.nbytes if isinstance(a, np.ndarray) and a.base is not None else a.size * a.dtype.itemsize
+                   for a in buffers)
+
+    def _allocate(self, n, dtype):
+        """A flat buffer of n elements."""
+        self.allocations += 1
+        itemsize = dtype.itemsize
+        if self.backend.on_device or n * itemsize < PADDED_FROM:
+            return self.backend.empty((n,), dtype)
+        # On the host, the k-th large buffer starts (k * STAGGER) % PAGE bytes into a page, so on a cache line:
+        # - on a cache line: NumPy's allocator only promises 16 bytes, and a 64-byte AVX-512 load or store that
+        #   straddles two lines costs both (measured: inference about 10% faster on blog and 25% on wide than with
+        #   the allocator's own addresses; benchmarks/speed_results.md);
+        # - staggered: the allocator maps large buffers at the same offset within a page. When a row of T steps is a
+        #   multiple of 4 KiB too (T = 1024 in float32), a convolution then loads x[n, i, t] from the page offset
+        #   where it has just stored y[n, o, t], and the core stalls on the false dependency ("4K aliasing"): 12%
+        #   slower inference on wide.
+        raw = np.empty(n + PAGE // itemsize, dtype)
+        start = (_staggered() - raw.ctypes.data) % PAGE  # bytes; NumPy aligns raw to 16 at least
+        return raw[start // itemsize:start // itemsize + n]
+
+
+_stagger_count = 0
+
+
+def _staggered():
+    """The page offset of the next large host buffer: successive buffers, of every arena, at different offsets."""
+    global _stagger_count
+    _stagger_count += 1
+    return _stagger_count * STAGGER % PAGE
+
+
+class Workspace:
+    """The arenas of one model in one thread (see the module docstring), and the caches of its last forward."""
+
+    def __init__(self, backend, poison=False):
+        self.forward = Arena(backend, poison)
+        self.backward = Arena(backend, poison)
+        self.scratch = (Arena(backend, poison), Arena(backend, poison))
+        self.last_pass = None  # what the model's forward saved for its backward
+        self.shape = None  # (N, T) of the passes the buffers were made for
+
+    def new_pass(self, shape):
+        """Forgets the last pass; drops every buffer when the batch shape (N, T) changes."""
+        self.last_pass = None
+        if shape != self.shape:
+            for arena in self.arenas:
+                arena.clear()
+            self.shape = shape
+
+    @property
+    def arenas(self):
+        return (self.forward, self.backward, *self.scratch)
+
+    @property
+    def nbytes(self):
+        return sum(arena.nbytes for arena in self.arenas)
+
+    @property
+    def allocations(self):
+        return sum(arena.allocations for arena in self.arenas)
