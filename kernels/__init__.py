@@ -1,7 +1,9 @@
 """Low-level kernels of pytcn: pure functions on NumPy arrays, each written twice.
 
 For every op, ``<op>_numpy`` is the readable reference (the test oracle) and ``<op>_numba`` the jitted CPU kernel
-with the same signature: outputs first, then inputs, then sizes. Kernels assume valid, C-contiguous input of one
+with the same signature: outputs first, then inputs, then sizes (a fast kernel may add optional arguments after
+them, for tests). Where the fast kernel is blocked (the convolutions), ``<op>_naive`` beside it is the same loop
+without the blocking: the readable form of the fast one, tested against the same reference. Kernels assume valid, C-contiguous input of one
 floating dtype (float32 or float64); ``pytcn`` validates at its public boundary before calling them.
 
 ``arrays.PLUMBING`` holds the array operations a model does between kernels (transposes, sums, dropout masks, weight
@@ -15,12 +17,16 @@ from .arrays import PLUMBING
 from .conv import (
     conv_backward_bias_numba,
     conv_backward_bias_numpy,
+    conv_backward_input_naive,
     conv_backward_input_numba,
     conv_backward_input_numpy,
+    conv_backward_weight_naive,
     conv_backward_weight_numba,
     conv_backward_weight_numpy,
+    conv_forward_naive,
     conv_forward_numba,
     conv_forward_numpy,
+    conv_relu_forward_naive,
     conv_relu_forward_numba,
     conv_relu_forward_numpy,
 )
@@ -50,4 +56,12 @@ TWINS = {
     "mse": (mse_numpy, mse_numba),
     "softmax_cross_entropy": (softmax_cross_entropy_numpy, softmax_cross_entropy_numba),
     "adam_update": (adam_update_numpy, adam_update_numba),
+}
+
+#: op name -> the naive Numba loop beside a blocked fast kernel (kernels/conv.py explains the blocking)
+NAIVE = {
+    "conv_forward": conv_forward_naive,
+    "conv_relu_forward": conv_relu_forward_naive,
+    "conv_backward_input": conv_backward_input_naive,
+    "conv_backward_weight": conv_backward_weight_naive,
 }

@@ -16,12 +16,13 @@ Conv1D compute on an input padded with (K-1)*d zeros on the left, so weights mov
 The textbook causal convolution y[t] = sum_j f[j] x[t - j*d] counts taps the other way round: f[j] = W[..., K-1-j],
 the same kernel flipped in time. (Deep-learning "convolutions" are cross-correlations; the flip is why.)
 
-Each op comes twice, with the same signature (outputs first, then inputs, then sizes) and the same result:
+Each op comes three times, with the same signature (outputs first, then inputs, then sizes) and the same result:
 
 - ``*_numpy``: the reference. It pads explicitly and does one matrix product per tap, a different route from the
   fast kernel, so that agreement between the two means something. It is the test oracle and the teaching copy.
-- ``*_numba``: the CPU kernel, loops over contiguous time rows that LLVM vectorises, four taps per pass, parallel
-  over (n, channel) or over chunks of the batch.
+- ``*_naive``: the formula's sum as Numba loops, one (channel, tap) pair into one row per pass over time.
+- ``*_numba``: the CPU kernel that runs: the same loops blocked four rows by four (channel, tap) pairs per pass over
+  time (why, below), parallel over (n, block of rows) or over chunks of the batch.
 
 The backward passes are convolutions too: the input gradient is the same sum run anti-causally (each dy[t] flows
 back to the K inputs it was made from), and the weight gradient correlates x with dy.
@@ -84,137 +85,220 @@ def conv_backward_bias_numpy(db, dy):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Numba CPU kernels
+# Numba CPU kernels: the naive loops, then the blocked ones
 #
-# Two habits make these fast, and both are about memory traffic rather than arithmetic:
-#
-# 1. Rows are sliced before the time loop (ys = y[n, o][s:], xs = x[n, i][:T - s]) so that every loop indexes with
-#    a bare, non-negative counter: indexing x[n, i, t - s] makes Numba emit negative-index wraparound checks and
-#    stops LLVM vectorising (7x slower, see shared/notes/numba-performance.md). The slices also make the causal
-#    shift free: no padded copy of x is ever built.
-#
-# 2. Each pass over time does sixteen multiply-adds per step from eight loads: four output rows (or input rows, for
-#    the input gradient) times four (row, tap) pairs. Adding one tap into one output row costs a load of y, a load
-#    of x and a store of y per multiply-add; four rows times four pairs reuse every loaded x for four rows and every
-#    y for four pairs (1.5-1.8x faster on the shapes of the standard TCNs, see benchmarks/). Pairs are ordered tap
-#    by tap, so the four pairs of a pass usually share one shift and the pass covers the whole row. Where their
-#    shifts differ, the first steps of a row (where some of the four still read the left padding) are added one
-#    pair at a time ("edges"); so are the pairs left over when their count is not a multiple of four, and rows
-#    left over when the channels are not, go through the same loop one row at a time. (Never padded with weight-0
-#    pairs: 0 * inf is NaN, and an inf must reach only the outputs that read it.)
-
-GROUP = 4  # (row, tap) pairs added in one pass
-BLOCK = 4  # output rows (forward, weight gradient) or input rows (input gradient) written in one pass
+# Both index every row with a bare, non-negative counter. The causal shift is taken by slicing the rows before the
+# time loop (ys = y[n, o][s:], xs = x[n, i][:T - s], then ys[t] += w * xs[t]): indexing x[n, i, t - s] instead makes
+# Numba emit negative-index wraparound checks, and LLVM then stops vectorising the loop (7x slower on these
+# machines). The slices also make the padding free: no padded copy of x is ever built.
 
 
-def _tap_pairs(n_rows, K, d):
-    """For every (row, tap) pair, tap by tap: its row, its tap j and its shift s = (K-1-j)*d."""
-    rows = np.empty(n_rows * K, np.int64)
-    taps = np.empty(n_rows * K, np.int64)
-    shifts = np.empty(n_rows * K, np.int64)
+def _add_tap_forward(yrow, xrow, w, s, stop):
+    """yrow[t] += w * xrow[t - s] for s <= t < stop: one (channel, tap) pair added into one output row."""
+    if s < stop:
+        ys = yrow[s:stop]
+        xs = xrow[:stop - s]
+        for t in range(stop - s):
+            ys[t] += w * xs[t]
+
+
+def _add_tap_backward(dxrow, dyrow, w, s, start):
+    """dxrow[u] += w * dyrow[u + s] for start <= u < T - s: the adjoint of _add_tap_forward."""
+    stop = len(dxrow) - s
+    if start < stop:
+        dxs = dxrow[start:stop]
+        dys = dyrow[start + s:]
+        for u in range(stop - start):
+            dxs[u] += w * dys[u]
+
+
+def _relu_row(row):
+    for t in range(len(row)):
+        v = row[t]
+        row[t] = 0.0 if v <= 0 else v  # a NaN passes through, as in np.maximum
+
+
+# The naive kernels: one (channel, tap) pair into one row per pass over time, exactly the formula's sum. They are the
+# readable reference of the blocked kernels below, tested against the same NumPy twins.
+
+
+def _conv_forward_naive(y, x, W, b, d):
+    conv_forward_naive_then(y, x, W, b, d, False)
+
+
+def _conv_relu_forward_naive(y, x, W, b, d):
+    conv_forward_naive_then(y, x, W, b, d, True)
+
+
+def _conv_forward_naive_then(y, x, W, b, d, relu):
+    N, C_in, T = x.shape
+    C_out, _, K = W.shape
+    for p in prange(N * C_out):  # each output row y[n, o] belongs to one thread
+        n = p // C_out
+        o = p % C_out
+        yrow = y[n, o]
+        for t in range(T):
+            yrow[t] = b[o]
+        for i in range(C_in):
+            for j in range(K):
+                add_tap_forward(yrow, x[n, i], W[o, i, j], (K - 1 - j) * d, T)  # y[n, o, t] += W x[n, i, t - s]
+        if relu:
+            relu_row(yrow)
+
+
+def _conv_backward_input_naive(dx, dy, W, d):
+    N, C_out, T = dy.shape
+    _, C_in, K = W.shape
+    for p in prange(N * C_in):  # each input row dx[n, i] belongs to one thread
+        n = p // C_in
+        i = p % C_in
+        dxrow = dx[n, i]
+        for u in range(T):
+            dxrow[u] = 0.0
+        for o in range(C_out):
+            for j in range(K):
+                # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s], so dx[n, i, u] += W[o, i, j] * dy[n, o, u + s]
+                add_tap_backward(dxrow, dy[n, o], W[o, i, j], (K - 1 - j) * d, 0)
+
+
+def _conv_backward_weight_naive(dW, dy, x, d):
+    N, C_in, T = x.shape
+    C_out, _, K = dW.shape
+    zero = dW.dtype.type(0)  # not 0.0: a float64 literal would turn float32 sums into float64 ones
+    for o in prange(C_out):  # each row dW[o] belongs to one thread
+        for i in range(C_in):
+            for j in range(K):
+                s = (K - 1 - j) * d
+                acc = zero
+                for n in range(N):
+                    # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s], so dW[o, i, j] += dy[n, o, t] x[n, i, t - s]
+                    dys = dy[n, o][s:]
+                    xs = x[n, i][:max(T - s, 0)]
+                    for t in range(len(dys)):
+                        acc += dys[t] * xs[t]
+                dW[o, i, j] = acc
+
+
+# The blocked kernels, and why they are blocked.
+#
+# In the naive loop each multiply-add costs a load of y, a load of x and a store of y: the loop is bound by memory
+# traffic, not arithmetic. The blocked kernels instead make one pass over time for four output rows times four
+# (channel, tap) pairs: per step they load four x values and four y values, do sixteen multiply-adds, and store four
+# y values. Every loaded x serves four rows and every y four pairs (1.5-1.8x faster than one row and four pairs, on
+# the shapes of the standard TCNs; the naive loop is slower still).
+#
+# The pairs are ordered tap-major (every channel of tap 0, then every channel of tap 1, ...), so that the four pairs
+# of a pass usually share one tap, one shift s, and the pass covers the whole row. Where their shifts differ, the first
+# steps of a row (where some of the four still read the left padding) are added one pair at a time ("edges"). Pairs
+# left over when their count is not a multiple of four go one at a time too, and rows left over when the channels
+# are not a multiple of four go two at a time, then one. Never padded with weight-0 pairs: 0 * inf is NaN, and an inf
+# must reach only the outputs that read it.
+#
+# PAIRS and ROWS are not tuning knobs: the loop bodies below are written out for four of each.
+
+PAIRS = 4  # (channel, tap) pairs added in one pass over time
+ROWS = 4  # output rows (forward, weight gradient) or input rows (input gradient) written in one pass
+
+
+def _tap_pairs(C, K, d):
+    """Every (channel, tap) pair, tap-major: its channel c, its tap j and its shift s = (K-1-j)*d."""
+    channels = np.empty(C * K, np.int64)
+    taps = np.empty(C * K, np.int64)
+    shifts = np.empty(C * K, np.int64)
     for j in range(K):
-        for r in range(n_rows):
-            rows[j * n_rows + r] = r
-            taps[j * n_rows + r] = j
-            shifts[j * n_rows + r] = (K - 1 - j) * d
-    return rows, taps, shifts
+        for c in range(C):
+            channels[j * C + c] = c
+            taps[j * C + c] = j
+            shifts[j * C + c] = (K - 1 - j) * d
+    return channels, taps, shifts
 
 
 def _conv_forward(y, x, W, b, d):
-    conv_forward_then(y, x, W, b, d, False)
+    conv_forward_blocked(y, x, W, b, d, False)
 
 
 def _conv_relu_forward(y, x, W, b, d):
-    conv_forward_then(y, x, W, b, d, True)
+    conv_forward_blocked(y, x, W, b, d, True)
 
 
-def _conv_forward_then(y, x, W, b, d, relu):
+def _conv_forward_blocked(y, x, W, b, d, relu):
     """The convolution, and with ``relu`` a ReLU on each block of rows while they are still in cache."""
     N, C_in, T = x.shape
     C_out, _, K = W.shape
-    rows, taps, shifts = tap_pairs(C_in, K, d)  # the (input channel, tap) pairs
-    full = len(rows) // GROUP * GROUP  # pairs in full groups of four
-    blocks = (C_out + BLOCK - 1) // BLOCK
-    for p in prange(N * blocks):  # each block of four (n, o) rows of y belongs to one thread
+    pairs = tap_pairs(C_in, K, d)  # the (input channel, tap) pairs
+    blocks = (C_out + ROWS - 1) // ROWS
+    for p in prange(N * blocks):  # each block of four output rows y[n, o:o+4] belongs to one thread
         n = p // blocks
-        o = p % blocks * BLOCK
-        for r in range(o, min(o + BLOCK, C_out)):
+        o = p % blocks * ROWS
+        rows = min(ROWS, C_out - o)
+        for r in range(o, o + rows):
             yrow = y[n, r]
             for t in range(T):
                 yrow[t] = b[r]
-        if o + BLOCK > C_out:  # the rows left over: two at a time, then one
-            r = o
-            if r + 2 <= C_out:
-                two_rows_forward(y[n, r], y[n, r + 1], x[n], W[r], W[r + 1], rows, taps, shifts, full)
-                r += 2
-            if r < C_out:
-                row_forward(y[n, r], x[n], W[r], rows, taps, shifts, full)
-            if relu:
-                for r in range(o, C_out):
-                    relu_row(y[n, r])
-            continue
-        for q in range(0, full, GROUP):
-            i0, i1, i2, i3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
-            j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
-            s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
-            start = max(max(s0, s1), max(s2, s3))  # from here on all four taps read real input
-            if start < T:
-                L = T - start
-                x0 = x[n, i0][start - s0:start - s0 + L]
-                x1 = x[n, i1][start - s1:start - s1 + L]
-                x2 = x[n, i2][start - s2:start - s2 + L]
-                x3 = x[n, i3][start - s3:start - s3 + L]
-                ya, yb, yc, yd = y[n, o][start:], y[n, o + 1][start:], y[n, o + 2][start:], y[n, o + 3][start:]
-                a0, a1, a2, a3 = W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3]
-                b0, b1, b2, b3 = W[o + 1, i0, j0], W[o + 1, i1, j1], W[o + 1, i2, j2], W[o + 1, i3, j3]
-                c0, c1, c2, c3 = W[o + 2, i0, j0], W[o + 2, i1, j1], W[o + 2, i2, j2], W[o + 2, i3, j3]
-                e0, e1, e2, e3 = W[o + 3, i0, j0], W[o + 3, i1, j1], W[o + 3, i2, j2], W[o + 3, i3, j3]
-                for t in range(L):  # y[n, o + r, t] += sum_k W[o + r, i_k, j_k] * x[n, i_k, t - s_k]
-                    v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                    ya[t] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-                    yb[t] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-                    yc[t] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
-                    yd[t] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
-            for k in range(q, q + GROUP):  # edges: steps s_k <= t < start, one pair at a time
-                if shifts[k] < start:
-                    for r in range(o, o + BLOCK):
-                        add_tap_forward(y[n, r], x[n, rows[k]], W[r, rows[k], taps[k]], shifts[k], min(start, T))
-        for k in range(full, len(rows)):  # the pairs left over: all their steps, one pair at a time
-            for r in range(o, o + BLOCK):
-                add_tap_forward(y[n, r], x[n, rows[k]], W[r, rows[k], taps[k]], shifts[k], T)
+        if rows == 4:
+            four_rows_forward(y[n, o], y[n, o + 1], y[n, o + 2], y[n, o + 3], x[n], W, o, pairs)
+        else:  # the rows left over: two at a time, then one
+            if rows >= 2:
+                two_rows_forward(y[n, o], y[n, o + 1], x[n], W, o, pairs)
+            if rows % 2 == 1:
+                row_forward(y[n, o + rows - 1], x[n], W, o + rows - 1, pairs)
         if relu:
-            for r in range(o, o + BLOCK):
+            for r in range(o, o + rows):
                 relu_row(y[n, r])
 
 
-def _row_forward(yrow, xn, Wo, rows, taps, shifts, full):
-    """One output row: yrow[t] += sum over pairs of Wo[i, j] * xn[i, t - s], four pairs per pass over time."""
-    T = len(yrow)
-    for q in range(0, full, GROUP):
-        i0, i1, i2, i3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+def _four_rows_forward(y0, y1, y2, y3, xn, W, o, pairs):
+    """y_r[t] += sum over pairs (i, j, s) of W[o + r, i, j] * xn[i, t - s], for the rows r = 0..3, four pairs per
+    pass over time."""
+    channels, taps, shifts = pairs
+    T = len(y0)
+    full = len(channels) // PAIRS * PAIRS  # the pairs in groups of four
+    for q in range(0, full, PAIRS):
+        i0, i1, i2, i3 = channels[q], channels[q + 1], channels[q + 2], channels[q + 3]
+        j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
         s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
-        w0, w1, w2, w3 = Wo[i0, taps[q]], Wo[i1, taps[q + 1]], Wo[i2, taps[q + 2]], Wo[i3, taps[q + 3]]
-        start = max(max(s0, s1), max(s2, s3))
+        start = max(max(s0, s1), max(s2, s3))  # from here on all four pairs read real input
         if start < T:
             L = T - start
-            ys = yrow[start:]
-            x0 = xn[i0][start - s0:start - s0 + L]
+            x0 = xn[i0][start - s0:start - s0 + L]  # x0[t] = x[n, i0, start + t - s0]
             x1 = xn[i1][start - s1:start - s1 + L]
             x2 = xn[i2][start - s2:start - s2 + L]
             x3 = xn[i3][start - s3:start - s3 + L]
+            y0s, y1s, y2s, y3s = y0[start:], y1[start:], y2[start:], y3[start:]
+            # w_rk: the weight of pair k in row r
+            w00, w01, w02, w03 = W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3]
+            w10, w11, w12, w13 = W[o + 1, i0, j0], W[o + 1, i1, j1], W[o + 1, i2, j2], W[o + 1, i3, j3]
+            w20, w21, w22, w23 = W[o + 2, i0, j0], W[o + 2, i1, j1], W[o + 2, i2, j2], W[o + 2, i3, j3]
+            w30, w31, w32, w33 = W[o + 3, i0, j0], W[o + 3, i1, j1], W[o + 3, i2, j2], W[o + 3, i3, j3]
             for t in range(L):
-                ys[t] += w0 * x0[t] + w1 * x1[t] + w2 * x2[t] + w3 * x3[t]
-        for k in range(q, q + GROUP):
-            add_tap_forward(yrow, xn[rows[k]], Wo[rows[k], taps[k]], shifts[k], min(start, T))
-    for k in range(full, len(rows)):
-        add_tap_forward(yrow, xn[rows[k]], Wo[rows[k], taps[k]], shifts[k], T)
+                v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
+                y0s[t] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+                y1s[t] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+                y2s[t] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+                y3s[t] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+        for k in range(q, q + PAIRS):  # edges: the steps s_k <= t < start, one pair at a time
+            i, j, s = channels[k], taps[k], shifts[k]
+            if s < start:
+                stop = min(start, T)
+                add_tap_forward(y0, xn[i], W[o, i, j], s, stop)
+                add_tap_forward(y1, xn[i], W[o + 1, i, j], s, stop)
+                add_tap_forward(y2, xn[i], W[o + 2, i, j], s, stop)
+                add_tap_forward(y3, xn[i], W[o + 3, i, j], s, stop)
+    for k in range(full, len(channels)):  # the pairs left over: all their steps, one pair at a time
+        i, j, s = channels[k], taps[k], shifts[k]
+        add_tap_forward(y0, xn[i], W[o, i, j], s, T)
+        add_tap_forward(y1, xn[i], W[o + 1, i, j], s, T)
+        add_tap_forward(y2, xn[i], W[o + 2, i, j], s, T)
+        add_tap_forward(y3, xn[i], W[o + 3, i, j], s, T)
 
 
-def _two_rows_forward(ya, yb, xn, Wa, Wb, rows, taps, shifts, full):
-    """Two output rows, four pairs per pass: the loop of _row_forward, with every x loaded used twice."""
-    T = len(ya)
-    for q in range(0, full, GROUP):
-        i0, i1, i2, i3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+def _two_rows_forward(y0, y1, xn, W, o, pairs):
+    """_four_rows_forward for the two rows o and o + 1."""
+    channels, taps, shifts = pairs
+    T = len(y0)
+    full = len(channels) // PAIRS * PAIRS
+    for q in range(0, full, PAIRS):
+        i0, i1, i2, i3 = channels[q], channels[q + 1], channels[q + 2], channels[q + 3]
         j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
         s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
         start = max(max(s0, s1), max(s2, s3))
@@ -224,130 +308,159 @@ def _two_rows_forward(ya, yb, xn, Wa, Wb, rows, taps, shifts, full):
             x1 = xn[i1][start - s1:start - s1 + L]
             x2 = xn[i2][start - s2:start - s2 + L]
             x3 = xn[i3][start - s3:start - s3 + L]
-            yas, ybs = ya[start:], yb[start:]
-            a0, a1, a2, a3 = Wa[i0, j0], Wa[i1, j1], Wa[i2, j2], Wa[i3, j3]
-            b0, b1, b2, b3 = Wb[i0, j0], Wb[i1, j1], Wb[i2, j2], Wb[i3, j3]
+            y0s, y1s = y0[start:], y1[start:]
+            w00, w01, w02, w03 = W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3]
+            w10, w11, w12, w13 = W[o + 1, i0, j0], W[o + 1, i1, j1], W[o + 1, i2, j2], W[o + 1, i3, j3]
             for t in range(L):
                 v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                yas[t] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-                ybs[t] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-        for k in range(q, q + GROUP):
-            if shifts[k] < start:
-                add_tap_forward(ya, xn[rows[k]], Wa[rows[k], taps[k]], shifts[k], min(start, T))
-                add_tap_forward(yb, xn[rows[k]], Wb[rows[k], taps[k]], shifts[k], min(start, T))
-    for k in range(full, len(rows)):
-        add_tap_forward(ya, xn[rows[k]], Wa[rows[k], taps[k]], shifts[k], T)
-        add_tap_forward(yb, xn[rows[k]], Wb[rows[k], taps[k]], shifts[k], T)
+                y0s[t] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+                y1s[t] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+        for k in range(q, q + PAIRS):
+            i, j, s = channels[k], taps[k], shifts[k]
+            if s < start:
+                add_tap_forward(y0, xn[i], W[o, i, j], s, min(start, T))
+                add_tap_forward(y1, xn[i], W[o + 1, i, j], s, min(start, T))
+    for k in range(full, len(channels)):
+        i, j, s = channels[k], taps[k], shifts[k]
+        add_tap_forward(y0, xn[i], W[o, i, j], s, T)
+        add_tap_forward(y1, xn[i], W[o + 1, i, j], s, T)
 
 
-def _relu_row(row):
-    for t in range(len(row)):
-        v = row[t]
-        row[t] = 0.0 if v <= 0 else v  # a NaN passes through, as in np.maximum
-
-
-def _add_tap_forward(yrow, xrow, w, s, stop):
-    """yrow[t] += w * xrow[t - s] for s <= t < stop."""
-    if s < stop:
-        ys = yrow[s:stop]
-        xs = xrow[:stop - s]
-        for t in range(stop - s):
-            ys[t] += w * xs[t]
+def _row_forward(y0, xn, W, o, pairs):
+    """_four_rows_forward for the one row o."""
+    channels, taps, shifts = pairs
+    T = len(y0)
+    full = len(channels) // PAIRS * PAIRS
+    for q in range(0, full, PAIRS):
+        i0, i1, i2, i3 = channels[q], channels[q + 1], channels[q + 2], channels[q + 3]
+        j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
+        s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
+        start = max(max(s0, s1), max(s2, s3))
+        if start < T:
+            L = T - start
+            x0 = xn[i0][start - s0:start - s0 + L]
+            x1 = xn[i1][start - s1:start - s1 + L]
+            x2 = xn[i2][start - s2:start - s2 + L]
+            x3 = xn[i3][start - s3:start - s3 + L]
+            y0s = y0[start:]
+            w00, w01, w02, w03 = W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3]
+            for t in range(L):
+                y0s[t] += w00 * x0[t] + w01 * x1[t] + w02 * x2[t] + w03 * x3[t]
+        for k in range(q, q + PAIRS):
+            i, j, s = channels[k], taps[k], shifts[k]
+            if s < start:
+                add_tap_forward(y0, xn[i], W[o, i, j], s, min(start, T))
+    for k in range(full, len(channels)):
+        i, j, s = channels[k], taps[k], shifts[k]
+        add_tap_forward(y0, xn[i], W[o, i, j], s, T)
 
 
 def _conv_backward_input(dx, dy, W, d):
     N, C_out, T = dy.shape
     _, C_in, K = W.shape
-    rows, taps, shifts = tap_pairs(C_out, K, d)  # the (output channel, tap) pairs
-    full = len(rows) // GROUP * GROUP
-    blocks = (C_in + BLOCK - 1) // BLOCK
-    for p in prange(N * blocks):  # each block of four (n, i) rows of dx belongs to one thread
+    pairs = tap_pairs(C_out, K, d)  # the (output channel, tap) pairs
+    blocks = (C_in + ROWS - 1) // ROWS
+    for p in prange(N * blocks):  # each block of four input rows dx[n, i:i+4] belongs to one thread
         n = p // blocks
-        i = p % blocks * BLOCK
-        for r in range(i, min(i + BLOCK, C_in)):
+        i = p % blocks * ROWS
+        rows = min(ROWS, C_in - i)
+        for r in range(i, i + rows):
             dxrow = dx[n, r]
-            for t in range(T):
-                dxrow[t] = 0.0
-        if i + BLOCK > C_in:
-            for r in range(i, C_in):
-                row_backward_input(dx[n, r], dy[n], W[:, r, :], rows, taps, shifts, full)
-            continue
-        for q in range(0, full, GROUP):
-            o0, o1, o2, o3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
-            j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
-            s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
-            # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s]   for t >= s
-            # so:      dx[n, i, u] += W[o, i, j] * dy[n, o, u + s] for u < T - s; all four pairs for u < T - s_max
-            s_max = max(max(s0, s1), max(s2, s3))
-            if s_max < T:
-                L = T - s_max
-                g0 = dy[n, o0][s0:s0 + L]
-                g1 = dy[n, o1][s1:s1 + L]
-                g2 = dy[n, o2][s2:s2 + L]
-                g3 = dy[n, o3][s3:s3 + L]
-                xa, xb, xc, xd = dx[n, i], dx[n, i + 1], dx[n, i + 2], dx[n, i + 3]
-                a0, a1, a2, a3 = W[o0, i, j0], W[o1, i, j1], W[o2, i, j2], W[o3, i, j3]
-                b0, b1, b2, b3 = W[o0, i + 1, j0], W[o1, i + 1, j1], W[o2, i + 1, j2], W[o3, i + 1, j3]
-                c0, c1, c2, c3 = W[o0, i + 2, j0], W[o1, i + 2, j1], W[o2, i + 2, j2], W[o3, i + 2, j3]
-                e0, e1, e2, e3 = W[o0, i + 3, j0], W[o1, i + 3, j1], W[o2, i + 3, j2], W[o3, i + 3, j3]
-                for u in range(L):
-                    v0, v1, v2, v3 = g0[u], g1[u], g2[u], g3[u]
-                    xa[u] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-                    xb[u] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-                    xc[u] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
-                    xd[u] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
-            for k in range(q, q + GROUP):  # edges: steps T - s_max <= u < T - s_k, one pair at a time
-                if shifts[k] < s_max:
-                    for r in range(i, i + BLOCK):
-                        add_tap_backward(dx[n, r], dy[n, rows[k]], W[rows[k], r, taps[k]], shifts[k],
-                                         max(T - s_max, 0))
-        for k in range(full, len(rows)):
-            for r in range(i, i + BLOCK):
-                add_tap_backward(dx[n, r], dy[n, rows[k]], W[rows[k], r, taps[k]], shifts[k], 0)
+            for u in range(T):
+                dxrow[u] = 0.0
+        if rows == 4:
+            four_rows_backward_input(dx[n, i], dx[n, i + 1], dx[n, i + 2], dx[n, i + 3], dy[n], W, i, pairs)
+        else:  # the rows left over, one at a time
+            for r in range(i, i + rows):
+                row_backward_input(dx[n, r], dy[n], W, r, pairs)
 
 
-def _row_backward_input(dxrow, dyn, Wi, rows, taps, shifts, full):
-    """One input row: dxrow[u] += sum over pairs of Wi[o, j] * dyn[o, u + s], four pairs per pass over time."""
-    T = len(dxrow)
-    for q in range(0, full, GROUP):
-        o0, o1, o2, o3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+def _four_rows_backward_input(dx0, dx1, dx2, dx3, dyn, W, i, pairs):
+    """dx_r[u] += sum over pairs (o, j, s) of W[o, i + r, j] * dyn[o, u + s], for the rows r = 0..3, four pairs per
+    pass over time: the adjoint of _four_rows_forward."""
+    outputs, taps, shifts = pairs
+    T = len(dx0)
+    full = len(outputs) // PAIRS * PAIRS
+    for q in range(0, full, PAIRS):
+        o0, o1, o2, o3 = outputs[q], outputs[q + 1], outputs[q + 2], outputs[q + 3]
+        j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
         s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
-        w0, w1, w2, w3 = Wi[o0, taps[q]], Wi[o1, taps[q + 1]], Wi[o2, taps[q + 2]], Wi[o3, taps[q + 3]]
+        # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s]   for t >= s
+        # so:      dx[n, i, u] += W[o, i, j] * dy[n, o, u + s] for u < T - s; all four pairs for u < T - s_max
         s_max = max(max(s0, s1), max(s2, s3))
         if s_max < T:
             L = T - s_max
-            g0 = dyn[o0][s0:s0 + L]
-            g1 = dyn[o1][s1:s1 + L]
-            g2 = dyn[o2][s2:s2 + L]
-            g3 = dyn[o3][s3:s3 + L]
+            dy0 = dyn[o0][s0:s0 + L]  # dy0[u] = dy[n, o0, u + s0]
+            dy1 = dyn[o1][s1:s1 + L]
+            dy2 = dyn[o2][s2:s2 + L]
+            dy3 = dyn[o3][s3:s3 + L]
+            # w_rk: the weight of pair k in input row r
+            w00, w01, w02, w03 = W[o0, i, j0], W[o1, i, j1], W[o2, i, j2], W[o3, i, j3]
+            w10, w11, w12, w13 = W[o0, i + 1, j0], W[o1, i + 1, j1], W[o2, i + 1, j2], W[o3, i + 1, j3]
+            w20, w21, w22, w23 = W[o0, i + 2, j0], W[o1, i + 2, j1], W[o2, i + 2, j2], W[o3, i + 2, j3]
+            w30, w31, w32, w33 = W[o0, i + 3, j0], W[o1, i + 3, j1], W[o2, i + 3, j2], W[o3, i + 3, j3]
             for u in range(L):
-                dxrow[u] += w0 * g0[u] + w1 * g1[u] + w2 * g2[u] + w3 * g3[u]
-        for k in range(q, q + GROUP):
-            add_tap_backward(dxrow, dyn[rows[k]], Wi[rows[k], taps[k]], shifts[k], max(T - s_max, 0))
-    for k in range(full, len(rows)):
-        add_tap_backward(dxrow, dyn[rows[k]], Wi[rows[k], taps[k]], shifts[k], 0)
+                g0, g1, g2, g3 = dy0[u], dy1[u], dy2[u], dy3[u]
+                dx0[u] += w00 * g0 + w01 * g1 + w02 * g2 + w03 * g3
+                dx1[u] += w10 * g0 + w11 * g1 + w12 * g2 + w13 * g3
+                dx2[u] += w20 * g0 + w21 * g1 + w22 * g2 + w23 * g3
+                dx3[u] += w30 * g0 + w31 * g1 + w32 * g2 + w33 * g3
+        for k in range(q, q + PAIRS):  # edges: the steps T - s_max <= u < T - s_k, one pair at a time
+            o, j, s = outputs[k], taps[k], shifts[k]
+            if s < s_max:
+                start = max(T - s_max, 0)
+                add_tap_backward(dx0, dyn[o], W[o, i, j], s, start)
+                add_tap_backward(dx1, dyn[o], W[o, i + 1, j], s, start)
+                add_tap_backward(dx2, dyn[o], W[o, i + 2, j], s, start)
+                add_tap_backward(dx3, dyn[o], W[o, i + 3, j], s, start)
+    for k in range(full, len(outputs)):  # the pairs left over: all their steps, one pair at a time
+        o, j, s = outputs[k], taps[k], shifts[k]
+        add_tap_backward(dx0, dyn[o], W[o, i, j], s, 0)
+        add_tap_backward(dx1, dyn[o], W[o, i + 1, j], s, 0)
+        add_tap_backward(dx2, dyn[o], W[o, i + 2, j], s, 0)
+        add_tap_backward(dx3, dyn[o], W[o, i + 3, j], s, 0)
 
 
-def _add_tap_backward(dxrow, dyrow, w, s, start):
-    """dxrow[u] += w * dyrow[u + s] for start <= u < T - s."""
-    stop = len(dxrow) - s
-    if start < stop:
-        dxs = dxrow[start:stop]
-        dys = dyrow[start + s:]
-        for u in range(stop - start):
-            dxs[u] += w * dys[u]
+def _row_backward_input(dx0, dyn, W, i, pairs):
+    """_four_rows_backward_input for the one input row i."""
+    outputs, taps, shifts = pairs
+    T = len(dx0)
+    full = len(outputs) // PAIRS * PAIRS
+    for q in range(0, full, PAIRS):
+        o0, o1, o2, o3 = outputs[q], outputs[q + 1], outputs[q + 2], outputs[q + 3]
+        j0, j1, j2, j3 = taps[q], taps[q + 1], taps[q + 2], taps[q + 3]
+        s0, s1, s2, s3 = shifts[q], shifts[q + 1], shifts[q + 2], shifts[q + 3]
+        s_max = max(max(s0, s1), max(s2, s3))
+        if s_max < T:
+            L = T - s_max
+            dy0 = dyn[o0][s0:s0 + L]
+            dy1 = dyn[o1][s1:s1 + L]
+            dy2 = dyn[o2][s2:s2 + L]
+            dy3 = dyn[o3][s3:s3 + L]
+            w00, w01, w02, w03 = W[o0, i, j0], W[o1, i, j1], W[o2, i, j2], W[o3, i, j3]
+            for u in range(L):
+                dx0[u] += w00 * dy0[u] + w01 * dy1[u] + w02 * dy2[u] + w03 * dy3[u]
+        for k in range(q, q + PAIRS):
+            o, j, s = outputs[k], taps[k], shifts[k]
+            if s < s_max:
+                add_tap_backward(dx0, dyn[o], W[o, i, j], s, max(T - s_max, 0))
+    for k in range(full, len(outputs)):
+        o, j, s = outputs[k], taps[k], shifts[k]
+        add_tap_backward(dx0, dyn[o], W[o, i, j], s, 0)
 
 
 CHUNKS = 16  # the batch is cut into at most this many chunks for the weight gradient, whatever the thread count
 
 
-def _conv_backward_weight(dW, dy, x, d):
+def _conv_backward_weight(dW, dy, x, d, chunks=CHUNKS):
+    """``chunks``: at most this many chunks of the batch (tests lower it, so that small batches put several samples
+    in one chunk)."""
     N, C_in, T = x.shape
     C_out, _, K = dW.shape
     # Each chunk of the batch sums into its own partial dW (no two threads add into one number), and the partials
     # are added up afterwards. The chunks do not depend on the thread count, so neither does the result: one
     # thread and two threads give the same bits.
-    chunks = min(N, CHUNKS)
+    chunks = min(N, chunks)
     per_chunk = (N + chunks - 1) // chunks
     partial = np.zeros((chunks, C_out, C_in, K), dW.dtype)
     zero = dW.dtype.type(0)  # not 0.0: a float64 literal would turn float32 sums into float64 ones
@@ -358,50 +471,49 @@ def _conv_backward_weight(dW, dy, x, d):
                 if s >= T:
                     continue  # the tap only ever read the padding
                 L = T - s
-                for o in range(0, C_out, BLOCK):
-                    for i in range(0, C_in, BLOCK):
-                        if o + BLOCK <= C_out and i + BLOCK <= C_in:
-                            # one pass over t >= s feeds sixteen sums, dW[o + r, i + k, j] += dy[n, o + r, t] *
-                            # x[n, i + k, t - s]
-                            ga, gb, gc, gd = dy[n, o][s:], dy[n, o + 1][s:], dy[n, o + 2][s:], dy[n, o + 3][s:]
+                for o in range(0, C_out, ROWS):
+                    for i in range(0, C_in, PAIRS):
+                        if o + ROWS <= C_out and i + PAIRS <= C_in:
+                            # one pass over t >= s feeds sixteen sums, dw_rk = sum_t dy[n, o + r, t] x[n, i + k, t - s]
+                            dy0, dy1, dy2, dy3 = dy[n, o][s:], dy[n, o + 1][s:], dy[n, o + 2][s:], dy[n, o + 3][s:]
                             x0, x1, x2, x3 = x[n, i][:L], x[n, i + 1][:L], x[n, i + 2][:L], x[n, i + 3][:L]
-                            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
-                            c0 = c1 = c2 = c3 = e0 = e1 = e2 = e3 = zero
+                            dw00 = dw01 = dw02 = dw03 = dw10 = dw11 = dw12 = dw13 = zero
+                            dw20 = dw21 = dw22 = dw23 = dw30 = dw31 = dw32 = dw33 = zero
                             for t in range(L):
                                 v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                                g = ga[t]
-                                a0 += g * v0
-                                a1 += g * v1
-                                a2 += g * v2
-                                a3 += g * v3
-                                g = gb[t]
-                                b0 += g * v0
-                                b1 += g * v1
-                                b2 += g * v2
-                                b3 += g * v3
-                                g = gc[t]
-                                c0 += g * v0
-                                c1 += g * v1
-                                c2 += g * v2
-                                c3 += g * v3
-                                g = gd[t]
-                                e0 += g * v0
-                                e1 += g * v1
-                                e2 += g * v2
-                                e3 += g * v3
-                            add4(partial[c, o, i:i + BLOCK, j], a0, a1, a2, a3)
-                            add4(partial[c, o + 1, i:i + BLOCK, j], b0, b1, b2, b3)
-                            add4(partial[c, o + 2, i:i + BLOCK, j], c0, c1, c2, c3)
-                            add4(partial[c, o + 3, i:i + BLOCK, j], e0, e1, e2, e3)
-                        else:  # rows or channels left over: one sum at a time
-                            for r in range(o, min(o + BLOCK, C_out)):
-                                for k in range(i, min(i + BLOCK, C_in)):
-                                    gs = dy[n, r][s:]
+                                g = dy0[t]
+                                dw00 += g * v0
+                                dw01 += g * v1
+                                dw02 += g * v2
+                                dw03 += g * v3
+                                g = dy1[t]
+                                dw10 += g * v0
+                                dw11 += g * v1
+                                dw12 += g * v2
+                                dw13 += g * v3
+                                g = dy2[t]
+                                dw20 += g * v0
+                                dw21 += g * v1
+                                dw22 += g * v2
+                                dw23 += g * v3
+                                g = dy3[t]
+                                dw30 += g * v0
+                                dw31 += g * v1
+                                dw32 += g * v2
+                                dw33 += g * v3
+                            add4(partial[c, o, i:i + PAIRS, j], dw00, dw01, dw02, dw03)
+                            add4(partial[c, o + 1, i:i + PAIRS, j], dw10, dw11, dw12, dw13)
+                            add4(partial[c, o + 2, i:i + PAIRS, j], dw20, dw21, dw22, dw23)
+                            add4(partial[c, o + 3, i:i + PAIRS, j], dw30, dw31, dw32, dw33)
+                        else:  # output rows or input channels left over: one sum at a time
+                            for r in range(o, min(o + ROWS, C_out)):
+                                for k in range(i, min(i + PAIRS, C_in)):
+                                    dys = dy[n, r][s:]
                                     xs = x[n, k][:L]
-                                    a = zero
+                                    acc = zero
                                     for t in range(L):
-                                        a += gs[t] * xs[t]
-                                    partial[c, r, k, j] += a
+                                        acc += dys[t] * xs[t]
+                                    partial[c, r, k, j] += acc
     for o in prange(C_out):
         for i in range(C_in):
             for j in range(K):
@@ -429,16 +541,23 @@ def _conv_backward_bias(db, dy):
         db[o] = acc
 
 
-tap_pairs = njit(**SERIAL)(_tap_pairs)
 add_tap_forward = njit(**SERIAL)(_add_tap_forward)
 add_tap_backward = njit(**SERIAL)(_add_tap_backward)
-row_forward = njit(**SERIAL)(_row_forward)
-two_rows_forward = njit(**SERIAL)(_two_rows_forward)
 relu_row = njit(**SERIAL)(_relu_row)
-conv_forward_then = njit(**PARALLEL)(_conv_forward_then)
+conv_forward_naive_then = njit(**PARALLEL)(_conv_forward_naive_then)
+conv_forward_naive = njit(**SERIAL)(_conv_forward_naive)  # the parallel loop is in conv_forward_naive_then
+conv_relu_forward_naive = njit(**SERIAL)(_conv_relu_forward_naive)
+conv_backward_input_naive = njit(**PARALLEL)(_conv_backward_input_naive)
+conv_backward_weight_naive = njit(**PARALLEL)(_conv_backward_weight_naive)
+tap_pairs = njit(**SERIAL)(_tap_pairs)
+four_rows_forward = njit(**SERIAL)(_four_rows_forward)
+two_rows_forward = njit(**SERIAL)(_two_rows_forward)
+row_forward = njit(**SERIAL)(_row_forward)
+conv_forward_blocked = njit(**PARALLEL)(_conv_forward_blocked)
+four_rows_backward_input = njit(**SERIAL)(_four_rows_backward_input)
 row_backward_input = njit(**SERIAL)(_row_backward_input)
 add4 = njit(**SERIAL)(_add4)
-conv_forward_numba = njit(**SERIAL)(_conv_forward)  # the parallel loop is in conv_forward_then
+conv_forward_numba = njit(**SERIAL)(_conv_forward)  # the parallel loop is in conv_forward_blocked
 conv_relu_forward_numba = njit(**SERIAL)(_conv_relu_forward)
 conv_backward_input_numba = njit(**PARALLEL)(_conv_backward_input)
 conv_backward_weight_numba = njit(**PARALLEL)(_conv_backward_weight)

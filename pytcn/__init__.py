@@ -6,6 +6,7 @@ its losses and Adam, on Numba CPU kernels (``kernels/``) that are tested against
 from . import initializers, layers, losses, optim
 from .backends import BackendUnavailableError, get_backend, to_numpy
 from .block import ResidualBlock
+from .checkpoint import CheckpointError, load_model
 from .gradcheck import GradcheckResult, gradcheck
 from .layers import CausalConv1D, Linear, ReLU, SpatialDropout1D
 from .losses import cross_entropy, mse
@@ -16,4 +17,4 @@ __version__ = "0.1.0"
 
 __all__ = ["TCN", "ResidualBlock", "CausalConv1D", "ReLU", "SpatialDropout1D", "Linear", "Adam", "SGD", "mse",
            "cross_entropy", "receptive_field", "gradcheck", "GradcheckResult", "initializers", "layers", "losses",
-           "optim", "to_numpy", "get_backend", "BackendUnavailableError"]
+           "optim", "to_numpy", "get_backend", "BackendUnavailableError", "load_model", "CheckpointError"]

@@ -39,7 +39,7 @@ def real(name, value, low=None, high=None, low_open=False, high_open=False):
     above = high is not None and (value >= high if high_open else value > high)
     if below or above:
         left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        right = ")" if high_open or high is None else "]"  # inf itself is refused above
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
         raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")

@@ -18,9 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-import kernels
-
-from . import _validate
+from . import _validate, kernels
 
 
 class BackendUnavailableError(RuntimeError):
@@ -116,7 +114,7 @@ def _cuda_backend():
         raise BackendUnavailableError(
             "backend 'cuda' found numba-cuda but no usable NVIDIA GPU (no GPU, or no driver: nvidia-smi should list "
             "one); set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in numba-cuda's simulator instead (slow)")
-    from kernels import gpu
+    from .kernels import gpu
 
     ops = {op: gpu.CUDA_TWINS[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}
     return Backend("cuda", True, **ops, empty=gpu.device_array, to_device=gpu.to_device, to_host=gpu.to_host,

@@ -3,20 +3,23 @@
 Inside the archive (plain arrays only: it is read with ``allow_pickle=False``, so loading can never run code):
 
     format                 "pytcn-checkpoint-1"
-    meta                   JSON text: the run's full configuration (model and training), step, epoch, batch
-                           position, the random generators' states, and the metrics so far
+    meta                   JSON text: the model's configuration (``model``: the arguments of TCN), and for a training
+                           run the run's full configuration (``config``), step, epoch, batch position, the running
+                           sums of the epoch in progress, the random generators' states, and the metrics so far
     param/<name>           every model parameter, under its state_dict name
     adam_m/<name>, adam_v/<name>    Adam's moment estimates (when the optimizer is Adam)
 
-Writing is atomic: the archive goes to a temporary file in the same folder, is flushed to disk, and only then
-renamed over the old checkpoint, so a crash mid-write leaves the previous checkpoint whole.
+A saved model (``model.save(path)``, ``pytcn.load_model(path)``) is the same archive with the model's configuration
+and parameters only. Writing is atomic (pytcn.files): the archive goes to a temporary file in the same folder, is
+flushed to disk, and only then renamed over the old checkpoint, so a crash mid-write leaves the previous one whole.
 """
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from .files import write_atomic
 
 FORMAT = "pytcn-checkpoint-1"
 
@@ -32,30 +35,29 @@ def save_checkpoint(path, params, meta, adam_m=None, adam_v=None):
     if adam_m is not None:
         arrays.update({f"adam_m/{name}": a for name, a in adam_m.items()})
         arrays.update({f"adam_v/{name}": a for name, a in adam_v.items()})
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def load_checkpoint(path):
-    """Returns (meta, params, adam_m, adam_v) (the Adam dicts empty when none were saved).
+    """Returns (meta, params, adam_m, adam_v) of a pytcn file, a training run's checkpoint or a saved model (the Adam
+    dicts empty when none were saved). ``path`` may be a run's folder, holding checkpoint.npz.
 
     Raises CheckpointError, with one line naming the file and the problem, for anything that is not a whole pytcn
-    checkpoint.
+    file.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        inside = os.path.join(path, "checkpoint.npz")
+        if not os.path.isfile(inside):
+            raise CheckpointError(f"{path}: is a folder without a checkpoint.npz (give a checkpoint file or a run's "
+                                  f"folder)")
+        path = inside
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a pytcn checkpoint (not an .npz archive; truncated or another kind of "
+                              f"file)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
@@ -73,9 +75,50 @@ def load_checkpoint(path):
                 groups[group][name] = archive[key]
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        # np.load raises these for truncated, corrupt or non-npz files (and ValueError for pickled content)
+    except ValueError as e:
+        if "allow_pickle" in str(e):  # an entry of pickled objects: never unpickled, so never run
+            raise CheckpointError(f"{path}: holds pickled Python objects, which pytcn never loads (a pytcn "
+                                  f"checkpoint holds plain arrays only)") from None
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(meta, dict) or "config" not in meta:
-        raise CheckpointError(f"{path}: checkpoint metadata has no run configuration")
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError) as e:
+        # np.load raises these for truncated or corrupt archives
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict) or not ("config" in meta or "model" in meta):
+        raise CheckpointError(f"{path}: checkpoint metadata describes neither a run nor a model")
     return meta, groups["param"], groups["adam_m"], groups["adam_v"]
+
+
+def load_run(path):
+    """load_checkpoint for a training run (what `pytcn train` writes), not a saved model."""
+    meta, params, adam_m, adam_v = load_checkpoint(path)
+    if "config" not in meta:
+        raise CheckpointError(f"{path}: is a saved model, not a training run (it has no training configuration); "
+                              f"load it with pytcn.load_model")
+    return meta, params, adam_m, adam_v
+
+
+def save_model(path, model):
+    """Writes ``model``'s architecture (``model.config``) and parameters to ``path``, in the checkpoint format:
+    ``pytcn.load_model(path)`` rebuilds it."""
+    save_checkpoint(path, model.state_dict(), {"model": model.config})
+
+
+def load_model(path, backend=None):
+    """The model saved in ``path``: a file of ``model.save`` or a `pytcn train` checkpoint (or a run's folder), on
+    the backend it was saved from or on ``backend``."""
+    from .model import TCN
+    from .training import build_model
+
+    meta, params, _, _ = load_checkpoint(path)
+    try:
+        if "model" in meta:
+            config = dict(meta["model"])
+            if backend is not None:
+                config["backend"] = backend
+            model = TCN(**config)
+        else:  # a checkpoint of an older pytcn, which recorded the run's configuration only
+            model = build_model(dict(meta["config"], **({} if backend is None else {"backend": backend})))
+        model.load_state_dict(params)
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: does not describe a model this pytcn can build ({e})") from None
+    return model

@@ -1,19 +1,33 @@
-"""The `pytcn` command: a thin layer over pytcn.training, pytcn.checkpoint and tasks.download.
+"""The `pytcn` command: a thin layer over pytcn.config, pytcn.training, pytcn.checkpoint and pytcn.tasks.download.
 
     pytcn train {adding,copy-memory,mnist} [options]    train a task (defaults per task: pytcn train TASK --help)
-    pytcn train TASK --out DIR --resume                 continue the run saved in DIR
-    pytcn evaluate CHECKPOINT                           recompute the test metric of a checkpoint
+    pytcn train TASK --out DIR --resume                 continue the run saved in DIR, with its own settings
+    pytcn evaluate CHECKPOINT                           recompute the test metric of a checkpoint (or a run's folder)
     pytcn info CHECKPOINT                               architecture, parameter count, receptive field
     pytcn download {mnist,fashion-mnist}                fetch the IDX files into the per-user cache
+
+A mistake in what the user gave (an option out of range, a missing or damaged file, a NaN loss) ends the command
+with one line, ``pytcn: error: ...``, and exit status 2. Anything else is a bug in pytcn: its traceback is shown,
+with a line saying so, and the exit status is 70.
 """
 import argparse
 import os
 import sys
+import traceback
 
 from .checkpoint import CheckpointError
-from .taskdata import DEFAULTS, TASKS
+from .config import ConfigError, default_config, make_config, option_name
+from .taskdata import TASKS
 
 EXIT_ERROR = 2
+EXIT_BUG = 70  # EX_SOFTWARE of sysexits.h: an internal software error
+
+#: config fields a resumed run may change: how long it trains, and where (everything else is the run's own)
+RESUMABLE = ("epochs", "backend", "data_dir")
+
+
+class UsageError(Exception):
+    """A mistake in the command line that no other check covers; the message is the whole story."""
 
 
 def _dilations(text):
@@ -27,59 +41,80 @@ def _dilations(text):
 
 
 def _train_parser(sub, task):
-    d = DEFAULTS[task]
-    p = sub.add_parser(task, help=f"train the {task} task", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description=f"Train a TCN on the {task} task. Defaults converge on a 2-core CPU.")
+    d = default_config(task)
+    p = sub.add_parser(task, help=f"train the {task} task",
+                       description=f"Train a TCN on the {task} task. The defaults converge on a 2-core CPU. Every "
+                                   f"option left out keeps its default; with --resume, the run's own value.")
+
+    def option(group, field, help, **kwargs):
+        # default None: an option left out is told apart from one given (--resume refuses changed settings), and
+        # the help shows the task's default itself
+        default = d[field] if field != "max_grad_norm" else (d[field] or 0)
+        shown = ",".join(map(str, default)) if isinstance(default, list) else default
+        group.add_argument(option_name(field), dest=field, default=None, help=f"{help} (default: {shown})", **kwargs)
+
+    def flag(group, field, help):
+        group.add_argument(option_name(field), dest=field, action="store_true", default=None, help=help)
+
     m = p.add_argument_group("model (keras-tcn's names)")
-    m.add_argument("--nb-filters", type=int, default=d["nb_filters"], help="channels of every residual block")
-    m.add_argument("--kernel-size", type=int, default=d["kernel_size"], help="taps of every convolution")
-    m.add_argument("--nb-stacks", type=int, default=1, help="repeats of the dilation list")
-    m.add_argument("--dilations", type=_dilations, default=d["dilations"], help="comma-separated, e.g. 1,2,4,8")
-    m.add_argument("--use-skip-connections", action="store_true", help="sum every block's branch (keras-tcn)")
-    m.add_argument("--dropout-rate", type=float, default=0.0, help="spatial dropout after each ReLU of a block")
-    m.add_argument("--use-weight-norm", action="store_true", help="weight-normalise the convolutions")
-    m.add_argument("--kernel-initializer", default="he_normal", help="see pytcn.initializers")
+    option(m, "nb_filters", "channels of every residual block", type=int, metavar="N")
+    option(m, "kernel_size", "taps of every convolution", type=int, metavar="K")
+    option(m, "nb_stacks", "repeats of the dilation list", type=int, metavar="S")
+    option(m, "dilations", "comma-separated, e.g. 1,2,4,8", type=_dilations, metavar="D,D,...")
+    flag(m, "use_skip_connections", "sum every block's branch (keras-tcn)")
+    option(m, "dropout_rate", "spatial dropout after each ReLU of a block, in [0, 1)", type=float, metavar="RATE")
+    flag(m, "use_weight_norm", "weight-normalise the convolutions")
+    option(m, "kernel_initializer", "he_normal, he_uniform, glorot_normal, glorot_uniform or normal", metavar="NAME")
     t = p.add_argument_group("training")
-    t.add_argument("--length", type=int, default=d["length"],
-                   help="sequence length T" + (" (784 for MNIST, fixed)" if task == "mnist" else ""))
-    t.add_argument("--batch-size", type=int, default=d["batch_size"])
-    t.add_argument("--epochs", type=int, default=d["epochs"], help="total epochs (with --resume: the new total)")
-    t.add_argument("--lr", type=float, default=d["lr"], help="Adam's learning rate")
-    t.add_argument("--clip", type=float, default=d["max_grad_norm"],
-                   help="clip the global gradient norm to this (0: no clipping)")
-    t.add_argument("--seed", type=int, default=0, help="seeds the data, the weights, the shuffles and dropout")
-    t.add_argument("--train-size", type=int, default=d["train_size"], help="training sequences")
-    t.add_argument("--val-size", type=int, default=d["val_size"], help="validation sequences")
-    t.add_argument("--test-size", type=int, default=d["test_size"], help="test sequences")
-    t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    t.add_argument("--backend", choices=["cpu", "numpy", "cuda"],
-                   help="kernels to run: cpu (Numba, the default), numpy (the references), cuda (a GPU, with numba-cuda); "
-                        "with --resume, continues the run on this backend")
+    if task != "mnist":  # sequential MNIST is 784 steps, always
+        option(t, "length", "sequence length T" + (" (the blank stretch; sequences are T + 20 steps)"
+                                                   if task == "copy-memory" else ""), type=int, metavar="T")
+    option(t, "batch_size", "sequences per training step", type=int, metavar="N")
+    option(t, "epochs", "total epochs (with --resume: the run's new total)", type=int, metavar="E")
+    option(t, "lr", "Adam's learning rate", type=float)
+    option(t, "max_grad_norm", "clip the global gradient norm to this (0: no clipping)", type=float, metavar="NORM")
+    option(t, "seed", "seeds the data, the weights, the shuffles and dropout; >= 0", type=int)
+    option(t, "train_size", "training sequences", type=int, metavar="N")
+    option(t, "val_size", "validation sequences", type=int, metavar="N")
+    option(t, "test_size", "test sequences", type=int, metavar="N")
+    option(t, "dtype", "float32 or float64", choices=["float32", "float64"])
+    option(t, "backend", "cpu (Numba), numpy (the NumPy references, slow), cuda (a GPU, with numba-cuda); with "
+                         "--resume, continues the run on this backend", choices=["cpu", "numpy", "cuda"])
     if task == "mnist":
-        t.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
-        t.add_argument("--data-dir", help="folder with the four IDX files (else $PYTCN_DATA_DIR, the cache, Debian's)")
-        t.add_argument("--permute", action="store_true", help="permuted sequential MNIST (fixed, seeded)")
-    t.add_argument("--out", default=os.path.join("runs", task), help="output folder: checkpoint, metrics, curve")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--threads", type=int, help="Numba threads (default: all cores)")
+        option(t, "dataset", "mnist or fashion-mnist", choices=["mnist", "fashion-mnist"])
+        option(t, "data_dir", "folder with the four IDX files (else $PYTCN_DATA_DIR, the per-user cache, Debian's "
+                              "folder)", metavar="DIR")
+        flag(t, "permute", "permuted sequential MNIST (one fixed, seeded permutation)")
+    r = p.add_argument_group("the run")
+    r.add_argument("--out", default=os.path.join("runs", task),
+                   help="output folder: checkpoint, metrics, curve (default: %(default)s)")
+    r.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--threads", type=int, help=f"Numba threads (default: every core; {_max_threads()} here)")
     p.set_defaults(command="train", task=task)
     return p
 
 
+def _max_threads():
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="pytcn", description="Temporal Convolutional Networks from first principles.")
+    parser = argparse.ArgumentParser(prog="pytcn", description="Temporal Convolutional Networks from first principles.",
+                                     allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = sub.add_parser("train", help="train a task: adding, copy-memory or mnist")
     tasks = train.add_subparsers(dest="task", required=True, metavar="TASK")
     for task in TASKS:
         _train_parser(tasks, task)
     ev = sub.add_parser("evaluate", help="recompute the test metric of a checkpoint")
-    ev.add_argument("checkpoint")
+    ev.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
     ev.add_argument("--data-dir", help="for MNIST: where the IDX files are, if not where training found them")
     ev.add_argument("--backend", choices=["cpu", "numpy", "cuda"], help="default: the one the run trained on")
     info = sub.add_parser("info", help="architecture, parameter count and receptive field of a checkpoint")
-    info.add_argument("checkpoint")
+    info.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
     dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)")
     dl.add_argument("dataset", choices=["mnist", "fashion-mnist"])
     dl.add_argument("--dir", help="destination (default: the per-user cache, where training looks)")
@@ -87,41 +122,65 @@ def build_parser():
     return parser
 
 
-def _config_from_args(args):
-    from .training import default_config
+def given_fields(args):
+    """The configuration fields the command line set explicitly (an option left out is None), as given."""
+    fields = {field: value for field, value in vars(args).items()
+              if field in default_config(args.task) and field != "task" and value is not None}
+    if "max_grad_norm" in fields:
+        if fields["max_grad_norm"] == 0:
+            fields["max_grad_norm"] = None  # --clip 0: no clipping
+    return fields
 
-    config = default_config(args.task)
-    config.update(length=args.length, nb_filters=args.nb_filters, kernel_size=args.kernel_size,
-                  nb_stacks=args.nb_stacks, dilations=args.dilations, use_skip_connections=args.use_skip_connections,
-                  dropout_rate=args.dropout_rate, use_weight_norm=args.use_weight_norm,
-                  kernel_initializer=args.kernel_initializer, batch_size=args.batch_size, epochs=args.epochs,
-                  lr=args.lr, max_grad_norm=args.clip or None, seed=args.seed, train_size=args.train_size,
-                  val_size=args.val_size, test_size=args.test_size, dtype=args.dtype,
-                  backend=args.backend or "cpu")
-    if args.task == "mnist":
-        config.update(length=784, dataset=args.dataset, data_dir=args.data_dir, permute=args.permute)
-    return config
+
+def config_from_args(args):
+    """The configuration of a new run: the task's defaults, with the options given."""
+    return make_config(args.task, **given_fields(args))
+
+
+def _resume(args, progress):
+    from .training import Trainer
+
+    given = given_fields(args)
+    meta_config = _run_config(args.out)
+    if meta_config["task"] != args.task:
+        raise UsageError(f"{args.out}: is a {meta_config['task']} run, not {args.task}")
+    changed = [f"{option_name(field)} {value} (the run's: {meta_config.get(field)})"
+               for field, value in given.items() if field not in RESUMABLE and value != meta_config.get(field)]
+    if changed:
+        raise UsageError(f"--resume continues the run with its own settings; these options differ from them: "
+                         f"{', '.join(changed)}. Leave them out, or start a new run with another --out")
+    trainer = Trainer.resume(args.out, progress=progress, **{field: given[field] for field in RESUMABLE if field in given})
+    print(f"resuming {trainer.checkpoint_path} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
+    return trainer
+
+
+def _run_config(out):
+    from .checkpoint import load_run
+
+    return load_run(os.path.join(out, "checkpoint.npz"))[0]["config"]
 
 
 def cmd_train(args):
     from .training import Trainer, format_summary
 
-    if args.threads:
+    if args.threads is not None:
         import numba
 
+        limit = numba.config.NUMBA_NUM_THREADS
+        if not 1 <= args.threads <= limit:
+            raise UsageError(f"--threads must be in [1, {limit}] (Numba's threads on this machine), got {args.threads}")
         numba.set_num_threads(args.threads)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out}: is a file; the run needs a folder")
     progress = not args.no_progress
     if args.resume:
-        trainer = Trainer.resume(args.out, progress=progress, epochs=args.epochs, backend=args.backend)
-        if trainer.config["task"] != args.task:
-            raise CheckpointError(f"{trainer.checkpoint_path}: is a {trainer.config['task']} run, not {args.task}")
-        print(f"resuming {trainer.checkpoint_path} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
+        trainer = _resume(args, progress)
     else:
-        config = _config_from_args(args)
+        config = config_from_args(args)
+        if os.path.exists(os.path.join(args.out, "checkpoint.npz")):
+            raise UsageError(f"{os.path.join(args.out, 'checkpoint.npz')}: a run is already saved there; continue it "
+                             f"with --resume, or choose another --out")
         trainer = Trainer(config, args.out, progress=progress)
-        if os.path.exists(trainer.checkpoint_path):
-            raise CheckpointError(f"{trainer.checkpoint_path}: a run is already saved there; continue it with "
-                                  f"--resume, or choose another --out")
     print(f"{trainer.task.description}: {trainer.model.count_params()} parameters, receptive field "
           f"{trainer.model.receptive_field}, {len(trainer.task.splits['train'][0])} training sequences")
     summary = trainer.run()
@@ -130,16 +189,17 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_run
     from .training import Trainer, evaluate
 
-    meta, params, adam_m, adam_v = load_checkpoint(args.checkpoint)
+    meta, params, _, _ = load_run(args.checkpoint)
     config = dict(meta["config"])
     if args.data_dir:
         config["data_dir"] = args.data_dir
     if args.backend:
         config["backend"] = args.backend
-    trainer = Trainer(config, os.path.dirname(os.path.abspath(args.checkpoint)), progress=False)
+    folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
+    trainer = Trainer(config, folder, progress=False)
     try:
         trainer.model.load_state_dict(params)
     except (ValueError, TypeError) as e:
@@ -153,10 +213,10 @@ def cmd_evaluate(args):
 
 
 def cmd_info(args):
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_run
     from .training import build_model
 
-    meta, params, _, _ = load_checkpoint(args.checkpoint)
+    meta, params, _, _ = load_run(args.checkpoint)
     c = meta["config"]
     model = build_model(dict(c, backend="cpu"))  # only to count: runs nothing, so needs no GPU
     try:
@@ -180,28 +240,48 @@ def cmd_info(args):
 
 
 def cmd_download(args):
-    from tasks.download import download
+    from .tasks.download import download
 
-    path = download(args.dataset, dest_dir=args.dir, base_url=args.base_url)
-    print(f"{args.dataset}: the four files are in {path}")
+    def progress(name, done, total):
+        of = f" of {total / 1e6:.1f}" if total else ""
+        print(f"\r{name}: {done / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
+
+    path = download(args.dataset, dest_dir=args.dir, base_url=args.base_url, progress=progress)
+    print(f"\n{args.dataset}: the four files are in {path}")
     return 0
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "download": cmd_download}
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def user_errors():
+    """The exceptions that mean a mistake in the user's input or environment, never a bug in pytcn."""
     from .backends import BackendUnavailableError
+    from .tasks.mnist import DataError, DataNotFoundError
     from .training import TrainingError
 
+    return (UsageError, ConfigError, CheckpointError, TrainingError, BackendUnavailableError, DataError,
+            DataNotFoundError, ConnectionError)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CheckpointError, TrainingError, BackendUnavailableError, FileNotFoundError, ValueError, TypeError,
-            ConnectionError) as e:
-        # a problem the user can fix: one line, no traceback
-        print(f"pytcn: error: {e}", file=sys.stderr)
+    except user_errors() as e:
+        message = str(e)
+        if isinstance(e, ConfigError):  # name the option, as the user typed it
+            message = f"{option_name(e.field)} {e.problem}"
+        print(f"pytcn: error: {message}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("pytcn: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 (a bug: shown in full, and said to be one)
+        traceback.print_exc()
+        print("pytcn: internal error: the traceback above is a bug in pytcn, not a mistake in your input; please "
+              "report it", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -329,6 +329,13 @@ class TCN:
         for name, p in self.params.items():
             self.backend.load(p, state_dict[name])  # in place: an optimizer holding these arrays keeps working
 
+    def save(self, path):
+        """Writes the architecture and the parameters to ``path`` (an .npz of plain arrays, written atomically);
+        ``pytcn.load_model(path)`` rebuilds the model."""
+        from .checkpoint import save_model
+
+        save_model(path, self)
+
     def __repr__(self):
         return (f"TCN({', '.join(f'{k}={v!r}' for k, v in self.config.items())}) "
                 f"# {self.count_params()} parameters, receptive field {self.receptive_field}")

@@ -47,7 +47,7 @@ class _Optimizer:
             if not contiguous:
                 raise ValueError(f"params[{name!r}] must be a writeable C-contiguous array (it is updated in "
                                  f"place), got strides {p.strides} for shape {p.shape}")
-        self.lr = _validate.real("lr", lr, 0.0, low_open=True)
+        self.lr = _validate.real("lr", lr, 0.0)  # 0 is allowed, as torch allows it (nothing moves)
         self.max_grad_norm = None if max_grad_norm is None else _validate.real(
             "max_grad_norm", max_grad_norm, 0.0, low_open=True)
 
@@ -139,6 +139,12 @@ class Adam(_Optimizer):
 
     def load_state_dict(self, state):
         """Loads what ``state_dict`` returned (after checking every name, shape and dtype), in place."""
+        if not hasattr(state, "keys"):
+            raise TypeError(f"state must be a dict with 't', 'm' and 'v' (Adam.state_dict()), got {type(state).__name__}")
+        missing = [key for key in ("t", "m", "v") if key not in state]
+        if missing:
+            raise ValueError(f"state must have the keys 't', 'm' and 'v' of Adam.state_dict(); missing "
+                             f"{', '.join(map(repr, missing))}")
         for key in ("m", "v"):
             _validate.matching_arrays(f"Adam's {key}", state[key], getattr(self, key))
         for key in ("m", "v"):

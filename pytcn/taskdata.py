@@ -1,7 +1,8 @@
 """The three sequence-modelling tasks as the training loop sees them: data splits, loss, metric and baseline.
 
-The data itself comes from the generators and readers in the top-level ``tasks`` package (NumPy only); this module
-decides what a task's model looks like (channels, outputs, which head) and how it is scored.
+The data itself comes from the generators and readers of ``pytcn.tasks`` (the top-level folder ``tasks/``, NumPy and
+the standard library only); this module decides what a task's model looks like (channels, outputs, which head) and
+how it is scored.
 
     task          input           target               head, loss                 metric (better)
     adding        (N, T, 2)       (N, 1) sum           last step, MSE             test MSE (lower)
@@ -64,14 +65,14 @@ class TaskData:
 def make_task(name, length=None, seed=0, train_size=None, val_size=None, test_size=None, dataset="mnist",
               data_dir=None, permute=False):
     """Builds the splits of task ``name``. Synthetic tasks draw train, validation and test from three independent
-    streams of ``seed``; MNIST reads its files (see tasks.mnist) and splits them."""
-    from tasks.adding import BASELINE_MSE, adding_problem
-    from tasks.copy_memory import baseline_loss, copy_memory
+    streams of ``seed``; MNIST reads its files (see pytcn.tasks.mnist) and splits them."""
+    from .tasks.adding import BASELINE_MSE, adding_problem
+    from .tasks.copy_memory import baseline_loss, copy_memory
 
     d = DEFAULTS[name]
     length = d["length"] if length is None else length
-    sizes = {"train": train_size or d["train_size"], "val": val_size or d["val_size"],
-             "test": test_size or d["test_size"]}
+    given = {"train": train_size, "val": val_size, "test": test_size}
+    sizes = {split: d[f"{split}_size"] if size is None else size for split, size in given.items()}  # None: default
     streams = {split: np.random.default_rng([seed, k]) for k, split in enumerate(("train", "val", "test"))}
     if name == "adding":
         splits = {s: adding_problem(sizes[s], length, streams[s]) for s in sizes}
@@ -83,9 +84,18 @@ def make_task(name, length=None, seed=0, train_size=None, val_size=None, test_si
                         False, 1.0 / 8, "chance", f"copy memory, T={length}",
                         extra={"baseline_loss": baseline_loss(length)})
     if name == "mnist":
-        from tasks.mnist import sequential_mnist
+        from .config import ConfigError
+        from .tasks.mnist import SplitError, sequential_mnist
 
-        data = sequential_mnist(dataset, data_dir=data_dir, permute=permute, seed=seed, n_val=sizes["val"])
+        try:
+            data = sequential_mnist(dataset, data_dir=data_dir, permute=permute, seed=seed, n_val=sizes["val"])
+        except SplitError as e:
+            raise ConfigError("val_size", f"must be below the {e.available} training images of {dataset} (the "
+                                          f"validation split is taken from them), got {sizes['val']}") from None
+        for split, (x, _) in data.items():
+            if sizes[split] > len(x):  # never fewer than asked for, silently
+                raise ConfigError(f"{split}_size", f"asks for {sizes[split]} sequences; the {dataset} files hold "
+                                                   f"{len(x)} for the {split} split")
         splits = {s: (x[:sizes[s]], y[:sizes[s]]) for s, (x, y) in data.items()}
         counts = np.bincount(splits["train"][1], minlength=10)
         return TaskData(name, splits, *SHAPES[name], "cross_entropy", "accuracy", False,

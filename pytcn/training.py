@@ -12,19 +12,21 @@ run stopped in the middle of an epoch redraws the same permutation and continues
 masks (the model's generator). With the same thread count the kernels add in the same order, so a run stopped after
 epoch k and resumed ends with bit-for-bit the same parameters as one that never stopped.
 """
+import collections
 import json
 import math
 import os
 import signal
-import tempfile
 import time
 
 import numpy as np
 
 from . import checkpoint as ckpt
+from .config import ConfigError, check_config, default_config  # noqa: F401 (default_config: part of this API)
+from .files import write_atomic
 from .model import TCN
 from .optim import Adam
-from .taskdata import DEFAULTS, SHAPES, make_task
+from .taskdata import SHAPES, make_task
 
 MODEL_KEYS = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_connections", "dropout_rate",
               "use_weight_norm", "kernel_initializer")
@@ -32,17 +34,6 @@ MODEL_KEYS = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_c
 
 class TrainingError(RuntimeError):
     """A run that cannot go on (a NaN or infinite loss, say); the message says what and where."""
-
-
-def default_config(task):
-    """The full configuration of `pytcn train TASK` with every option at its default."""
-    d = DEFAULTS[task]
-    return dict(task=task, length=d["length"], nb_filters=d["nb_filters"], kernel_size=d["kernel_size"], nb_stacks=1,
-                dilations=list(d["dilations"]), use_skip_connections=False, dropout_rate=0.0, use_weight_norm=False,
-                kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"], lr=d["lr"],
-                max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"], val_size=d["val_size"],
-                test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False, dtype="float32",
-                backend="cpu")
 
 
 def build_model(config):
@@ -96,22 +87,16 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _write_atomic(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class Trainer:
-    """One training run in ``out_dir``: ``Trainer(config, out_dir).run()``, or ``Trainer.resume(out_dir)``."""
+    """One training run in ``out_dir``: ``Trainer(config, out_dir).run()``, or ``Trainer.resume(out_dir)``.
+
+    ``config`` is a full configuration (``pytcn.config.make_config(task, **fields)``), checked here once more."""
 
     def __init__(self, config, out_dir, progress=True, log=print):
-        self.config = dict(config)
+        self.config = check_config(dict(config))
         self.out_dir = os.fspath(out_dir)
+        if os.path.exists(self.out_dir) and not os.path.isdir(self.out_dir):
+            raise TrainingError(f"{self.out_dir}: the run's output folder is a file; choose a folder")
         self.progress = progress
         self.log = log
         self.task, self.model, self.optimizer = build(self.config)
@@ -119,8 +104,10 @@ class Trainer:
         self.epoch = 0  # epochs finished
         self.batch = 0  # the next batch of the current epoch
         self.epoch_shuffle_state = self.shuffle_rng.bit_generator.state  # before this epoch's permutation
+        self.epoch_sums = _no_batches()  # the current epoch's batches so far: their losses and metrics, summed
         self.history = []
         self.elapsed = 0.0  # training seconds in earlier sessions of this run
+        self.saved_at = None  # (epoch, batch) of the checkpoint on disk, None before the first
 
     @property
     def checkpoint_path(self):
@@ -130,24 +117,32 @@ class Trainer:
     # checkpoints
 
     def save(self):
-        meta = dict(config=self.config, step=self.optimizer.t, epoch=self.epoch, batch=self.batch,
-                    epoch_shuffle_state=self.epoch_shuffle_state, dropout_state=self.model.rng.bit_generator.state,
-                    history=self.history, elapsed=self.elapsed, threads=_threads())
+        meta = dict(config=self.config, model=self.model.config, step=self.optimizer.t, epoch=self.epoch,
+                    batch=self.batch, epoch_sums=self.epoch_sums, epoch_shuffle_state=self.epoch_shuffle_state,
+                    dropout_state=self.model.rng.bit_generator.state, history=self.history, elapsed=self.elapsed,
+                    threads=_threads())
         adam = self.optimizer.state_dict()  # NumPy copies, on every backend
         ckpt.save_checkpoint(self.checkpoint_path, self.model.state_dict(), meta, adam["m"], adam["v"])
+        self.saved_at = (self.epoch, self.batch)
 
     @classmethod
-    def resume(cls, out_dir, progress=True, log=print, epochs=None, backend=None):
-        """Continues the run saved in ``out_dir`` (optionally with a new total number of epochs, or on another
-        backend: the arithmetic then differs in its last bits from an uninterrupted run)."""
+    def resume(cls, out_dir, progress=True, log=print, epochs=None, backend=None, data_dir=None):
+        """Continues the run saved in ``out_dir`` with its own configuration; optionally with a new total number of
+        epochs (at least the epochs it has finished), on another backend (the arithmetic then differs in its last
+        bits from an uninterrupted run), or reading MNIST from another folder."""
         path = os.path.join(os.fspath(out_dir), "checkpoint.npz")
-        meta, params, adam_m, adam_v = ckpt.load_checkpoint(path)
+        meta, params, adam_m, adam_v = ckpt.load_run(path)
         config = meta["config"]
         if epochs is not None:
+            if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs < int(meta["epoch"]):
+                raise ConfigError("epochs", f"must be at least the {meta['epoch']} epochs the run has finished, "
+                                            f"got {epochs}")
             config["epochs"] = epochs
         if backend is not None and backend != config.get("backend", "cpu"):
             log(f"note: the run trained on backend {config.get('backend', 'cpu')!r} and continues on {backend!r}")
             config["backend"] = backend
+        if data_dir is not None:
+            config["data_dir"] = data_dir
         trainer = cls(config, out_dir, progress, log)
         trainer.restore(meta, params, adam_m, adam_v, path)
         if meta.get("threads") != _threads():
@@ -162,6 +157,8 @@ class Trainer:
         except (ValueError, TypeError, KeyError) as e:
             raise ckpt.CheckpointError(f"{path}: does not fit the architecture in its own configuration ({e})") from None
         self.epoch, self.batch = int(meta["epoch"]), int(meta["batch"])
+        self.saved_at = (self.epoch, self.batch)
+        self.epoch_sums = dict(meta.get("epoch_sums", _no_batches()))
         self.epoch_shuffle_state = meta["epoch_shuffle_state"]
         self.shuffle_rng.bit_generator.state = meta["epoch_shuffle_state"]
         self.model.rng.bit_generator.state = meta["dropout_state"]
@@ -170,7 +167,8 @@ class Trainer:
         self._write_metrics()  # the file matches the checkpoint, whatever happened after it was written
 
     def _write_metrics(self):
-        _write_atomic(os.path.join(self.out_dir, "metrics.jsonl"), "".join(json.dumps(h) + "\n" for h in self.history))
+        text = "".join(json.dumps(h) + "\n" for h in self.history)
+        write_atomic(os.path.join(self.out_dir, "metrics.jsonl"), lambda f: f.write(text), "w")
 
     # -------------------------------------------------------------------------------------------------------------
     # the loop
@@ -189,35 +187,43 @@ class Trainer:
                 order = self.shuffle_rng.permutation(n)
                 bar = _progress(n_batches, self.batch, f"epoch {self.epoch + 1}/{self.config['epochs']}", self.progress)
                 t0 = time.perf_counter()
-                losses, metrics = [], []
+                recent = collections.deque(maxlen=50)  # for the progress bar only
                 while self.batch < n_batches:
                     idx = order[self.batch * batch_size:(self.batch + 1) * batch_size]
                     loss, metric = self.step(x_train[idx], y_train[idx])
                     self.batch += 1
-                    losses.append(loss)
-                    metrics.append(metric)
+                    # the epoch's running sums go into a checkpoint written mid-epoch, so that a resumed epoch
+                    # records the mean over all its batches, not only those after the resume
+                    self.epoch_sums = dict(loss=self.epoch_sums["loss"] + loss,
+                                           metric=self.epoch_sums["metric"] + metric,
+                                           batches=self.epoch_sums["batches"] + 1)
+                    recent.append((loss, metric))
                     bar.update(1)
-                    bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4g}", metric=f"{np.mean(metrics[-50:]):.4g}")
+                    bar.set_postfix(loss=f"{np.mean([r[0] for r in recent]):.4g}",
+                                    metric=f"{np.mean([r[1] for r in recent]):.4g}")
                     if stop.raised:
                         interrupted = True
                         break
                 bar.close()
                 self.elapsed += time.perf_counter() - t0
                 if interrupted:
-                    self.save()  # mid-epoch: the epoch's shuffle state and the next batch are in the checkpoint
+                    self.save()  # mid-epoch: the epoch's shuffle state, the next batch and the sums so far
                     self.log(f"interrupted: checkpoint written to {self.checkpoint_path} at epoch {self.epoch + 1}, "
                              f"batch {self.batch}/{n_batches}; continue with --resume")
                     break
                 val_loss, val_metric = evaluate(self.model, self.task, "val")
+                sums = self.epoch_sums
                 self.epoch += 1
                 self.batch = 0
+                self.epoch_sums = _no_batches()
                 self.epoch_shuffle_state = self.shuffle_rng.bit_generator.state
-                self.history.append(dict(epoch=self.epoch, step=self.optimizer.t, train_loss=float(np.mean(losses)),
-                                         train_metric=float(np.mean(metrics)), val_loss=val_loss,
-                                         val_metric=val_metric, elapsed_s=round(self.elapsed, 2)))
+                train_loss, train_metric = sums["loss"] / sums["batches"], sums["metric"] / sums["batches"]
+                self.history.append(dict(epoch=self.epoch, step=self.optimizer.t, train_loss=train_loss,
+                                         train_metric=train_metric, val_loss=val_loss, val_metric=val_metric,
+                                         elapsed_s=round(self.elapsed, 2)))
                 self.save()
                 self._write_metrics()
-                self.log(f"epoch {self.epoch}: train loss {np.mean(losses):.4g}, validation loss {val_loss:.4g}, "
+                self.log(f"epoch {self.epoch}: train loss {train_loss:.4g}, validation loss {val_loss:.4g}, "
                          f"validation {self.task.metric_name} {val_metric:.4g}")
         if self.history:
             plot_curves(self.history, self.task, os.path.join(self.out_dir, "curve.png"))
@@ -231,10 +237,14 @@ class Trainer:
         pred = self.model.forward(x, training=True)
         loss, dpred = self.task.loss(pred, y, self.model.backend)
         if not math.isfinite(loss):
-            raise TrainingError(
-                f"loss is {loss} at step {self.optimizer.t + 1} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
-                f"nothing was saved from this epoch: the last good checkpoint ({self.checkpoint_path}, "
-                f"epoch {self.epoch}) is intact. Try a lower --lr or --clip.")
+            if self.saved_at is None:
+                kept = "no checkpoint had been written yet"
+            else:
+                epoch, batch = self.saved_at
+                when = f"after epoch {epoch}" if batch == 0 else f"in epoch {epoch + 1}, after batch {batch}"
+                kept = f"the last checkpoint ({self.checkpoint_path}, written {when}) is left as it was"
+            raise TrainingError(f"loss is {loss} at step {self.optimizer.t + 1} (epoch {self.epoch + 1}, batch "
+                                f"{self.batch + 1}); nothing was saved after it: {kept}. Try a lower --lr or --clip.")
         self.model.backward(dpred)
         self.optimizer.step(self.model.grads)
         return loss, self.task.metric(self.model.backend.to_host(pred), y)
@@ -278,12 +288,12 @@ def plot_curves(history, task, path):
     right.set(xlabel="epoch", ylabel=task.metric_name, yscale="log" if task.lower_is_better else "linear")
     right.legend()
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)
+
+
+def _no_batches():
+    return dict(loss=0.0, metric=0.0, batches=0)
 
 
 def _threads():

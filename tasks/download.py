@@ -8,19 +8,16 @@ Each file is fetched into ``NAME.part`` and becomes ``NAME`` only once it is com
     then: fsync NAME.part; sha256 right? -- yes --> os.replace(NAME.part, NAME)
                                          -- no  --> delete NAME.part, ValueError
 
-So an interrupted download resumes where it stopped, and nothing half-written ever stands under the final name.
-
-    python -m tasks.download fashion-mnist [--dest DIR] [--mirror URL]
+So an interrupted download resumes where it stopped, and nothing half-written ever stands under the final name. The
+command that runs it is ``pytcn download {mnist,fashion-mnist} [--dir DIR] [--base-url URL]``.
 """
-import argparse
 import http.client
 import os
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tasks.mnist import DATASETS, FILES, _check_dataset, _sha256, default_cache_dir
+from .mnist import DATASETS, FILES, DataError, _check_dataset, _sha256, default_cache_dir
 
 _CHUNK = 1 << 16
 
@@ -121,14 +118,14 @@ def download(dataset, dest_dir=None, base_url=None, progress=None, *, checksums=
             actual = _sha256(final)
             if actual in accepted:
                 continue
-            raise ValueError(f"{final}: already exists with sha256 {actual}, expected {' or '.join(accepted)}; "
+            raise DataError(f"{final}: already exists with sha256 {actual}, expected {' or '.join(accepted)}; "
                              f"delete it and download again")
         url = base_url + name
         _fetch(url, part, timeout, progress, name)
         actual = _sha256(part)
         if actual not in accepted:
             part.unlink()
-            raise ValueError(f"{name} from {url}: sha256 mismatch: expected {' or '.join(accepted)}, got {actual} "
+            raise DataError(f"{name} from {url}: sha256 mismatch: expected {' or '.join(accepted)}, got {actual} "
                              f"(deleted {part})")
         os.replace(part, final)
     # make the renames themselves durable, not only the files' contents
@@ -138,27 +135,3 @@ def download(dataset, dest_dir=None, base_url=None, progress=None, *, checksums=
     finally:
         os.close(fd)
     return dest
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tasks.download", description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=sorted(DATASETS))
-    parser.add_argument("--dest", default=None, help="folder for the files (default: the per-user cache)")
-    parser.add_argument("--mirror", default=None, help="base URL of a mirror holding the four files")
-    args = parser.parse_args(argv)
-
-    def progress(name, done, total):
-        of = f" of {total / 1e6:.1f}" if total else ""
-        print(f"\r{name}: {done / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
-
-    try:
-        dest = download(args.dataset, args.dest, args.mirror, progress)
-    except (ValueError, OSError) as e:
-        print(f"\nerror: {e}", file=sys.stderr)
-        return 1
-    print(f"\n{args.dataset}: the four files are in {dest}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

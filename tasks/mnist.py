@@ -5,7 +5,8 @@ bottom); the model must name the class after the last pixel (Le, Jaitly & Hinton
 With ``permute=True`` the pixels are first shuffled by one fixed permutation, which destroys the local structure a
 convolution could exploit and leaves only long-range dependencies.
 
-The data are four gzip-compressed IDX files per dataset (see `read_idx`). They are looked for, in order, in:
+The data are four IDX files per dataset (see `read_idx`), gzip-compressed as downloaded (``*-ubyte.gz``) or not
+(the same names without ``.gz``). They are looked for, in order, in:
 
     1. the folder given as ``data_dir`` (and then only there)
     2. $PYTCN_DATA_DIR/<dataset>, then $PYTCN_DATA_DIR itself
@@ -83,6 +84,19 @@ class DataNotFoundError(FileNotFoundError):
     """None of the places searched holds the four files of the dataset; the message lists them all."""
 
 
+class SplitError(ValueError):
+    """A validation split that the training images cannot give; ``available`` is their number."""
+
+    def __init__(self, available, message):
+        super().__init__(message)
+        self.available = available
+
+
+class DataError(ValueError):
+    """A data file that is not what it should be (damaged, truncated, foreign, a wrong checksum); the message names
+    the file and what is wrong with it, in one line."""
+
+
 # ----------------------------------------------------------------------------------------------------- IDX files
 
 def read_idx(path):
@@ -108,22 +122,22 @@ def read_idx(path):
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut stream is an EOFError
-            raise ValueError(f"{path}: corrupt gzip stream: {e}") from None
+            raise DataError(f"{path}: corrupt gzip stream: {e}") from None
     if len(raw) < 4:
-        raise ValueError(f"{path}: truncated: {len(raw)} bytes, shorter than the 4-byte IDX magic number")
+        raise DataError(f"{path}: truncated: {len(raw)} bytes, shorter than the 4-byte IDX magic number")
     if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file: it starts with bytes {raw[:4].hex(' ')}, "
+        raise DataError(f"{path}: not an IDX file: it starts with bytes {raw[:4].hex(' ')}, "
                          f"an IDX file with 00 00 <type> <dimensions>")
     type_code, ndim = raw[2], raw[3]
     if type_code not in _IDX_TYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_TYPES)
-        raise ValueError(f"{path}: unknown IDX data type 0x{type_code:02X} in magic number {raw[:4].hex(' ')} "
+        raise DataError(f"{path}: unknown IDX data type 0x{type_code:02X} in magic number {raw[:4].hex(' ')} "
                          f"(known: {known})")
     if ndim == 0:
-        raise ValueError(f"{path}: IDX magic number {raw[:4].hex(' ')} says 0 dimensions")
+        raise DataError(f"{path}: IDX magic number {raw[:4].hex(' ')} says 0 dimensions")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated: the header of {ndim} dimensions needs {header} bytes, "
+        raise DataError(f"{path}: truncated: the header of {ndim} dimensions needs {header} bytes, "
                          f"found {len(raw)}")
     shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_TYPES[type_code])
@@ -131,7 +145,7 @@ def read_idx(path):
     found = len(raw) - header
     if found != expected:
         what = "truncated" if found < expected else "trailing bytes"
-        raise ValueError(f"{path}: {what}: header says {'x'.join(map(str, shape))} = {expected} bytes of data, "
+        raise DataError(f"{path}: {what}: header says {'x'.join(map(str, shape))} = {expected} bytes of data, "
                          f"found {found}")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
@@ -166,16 +180,26 @@ def _sha256(path):
     return h.hexdigest()
 
 
+def data_file(folder, name):
+    """The file ``name`` (a name of FILES, ending in .gz) in ``folder``, compressed or not: ``folder/name`` if it
+    exists, else the same name without .gz if that exists, else None."""
+    for path in (Path(folder) / name, Path(folder) / name[:-len(".gz")]):
+        if path.is_file():
+            return path
+    return None
+
+
 def _why_not(folder, dataset):
     """None when ``folder`` holds the four files of ``dataset``, else a few words saying why not."""
     if not folder.is_dir():
         return "no such folder"
-    missing = [name for name in FILES.values() if not (folder / name).is_file()]
+    missing = [name for name in FILES.values() if data_file(folder, name) is None]
     if missing:
-        return "no " + ", ".join(missing)
+        return "no " + ", ".join(f"{name} (or {name[:-3]})" for name in missing)
     # MNIST and Fashion-MNIST share their file names: tell them apart by the small labels file, which is
-    # recognised only when it is one of the known downloads (files made for tests are neither)
-    digest = _sha256(folder / FILES["train_labels"])
+    # recognised only when it is one of the known downloads (files made for tests are neither, and nor are
+    # uncompressed copies: their bytes are not the downloads')
+    digest = _sha256(data_file(folder, FILES["train_labels"]))
     for other, spec in DATASETS.items():
         if other != dataset and digest in spec["sha256"][FILES["train_labels"]]:
             return f"holds the files of {other}, not {dataset}"
@@ -183,8 +207,7 @@ def _why_not(folder, dataset):
 
 
 def _how_to_get(dataset):
-    lines = [f"  pytcn download {dataset}    (or python -m tasks.download {dataset}; needs internet: "
-             f"puts the files in the per-user cache)"]
+    lines = [f"  pytcn download {dataset}    (needs internet: puts the files in the per-user cache)"]
     if dataset == "fashion-mnist":
         lines.append("  apt-get install dataset-fashion-mnist    (Debian, offline: /usr/share/datasets/fashion-mnist)")
     lines.append("  or put the four files in a folder and pass it as data_dir, or set PYTCN_DATA_DIR")
@@ -237,19 +260,21 @@ def find_data_dir(dataset, data_dir=None, *, env=None, cache_dir=None, system_di
 # -------------------------------------------------------------------------------------------- loading, splits
 
 def _images_and_labels(folder, images_name, labels_name):
-    images = read_idx(folder / images_name)
-    labels = read_idx(folder / labels_name)
+    images_path, labels_path = data_file(folder, images_name), data_file(folder, labels_name)
+    images_name, labels_name = images_path.name, labels_path.name
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{folder / images_name}: expected uint8 images of shape (n, 28, 28), "
+        raise DataError(f"{folder / images_name}: expected uint8 images of shape (n, 28, 28), "
                          f"got {images.dtype} {images.shape}")
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise ValueError(f"{folder / labels_name}: expected uint8 labels of shape (n,), "
+        raise DataError(f"{folder / labels_name}: expected uint8 labels of shape (n,), "
                          f"got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
-        raise ValueError(f"{folder}: {images_name} holds {len(images)} images but {labels_name} "
+        raise DataError(f"{folder}: {images_name} holds {len(images)} images but {labels_name} "
                          f"{len(labels)} labels")
     if labels.size and labels.max() >= N_CLASSES:
-        raise ValueError(f"{folder / labels_name}: labels must be in 0..{N_CLASSES - 1}, found {labels.max()}")
+        raise DataError(f"{folder / labels_name}: labels must be in 0..{N_CLASSES - 1}, found {labels.max()}")
     return images, labels.astype(np.int64)
 
 
@@ -289,7 +314,7 @@ def sequential_mnist(dataset="mnist", data_dir=None, permute=False, seed=0, n_va
     x_train, y_train, x_test, y_test = load_mnist(dataset, data_dir)
     n_train = len(x_train)
     if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or not 0 <= n_val < n_train:
-        raise ValueError(f"n_val must be an integer in [0, {n_train}) (the training images are split into train "
+        raise SplitError(n_train, f"n_val must be an integer in [0, {n_train}) (the training images are split into train "
                          f"and validation); got {n_val!r}")
     order = np.random.default_rng(seed).permutation(n_train)
     split_idx = {"train": order[:n_train - n_val], "val": order[n_train - n_val:]}
@@ -297,7 +322,7 @@ def sequential_mnist(dataset="mnist", data_dir=None, permute=False, seed=0, n_va
     mean = float(train_pixels.mean(dtype=np.float64))
     std = float(train_pixels.std(dtype=np.float64))
     if std == 0.0:
-        raise ValueError(f"{dataset}: every training pixel equals {mean}: cannot normalise by a std of 0")
+        raise DataError(f"{dataset}: every training pixel equals {mean}: cannot normalise by a std of 0")
     perm = pixel_permutation(seed) if permute else np.arange(N_PIXELS)
 
     def as_sequences(images):  # (n, 28, 28) uint8 -> (n, 784, 1) float32, normalised, pixels in order perm

@@ -58,7 +58,7 @@ def cuda_simulated():
 
 
 def cuda_twins():
-    from kernels import gpu
+    from pytcn.kernels import gpu
 
     return gpu.CUDA_TWINS
 
@@ -66,7 +66,7 @@ def cuda_twins():
 def on_device(fn):
     """``fn`` (a CUDA twin) made callable with NumPy arrays: every array argument (also inside a list) goes to the
     device, and after the call every one comes back into the array it came from. Returns what ``fn`` returns."""
-    from kernels import gpu
+    from pytcn.kernels import gpu
 
     def call(*args):
         pairs = []

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernels
+from pytcn import kernels
 import pytcn
 from pytcn import backends
 from tests.helpers import assert_close, cuda_simulated, cuda_twins, needs_numba_cuda, on_device, randomize
@@ -192,7 +192,7 @@ class Transfers:
     def __init__(self, monkeypatch):
         from numba import cuda
 
-        from kernels import gpu
+        from pytcn.kernels import gpu
 
         self.to_device = self.to_host = 0
         self._inside_to_device = False  # cuda.to_device may call copy_to_device itself: one copy, counted once
@@ -245,7 +245,7 @@ def test_a_training_step_copies_the_batch_in_and_the_loss_and_norm_out(monkeypat
 def test_the_simulator_refuses_what_a_gpu_refuses():
     # tests/conftest.py makes the simulator's device arrays as strict as real ones; without it, NumPy code reaching
     # a device array would pass every test here and fail on a GPU
-    from kernels import gpu
+    from pytcn.kernels import gpu
 
     a = gpu.to_device(np.ones(3, np.float32))
     with pytest.raises(AttributeError, match="'sum'"):
@@ -313,7 +313,7 @@ def test_cli_trains_and_evaluates_on_cuda(tmp_path, capsys):
 
 
 def test_device_arrays_of_the_wrong_dtype_or_shape_are_refused_by_name():
-    from kernels import gpu
+    from pytcn.kernels import gpu
 
     model = pytcn.TCN(input_channels=2, nb_filters=3, kernel_size=2, dilations=[1], backend="cuda")
     with pytest.raises(TypeError, match="x is a device array of float64; it must be float32"):

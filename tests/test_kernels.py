@@ -25,8 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-import kernels
-from kernels import _config
+from pytcn import kernels
+from pytcn.kernels import _config
 from tests.helpers import assert_close, cuda_twins, needs_numba_cuda, on_device
 from tests.strategies import (
     adam_problems,
@@ -159,14 +159,20 @@ def test_every_kernel_has_a_test_case():
 
 
 def test_every_kernel_in_the_package_is_listed_in_twins():
-    listed = {fn for pair in kernels.TWINS.values() for fn in pair} | set(kernels.PLUMBING.values())
+    listed = {fn for pair in kernels.TWINS.values() for fn in pair} | set(kernels.PLUMBING.values()) | \
+        set(kernels.NAIVE.values())
     for path in sorted(KERNELS_DIR.glob("*.py")):
         if path.stem == "gpu":  # needs numba-cuda; tests/test_cuda.py checks its table
             continue
-        module = importlib.import_module(f"kernels.{path.stem}")
+        module = importlib.import_module(f"{kernels.__name__}.{path.stem}")
         for name, value in vars(module).items():
-            if name.endswith(("_numpy", "_numba")):
-                assert value in listed, f"kernels/{path.name} defines {name}, which kernels.TWINS does not list"
+            if name.endswith(("_numpy", "_numba", "_naive")) and not name.startswith("_"):
+                assert value in listed, f"kernels/{path.name} defines {name}, which no table of kernels lists"
+
+
+def positional(fn):
+    """The names of fn's parameters without a default: the signature twins share."""
+    return [name for name, p in inspect.signature(fn).parameters.items() if p.default is inspect.Parameter.empty]
 
 
 @pytest.mark.parametrize("op", sorted(kernels.TWINS))
@@ -175,7 +181,44 @@ def test_twins_are_named_after_their_op_and_share_one_signature(op):
     assert reference.__name__ == f"{op}_numpy"
     assert isinstance(fast, numba.core.registry.CPUDispatcher), f"{op}: the fast twin is not a Numba kernel"
     assert fast.py_func.__name__ == f"_{op}"
-    assert list(inspect.signature(reference).parameters) == list(inspect.signature(fast.py_func).parameters)
+    # a fast kernel may add optional parameters after the shared ones (the weight gradient's chunks, for tests)
+    assert list(inspect.signature(reference).parameters) == positional(fast.py_func)
+
+
+@pytest.mark.parametrize("op", sorted(kernels.NAIVE))
+def test_naive_kernels_stand_beside_fast_ones_with_their_signature(op):
+    naive = kernels.NAIVE[op]
+    assert op in kernels.TWINS, f"{op}: a naive kernel of no op"
+    assert isinstance(naive, numba.core.registry.CPUDispatcher) and naive.py_func.__name__ == f"_{op}_naive"
+    assert list(inspect.signature(kernels.TWINS[op][0]).parameters) == positional(naive.py_func)
+    assert naive.__module__ == kernels.TWINS[op][1].__module__, f"{op}: the naive kernel is not beside the fast one"
+
+
+NAIVE_CASES = [case for case in CASES if case.op in kernels.NAIVE]
+
+
+def test_every_naive_kernel_has_a_test_case():
+    assert {case.op for case in NAIVE_CASES} == set(kernels.NAIVE)
+
+
+@pytest.mark.parametrize("case", NAIVE_CASES, ids=[case.id for case in NAIVE_CASES])
+@given(data=st.data())
+def test_naive_kernel_equals_numpy_twin(case, data):
+    problem = data.draw(case.problems)
+    expected = case.call(kernels.TWINS[case.op][0], problem)
+    actual = case.call(kernels.NAIVE[case.op], problem)
+    for name in expected:
+        assert_close(actual[name], expected[name], dtype=problem.dtype, what=f"{case.op} (naive): {name}")
+
+
+@given(problem=conv_problems(N=st.integers(1, 7)), chunks=st.integers(1, 4))
+def test_weight_gradient_with_several_samples_per_chunk_equals_numpy_twin(problem, chunks):
+    # by default a chunk holds several samples only past 16 (kernels/conv.py: CHUNKS); here from N = 2 on, with a
+    # last chunk that is shorter than the others, or, with more chunks than samples, one sample each
+    expected, actual = unwritten(problem.W.shape, problem.dtype), unwritten(problem.W.shape, problem.dtype)
+    kernels.conv_backward_weight_numpy(expected, problem.dy, problem.x, problem.d)
+    kernels.conv_backward_weight_numba(actual, problem.dy, problem.x, problem.d, chunks)
+    assert_close(actual, expected, dtype=problem.dtype, what=f"conv_backward_weight, N = {problem.N}, {chunks} chunks")
 
 
 @cases
@@ -374,12 +417,15 @@ def test_two_numba_threads_are_available():
         f"NUMBA_NUM_THREADS is {numba.config.NUMBA_NUM_THREADS}; run the tests with NUMBA_NUM_THREADS=2 or more"
 
 
-@cases
+THREAD_CASES = [(case, "fast") for case in CASES] + [(case, "naive") for case in NAIVE_CASES]
+
+
+@pytest.mark.parametrize("case,which", THREAD_CASES, ids=[f"{case.id}-{which}" for case, which in THREAD_CASES])
 @given(data=st.data())
-def test_one_and_two_threads_agree(case, data):
+def test_one_and_two_threads_agree(case, which, data):
     # every kernel is PARALLEL; the reductions (dW, db, linear dW/db, the losses) are the ones that could race
     problem = data.draw(case.problems)
-    fast = kernels.TWINS[case.op][1]
+    fast = kernels.TWINS[case.op][1] if which == "fast" else kernels.NAIVE[case.op]
     with numba_threads(1):
         one = case.call(fast, problem)
     with numba_threads(min(2, numba.config.NUMBA_NUM_THREADS)):

@@ -13,8 +13,8 @@ import threading
 import numpy as np
 import pytest
 
-from tasks.download import download
-from tasks.mnist import (DATASETS, FILES, DataNotFoundError, find_data_dir, load_mnist, pixel_permutation,
+from pytcn.tasks.download import download
+from pytcn.tasks.mnist import (DATASETS, FILES, DataNotFoundError, find_data_dir, load_mnist, pixel_permutation,
                          read_idx, sequential_mnist)
 from tests.helpers import assert_close
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tasks.adding import BASELINE_MSE, adding_problem
+from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 
 
 @pytest.mark.parametrize("one_per_half", [False, True])
@@ -43,7 +43,7 @@ def test_adding_problem_rejects_sizes_it_cannot_fill(n, T):
         adding_problem(n, T, np.random.default_rng(0))
 
 
-from tasks.copy_memory import baseline_loss, copy_memory  # noqa: E402
+from pytcn.tasks.copy_memory import baseline_loss, copy_memory  # noqa: E402
 
 
 def test_copy_memory_layout_symbols_blanks_delimiters():

@@ -116,7 +116,7 @@ def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_checkpoint(tm
     resumed = Trainer.resume(tmp_path, progress=False, log=quiet, epochs=3)
     x, _ = resumed.task.splits["train"]
     x[5, 3, 0] = np.nan  # one poisoned sequence, met at some step of epoch 2
-    with pytest.raises(TrainingError, match=r"loss is nan at step \d+ \(epoch 2, batch \d+\).*epoch 1\) is intact"):
+    with pytest.raises(TrainingError, match=r"loss is nan at step \d+ \(epoch 2, batch \d+\).*written after epoch 1\) is left as it was"):
         resumed.run()
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
 
@@ -159,6 +159,17 @@ def _pickled(path):
     os.replace(path.with_suffix(".npy"), path)
 
 
+def _pickled_entry(path):
+    meta, params, m, v = load_checkpoint(path)
+    params["linear.bias"] = np.array([{"a": 1}], dtype=object)
+    np.savez(path, format=np.array("pytcn-checkpoint-1"), meta=np.array(__import__("json").dumps(meta)),
+             **{f"param/{k}": a for k, a in params.items()})
+
+
+def _text(path):
+    path.write_text("epoch,loss\n1,0.5\n")
+
+
 def _other_architecture(path):
     meta, params, m, v = load_checkpoint(path)
     params["tcn.network.0.conv1.weight"] = params["tcn.network.0.conv1.weight"][:, :, :2].copy()
@@ -166,10 +177,12 @@ def _other_architecture(path):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (_truncated, "corrupt or truncated"),
-    (_garbage, "corrupt or truncated"),
+    (_truncated, "not an .npz archive; truncated or another kind of file"),
+    (_garbage, "not an .npz archive; truncated or another kind of file"),
+    (_text, "not an .npz archive; truncated or another kind of file"),
     (_foreign, "not a pytcn checkpoint"),
-    (_pickled, "corrupt or truncated"),
+    (_pickled, "not an .npz archive; truncated or another kind of file"),
+    (_pickled_entry, "holds pickled Python objects, which pytcn never loads"),
     (_other_architecture, "does not fit the architecture"),
 ])
 def test_bad_checkpoint_gets_a_one_line_error_from_every_command(tmp_path, capsys, damage, message):
@@ -180,6 +193,7 @@ def test_bad_checkpoint_gets_a_one_line_error_from_every_command(tmp_path, capsy
         assert cli.main(argv) == cli.EXIT_ERROR
         err = capsys.readouterr().err
         assert err.startswith("pytcn: error: ") and message in err and err.count("\n") == 1, err
+        assert "allow_pickle" not in err
 
 
 def test_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
@@ -211,7 +225,7 @@ def test_cli_trains_then_reports_info_and_evaluates(tmp_path, capsys):
 
 def test_cli_rejects_bad_options_in_one_line(tmp_path, capsys):
     assert cli.main(["train", "adding", "--kernel-size", "0", "--out", str(tmp_path)]) == cli.EXIT_ERROR
-    assert "kernel_size must be >= 1, got 0" in capsys.readouterr().err
+    assert "pytcn: error: --kernel-size must be >= 1, got 0\n" == capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["train", "adding", "--dilations", "1,x"])
     assert "dilations must be comma-separated integers" in capsys.readouterr().err

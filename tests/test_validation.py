@@ -176,11 +176,11 @@ def grads_without_b():
 
 
 OPTIMIZERS = [
-    case("adam-lr=0", lambda: Adam(params(), lr=0.0), ValueError, r"\blr\b.*got 0\.0"),
+    case("adam-lr=inf", lambda: Adam(params(), lr=float("inf")), ValueError, r"\blr\b.*finite.*got inf"),
     case("adam-lr<0", lambda: Adam(params(), lr=-1e-3), ValueError, r"\blr\b.*got -0\.001"),
     case("adam-lr-nan", lambda: Adam(params(), lr=float("nan")), ValueError, r"\blr\b.*got nan"),
     case("adam-lr-str", lambda: Adam(params(), lr="0.1"), TypeError, r"\blr\b.*got '0\.1'"),
-    case("sgd-lr=0", lambda: SGD(params(), lr=0), ValueError, r"\blr\b.*got 0\b"),
+    case("sgd-lr<0", lambda: SGD(params(), lr=-1), ValueError, r"\blr\b must be in \[0\.0, inf\), got -1\b"),
     case("adam-beta1=1", lambda: Adam(params(), beta1=1.0), ValueError, r"beta1.*\[0\.0, 1\.0\).*got 1\.0"),
     case("adam-beta2=1", lambda: Adam(params(), beta2=1), ValueError, r"beta2.*got 1\b"),
     case("adam-epsilon<0", lambda: Adam(params(), epsilon=-1e-8), ValueError, r"epsilon.*got -1e-08"),

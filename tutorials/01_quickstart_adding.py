@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 
 import pytcn
-from tasks.adding import BASELINE_MSE, adding_problem
+from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 
 parser = argparse.ArgumentParser(description="Train a small TCN on the adding problem and print the loss falling.")
 parser.add_argument("--steps", type=int, default=600, help="training steps (default 600)")

@@ -23,7 +23,7 @@
 # %%
 import numpy as np
 
-import kernels
+from pytcn import kernels
 from pytcn.gradcheck import numerical_gradient, relative_error
 
 rng = np.random.default_rng(0)

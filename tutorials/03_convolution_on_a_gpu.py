@@ -22,9 +22,9 @@ import numpy as np
 if importlib.util.find_spec("numba_cuda") is None:
     sys.exit("this tutorial needs numba-cuda: pip install -e '.[test]' (or '.[cuda]' on a machine with a GPU)")
 
-import kernels
+from pytcn import kernels
 import pytcn
-from kernels import gpu
+from pytcn.kernels import gpu
 
 print("running on", "numba-cuda's simulator" if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else "the GPU")
 
@@ -93,7 +93,7 @@ print("weight gradient, CUDA vs NumPy twin:", np.abs(dev_dW.copy_to_host() - dW)
 # training steps they still agree to rounding.
 
 # %%
-from tasks.adding import adding_problem  # noqa: E402
+from pytcn.tasks.adding import adding_problem  # noqa: E402
 
 arch = dict(input_channels=2, outputs=1, nb_filters=4, kernel_size=2, dilations=[1, 2], dtype=np.float64, seed=0)
 models = {backend: pytcn.TCN(**arch, backend=backend) for backend in ("cpu", "cuda")}

@@ -1,0 +1,27 @@
+"""Writing files whole or not at all: the one way pytcn writes a file (checkpoints, metrics, figures, results)."""
+import os
+import secrets
+
+
+def write_atomic(path, write, mode="wb"):
+    """Writes ``path`` through ``write(f)``, a function given the open file, so that the file is either its old
+    self or whole: ``write`` fills a temporary file in the same folder, which is flushed to disk and only then
+    renamed over ``path`` (a rename within one file system is atomic). A crash, a full disk or an exception in
+    ``write`` leaves ``path`` as it was and removes the temporary file.
+
+    The file gets the permissions a plain ``open`` would give it (0o666 less the umask), not the 0o600 of
+    ``tempfile.mkstemp``. ``mode`` is "wb" or "w"."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
