@@ -49,7 +49,7 @@ def run(name, out_root):
     out = os.path.join(out_root, name)
     argv = ["train", *shlex.split(args_text), "--out", out, "--no-progress"]
     args = cli.build_parser().parse_args(argv)
-    config = cli._config_from_args(args)
+    config = cli.config_from_args(args)
     if os.path.exists(os.path.join(out, "checkpoint.npz")):
         os.remove(os.path.join(out, "checkpoint.npz"))
     t0 = time.perf_counter()
@@ -80,7 +80,8 @@ def write_table(results, path):
     lines = ["# Accuracy benchmark", "",
              "Written by `python benchmarks/accuracy.py` from `accuracy_results.jsonl` (the latest result per run).",
              "Wall time includes data generation or loading, validation after every epoch and the final test.", "",
-             "| run | test metric | baseline | bar | met | epochs | train s | wall s | params | R | paper (TCN) | CPU, threads |",
+             "| run | test metric | baseline | bar | met | epochs | train s | wall s | params | R | paper (TCN) "
+             "| CPU, threads |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     latest = {}
     for r in results:

@@ -5,7 +5,7 @@
     python benchmarks/speed.py --cold                # also time compilation with an empty Numba cache
 
 Each measurement runs in a fresh worker process: pytcn and PyTorch never share a process (their thread pools spin
-after each call and steal each other's cores, see shared/notes/numba-performance.md), and the workers alternate
+after each call and steal each other's cores: measured, either side slows down), and the workers alternate
 pytcn, PyTorch, pytcn, PyTorch... on the same machine. A worker times --steps training steps (forward, loss,
 backward, Adam) after --warmup steps and reports their median, then the same for inference forward passes. The
 result of a configuration is the median over rounds; the ratio is PyTorch's median over pytcn's.
@@ -155,7 +155,8 @@ def worker_torch(name, steps, warmup, threads):
         def __init__(self):
             super().__init__()
             self.tcn = torch.nn.Module()
-            self.tcn.network = torch.nn.Sequential(*[Block(c_in if b == 0 else F, F, d) for b, d in enumerate(dilations)])
+            self.tcn.network = torch.nn.Sequential(
+                *[Block(c_in if b == 0 else F, F, d) for b, d in enumerate(dilations)])
             self.linear = torch.nn.Linear(F, classes)
 
         def forward(self, x):  # x: (N, T, C), as pytcn's
@@ -276,12 +277,13 @@ def main(argv=None):
     import llvmlite.binding as llvm
     import numba
 
-    print(f"# {cpu} ({llvm.get_host_cpu_name()}) at {mhz} MHz nominal, {os.cpu_count()} CPUs, {args.threads} threads; numba {numba.__version__}, "
-          f"numpy {np.__version__}; FP32 peak {'%.0f' % peak if peak else '?'} GFLOP/s"
-          f"{'' if args.peak_gflops else ' (nominal)'}; {'with PyTorch' if with_torch else 'PyTorch not installed'}")
+    print(f"# {cpu} ({llvm.get_host_cpu_name()}) at {mhz} MHz nominal, {os.cpu_count()} CPUs, {args.threads} "
+          f"threads; numba {numba.__version__}, numpy {np.__version__}; FP32 peak "
+          f"{'%.0f' % peak if peak else '?'} GFLOP/s{'' if args.peak_gflops else ' (nominal)'}; "
+          f"{'with PyTorch' if with_torch else 'PyTorch not installed'}")
     print(f"# command: python benchmarks/speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    head = (f"{'config':16s} {'train ms':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'Adam ms':>8s} {'infer ms':>9s} {'GFLOP/s':>8s} "
-            f"{'RSS MiB':>8s} {'faults':>7s} {'first s':>8s}")
+    head = (f"{'config':16s} {'train ms':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'Adam ms':>8s} {'infer ms':>9s} "
+            f"{'GFLOP/s':>8s} {'RSS MiB':>8s} {'faults':>7s} {'first s':>8s}")
     if with_torch:
         head += f" {'torch train':>11s} {'ratio':>6s} {'torch infer':>11s} {'ratio':>6s} {'torch RSS':>9s}"
     if args.cold:
@@ -298,7 +300,8 @@ def main(argv=None):
                for k in ("train_ms", "adam_ms", "infer_ms", "first_s", "peak_rss_mib", "train_faults")}
         fwd = forward_flops(name)
         train_gf, infer_gf = 3 * fwd / med["train_ms"] / 1e6, fwd / med["infer_ms"] / 1e6
-        row = dict(config=name, cpu=cpu, core=llvm.get_host_cpu_name(), threads=args.threads, **{f"pytcn_{k}": v for k, v in med.items()},
+        row = dict(config=name, cpu=cpu, core=llvm.get_host_cpu_name(), threads=args.threads,
+                   **{f"pytcn_{k}": v for k, v in med.items()},
                    train_gflops=train_gf, infer_gflops=infer_gf, peak_gflops=peak)
         line = (f"{name:16s} {med['train_ms']:9.2f} {train_gf:8.1f} {100 * train_gf / peak if peak else 0:6.1f} "
                 f"{med['adam_ms']:8.3f} "

@@ -3,8 +3,9 @@
 For every op, ``<op>_numpy`` is the readable reference (the test oracle) and ``<op>_numba`` the jitted CPU kernel
 with the same signature: outputs first, then inputs, then sizes (a fast kernel may add optional arguments after
 them, for tests). Where the fast kernel is blocked (the convolutions), ``<op>_naive`` beside it is the same loop
-without the blocking: the readable form of the fast one, tested against the same reference. Kernels assume valid, C-contiguous input of one
-floating dtype (float32 or float64); ``pytcn`` validates at its public boundary before calling them.
+without the blocking: the readable form of the fast one, tested against the same reference. Kernels assume valid,
+C-contiguous input of one floating dtype (float32 or float64); ``pytcn`` validates at its public boundary before
+calling them.
 
 ``arrays.PLUMBING`` holds the array operations a model does between kernels (transposes, sums, dropout masks, weight
 normalisation): NumPy on the CPU. ``gpu`` (imported only on request, since it needs numba-cuda) has a CUDA twin of
@@ -13,7 +14,7 @@ every op of both tables, in ``gpu.CUDA_TWINS``.
 This package imports nothing from ``pytcn``.
 """
 from .adam import adam_update_numba, adam_update_numpy
-from .arrays import PLUMBING
+from .arrays import PLUMBING  # noqa: F401 (the plumbing table, for pytcn.backends)
 from .conv import (
     conv_backward_bias_numba,
     conv_backward_bias_numpy,

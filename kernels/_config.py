@@ -8,7 +8,7 @@ once and read once.
 - ``parallel=True`` (only in ``PARALLEL``): ``prange`` loops are split over Numba's thread pool. Kernels that run
   in parallel give every thread its own slice of the output, so no two threads ever add into the same element.
 - ``fastmath=FASTMATH``: the float32 reductions of the weight and bias gradients only vectorise when LLVM may
-  reassociate sums (without it they ran 10-13x slower on these machines, see shared/notes). The set leaves out
+  reassociate sums (without it they ran 10-13x slower on the 2-core VMs pytcn is measured on). The set leaves out
   ``nnan`` and ``ninf`` on purpose: a NaN or an infinity in the data must come out of a kernel as NaN or infinity,
   never be optimised away, so that the training loop can see it.
 """

@@ -7,7 +7,7 @@ one has a CUDA twin (``kernels/gpu.py``), tested against the function here.
 Same conventions as every kernel: outputs first, then inputs; arrays C-contiguous.
 
     fill(out, value)                          out[...] = value
-    copy(out, x)                              out[...] = x                             (a layer's gradient into the model's)
+    copy(out, x)                              out[...] = x                             (into the model's gradients)
     add(out, a, b)                            out = a + b                              (out may be a: a += b)
     scale(out, x, s)                          out = s * x                              (gradient clipping)
     sum_squares(arrays) -> float              sum of a^2 over a list of arrays, float64   (the gradient norm)
@@ -47,7 +47,7 @@ def sum_squares_numpy(arrays):
     in float64 (the squared global norm of a model's gradients)."""
     # squared and summed by NumPy's own loops, never np.dot: above a few thousand elements np.dot hands the work to
     # multi-threaded OpenBLAS, whose threads then spin on the cores that the next Numba kernels need (2x slower
-    # steps on 2 cores, measured; shared/notes/numba-performance.md)
+    # steps on 2 cores, measured: a blog step went from 18 to 40 ms)
     return sum(float(np.square(a.reshape(-1), dtype=np.float64).sum()) for a in arrays)
 
 
@@ -73,7 +73,8 @@ def scale_channels_numpy(y, x, mask):
 
 
 def weight_norm_numpy(W, g, v):
-    """W[o] = g[o] * v[o] / ||v[o]||, ||v[o]|| = sqrt(sum_{i, j} v[o, i, j]^2). W, v: (C_out, C_in, K), g: (C_out, 1, 1)."""
+    """W[o] = g[o] * v[o] / ||v[o]||, ||v[o]|| = sqrt(sum_{i, j} v[o, i, j]^2).
+    W, v: (C_out, C_in, K), g: (C_out, 1, 1)."""
     norm = np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
     W[...] = g * v / norm
 

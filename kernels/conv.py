@@ -32,7 +32,6 @@ from numba import njit, prange
 
 from ._config import PARALLEL, SERIAL
 
-
 # --------------------------------------------------------------------------------------------------------------
 # NumPy reference
 

@@ -34,7 +34,8 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ._config import CUDA, CUDA_SUM_CHUNK as SUM_CHUNK, CUDA_THREADS
+from ._config import CUDA, CUDA_THREADS
+from ._config import CUDA_SUM_CHUNK as SUM_CHUNK
 
 
 def launch(n_outputs, threads=CUDA_THREADS):

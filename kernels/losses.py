@@ -26,7 +26,7 @@ def mse_numpy(dpred, pred, target):
 def softmax_cross_entropy_numpy(dlogits, logits, labels):
     """Returns mean_m -log softmax(logits[m])[labels[m]]; writes dlogits = (softmax - onehot) / M."""
     M, C = logits.shape
-    shifted = logits - logits.max(axis=1, keepdims=True)  # log-sum-exp is invariant to a shift; this one avoids overflow
+    shifted = logits - logits.max(axis=1, keepdims=True)  # log-sum-exp is shift-invariant; this shift avoids overflow
     logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # M, C
     onehot = np.zeros_like(logits)
     onehot[np.arange(M), labels] = 1.0

@@ -149,7 +149,8 @@ def _resume(args, progress):
     if changed:
         raise UsageError(f"--resume continues the run with its own settings; these options differ from them: "
                          f"{', '.join(changed)}. Leave them out, or start a new run with another --out")
-    trainer = Trainer.resume(args.out, progress=progress, **{field: given[field] for field in RESUMABLE if field in given})
+    changes = {field: given[field] for field in RESUMABLE if field in given}
+    trainer = Trainer.resume(args.out, progress=progress, **changes)
     print(f"resuming {trainer.checkpoint_path} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
     return trainer
 

@@ -64,9 +64,11 @@ def _integer(value, minimum):
 def _real(value, low, high=None, low_open=False, high_open=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or abs(value) == float("inf"):
         return f"must be a finite number, got {value!r}"
-    if (value <= low if low_open else value < low) or (high is not None and (value >= high if high_open else value > high)):
-        interval = f"{'(' if low_open else '['}{low}, {'inf)' if high is None else str(high) + (')' if high_open else ']')}"
-        return f"must be in {interval}, got {value!r}"
+    below = value <= low if low_open else value < low
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        upper = "inf)" if high is None else f"{high}{')' if high_open else ']'}"
+        return f"must be in {'(' if low_open else '['}{low}, {upper}, got {value!r}"
     return None
 
 
@@ -138,5 +140,6 @@ def check_config(config):
         raise ConfigError("length", f"of sequential MNIST is 784 (28 x 28 pixels), got {config['length']!r}")
     if config["use_skip_connections"] and isinstance(config["nb_filters"], (list, tuple)) and \
             len(set(config["nb_filters"])) > 1:
-        raise ConfigError("nb_filters", f"must be one width when use_skip_connections is on, got {config['nb_filters']!r}")
+        raise ConfigError("nb_filters", f"must be one width when use_skip_connections is on, got "
+                                        f"{config['nb_filters']!r}")
     return config

@@ -81,7 +81,8 @@ class CausalConv1D(Layer):
         shape = (self.out_channels, self.in_channels, self.kernel_size)
         W = initialize(kernel_initializer, shape, rng, self.dtype)
         if self.use_weight_norm:
-            self.params["weight_g"] = np.sqrt((W.astype(np.float64) ** 2).sum(axis=(1, 2), keepdims=True)).astype(self.dtype)
+            norm = np.sqrt((W.astype(np.float64) ** 2).sum(axis=(1, 2), keepdims=True))  # C_out, 1, 1
+            self.params["weight_g"] = norm.astype(self.dtype)
             self.params["weight_v"] = W
         else:
             self.params["weight"] = W

@@ -1,7 +1,7 @@
 """The TCN: a stack of residual blocks with keras-tcn's arguments, and a linear head.
 
-    x: (N, T, C_in)  ->  blocks  ->  features (N, nb_filters, T)  ->  head  ->  y: (N, outputs)      return_sequences=False
-                                                                             y: (N, T, outputs)   return_sequences=True
+    x: (N, T, C_in) -> blocks -> features (N, nb_filters, T) -> head -> y: (N, outputs)      return_sequences=False
+                                                                       y: (N, T, outputs)   return_sequences=True
 
 Inputs and outputs are (batch, time, channels), as in keras-tcn; inside, the model works channels-first, the layout
 of the kernels, and transposes once on the way in and once on the way out.

@@ -140,7 +140,8 @@ class Adam(_Optimizer):
     def load_state_dict(self, state):
         """Loads what ``state_dict`` returned (after checking every name, shape and dtype), in place."""
         if not hasattr(state, "keys"):
-            raise TypeError(f"state must be a dict with 't', 'm' and 'v' (Adam.state_dict()), got {type(state).__name__}")
+            raise TypeError(f"state must be a dict with 't', 'm' and 'v' (Adam.state_dict()), got "
+                            f"{type(state).__name__}")
         missing = [key for key in ("t", "m", "v") if key not in state]
         if missing:
             raise ValueError(f"state must have the keys 't', 'm' and 'v' of Adam.state_dict(); missing "

@@ -155,7 +155,8 @@ class Trainer:
             self.model.load_state_dict(params)
             self.optimizer.load_state_dict({"t": int(meta["step"]), "m": adam_m, "v": adam_v})
         except (ValueError, TypeError, KeyError) as e:
-            raise ckpt.CheckpointError(f"{path}: does not fit the architecture in its own configuration ({e})") from None
+            raise ckpt.CheckpointError(f"{path}: does not fit the architecture in its own configuration "
+                                       f"({e})") from None
         self.epoch, self.batch = int(meta["epoch"]), int(meta["batch"])
         self.saved_at = (self.epoch, self.batch)
         self.epoch_sums = dict(meta.get("epoch_sums", _no_batches()))

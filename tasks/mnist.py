@@ -314,8 +314,8 @@ def sequential_mnist(dataset="mnist", data_dir=None, permute=False, seed=0, n_va
     x_train, y_train, x_test, y_test = load_mnist(dataset, data_dir)
     n_train = len(x_train)
     if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or not 0 <= n_val < n_train:
-        raise SplitError(n_train, f"n_val must be an integer in [0, {n_train}) (the training images are split into train "
-                         f"and validation); got {n_val!r}")
+        raise SplitError(n_train, f"n_val must be an integer in [0, {n_train}) (the training images are split into "
+                                  f"train and validation); got {n_val!r}")
     order = np.random.default_rng(seed).permutation(n_train)
     split_idx = {"train": order[:n_train - n_val], "val": order[n_train - n_val:]}
     train_pixels = x_train[split_idx["train"]]

@@ -22,8 +22,8 @@ def assert_close(actual, expected, dtype=None, what="arrays"):
     if bad.any():
         idx = np.argwhere(bad)[:5]
         lines = [f"  at {tuple(int(i) for i in k)}: {actual[tuple(k)]!r} != {expected[tuple(k)]!r}" for k in idx]
-        raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} entries differ (rtol={rtol}, atol={atol}*{scale:.3g})\n"
-                             + "\n".join(lines))
+        raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} entries differ (rtol={rtol}, "
+                             f"atol={atol}*{scale:.3g})\n" + "\n".join(lines))
 
 
 def randomize(params, rng):

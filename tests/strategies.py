@@ -5,7 +5,7 @@ the examples small and well-conditioned (standard normal values, no denormals or
 tolerance), while sizes still shrink to the smallest failing case. Every array drawn here is C-contiguous: the
 kernels assume it, and the public layer of pytcn converts or rejects anything else before calling them.
 
-Glossary (shared/STYLE.md): N batch, T time steps, C_in/C_out channels, K kernel size, d dilation.
+Glossary (as everywhere in pytcn): N batch, T time steps, C_in/C_out channels, K kernel size, d dilation.
 """
 from dataclasses import dataclass
 
@@ -214,7 +214,8 @@ def adam_problems(draw, weight_decay, dtype=dtypes):
     return AdamProblem(
         param=normal(rng, shape, dtype), m=normal(rng, shape, dtype),
         v=np.ascontiguousarray(rng.uniform(0.01, 2.0, shape).astype(dtype)), grad=normal(rng, shape, dtype),
-        grad_scale=dtype.type(draw(st.sampled_from([1.0, 0.3, 1e-3]))), lr=draw(st.floats(1e-4, 0.1)), beta1=draw(st.floats(0.0, 0.99)), beta2=draw(st.floats(0.9, 0.9999)),
+        grad_scale=dtype.type(draw(st.sampled_from([1.0, 0.3, 1e-3]))), lr=draw(st.floats(1e-4, 0.1)),
+        beta1=draw(st.floats(0.0, 0.99)), beta2=draw(st.floats(0.9, 0.9999)),
         eps=draw(st.sampled_from([1e-8, 1e-6])), weight_decay=float(draw(weight_decay)), step=draw(st.integers(1, 10)))
 
 

@@ -23,9 +23,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytcn import kernels
 import pytcn
-from pytcn import backends
+from pytcn import backends, kernels
 from tests.helpers import assert_close, cuda_simulated, cuda_twins, needs_numba_cuda, on_device, randomize
 from tests.strategies import FLOAT_DTYPES, normal, seeds
 
@@ -191,7 +190,6 @@ class Transfers:
 
     def __init__(self, monkeypatch):
         from numba import cuda
-
         from pytcn.kernels import gpu
 
         self.to_device = self.to_host = 0
@@ -355,4 +353,5 @@ def test_gradient_norm_of_device_gradients_equals_the_cpu_one():
         m.backward(np.ones(m.forward(x).shape))
     expected = pytcn.optim.global_grad_norm(cpu.grads)
     assert_close(np.float64(pytcn.optim.global_grad_norm(gpu.grads)), np.float64(expected))  # backend inferred
-    assert_close(np.float64(pytcn.optim.clip_factor(gpu.grads, 0.1)), np.float64(pytcn.optim.clip_factor(cpu.grads, 0.1)))
+    assert_close(np.float64(pytcn.optim.clip_factor(gpu.grads, 0.1)),
+                 np.float64(pytcn.optim.clip_factor(cpu.grads, 0.1)))

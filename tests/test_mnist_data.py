@@ -12,10 +12,18 @@ import threading
 
 import numpy as np
 import pytest
-
 from pytcn.tasks.download import download
-from pytcn.tasks.mnist import (DATASETS, FILES, DataNotFoundError, find_data_dir, load_mnist, pixel_permutation,
-                         read_idx, sequential_mnist)
+from pytcn.tasks.mnist import (
+    DATASETS,
+    FILES,
+    DataNotFoundError,
+    find_data_dir,
+    load_mnist,
+    pixel_permutation,
+    read_idx,
+    sequential_mnist,
+)
+
 from tests.helpers import assert_close
 
 IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C, np.dtype(np.float64): 0x0E}
@@ -295,7 +303,9 @@ def expected_splits(arrays, seed, n_val, perm):
     tr, va = order[:n - n_val], order[n - n_val:]
     flat = x_train.reshape(n, 784).astype(np.float64)
     mean, std = flat[tr].mean(), flat[tr].std()
-    norm = lambda images: ((images.reshape(len(images), 784).astype(np.float64) - mean) / std)[:, perm, None]
+    def norm(images):
+        return ((images.reshape(len(images), 784).astype(np.float64) - mean) / std)[:, perm, None]
+
     return {"train": (norm(x_train[tr]), y_train[tr]), "val": (norm(x_train[va]), y_train[va]),
             "test": (norm(x_test), y_test)}
 

@@ -11,13 +11,11 @@ import pytcn
 from .helpers import assert_close, one_numba_thread, randomize  # noqa: F401 (one_numba_thread: autouse fixture)
 
 
-
-
 def make_positive(params, rng):
     """Every weight and bias positive, weights scaled by their fan-in. With a positive input every pre-activation is
     then positive, no ReLU is ever inactive, and an output depends on an input step exactly when a path of taps
     joins them: the reach of the architecture, free of any dead unit."""
-    for name, p in params.items():
+    for p in params.values():
         fan_in = int(np.prod(p.shape[1:])) if p.ndim > 1 else 1
         p[...] = rng.uniform(0.5, 1.0, p.shape) / fan_in
 
@@ -320,3 +318,56 @@ def test_numpy_and_cpu_backends_agree(dtype, return_sequences):
     assert_close(dx["cpu"], dx["numpy"], what="dx, cpu vs numpy")
     for name in models["cpu"].grads:
         assert_close(models["cpu"].grads[name], models["numpy"].grads[name], what=f"d{name}, cpu vs numpy")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# backend="numpy" is NumPy all the way
+
+
+@pytest.fixture
+def numba_calls(monkeypatch):
+    """The names of the Numba kernels called from Python while the test runs."""
+    from numba.core.registry import CPUDispatcher
+
+    calls = []
+    original = CPUDispatcher.__call__
+
+    def spy(self, *args, **kwargs):
+        calls.append(self.py_func.__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CPUDispatcher, "__call__", spy)
+    return calls
+
+
+def training_steps(backend, tmp_path):
+    """Everything a learner does with a model: steps with both losses, Adam with clipping, SGD, gradcheck, a
+    Trainer's run with its evaluation, saving and loading."""
+    rng = np.random.default_rng(15)
+    for outputs, loss in ((1, lambda y: pytcn.mse(y, rng.standard_normal(y.shape))),
+                          (3, lambda y: pytcn.cross_entropy(y, rng.integers(0, 3, y.shape[:-1])))):
+        model = small_model(outputs=outputs, dropout_rate=0.2, use_weight_norm=True, backend=backend)
+        for optimizer in (pytcn.Adam(model.params, max_grad_norm=0.5), pytcn.SGD(model.params, max_grad_norm=0.5)):
+            _, dy = loss(model.forward(rng.standard_normal((2, 9, 2)), training=True))
+            model.backward(dy)
+            optimizer.step(model.grads)
+    pytcn.gradcheck(small_model(backend=backend), rng.standard_normal((2, 5, 2)))
+    from pytcn.config import make_config
+    from pytcn.training import Trainer
+
+    config = make_config("adding", length=6, train_size=8, val_size=4, test_size=4, epochs=1, batch_size=4,
+                         nb_filters=3, dilations=[1, 2], backend=backend)
+    Trainer(config, tmp_path, progress=False, log=lambda *a: None).run()
+    model.save(tmp_path / "model.npz")
+    pytcn.load_model(tmp_path / "model.npz").forward(rng.standard_normal((2, 9, 2)))
+
+
+def test_a_numpy_model_runs_no_numba_kernel(numba_calls, tmp_path):
+    training_steps("numpy", tmp_path)
+    assert numba_calls == [], f"Numba kernels ran on backend 'numpy': {sorted(set(numba_calls))}"
+
+
+def test_a_cpu_model_runs_numba_kernels(numba_calls, tmp_path):
+    # the spy above does see the kernels when they run (else the test above could not fail)
+    training_steps("cpu", tmp_path)
+    assert {"_conv_relu_forward", "_conv_backward_weight", "_adam_update", "_mse"} <= set(numba_calls)

@@ -10,7 +10,6 @@ import pytcn
 from .helpers import assert_close, one_numba_thread  # noqa: F401 (an autouse fixture)
 
 
-
 def torch_clip_scale(grads, max_grad_norm):
     """torch.nn.utils.clip_grad_norm_: total_norm = ||all gradients||_2, clip_coef = max_norm / (total_norm + 1e-6),
     gradients multiplied by min(clip_coef, 1)."""

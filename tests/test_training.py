@@ -116,7 +116,8 @@ def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_checkpoint(tm
     resumed = Trainer.resume(tmp_path, progress=False, log=quiet, epochs=3)
     x, _ = resumed.task.splits["train"]
     x[5, 3, 0] = np.nan  # one poisoned sequence, met at some step of epoch 2
-    with pytest.raises(TrainingError, match=r"loss is nan at step \d+ \(epoch 2, batch \d+\).*written after epoch 1\) is left as it was"):
+    with pytest.raises(TrainingError, match=r"loss is nan at step \d+ \(epoch 2, batch \d+\).*"
+                                            r"written after epoch 1\) is left as it was"):
         resumed.run()
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
 

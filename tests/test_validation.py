@@ -89,7 +89,8 @@ MODEL = small_tcn()  # forward only reads it: the bad forwards below can share i
 FORWARD = [
     case("forward-2d", lambda: MODEL.forward(x_good((T, C_IN))), ValueError, r"\bx\b.*3 dimensions.*\(5, 3\)"),
     case("forward-4d", lambda: MODEL.forward(x_good((N, T, C_IN, 1))), ValueError, r"\bx\b.*\(2, 5, 3, 1\)"),
-    case("forward-channels", lambda: MODEL.forward(x_good((N, T, 4))), ValueError, r"\bx\b.*\(\*, \*, 3\).*\(2, 5, 4\)"),
+    case("forward-channels", lambda: MODEL.forward(x_good((N, T, 4))), ValueError,
+         r"\bx\b.*\(\*, \*, 3\).*\(2, 5, 4\)"),
     case("forward-channels-first", lambda: MODEL.forward(x_good((N, C_IN, T))), ValueError, r"\bx\b.*\(2, 3, 5\)"),
     case("forward-int", lambda: MODEL.forward(np.ones((N, T, C_IN), np.int64)), TypeError, r"\bx\b.*int64"),
     case("forward-complex", lambda: MODEL.forward(np.ones((N, T, C_IN), np.complex128)), TypeError,
@@ -147,7 +148,8 @@ def state_with(change):
 
 
 LOAD = [
-    case("load-missing", state_with(lambda s: s.pop("linear.bias")), ValueError, r"state_dict.*missing.*'linear\.bias'"),
+    case("load-missing", state_with(lambda s: s.pop("linear.bias")), ValueError,
+         r"state_dict.*missing.*'linear\.bias'"),
     case("load-extra", state_with(lambda s: s.update(extra=np.zeros(1, np.float32))), ValueError,
          r"state_dict.*unexpected.*'extra'"),
     case("load-shape", state_with(lambda s: s.update({"linear.weight": np.zeros((2, 5), np.float32)})), ValueError,

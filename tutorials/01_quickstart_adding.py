@@ -12,9 +12,9 @@
 import argparse
 
 import numpy as np
+from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 
 import pytcn
-from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 
 parser = argparse.ArgumentParser(description="Train a small TCN on the adding problem and print the loss falling.")
 parser.add_argument("--steps", type=int, default=600, help="training steps (default 600)")

@@ -22,9 +22,10 @@ import numpy as np
 if importlib.util.find_spec("numba_cuda") is None:
     sys.exit("this tutorial needs numba-cuda: pip install -e '.[test]' (or '.[cuda]' on a machine with a GPU)")
 
-from pytcn import kernels
-import pytcn
 from pytcn.kernels import gpu
+
+import pytcn
+from pytcn import kernels
 
 print("running on", "numba-cuda's simulator" if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else "the GPU")
 
@@ -106,7 +107,8 @@ for step in range(3):
         optimizers[backend].step(model.grads)
         print(f"step {step}, {backend:4s}: loss {loss:.10f}")
 cpu_weights, cuda_weights = models["cpu"].state_dict(), models["cuda"].state_dict()
-print("largest weight difference after 3 steps:", max(np.abs(cpu_weights[k] - cuda_weights[k]).max() for k in cpu_weights))
+difference = max(np.abs(cpu_weights[k] - cuda_weights[k]).max() for k in cpu_weights)
+print("largest weight difference after 3 steps:", difference)
 
 # %% [markdown]
 # ## Summary
