@@ -3,12 +3,15 @@
     python benchmarks/speed.py                       # every configuration, 3 rounds
     python benchmarks/speed.py blog wide --rounds 5  # some of them
     python benchmarks/speed.py --cold                # also time compilation with an empty Numba cache
+    python benchmarks/speed.py --baseline ../before  # also another checkout of pytcn (a commit before a change)
 
 Each measurement runs in a fresh worker process: pytcn and PyTorch never share a process (their thread pools spin
 after each call and steal each other's cores: measured, either side slows down), and the workers alternate
 pytcn, PyTorch, pytcn, PyTorch... on the same machine. A worker times --steps training steps (forward, loss,
 backward, Adam) after --warmup steps and reports their median, then the same for inference forward passes. The
-result of a configuration is the median over rounds; the ratio is PyTorch's median over pytcn's.
+result of a configuration is the median over rounds; the ratio is PyTorch's median over pytcn's. With --baseline,
+a third worker runs the pytcn of another checkout (``git worktree add ../before COMMIT``) in the same alternation,
+so that a change is measured against the commit before it side by side, with the ratios of both to PyTorch.
 
 GFLOP/s count 2 x multiply-adds of the convolutions and the head; a training step counts 3 x the forward (the
 backward as twice the forward). The peak is threads x the nominal clock x FP32 FLOPs per cycle of the core
@@ -82,7 +85,7 @@ def forward_backward(model, name):
     loss_fn = pytcn.mse if CONFIGS[name][7] == 1 else pytcn.cross_entropy
 
     def run():
-        _, dpred = loss_fn(model.forward(x, training=True), y)
+        _, dpred = loss_fn(model.forward(x, training=True), y, model.backend)
         model.backward(dpred)
 
     return run
@@ -201,6 +204,11 @@ def run_worker(kind, name, args, env=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _commit(path):
+    out = subprocess.run(["git", "-C", path, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def cpu_info():
     name, mhz, flags = "unknown", None, ""
     try:
@@ -254,6 +262,7 @@ def main(argv=None):
     parser.add_argument("--cold", action="store_true", help="also time a first call with an empty Numba cache")
     parser.add_argument("--no-torch", action="store_true", help="time pytcn alone even if PyTorch is installed")
     parser.add_argument("--json", help="append one JSON line per configuration to this file")
+    parser.add_argument("--baseline", help="another checkout of pytcn to time in the same alternation")
     parser.add_argument("--worker", choices=["pytcn", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = [c for c in args.configs if c not in CONFIGS]
@@ -286,16 +295,25 @@ def main(argv=None):
             f"{'GFLOP/s':>8s} {'RSS MiB':>8s} {'faults':>7s} {'first s':>8s}")
     if with_torch:
         head += f" {'torch train':>11s} {'ratio':>6s} {'torch infer':>11s} {'ratio':>6s} {'torch RSS':>9s}"
+    if args.baseline:
+        head += f" | baseline {'train ms':>9s} {'infer ms':>9s} {'RSS MiB':>8s}"
+        head += f" {'ratio':>6s} {'ratio':>6s}" if with_torch else ""
     if args.cold:
         head += f" {'cold s':>7s}"
     print(head)
     env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads))
+    if args.baseline:
+        base_env = dict(env, PYTHONPATH=os.path.abspath(args.baseline))  # its pytcn before the installed one
+        print(f"# baseline: {os.path.abspath(args.baseline)} at {_commit(args.baseline)}; this checkout at "
+              f"{_commit(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))}")
     for name in args.configs or list(CONFIGS):
-        ours, theirs = [], []
+        ours, theirs, base = [], [], []
         for _ in range(args.rounds):
             ours.append(run_worker("pytcn", name, args, env))
             if with_torch:
                 theirs.append(run_worker("torch", name, args, env))
+            if args.baseline:
+                base.append(run_worker("pytcn", name, args, base_env))
         med = {k: statistics.median(r[k] for r in ours)
                for k in ("train_ms", "adam_ms", "infer_ms", "first_s", "peak_rss_mib", "train_faults")}
         fwd = forward_flops(name)
@@ -313,6 +331,14 @@ def main(argv=None):
                        train_ratio=tmed["train_ms"] / med["train_ms"], infer_ratio=tmed["infer_ms"] / med["infer_ms"])
             line += (f" {tmed['train_ms']:11.2f} {row['train_ratio']:6.2f} {tmed['infer_ms']:11.2f} "
                      f"{row['infer_ratio']:6.2f} {tmed['peak_rss_mib']:9.0f}")
+        if args.baseline:
+            bmed = {k: statistics.median(r[k] for r in base) for k in ("train_ms", "infer_ms", "peak_rss_mib")}
+            row.update({f"baseline_{k}": v for k, v in bmed.items()}, baseline_commit=_commit(args.baseline))
+            line += f" | baseline {bmed['train_ms']:9.2f} {bmed['infer_ms']:9.2f} {bmed['peak_rss_mib']:8.0f}"
+            if with_torch:
+                row.update(baseline_train_ratio=tmed["train_ms"] / bmed["train_ms"],
+                           baseline_infer_ratio=tmed["infer_ms"] / bmed["infer_ms"])
+                line += f" {row['baseline_train_ratio']:6.2f} {row['baseline_infer_ratio']:6.2f}"
         if args.cold:
             with tempfile.TemporaryDirectory() as cache:
                 cold = run_worker("pytcn", name, argparse.Namespace(steps=1, warmup=0, threads=args.threads),

@@ -30,6 +30,14 @@ class UsageError(Exception):
     """A mistake in the command line that no other check covers; the message is the whole story."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one line (with where to find the options) instead of the usage and a
+    line, like every other error of the command."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"pytcn: error: {message} (see: {self.prog} --help)\n")
+
+
 def _dilations(text):
     try:
         values = [int(v) for v in text.replace(" ", "").split(",") if v]
@@ -42,7 +50,7 @@ def _dilations(text):
 
 def _train_parser(sub, task):
     d = default_config(task)
-    p = sub.add_parser(task, help=f"train the {task} task",
+    p = sub.add_parser(task, help=f"train the {task} task", allow_abbrev=False,
                        description=f"Train a TCN on the {task} task. The defaults converge on a 2-core CPU. Every "
                                    f"option left out keeps its default; with --resume, the run's own value.")
 
@@ -102,20 +110,22 @@ def _max_threads():
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="pytcn", description="Temporal Convolutional Networks from first principles.",
-                                     allow_abbrev=False)
+    parser = Parser(prog="pytcn", description="Temporal Convolutional Networks from first principles.",
+                    allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    train = sub.add_parser("train", help="train a task: adding, copy-memory or mnist")
+    train = sub.add_parser("train", help="train a task: adding, copy-memory or mnist", allow_abbrev=False)
     tasks = train.add_subparsers(dest="task", required=True, metavar="TASK")
     for task in TASKS:
         _train_parser(tasks, task)
-    ev = sub.add_parser("evaluate", help="recompute the test metric of a checkpoint")
+    ev = sub.add_parser("evaluate", help="recompute the test metric of a checkpoint", allow_abbrev=False)
     ev.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
     ev.add_argument("--data-dir", help="for MNIST: where the IDX files are, if not where training found them")
     ev.add_argument("--backend", choices=["cpu", "numpy", "cuda"], help="default: the one the run trained on")
-    info = sub.add_parser("info", help="architecture, parameter count and receptive field of a checkpoint")
+    info = sub.add_parser("info", help="architecture, parameter count and receptive field of a checkpoint",
+                          allow_abbrev=False)
     info.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
-    dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)")
+    dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)",
+                        allow_abbrev=False)
     dl.add_argument("dataset", choices=["mnist", "fashion-mnist"])
     dl.add_argument("--dir", help="destination (default: the per-user cache, where training looks)")
     dl.add_argument("--base-url", help="mirror to download from (default: the dataset's standard one)")

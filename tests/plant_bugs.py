@@ -1,0 +1,147 @@
+"""Plant one bug at a time in every path of the convolution kernels and check that the kernel tests catch it.
+
+    python tests/plant_bugs.py            # every bug (about 10 minutes on 2 cores)
+    python tests/plant_bugs.py 3 17       # bugs 3 and 17 only
+
+Not part of the suite (pytest does not collect this file): it checks the suite itself, and belongs beside any change
+to a kernel's blocking, chunking or leftover branches, with a bug added here for every new path. Each bug is a
+one-line edit of one function of kernels/conv.py, made in a copy of the checkout (the working tree is never
+touched); tests/test_kernels.py then runs on the copy with an empty Numba cache. It prints CAUGHT or MISSED per bug
+and exits 1 if any was missed.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (function of kernels/conv.py, a line of it, the line with the bug)
+MUTANTS = [
+    ("_four_rows_forward",
+     "y3s[t] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3",
+     "y3s[t] += w30 * v0 + w31 * v1 + w32 * v2 + w32 * v3"),
+    ("_four_rows_forward",
+     "add_tap_forward(y2, xn[i], W[o + 2, i, j], s, stop)",
+     "add_tap_forward(y2, xn[i], W[o + 1, i, j], s, stop)"),
+    ("_four_rows_forward",
+     "add_tap_forward(y3, xn[i], W[o + 3, i, j], s, T)",
+     "add_tap_forward(y3, xn[i], W[o + 3, i, j], s, T - 1)"),
+    ("_two_rows_forward",
+     "y1s[t] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3",
+     "y1s[t] += w10 * v0 + w11 * v1 + w12 * v2 + w12 * v3"),
+    ("_two_rows_forward",
+     "add_tap_forward(y1, xn[i], W[o + 1, i, j], s, min(start, T))",
+     "add_tap_forward(y1, xn[i], W[o, i, j], s, min(start, T))"),
+    ("_two_rows_forward",
+     "add_tap_forward(y1, xn[i], W[o + 1, i, j], s, T)",
+     "add_tap_forward(y1, xn[i], W[o, i, j], s, T)"),
+    ("_row_forward",
+     "y0s[t] += w00 * x0[t] + w01 * x1[t] + w02 * x2[t] + w03 * x3[t]",
+     "y0s[t] += w00 * x0[t] + w01 * x1[t] + w02 * x2[t] + w02 * x3[t]"),
+    ("_row_forward",
+     "add_tap_forward(y0, xn[i], W[o, i, j], s, min(start, T))",
+     "add_tap_forward(y0, xn[i], W[o, i, j], s, min(start, T) - 1)"),
+    ("_row_forward",
+     "add_tap_forward(y0, xn[i], W[o, i, j], s, T)",
+     "add_tap_forward(y0, xn[i], W[o, i, j], s, T - 1)"),
+    ("_conv_forward_blocked",
+     "row_forward(y[n, o + rows - 1], x[n], W, o + rows - 1, pairs)",
+     "row_forward(y[n, o + rows - 1], x[n], W, o, pairs)"),
+    ("_conv_forward_blocked",
+     "relu_row(y[n, r])",
+     "pass"),
+    ("_four_rows_backward_input",
+     "dx3[u] += w30 * g0 + w31 * g1 + w32 * g2 + w33 * g3",
+     "dx3[u] += w30 * g0 + w31 * g1 + w32 * g2 + w32 * g3"),
+    ("_four_rows_backward_input",
+     "add_tap_backward(dx2, dyn[o], W[o, i + 2, j], s, start)",
+     "add_tap_backward(dx2, dyn[o], W[o, i + 1, j], s, start)"),
+    ("_four_rows_backward_input",
+     "add_tap_backward(dx3, dyn[o], W[o, i + 3, j], s, 0)",
+     "add_tap_backward(dx3, dyn[o], W[o, i + 3, j], s, 1)"),
+    ("_row_backward_input",
+     "dx0[u] += w00 * dy0[u] + w01 * dy1[u] + w02 * dy2[u] + w03 * dy3[u]",
+     "dx0[u] += w00 * dy0[u] + w01 * dy1[u] + w02 * dy2[u] + w02 * dy3[u]"),
+    ("_row_backward_input",
+     "add_tap_backward(dx0, dyn[o], W[o, i, j], s, max(T - s_max, 0))",
+     "add_tap_backward(dx0, dyn[o], W[o, i, j], s, max(T - s_max, 0) + 1)"),
+    ("_row_backward_input",
+     "add_tap_backward(dx0, dyn[o], W[o, i, j], s, 0)",
+     "add_tap_backward(dx0, dyn[o], W[o, i, j], s, 1)"),
+    ("_conv_backward_weight",
+     "dw33 += g * v3",
+     "dw33 += g * v2"),
+    ("_conv_backward_weight",
+     "partial[c, r, k, j] += acc",
+     "partial[c, r, k, j] += 2 * acc"),
+    ("_conv_backward_weight",
+     "for n in range(c * per_chunk, min(N, (c + 1) * per_chunk)):",
+     "for n in range(c * per_chunk, min(N, c * per_chunk + 1)):"),
+    ("_conv_backward_weight",
+     "for c in range(1, chunks):",
+     "for c in range(1, chunks - 1):"),
+    ("_conv_forward_naive_then",
+     "add_tap_forward(yrow, x[n, i], W[o, i, j], (K - 1 - j) * d, T)",
+     "add_tap_forward(yrow, x[n, i], W[o, i, j], (K - 1 - j) * d, T - 1)"),
+    ("_conv_forward_naive_then",
+     "relu_row(yrow)",
+     "pass"),
+    ("_conv_backward_input_naive",
+     "add_tap_backward(dxrow, dy[n, o], W[o, i, j], (K - 1 - j) * d, 0)",
+     "add_tap_backward(dxrow, dy[n, o], W[o, i, j], (K - 1 - j) * d, 1)"),
+    ("_conv_backward_weight_naive",
+     "acc += dys[t] * xs[t]",
+     "acc += dys[t] * xs[t] * 1.001"),
+]
+
+
+def plant(text, function, line, bug):
+    start = text.index(f"def {function}(")
+    end = text.find("\ndef ", start + 1)
+    body = text[start:end]
+    assert line in body, f"{function} no longer has the line {line!r}: update this list"
+    return text[:start] + body.replace(line, bug, 1) + text[end:]
+
+
+def copy_of_checkout(to):
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (to / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, to / name)
+    # pytcn.kernels must be the copy's kernels/, not the installed checkout's (setup.cfg maps it when installed)
+    os.symlink("../kernels", to / "pytcn" / "kernels")
+    os.symlink("../tasks", to / "pytcn" / "tasks")
+
+
+def main(argv):
+    only = [int(a) for a in argv]
+    original = (ROOT / "kernels" / "conv.py").read_text()
+    missed = []
+    for k, (function, line, bug) in enumerate(MUTANTS):
+        if only and k not in only:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            tree, cache = Path(tmp) / "tree", Path(tmp) / "numba-cache"
+            copy_of_checkout(tree)
+            (tree / "kernels" / "conv.py").write_text(plant(original, function, line, bug))
+            env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache))
+            out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                                  "tests/test_kernels.py", "-k", "not cuda"], cwd=tree, env=env, capture_output=True,
+                                 text=True)
+        failed = [row for row in out.stdout.splitlines() if row.startswith("FAILED")]
+        caught = out.returncode == 1 and failed
+        if not caught:
+            missed.append(k)
+        print(f"{k:2d} {'CAUGHT' if caught else 'MISSED'} {function}: {bug.strip()}"
+              + (f"\n     by {failed[0][len('FAILED '):]}" if failed else f"\n     {out.stdout[-300:]}"), flush=True)
+    print(f"missed: {missed}" if missed else "every planted bug was caught")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
