@@ -30,7 +30,7 @@ back to the K inputs it was made from), and the weight gradient correlates x wit
 import numpy as np
 from numba import njit, prange
 
-from ._config import PARALLEL, SERIAL
+from ._config import PARALLEL, SERIAL, SERIAL_INLINED
 
 # --------------------------------------------------------------------------------------------------------------
 # NumPy reference
@@ -549,9 +549,9 @@ conv_relu_forward_naive = njit(**SERIAL)(_conv_relu_forward_naive)
 conv_backward_input_naive = njit(**PARALLEL)(_conv_backward_input_naive)
 conv_backward_weight_naive = njit(**PARALLEL)(_conv_backward_weight_naive)
 tap_pairs = njit(**SERIAL)(_tap_pairs)
-four_rows_forward = njit(**SERIAL)(_four_rows_forward)
-two_rows_forward = njit(**SERIAL)(_two_rows_forward)
-row_forward = njit(**SERIAL)(_row_forward)
+four_rows_forward = njit(**SERIAL_INLINED)(_four_rows_forward)
+two_rows_forward = njit(**SERIAL_INLINED)(_two_rows_forward)
+row_forward = njit(**SERIAL_INLINED)(_row_forward)
 conv_forward_blocked = njit(**PARALLEL)(_conv_forward_blocked)
 four_rows_backward_input = njit(**SERIAL)(_four_rows_backward_input)
 row_backward_input = njit(**SERIAL)(_row_backward_input)

@@ -279,10 +279,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except user_errors() as e:
+    except (*user_errors(), MemoryError) as e:
         message = str(e)
         if isinstance(e, ConfigError):  # name the option, as the user typed it
             message = f"{option_name(e.field)} {e.problem}"
+        elif isinstance(e, MemoryError):  # a size the user chose (--nb-filters 10**9, say), not a bug
+            message = f"not enough memory for this configuration ({message or 'MemoryError'})"
         print(f"pytcn: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

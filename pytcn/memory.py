@@ -26,6 +26,7 @@ another thread's pass. With ``poison=True`` every buffer is filled with NaN when
 read an array after its arena was reset (a bug in the rules above) turns into NaN, which the tests look for.
 """
 import contextvars
+import math
 from contextlib import contextmanager
 
 import numpy as np
@@ -74,8 +75,10 @@ class Arena:
         self.allocations = 0  # buffers allocated so far
 
     def empty(self, shape, dtype):
-        shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-        size = int(np.prod(shape))
+        # math.prod, not np.prod: this runs about a hundred times a training step, and NumPy's reduction costs ten
+        # times as much for a tuple of three ints (half a millisecond a step on the copy_memory benchmark)
+        shape, dtype = tuple(map(int, shape)), np.dtype(dtype)
+        size = math.prod(shape)
         free = self.free.get((size, dtype))
         flat = free.pop() if free else self._allocate(size, dtype)
         self.handed_out.append(flat)

@@ -269,11 +269,21 @@ def format_summary(s):
 
 
 def plot_curves(history, task, path):
-    """Saves the learning curves: loss (log scale) and the task's metric, per epoch, with the baseline."""
+    """Saves the learning curves (``curve_figure``) as a PNG, atomically."""
+    import matplotlib.pyplot as plt
+
+    fig = curve_figure(history, task)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+
+
+def curve_figure(history, task):
+    """The learning curves: loss (log scale) and the task's metric per epoch, with the baseline."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -288,9 +298,10 @@ def plot_curves(history, task, path):
     right.axhline(task.baseline, color="grey", ls="--", label=f"baseline ({task.baseline_name})")
     right.set(xlabel="epoch", ylabel=task.metric_name, yscale="log" if task.lower_is_better else "linear")
     right.legend()
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     fig.tight_layout()
-    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+    return fig
 
 
 def _no_batches():

@@ -501,7 +501,7 @@ def test_every_njit_takes_its_options_from_config():
 def test_fastmath_in_config_keeps_nan_and_inf():
     assert isinstance(_config.FASTMATH, (set, frozenset)), f"FASTMATH should be a set of flags: {_config.FASTMATH!r}"
     assert not {"nnan", "ninf", "fast"} & _config.FASTMATH, f"FASTMATH lets LLVM drop NaN/inf: {_config.FASTMATH}"
-    for options in (_config.SERIAL, _config.PARALLEL):
+    for options in (_config.SERIAL, _config.SERIAL_INLINED, _config.PARALLEL):
         assert options["fastmath"] == _config.FASTMATH
 
 

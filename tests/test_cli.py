@@ -1,0 +1,304 @@
+"""`pytcn train` and its siblings as a user meets them: every option checked in one place and every mistake one line
+naming the option, --resume keeping the run's settings, the recorded curve true after a resume, and the Python API's
+corners (saving and loading a model, Adam's state, gradcheck's refusals)."""
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pytcn
+from pytcn import cli
+from pytcn.checkpoint import load_checkpoint
+from pytcn.config import ConfigError, default_config, make_config, option_name
+from pytcn.training import Trainer, TrainingError
+
+from .helpers import one_numba_thread  # noqa: F401 (fixture: tiny runs, many calls)
+
+SMALL = ["--length", "12", "--train-size", "64", "--val-size", "16", "--test-size", "16", "--nb-filters", "4",
+         "--kernel-size", "2", "--dilations", "1,2", "--batch-size", "16", "--no-progress"]
+
+
+def run_cli(argv, capsys):
+    """(exit status, stdout, stderr) of `pytcn ARGV`, run in this process."""
+    try:
+        status = cli.main(argv)
+    except SystemExit as e:  # argparse's own errors exit
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def untimed(history):
+    return [{k: v for k, v in h.items() if k != "elapsed_s"} for h in history]
+
+
+def ctrl_c_at_step(monkeypatch, k):
+    """Sends SIGINT during the k-th training step (counted from 1) of any Trainer, as a user's Ctrl-C would."""
+    real_step = Trainer.step
+    calls = []
+
+    def step(self, x, y):
+        calls.append(1)
+        if len(calls) == k:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self, x, y)
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# --resume keeps the run's settings, and its record
+
+
+def test_resume_without_epochs_keeps_the_run_s_total(tmp_path, capsys, monkeypatch):
+    out = str(tmp_path / "run")
+    with monkeypatch.context() as m:
+        ctrl_c_at_step(m, 6)  # 4 steps an epoch: stopped in epoch 2
+        assert run_cli(["train", "adding", *SMALL, "--epochs", "3", "--out", out], capsys)[0] == 130
+    status, printed, _ = run_cli(["train", "adding", "--out", out, "--resume", "--no-progress"], capsys)
+    assert status == 0, printed
+    meta, *_ = load_checkpoint(os.path.join(out, "checkpoint.npz"))
+    assert meta["epoch"] == 3 and meta["config"]["epochs"] == 3
+    assert "3 epochs, 12 steps" in printed
+
+
+def test_resume_refuses_options_that_differ_from_the_run_s_naming_each(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", out], capsys)[0] == 0
+    status, _, err = run_cli(["train", "adding", "--out", out, "--resume", "--nb-filters", "99", "--lr", "5",
+                              "--no-progress"], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1, err
+    assert "--nb-filters 99 (the run's: 4)" in err and "--lr 5.0 (the run's: 0.002)" in err
+    # the run's own values, the new total of epochs and another backend are accepted
+    status, printed, err = run_cli(["train", "adding", "--out", out, "--resume", "--nb-filters", "4", "--epochs", "2",
+                                    "--backend", "numpy", "--no-progress"], capsys)
+    assert status == 0, err
+    assert load_checkpoint(os.path.join(out, "checkpoint.npz"))[0]["epoch"] == 2
+    status, _, err = run_cli(["train", "adding", "--out", out, "--resume", "--epochs", "1", "--no-progress"], capsys)
+    assert status == cli.EXIT_ERROR and "--epochs must be at least the 2 epochs the run has finished" in err
+
+
+@pytest.mark.parametrize("ctrl_c_step", [3, 4], ids=["mid_epoch", "last_batch_of_the_epoch"])
+def test_the_curve_after_a_resume_equals_the_uninterrupted_one(tmp_path, monkeypatch, ctrl_c_step):
+    config = make_config("adding", length=10, train_size=64, val_size=16, test_size=16, batch_size=16, epochs=2,
+                         nb_filters=4, kernel_size=2, dilations=[1, 2], dropout_rate=0.2)
+    whole = Trainer(config, tmp_path / "whole", progress=False, log=lambda *a: None)
+    whole.run()
+    with monkeypatch.context() as m:
+        ctrl_c_at_step(m, ctrl_c_step)  # 4 batches an epoch: in its middle, or on its last batch
+        assert Trainer(config, tmp_path / "split", progress=False, log=lambda *a: None).run()["interrupted"]
+    resumed = Trainer.resume(tmp_path / "split", progress=False, log=lambda *a: None)
+    resumed.run()
+    assert untimed(resumed.history) == untimed(whole.history)
+    recorded = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert untimed(recorded) == untimed(whole.history)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# one line for each mistake, naming the option
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--train-size", "0"], "--train-size must be >= 1, got 0"),
+    (["--val-size", "0"], "--val-size must be >= 1, got 0"),
+    (["--test-size", "0"], "--test-size must be >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--batch-size", "-1"], "--batch-size must be >= 1, got -1"),
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["--lr", "nan"], "--lr must be a finite number, got nan"),
+    (["--clip", "-1"], "--clip must be in (0.0, inf), got -1.0"),
+    (["--dropout-rate", "1"], "--dropout-rate must be in [0.0, 1.0), got 1.0"),
+    (["--length", "1"], "--length of the adding problem must be >= 2"),
+    (["--kernel-initializer", "zeros"], "--kernel-initializer must be one of 'he_normal'"),
+    (["--threads", "0"], "--threads must be in [1, "),
+    (["--batch-size", "x"], "argument --batch-size: invalid int value: 'x'"),
+])
+def test_a_bad_option_is_one_line_naming_it(tmp_path, capsys, argv, message):
+    status, _, err = run_cli(["train", "adding", *argv, "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    assert status == cli.EXIT_ERROR
+    assert err.startswith("pytcn: error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_naming_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    status, _, err = run_cli(["train", "adding", *SMALL, "--out", str(tmp_path / "file")], capsys)
+    assert (status, err) == (cli.EXIT_ERROR, f"pytcn: error: --out {tmp_path / 'file'}: is a file; the run needs a "
+                                             f"folder\n")
+
+
+def test_a_nan_loss_before_any_checkpoint_says_that_none_was_written(tmp_path):
+    trainer = Trainer(make_config("adding", length=10, train_size=32, val_size=8, test_size=8, nb_filters=3,
+                                  dilations=[1]), tmp_path, progress=False, log=lambda *a: None)
+    trainer.task.splits["train"][0][:] = np.nan
+    with pytest.raises(TrainingError, match="nothing was saved after it: no checkpoint had been written yet"):
+        trainer.run()
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_evaluate_and_info_take_a_run_s_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", str(out)], capsys)[0] == 0
+    assert run_cli(["evaluate", str(out)], capsys)[0] == 0
+    assert run_cli(["info", str(out)], capsys)[0] == 0
+    status, _, err = run_cli(["evaluate", str(tmp_path)], capsys)
+    assert status == cli.EXIT_ERROR and "is a folder without a checkpoint.npz" in err
+
+
+def test_a_bug_in_pytcn_shows_its_traceback_and_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(Trainer, "run", lambda self: [][1])  # an IndexError: no user's mistake
+    status, _, err = run_cli(["train", "adding", *SMALL, "--out", str(tmp_path / "run")], capsys)
+    assert status == cli.EXIT_BUG
+    assert "Traceback" in err and "IndexError" in err and "a bug in pytcn, not a mistake in your input" in err
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# every option, driven with generated values: a clean run or one line, never a traceback, never a substitution
+
+INT_OPTIONS = ["nb_filters", "kernel_size", "nb_stacks", "length", "batch_size", "epochs", "seed", "train_size",
+               "val_size", "test_size"]
+FLOAT_OPTIONS = ["dropout_rate", "lr", "max_grad_norm"]
+texts = st.one_of(st.integers(-3, 3).map(str), st.sampled_from(["10**12", "1000000000000", "-0", "abc", "", "1.5",
+                                                                "1e3", "nan", "inf", "-inf", "0x10", " 4"]))
+
+
+class RecordingTrainer:
+    """Stands in for Trainer in the CLI: records the configuration it was given, trains nothing (values such as
+    --epochs 10**12 are valid and would never end)."""
+    configs = []
+
+    def __init__(self, config, out_dir, progress=True, log=print):
+        RecordingTrainer.configs.append(config)
+        self.checkpoint_path = os.path.join(out_dir, "checkpoint.npz")
+        self.model = pytcn.TCN(input_channels=2, nb_filters=2, kernel_size=2, dilations=[1])
+        self.task = type("Task", (), {"description": "recorded", "splits": {"train": ([0],)}})()
+
+    def run(self):
+        return dict(task="recorded", epochs=0, steps=0, interrupted=False, test_loss=0.0, test_metric=0.0,
+                    metric_name="MSE", baseline=0.0, baseline_name="-", baseline_loss=None, train_seconds=0.0,
+                    checkpoint=self.checkpoint_path)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(INT_OPTIONS + FLOAT_OPTIONS), text=texts)
+def test_every_option_gives_a_clean_run_or_one_line_never_a_traceback_or_a_substitution(field, text, tmp_path,
+                                                                                          capsys, monkeypatch):
+    monkeypatch.setattr("pytcn.training.Trainer", RecordingTrainer)
+    RecordingTrainer.configs.clear()
+    option = option_name(field)
+    status, _, err = run_cli(["train", "adding", f"{option}={text}", "--out", str(tmp_path / "run"),
+                              "--no-progress"], capsys)
+    assert "Traceback" not in err
+    if status == 0:
+        (config,) = RecordingTrainer.configs
+        given = (int if field in INT_OPTIONS else float)(text)
+        expected = None if field == "max_grad_norm" and given == 0 else given  # --clip 0: no clipping, as documented
+        assert config[field] == expected, f"{option} {text!r} became {config[field]!r}"
+        for other, value in default_config("adding").items():
+            if other != field:
+                assert config[other] == value, f"{option} {text!r} changed {other}"
+    else:
+        assert status == cli.EXIT_ERROR and err.count("\n") == 1 and err.startswith("pytcn: error: "), err
+        assert option in err, f"the error does not name {option}: {err}"
+
+
+def test_make_config_names_the_field_and_refuses_unknown_ones():
+    with pytest.raises(ConfigError, match=r"^batch_size must be >= 1, got 0$"):
+        make_config("adding", batch_size=0)
+    with pytest.raises(ConfigError, match=r"^batchsize is not a field"):
+        make_config("adding", batchsize=8)
+    with pytest.raises(ConfigError, match=r"^length of sequential MNIST is 784"):
+        make_config("mnist", length=100)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the Python API
+
+
+def test_a_model_saves_and_loads_as_it_was(tmp_path):
+    model = pytcn.TCN(input_channels=2, outputs=3, nb_filters=[3, 4], kernel_size=3, dilations=[1, 2],
+                      use_skip_connections=False, use_weight_norm=True, return_sequences=True, seed=4)
+    x = np.random.default_rng(0).standard_normal((2, 9, 2)).astype(np.float32)
+    model.save(tmp_path / "model.npz")
+    loaded = pytcn.load_model(tmp_path / "model.npz")
+    assert loaded.config == model.config
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+    on_numpy = pytcn.load_model(tmp_path / "model.npz", backend="numpy")
+    assert on_numpy.backend.name == "numpy"
+
+
+def test_a_cli_checkpoint_loads_as_a_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", str(out)], capsys)[0] == 0
+    model = pytcn.load_model(out / "checkpoint.npz")
+    meta, params, _, _ = load_checkpoint(out / "checkpoint.npz")
+    for name, p in model.state_dict().items():
+        np.testing.assert_array_equal(p, params[name])
+    assert model.receptive_field == 1 + 2 * 1 * 3 and model.return_sequences is False
+    model.save(tmp_path / "model.npz")
+    status, _, err = run_cli(["evaluate", str(tmp_path / "model.npz")], capsys)
+    assert status == cli.EXIT_ERROR and "is a saved model, not a training run" in err
+
+
+def test_files_honour_the_umask(tmp_path, capsys):
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "run"
+        assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", str(out)], capsys)[0] == 0
+    finally:
+        os.umask(old)
+    for name in ("checkpoint.npz", "metrics.jsonl", "curve.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+
+
+def test_adam_state_without_its_step_count_is_refused_by_name():
+    model = pytcn.TCN(input_channels=2, nb_filters=2, kernel_size=2, dilations=[1])
+    adam = pytcn.Adam(model.params)
+    state = adam.state_dict()
+    del state["t"]
+    with pytest.raises(ValueError, match="missing 't'"):
+        adam.load_state_dict(state)
+    assert pytcn.Adam(model.params, lr=0).lr == 0.0  # as torch.optim.Adam allows
+
+
+def test_gradcheck_refuses_float32_and_what_is_not_a_module():
+    model = pytcn.TCN(input_channels=2, nb_filters=2, kernel_size=2, dilations=[1], dtype=np.float32)
+    with pytest.raises(TypeError, match="needs a float64 module.*float32.*roundoff"):
+        pytcn.gradcheck(model, np.zeros((1, 3, 2)))
+    with pytest.raises(TypeError, match="module must be a pytcn layer, block or model.*got list"):
+        pytcn.gradcheck([1, 2], np.zeros((1, 3, 2)))
+
+
+def test_the_learning_curve_has_whole_epochs_on_its_axis(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pytcn.taskdata import make_task
+    from pytcn.training import curve_figure
+
+    task = make_task("adding", 10, 0, 8, 8, 8)
+    history = [dict(epoch=e, train_loss=1.0 / e, val_loss=1.0 / e, val_metric=1.0 / e) for e in (1, 2, 3)]
+    fig = curve_figure(history, task)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_help_shows_every_default_once(capsys):
+    result = subprocess.run([sys.executable, "-m", "pytcn", "train", "mnist", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    text = " ".join(result.stdout.split())
+    assert "(default: None)" not in text
+    for shown in ("--batch-size N sequences per training step (default: 64)", "(default: float32)",
+                  "(default: mnist)", "(default: cpu)"):
+        assert shown in text, shown
+    assert text.count("every core") == 1 and "--length" not in text
