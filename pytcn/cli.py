@@ -59,7 +59,8 @@ def _train_parser(sub, task):
         # the help shows the task's default itself
         default = d[field] if field != "max_grad_norm" else (d[field] or 0)
         shown = ",".join(map(str, default)) if isinstance(default, list) else default
-        group.add_argument(option_name(field), dest=field, default=None, help=f"{help} (default: {shown})", **kwargs)
+        help = help if default is None else f"{help} (default: {shown})"  # None: the help says what happens
+        group.add_argument(option_name(field), dest=field, default=None, help=help, **kwargs)
 
     def flag(group, field, help):
         group.add_argument(option_name(field), dest=field, action="store_true", default=None, help=help)
@@ -90,8 +91,8 @@ def _train_parser(sub, task):
                          "--resume, continues the run on this backend", choices=["cpu", "numpy", "cuda"])
     if task == "mnist":
         option(t, "dataset", "mnist or fashion-mnist", choices=["mnist", "fashion-mnist"])
-        option(t, "data_dir", "folder with the four IDX files (else $PYTCN_DATA_DIR, the per-user cache, Debian's "
-                              "folder)", metavar="DIR")
+        option(t, "data_dir", "folder with the four IDX files (default: the first that holds them of "
+                              "$PYTCN_DATA_DIR, the per-user cache and Debian's folder)", metavar="DIR")
         flag(t, "permute", "permuted sequential MNIST (one fixed, seeded permutation)")
     r = p.add_argument_group("the run")
     r.add_argument("--out", default=os.path.join("runs", task),

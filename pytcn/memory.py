@@ -1,11 +1,11 @@
 """Where the arrays of a model's passes come from: the one place in pytcn that decides about memory.
 
-Layers ask for arrays with ``empty(backend, shape, dtype)``. A layer used on its own gets ``backend.empty``: a new
-array, exactly as ``np.empty`` would give, so its code can be stepped through as plain NumPy. During a model's pass,
-the model makes one of its arenas *current* (``with arena.use():``) and the same call hands out a buffer of that
-arena instead, one that the previous pass of the same shape allocated and is done with. A training step then allocates
-nothing but the two arrays it gives back to its caller (the prediction, the input gradient), takes no page faults,
-and works on buffers aligned for the vector units (1.15-1.3x faster steps, benchmarks/speed_results.md).
+Layers ask for arrays with ``empty(backend, shape, dtype)``. A layer used on its own gets a new array, as ``np.empty``
+would give it (a large one aligned for the vector units, below), so its code can be stepped through as plain NumPy.
+During a model's pass, the model makes one of its arenas *current* (``with arena.use():``) and the same call hands out
+a buffer of that arena instead, one that the previous pass of the same shape allocated and is done with. A training
+step then allocates nothing but what it gives back to its caller (the prediction, the input gradient), takes no page
+faults, and works on buffers aligned for the vector units (1.15-1.3x faster steps, benchmarks/speed_results.md).
 
 An arena hands out its buffers one by one and takes them all back at once, when it is reset: nothing is given back
 one array at a time, so no line of a layer is about memory. How long an array lives is decided by the arena it
@@ -26,6 +26,7 @@ another thread's pass. With ``poison=True`` every buffer is filled with NaN when
 read an array after its arena was reset (a bug in the rules above) turns into NaN, which the tests look for.
 """
 import contextvars
+import ctypes
 import math
 from contextlib import contextmanager
 
@@ -43,7 +44,8 @@ def empty(backend, shape, dtype):
     """An uninitialised array of ``backend``: the current arena's next buffer during a model's pass, else a new one."""
     arena = _current.get()
     if arena is None:
-        return backend.empty(tuple(int(s) for s in shape), np.dtype(dtype))
+        shape, dtype = tuple(map(int, shape)), np.dtype(dtype)
+        return allocate(backend, math.prod(shape), dtype).reshape(shape)
     if arena.backend is not backend:
         raise RuntimeError(f"an array of backend {backend.name!r} was asked for while an arena of backend "
                            f"{arena.backend.name!r} is current: a layer of one model inside the pass of another")
@@ -54,6 +56,16 @@ def zeros(backend, shape, dtype):
     a = empty(backend, shape, dtype)
     backend.fill(a, 0)
     return a
+
+
+@contextmanager
+def afresh():
+    """Within it, ``empty`` gives new arrays whatever arena is current: for what a model hands to its caller."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 class Arena:
@@ -115,22 +127,27 @@ class Arena:
                    for a in buffers)
 
     def _allocate(self, n, dtype):
-        """A flat buffer of n elements."""
         self.allocations += 1
-        itemsize = dtype.itemsize
-        if self.backend.on_device or n * itemsize < PADDED_FROM:
-            return self.backend.empty((n,), dtype)
-        # On the host, the k-th large buffer starts (k * STAGGER) % PAGE bytes into a page, so on a cache line:
-        # - on a cache line: NumPy's allocator only promises 16 bytes, and a 64-byte AVX-512 load or store that
-        #   straddles two lines costs both (measured: inference about 10% faster on blog and 25% on wide than with
-        #   the allocator's own addresses; benchmarks/speed_results.md);
-        # - staggered: the allocator maps large buffers at the same offset within a page. When a row of T steps is a
-        #   multiple of 4 KiB too (T = 1024 in float32), a convolution then loads x[n, i, t] from the page offset
-        #   where it has just stored y[n, o, t], and the core stalls on the false dependency ("4K aliasing"): 12%
-        #   slower inference on wide.
-        raw = np.empty(n + PAGE // itemsize, dtype)
-        start = (_staggered() - raw.ctypes.data) % PAGE  # bytes; NumPy aligns raw to 16 at least
-        return raw[start // itemsize:start // itemsize + n]
+        return allocate(self.backend, n, dtype)
+
+
+def allocate(backend, n, dtype):
+    """A new flat array of n elements of ``backend``; on the host, a large one starts on a cache line at a staggered
+    offset within its page."""
+    itemsize = dtype.itemsize
+    if backend.on_device or n * itemsize < PADDED_FROM:
+        return backend.empty((n,), dtype)
+    # On the host, the k-th large buffer starts (k * STAGGER) % PAGE bytes into a page, so on a cache line:
+    # - on a cache line: NumPy's allocator only promises 16 bytes, and a 64-byte AVX-512 load or store that
+    #   straddles two lines costs both (measured: inference about 10% faster on blog and 25% on wide than with
+    #   the allocator's own addresses; benchmarks/speed_results.md);
+    # - staggered: the allocator maps large buffers at the same offset within a page. When a row of T steps is a
+    #   multiple of 4 KiB too (T = 1024 in float32), a convolution then loads x[n, i, t] from the page offset
+    #   where it has just stored y[n, o, t], and the core stalls on the false dependency ("4K aliasing"): 12%
+    #   slower inference on wide.
+    raw = np.empty(n + PAGE // itemsize, dtype)
+    start = (_staggered() - raw.ctypes.data) % PAGE  # bytes; NumPy aligns raw to 16 at least
+    return raw[start // itemsize:start // itemsize + n]
 
 
 _stagger_count = 0
@@ -143,10 +160,40 @@ def _staggered():
     return _stagger_count * STAGGER % PAGE
 
 
+_glibc_tuned = False
+
+
+def keep_freed_memory():
+    """Asks glibc's malloc (Linux) to keep the memory of freed large arrays for the next ones, once per process.
+
+    What a training step hands to its caller (the prediction, the gradient a loss returns, the input gradient) is a
+    new array every step, and the caller frees last step's. glibc gives such memory back to the OS (unmapping it,
+    or trimming the top of its heap) and the next step takes a page fault on every 4 KiB it touches again: 670
+    faults and 1.1 ms of an 18 ms step on the copy_memory benchmark. With large arrays served from the heap (up to
+    32 MiB; M_MMAP_THRESHOLD) and free memory kept at its top (up to 256 MiB; M_TRIM_THRESHOLD), the memory of last
+    step's arrays serves the next step's: no faults. The price is that up to 256 MiB of freed memory stays with the
+    process. Elsewhere than glibc (macOS, musl) this does nothing.
+    """
+    global _glibc_tuned
+    if _glibc_tuned:
+        return
+    _glibc_tuned = True
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # malloc.h
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(M_TRIM_THRESHOLD, 256 << 20)
+
+
 class Workspace:
     """The arenas of one model in one thread (see the module docstring), and the caches of its last forward."""
 
     def __init__(self, backend, poison=False):
+        if not backend.on_device:
+            keep_freed_memory()
         self.forward = Arena(backend, poison)
         self.backward = Arena(backend, poison)
         self.scratch = (Arena(backend, poison), Arena(backend, poison))

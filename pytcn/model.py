@@ -17,7 +17,7 @@ from . import _validate
 from .backends import get_backend, pack, packed_zeros
 from .block import ResidualBlock
 from .layers import Linear
-from .memory import Workspace, empty, zeros
+from .memory import Workspace, afresh, empty, zeros
 
 
 def receptive_field(kernel_size, dilations, nb_stacks=1):
@@ -202,7 +202,6 @@ class TCN:
             ws.new_pass(tuple(x.shape[:2]))  # the arena is reset below: the caches of the previous pass die here
             with self._arena(ws.forward):
                 y, caches = self._forward(self._on_backend(x), training, rng)
-                y = self._handed_out(y)
             ws.last_pass = (tuple(x.shape), caches, tuple(y.shape))
         return y
 
@@ -227,12 +226,14 @@ class TCN:
         if self.return_sequences:
             rows = empty(be, (N, T, F), self.dtype)
             be.transpose(rows, features)
-            y, head_cache = self.linear.forward(rows.reshape(N * T, F))  # N*T, F -> N*T, outputs
-            y = y.reshape(N, T, self.outputs)
+            head_input = rows.reshape(N * T, F)
         else:
-            last = empty(be, (N, F), self.dtype)
-            be.last_step(last, features)  # the head reads the last step only
-            y, head_cache = self.linear.forward(last)  # N, outputs
+            head_input = empty(be, (N, F), self.dtype)
+            be.last_step(head_input, features)  # the head reads the last step only
+        with afresh():  # the prediction is the caller's to keep: a new array, never an arena's
+            y, head_cache = self.linear.forward(head_input)  # N*T or N, outputs
+        if self.return_sequences:
+            y = y.reshape(N, T, self.outputs)
         return y, (block_caches, head_cache, tuple(features.shape))
 
     def backward(self, dy):
@@ -301,14 +302,6 @@ class TCN:
     def _arena(self, arena):
         """The arena to allocate from, reset; or, without reuse, none: every array anew."""
         return arena.use() if self._reuse else contextlib.nullcontext()
-
-    def _handed_out(self, y):
-        """y, copied out of the arena: the prediction is the caller's to keep."""
-        if not self._reuse:
-            return y
-        out = self.backend.empty(tuple(y.shape), self.dtype)
-        self.backend.copy(out, y)
-        return out
 
     __call__ = forward
 

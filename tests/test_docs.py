@@ -18,15 +18,18 @@ def readme_examples():
     return [b for b in blocks if 'backend="cuda"' not in b], [b for b in blocks if 'backend="cuda"' in b]
 
 
-def test_readme_python_example_runs():
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the example saves a model in the current folder
     namespace = {}
     exec(compile("\n".join(readme_examples()[0]), "README.md", "exec"), namespace)
     assert namespace["model"].receptive_field == 631
+    assert namespace["same"].config == namespace["model"].config
 
 
 @needs_numba_cuda
-def test_readme_gpu_example_runs():
+def test_readme_gpu_example_runs(tmp_path, monkeypatch):
     # on a GPU, or in numba-cuda's simulator (tests/conftest.py)
+    monkeypatch.chdir(tmp_path)
     cpu, gpu = readme_examples()
     assert gpu, "README.md has no GPU example"
     namespace = {}
