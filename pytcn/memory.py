@@ -15,11 +15,11 @@ came from (``Workspace``):
   pass's caches are valid until the next forward.
 - ``backward``: the few gradients that live through a whole backward pass (the gradient of the features, which
   every block of a model with skip connections reads). Reset at each backward.
-- ``scratch[0]``, ``scratch[1]``: everything else of the backward pass. The head and then each block, from the last
-  to the first, take turns on the two: a block resets its arena, computes its input gradient and its parameter
-  gradients there, and the block below reads them from that arena while it works in the other. So a gradient lives
-  exactly one block longer than the block that made it, and a backward pass holds two blocks' temporaries at a time,
-  not every block's.
+- ``scratch``: everything else of the backward pass. The head and then each block, from the last to the first,
+  compute their input gradient, their parameter gradients and their temporaries there; once a block is done (its
+  parameter gradients copied into the model's), the model resets the arena keeping only the block's input gradient,
+  which the block below reads. So a backward pass holds one block's temporaries at a time, not every block's, and
+  the next block works in the buffers the last one has just left, still in cache.
 
 A model keeps one workspace per thread (pytcn.model), so that a forward in one thread never overwrites the caches of
 another thread's pass. With ``poison=True`` every buffer is filled with NaN when its arena is reset: a result that
@@ -83,7 +83,7 @@ class Arena:
         self.backend = backend
         self.poison = poison
         self.free = {}  # (size, dtype) -> flat buffers free to hand out
-        self.handed_out = []  # flat buffers handed out since the last reset
+        self.handed_out = []  # (array handed out, its flat buffer) since the last reset
         self.allocations = 0  # buffers allocated so far
 
     def empty(self, shape, dtype):
@@ -92,17 +92,24 @@ class Arena:
         shape, dtype = tuple(map(int, shape)), np.dtype(dtype)
         size = math.prod(shape)
         free = self.free.get((size, dtype))
-        flat = free.pop() if free else self._allocate(size, dtype)
-        self.handed_out.append(flat)
-        return flat.reshape(shape)
+        flat = free.pop() if free else self._allocate(size, dtype)  # the last one taken back: the likeliest in cache
+        array = flat.reshape(shape)
+        self.handed_out.append((array, flat))
+        return array
 
-    def reset(self):
-        """Takes back every buffer handed out: the arrays of the last pass are dead."""
-        for flat in self.handed_out:
+    def reset(self, keep=None):
+        """Takes back every buffer handed out since the last reset: their arrays are dead. ``keep`` (an array this
+        arena handed out, itself) stays handed out until the next reset."""
+        kept = [(a, flat) for a, flat in self.handed_out if a is keep]
+        if keep is not None and not kept:
+            raise RuntimeError("reset(keep=...) was given an array this arena did not hand out since its last reset")
+        for a, flat in self.handed_out:
+            if a is keep:
+                continue
             if self.poison:
                 self.backend.fill(flat, np.nan)
             self.free.setdefault((flat.size, np.dtype(flat.dtype)), []).append(flat)
-        self.handed_out = []
+        self.handed_out = kept
 
     def clear(self):
         """Drops every buffer (each is freed once nothing else holds it)."""
@@ -122,7 +129,7 @@ class Arena:
     @property
     def nbytes(self):
         """Bytes held, the padding of host buffers included."""
-        buffers = [*self.handed_out, *(a for free in self.free.values() for a in free)]
+        buffers = [*(flat for _, flat in self.handed_out), *(a for free in self.free.values() for a in free)]
         return sum(a.base.nbytes if isinstance(a, np.ndarray) and a.base is not None else a.size * a.dtype.itemsize
                    for a in buffers)
 
@@ -196,7 +203,7 @@ class Workspace:
             keep_freed_memory()
         self.forward = Arena(backend, poison)
         self.backward = Arena(backend, poison)
-        self.scratch = (Arena(backend, poison), Arena(backend, poison))
+        self.scratch = Arena(backend, poison)
         self.last_pass = None  # what the model's forward saved for its backward
         self.shape = None  # (N, T) of the passes the buffers were made for
 
@@ -210,7 +217,7 @@ class Workspace:
 
     @property
     def arenas(self):
-        return (self.forward, self.backward, *self.scratch)
+        return (self.forward, self.backward, self.scratch)
 
     @property
     def nbytes(self):

@@ -254,8 +254,8 @@ class TCN:
         be = self.backend
         block_caches, head_cache, features_shape = caches
         N, F, T = features_shape
-        turns = iter(range(len(self.blocks) + 1))  # the head, then each block: whose turn on the scratch arenas
-        with self._arena(ws.scratch[next(turns) % 2]):
+        scratch = ws.scratch
+        with self._arena(scratch):
             dy = self._on_backend(dy)
             if self.return_sequences:
                 drows, grads = self.linear.backward(dy.reshape(N * T, self.outputs), head_cache)  # N*T, F
@@ -273,7 +273,9 @@ class TCN:
                 dh = zeros(be, features_shape, self.dtype) if self.use_skip_connections else dfeatures
         dbranch = dfeatures if self.use_skip_connections else None
         for b in reversed(range(len(self.blocks))):
-            with self._arena(ws.scratch[next(turns) % 2]):  # dh, made in the other scratch arena, is read here
+            if self._reuse:
+                scratch.reset(keep=dh if b < len(self.blocks) - 1 else None)  # the block above is done: only
+            with self._arena(scratch, reset=False):  # its input gradient dh, which this block reads, lives on
                 dh, grads = self.blocks[b].backward(dh, block_caches[b], dbranch)
                 self._store_gradients(f"tcn.network.{b}.", grads)
         dx = be.empty(x_shape, self.dtype)  # the caller's: not from an arena
@@ -299,9 +301,9 @@ class TCN:
         for name, g in grads.items():
             self.backend.copy(self.grads[prefix + name], g)
 
-    def _arena(self, arena):
-        """The arena to allocate from, reset; or, without reuse, none: every array anew."""
-        return arena.use() if self._reuse else contextlib.nullcontext()
+    def _arena(self, arena, reset=True):
+        """The arena to allocate from, reset first unless told not to; or, without reuse, none: every array anew."""
+        return arena.use(reset) if self._reuse else contextlib.nullcontext()
 
     __call__ = forward
 
