@@ -5,6 +5,8 @@
     pytcn evaluate CHECKPOINT                           recompute the test metric of a checkpoint (or a run's folder)
     pytcn info CHECKPOINT                               architecture, parameter count, receptive field
     pytcn download {mnist,fashion-mnist}                fetch the IDX files into the per-user cache
+    pytcn sweep run EXPERIMENT... [--task TASK...]      the blog post's study on Dask (pytcn.sweep)
+    pytcn sweep plot                                    its figures, from the results store
 
 A mistake in what the user gave (an option out of range, a missing or damaged file, a NaN loss) ends the command
 with one line, ``pytcn: error: ...``, and exit status 2. Anything else is a bug in pytcn: its traceback is shown,
@@ -16,7 +18,7 @@ import sys
 import traceback
 
 from .checkpoint import CheckpointError
-from .config import ConfigError, default_config, make_config, option_name
+from .config import ConfigError, check_config, default_config, make_config, option_name
 from .taskdata import TASKS
 
 EXIT_ERROR = 2
@@ -125,12 +127,121 @@ def build_parser():
     info = sub.add_parser("info", help="architecture, parameter count and receptive field of a checkpoint",
                           allow_abbrev=False)
     info.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
+    _sweep_parser(sub)
     dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)",
                         allow_abbrev=False)
     dl.add_argument("dataset", choices=["mnist", "fashion-mnist"])
     dl.add_argument("--dir", help="destination (default: the per-user cache, where training looks)")
     dl.add_argument("--base-url", help="mirror to download from (default: the dataset's standard one)")
     return parser
+
+
+def _sweep_parser(sub):
+    from .experiments import EXPERIMENTS
+
+    sweep = sub.add_parser("sweep", help="the blog post's architecture study: run its experiments on Dask, plot them",
+                           allow_abbrev=False)
+    actions = sweep.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="run experiments' trials (skipping those done, resuming those cut short)",
+                             allow_abbrev=False, description="Run the trials of experiments on Dask. Running the same "
+                             "command again skips finished trials and resumes killed ones from their checkpoints.")
+    run.add_argument("experiments", nargs="+", choices=EXPERIMENTS, metavar="EXPERIMENT",
+                     help=f"one or more of {', '.join(EXPERIMENTS)}")
+    run.add_argument("--task", nargs="+", choices=TASKS, dest="tasks", metavar="TASK",
+                     help="tasks to run them on (default: every task; copy-length is copy-memory's alone)")
+    run.add_argument("--full", action="store_true", help="the post's scale: lr 1e-4, 100 epochs, full sets")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
+                     help="change a training setting of every trial, e.g. --set epochs=2 (repeatable)")
+    run.add_argument("--seed", type=int, default=0, help="seed of every trial (default: 0)")
+    run.add_argument("--dir", default=os.path.join("runs", "sweep"),
+                     help="results (results.sqlite) and run folders (default: %(default)s)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786 "
+                     "(default: a LocalCluster on this machine)")
+    run.add_argument("--workers", type=int, help="LocalCluster worker processes (default: cores / --threads)")
+    run.add_argument("--threads", type=int, default=1, help="Numba threads per trial (default: 1)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    plot = actions.add_parser("plot", help="draw the figures from a sweep's results", allow_abbrev=False)
+    plot.add_argument("--dir", default=os.path.join("runs", "sweep"), help="the sweep's folder (default: %(default)s)")
+    plot.add_argument("--out", help="folder for the PNGs (default: DIR/figures)")
+    status = actions.add_parser("status", help="trials per experiment, task and status", allow_abbrev=False)
+    status.add_argument("--dir", default=os.path.join("runs", "sweep"),
+                        help="the sweep's folder (default: %(default)s)")
+
+
+def _overrides(items):
+    import json
+
+    overrides = {}
+    for item in items:
+        field, sep, text = item.partition("=")
+        if not sep or not field:
+            raise UsageError(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            overrides[field.strip().replace("-", "_")] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[field.strip().replace("-", "_")] = text  # a word: dataset=mnist
+    return overrides
+
+
+def cmd_sweep(args):
+    from . import sweep
+    from .experiments import expand
+
+    store_path = os.path.join(args.dir, "results.sqlite")
+    if args.action == "plot":
+        if not os.path.exists(store_path):
+            raise UsageError(f"{store_path}: no results there; run `pytcn sweep run ...` first (or give --dir)")
+        from .plot import plot_all
+
+        paths = plot_all(sweep.Store(store_path), args.out or os.path.join(args.dir, "figures"))
+        if not paths:
+            raise UsageError(f"{store_path}: no finished trial to draw yet")
+        print("\n".join(paths))
+        return 0
+    if args.action == "status":
+        if not os.path.exists(store_path):
+            raise UsageError(f"{store_path}: no results there")
+        counts = {}
+        for row in sweep.Store(store_path).rows():
+            key = (row["experiment"], row["task"])
+            counts.setdefault(key, {}).setdefault(row["status"], 0)
+            counts[key][row["status"]] += 1
+        for (experiment, task), by_status in sorted(counts.items()):
+            print(f"{experiment:12s} {task:12s} " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
+        for row in sweep.Store(store_path).rows(status="failed"):
+            print(f"failed: {row['id']}: {row['error']}")
+        return 0
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        raise UsageError("pytcn sweep runs on dask.distributed, which is not installed: pip install 'pytcn[sweep]'")
+    if args.threads < 1 or (args.workers is not None and args.workers < 1):
+        raise UsageError(f"--threads and --workers must be >= 1, got {args.threads} and {args.workers}")
+    overrides = _overrides(args.overrides)
+    trials = []
+    for experiment in args.experiments:
+        tasks = args.tasks or (["copy-memory"] if experiment == "copy-length" else list(TASKS))
+        for task in tasks:
+            if experiment == "copy-length" and task != "copy-memory":
+                raise UsageError(f"experiment copy-length runs on the copy-memory task only, not {task}")
+            try:
+                trials += expand(experiment, task, "full" if args.full else "reduced", args.seed, overrides)
+            except ConfigError as e:
+                raise UsageError(f"--set {e.field}: {e.problem}") from None
+    for trial in trials:  # every configuration checked before anything runs
+        try:
+            check_config(trial.config)
+        except ConfigError as e:
+            raise UsageError(f"--set {e.field}: {e.problem}") from None
+    print(f"{len(trials)} trials ({len({t.run_key for t in trials})} distinct runs); results in {store_path}")
+    counts = sweep.run(sweep.Store(store_path), trials, args.dir, scheduler=args.scheduler, workers=args.workers,
+                       threads=args.threads, progress=not args.no_progress)
+    print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if counts.get("failed"):
+        print(f"pytcn: error: {counts['failed']} trials failed (their errors: pytcn sweep status --dir {args.dir}; "
+              f"the same command retries them)", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
 
 
 def given_fields(args):
@@ -263,7 +374,8 @@ def cmd_download(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "download": cmd_download}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "download": cmd_download,
+            "sweep": cmd_sweep}
 
 
 def user_errors():
