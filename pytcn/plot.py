@@ -13,7 +13,7 @@ import os
 
 from .files import write_atomic
 
-VERTICES = {"k": (0.5, 0.80), "D": (0.17, 0.12), "s": (0.83, 0.12)}
+VERTICES = {"k": (0.5, 0.76), "D": (0.21, 0.16), "s": (0.79, 0.16)}  # panel centres, in figure fractions
 NAMES = {"k": "kernel size k", "D": "dilated levels D", "s": "stacks s"}
 FIXED_SHADE = "#e4e4e4"  # the post draws the fixed receptive field charts grey, the isolation ones white
 
@@ -56,7 +56,14 @@ def triangle(store, task, path):
         return None
     plt = _pyplot()
     fig = plt.figure(figsize=(12, 10))
-    w, h = 0.24, 0.17
+    w, h = 0.22, 0.15
+    values = [r["val_metric"] for r in rows]
+    lower = rows[0]["metric_name"] == "MSE"
+    # one scale for all six charts, so that the spread along an edge and along a vertex compare at a glance
+    if lower:
+        ylim = (min(values) / 1.5, max(values) * 1.5)
+    else:
+        ylim = (max(0.0, min(values) - 0.05), min(1.0, max(values)) + 0.03)
     panels = {name: VERTICES[name] for name in ("k", "D", "s")}
     for a, b in (("k", "D"), ("k", "s"), ("D", "s")):
         (xa, ya), (xb, yb) = VERTICES[a], VERTICES[b]
@@ -71,7 +78,9 @@ def triangle(store, task, path):
             members.sort(key=lambda r: r["D" if group == "k-D" else "s"])  # the number that rises along the edge
             labels = [f"{a}={r[a]}\n{b}={r[b]}" for r in members]
             fields = sorted(r["receptive_field"] for r in members)
-            title = f"{NAMES[a]} vs {NAMES[b]}\n" + (f"exact R {fields[0]}-{fields[-1]} steps" if fields else "")
+            span = "" if not fields else f"{fields[0]} steps" if fields[0] == fields[-1] else \
+                f"{fields[0]}-{fields[-1]} steps"
+            title = f"{NAMES[a]} vs {NAMES[b]}\n" + (f"exact R {span}" if span else "")
         else:
             members.sort(key=lambda r: r[group])
             labels = [str(r[group]) for r in members]
@@ -81,6 +90,7 @@ def triangle(store, task, path):
             ax.plot(range(len(members)), [r["val_metric"] for r in members], "o-", color="C0" if not fixed else "C3")
             ax.set_xticks(range(len(members)), labels, fontsize=7 if fixed else 9)
             _metric_axis(ax, members)
+            ax.set_ylim(*ylim)
             ax.set_title(title, fontsize=9)
         else:
             ax.set_title(f"{title.splitlines()[0]}\n(no finished trial)", fontsize=9)
@@ -135,7 +145,7 @@ def copy_length(store, path):
     ax.set(xlabel="sequence length T + 20 (steps)", ylabel="validation accuracy", ylim=(0, 1.02),
            title=f"copy memory, k={rows[0]['k']}, D={rows[0]['D']}, s={rows[0]['s']}: one architecture, longer "
                  f"and longer sequences")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="center right", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 

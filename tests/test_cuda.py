@@ -190,6 +190,7 @@ class Transfers:
 
     def __init__(self, monkeypatch):
         from numba import cuda
+
         from pytcn.kernels import gpu
 
         self.to_device = self.to_host = 0

@@ -52,3 +52,11 @@ def test_tutorial_runs(path):
     if "gpu" in path.name:  # the GPU model must have followed the CPU model
         difference = re.search(r"largest weight difference after 3 steps: (\S+)", result.stdout).group(1)
         assert float(difference) < 1e-10, result.stdout
+
+
+def test_every_image_and_link_of_the_docs_exists():
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"

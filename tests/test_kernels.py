@@ -24,9 +24,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
-from pytcn.kernels import _config
 
 from pytcn import kernels
+from pytcn.kernels import _config
 from tests.helpers import assert_close, cuda_twins, needs_numba_cuda, on_device
 from tests.strategies import (
     adam_problems,

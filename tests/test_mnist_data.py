@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+
 from pytcn.tasks.download import download
 from pytcn.tasks.mnist import (
     DATASETS,
@@ -23,7 +24,6 @@ from pytcn.tasks.mnist import (
     read_idx,
     sequential_mnist,
 )
-
 from tests.helpers import assert_close
 
 IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C, np.dtype(np.float64): 0x0E}

@@ -19,3 +19,26 @@ def test_the_wheel_installs_pytcn_alone_with_its_kernels_and_tasks_inside(tmp_pa
     for module in ("pytcn/kernels/conv.py", "pytcn/kernels/gpu.py", "pytcn/tasks/mnist.py", "pytcn/tasks/adding.py",
                    "pytcn/model.py"):
         assert module in names, f"{module} is missing from the wheel"
+
+
+def test_benchmarks_and_tutorials_use_the_public_api_only():
+    """What a benchmark or a tutorial uses of pytcn, a user can use too: no private names (a tutorial may show a
+    private kernel's source with inspect.getsource, to read it)."""
+    import ast
+
+    for path in sorted([*ROOT.glob("benchmarks/*.py"), *ROOT.glob("tutorials/*.py")]):
+        tree = ast.parse(path.read_text())
+        shown = {id(n) for call in ast.walk(tree) if isinstance(call, ast.Call) and
+                 isinstance(call.func, ast.Attribute) and call.func.attr == "getsource" for n in ast.walk(call)}
+        for node in ast.walk(tree):
+            if id(node) in shown:
+                continue
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pytcn"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private and "._" not in node.module, f"{path.name}:{node.lineno} imports {private}"
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                base = node.value
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                assert not (isinstance(base, ast.Name) and base.id in ("pytcn", "cli", "kernels", "gpu")), \
+                    f"{path.name}:{node.lineno} uses the private {node.attr}"

@@ -1,6 +1,7 @@
 """The adding-problem generator: shapes, ranges, markers, targets, seeding."""
 import numpy as np
 import pytest
+
 from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 
 

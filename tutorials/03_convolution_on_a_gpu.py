@@ -22,10 +22,9 @@ import numpy as np
 if importlib.util.find_spec("numba_cuda") is None:
     sys.exit("this tutorial needs numba-cuda: pip install -e '.[test]' (or '.[cuda]' on a machine with a GPU)")
 
-from pytcn.kernels import gpu
-
 import pytcn
 from pytcn import kernels
+from pytcn.kernels import gpu
 
 print("running on", "numba-cuda's simulator" if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else "the GPU")
 
