@@ -274,6 +274,24 @@ def test_load_mnist_returns_uint8_images_and_int64_labels(tmp_path):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("compressed", [("train_images",), ()], ids=["some_compressed", "none_compressed"])
+def test_uncompressed_files_are_found_and_read_as_the_compressed_ones(tmp_path, compressed):
+    # the README says the files may be gzip-compressed or not: the names without .gz are looked for too
+    arrays = fake_dataset()
+    roles = ("train_images", "train_labels", "test_images", "test_labels")
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for role, a in zip(roles, arrays):
+        name = FILES[role]
+        if role in compressed:
+            (folder / name).write_bytes(gzip.compress(idx_bytes(a)))
+        else:
+            (folder / name[:-len(".gz")]).write_bytes(idx_bytes(a))
+    assert find_data_dir("mnist", folder) == folder
+    for got, want in zip(load_mnist("mnist", folder), arrays):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_load_mnist_rejects_inconsistent_files(tmp_path):
     x_train, y_train, x_test, y_test = fake_dataset()
     folder = write_dataset(tmp_path / "count", (x_train, y_train[:-1], x_test, y_test))
