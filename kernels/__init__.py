@@ -41,6 +41,7 @@ from .relu import (
     relu_forward_numba,
     relu_forward_numpy,
 )
+from .stream import conv_step_numba, conv_step_numpy
 
 #: op name -> (NumPy reference, Numba CPU kernel). Tests walk this table; a kernel missing from it is untested.
 TWINS = {
@@ -49,6 +50,7 @@ TWINS = {
     "conv_backward_input": (conv_backward_input_numpy, conv_backward_input_numba),
     "conv_backward_weight": (conv_backward_weight_numpy, conv_backward_weight_numba),
     "conv_backward_bias": (conv_backward_bias_numpy, conv_backward_bias_numba),
+    "conv_step": (conv_step_numpy, conv_step_numba),
     "relu_forward": (relu_forward_numpy, relu_forward_numba),
     "relu_backward": (relu_backward_numpy, relu_backward_numba),
     "add_relu_forward": (add_relu_forward_numpy, add_relu_forward_numba),

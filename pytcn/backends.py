@@ -35,6 +35,7 @@ class Backend:
     conv_backward_input: Callable
     conv_backward_weight: Callable
     conv_backward_bias: Callable
+    conv_step: Callable
     relu_forward: Callable
     relu_backward: Callable
     add_relu_forward: Callable

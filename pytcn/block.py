@@ -73,6 +73,17 @@ class ResidualBlock(Layer):
         out, co = self.relu_out.forward(branch, residual)  # ReLU(branch + residual), in one pass
         return (out, branch), (c1, d1, c2, d2, cr, co)
 
+    def step(self, x, histories, t):
+        """One step of the forward pass at inference, for streaming: x: (N, C_in) at step t -> (out, branch), both
+        (N, C_out), what ``forward`` gives at step t. ``histories``: {"conv1": (N, L, C_in), "conv2": (N, L, C_out)},
+        the ring buffers of the two convolutions (see CausalConv1D.step), updated in place. Dropout is the identity."""
+        h1 = self.conv1.step(x, histories.get("conv1"), t)
+        branch = self.conv2.step(h1, histories.get("conv2"), t)
+        residual = x if self.downsample is None else self.downsample.step(x, None, t)  # K = 1: no history
+        out = empty(self.backend, branch.shape, branch.dtype)
+        self.backend.add_relu_forward(out, branch, residual)
+        return out, branch
+
     def backward(self, dout, cache, dbranch=None):
         """dout, dbranch (the gradient reaching the skip output, or None): (N, C_out, T) -> dx: (N, C_in, T), and
         {name: gradient} of every parameter."""

@@ -127,6 +127,16 @@ def build_parser():
     info = sub.add_parser("info", help="architecture, parameter count and receptive field of a checkpoint",
                           allow_abbrev=False)
     info.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
+    stream = sub.add_parser("stream", help="run a checkpoint over a file of sequences step by step, as on a live "
+                            "signal", allow_abbrev=False)
+    stream.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
+    stream.add_argument("input", help=".npy file of inputs: (N, T, input_channels) sequences, or one (T, "
+                        "input_channels)")
+    stream.add_argument("--out", required=True, help=".npy file for the outputs, (N, T, outputs): each step's "
+                        "output as the stream gave it")
+    stream.add_argument("--chunk", type=int, default=1, help="steps per call of model.step (default: %(default)s, "
+                        "one step at a time)")
+    stream.add_argument("--backend", choices=["cpu", "numpy", "cuda"], help="default: the one the run trained on")
     _sweep_parser(sub)
     dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)",
                         allow_abbrev=False)
@@ -362,6 +372,49 @@ def cmd_info(args):
     return 0
 
 
+def cmd_stream(args):
+    import time
+
+    import numpy as np
+
+    from .backends import to_numpy
+    from .checkpoint import load_run
+    from .files import write_atomic
+    from .training import build_model
+
+    if args.chunk < 1:
+        raise UsageError(f"--chunk must be >= 1, got {args.chunk}")
+    meta, params, _, _ = load_run(args.checkpoint)
+    config = dict(meta["config"], backend=args.backend or meta["config"].get("backend", "cpu"))
+    model = build_model(config)
+    try:
+        model.load_state_dict(params)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{args.checkpoint}: does not fit the architecture in its configuration ({e})") from None
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise UsageError(f"{args.input}: not a readable .npy file of numbers ({e})") from None
+    one_sequence = x.ndim == 2
+    if one_sequence:
+        x = x[None]
+    if x.ndim != 3 or x.shape[2] != model.input_channels or not np.issubdtype(x.dtype, np.floating):
+        raise UsageError(f"{args.input}: expected floating inputs of shape (N, T, {model.input_channels}) or "
+                         f"(T, {model.input_channels}), got {x.dtype} of shape {x.shape}")
+    N, T, _ = x.shape
+    state = model.stream(N)
+    y = np.empty((N, T, model.outputs), model.dtype)
+    start = time.perf_counter()
+    for t in range(0, T, args.chunk):
+        y_chunk, state = model.step(x[:, t:t + args.chunk], state)
+        y[:, t:t + args.chunk] = to_numpy(y_chunk)
+    elapsed = time.perf_counter() - start
+    write_atomic(args.out, lambda f: np.save(f, y[0] if one_sequence else y))
+    print(f"{N} sequence{'s' if N > 1 else ''} of {T} steps streamed in {elapsed:.2f} s ({T / elapsed:.0f} steps/s, "
+          f"chunks of {args.chunk}); outputs {y.shape if not one_sequence else y.shape[1:]} written to {args.out}")
+    return 0
+
+
 def cmd_download(args):
     from .tasks.download import download
 
@@ -374,8 +427,8 @@ def cmd_download(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "download": cmd_download,
-            "sweep": cmd_sweep}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "stream": cmd_stream,
+            "download": cmd_download, "sweep": cmd_sweep}
 
 
 def user_errors():

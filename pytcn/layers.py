@@ -109,6 +109,27 @@ class CausalConv1D(Layer):
         # for the backward pass: the input (for dW), the weight actually used (for dx), the output (for the ReLU)
         return y, (x, W, y)
 
+    @property
+    def history_length(self):
+        """L = (K-1)*d: how many past input steps one output step reads besides the current one."""
+        return (self.kernel_size - 1) * self.dilation
+
+    def step(self, x, history, t):
+        """One step of the forward pass, for streaming: x: (N, C_in), the input at step t -> y: (N, C_out), what
+        ``forward`` gives at step t. ``history`` (N, L, C_in) holds the L = (K-1)*d inputs before it (zeros before the
+        start) and takes x, in place (kernels/stream.py). With K = 1 there is no history: pass None."""
+        W = self.weight()
+        y = empty(self.backend, (x.shape[0], self.out_channels), self.dtype)
+        if history is not None:
+            self.backend.conv_step(y, history, x, W, self.params["bias"], self.dilation, t,
+                                   self.activation == "relu")
+            return y
+        # K = 1: a pointwise product, y = x @ W[:, :, 0].T + b
+        self.backend.linear_forward(y, x, W.reshape(self.out_channels, self.in_channels), self.params["bias"])
+        if self.activation == "relu":
+            self.backend.relu_forward(y, y)
+        return y
+
     def backward(self, dy, cache):
         """dy: (N, C_out, T) -> dx: (N, C_in, T), {name: gradient}."""
         x, W, y = cache

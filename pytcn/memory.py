@@ -21,6 +21,9 @@ came from (``Workspace``):
   which the block below reads. So a backward pass holds one block's temporaries at a time, not every block's, and
   the next block works in the buffers the last one has just left, still in cache.
 
+Streaming (pytcn.streaming) has two more: ``stream_step``, one step's temporaries, reset at each step; and
+``stream``, what a call of ``step`` with a chunk of steps holds through the chunk (its input and outputs, time-major).
+
 A model keeps one workspace per thread (pytcn.model), so that a forward in one thread never overwrites the caches of
 another thread's pass. With ``poison=True`` every buffer is filled with NaN when its arena is reset: a result that
 read an array after its arena was reset (a bug in the rules above) turns into NaN, which the tests look for.
@@ -204,6 +207,8 @@ class Workspace:
         self.forward = Arena(backend, poison)
         self.backward = Arena(backend, poison)
         self.scratch = Arena(backend, poison)
+        self.stream = Arena(backend, poison)
+        self.stream_step = Arena(backend, poison)
         self.last_pass = None  # what the model's forward saved for its backward
         self.shape = None  # (N, T) of the passes the buffers were made for
 
@@ -217,7 +222,7 @@ class Workspace:
 
     @property
     def arenas(self):
-        return (self.forward, self.backward, self.scratch)
+        return (self.forward, self.backward, self.scratch, self.stream, self.stream_step)
 
     @property
     def nbytes(self):

@@ -282,6 +282,30 @@ class TCN:
         be.transpose(dx, dh)  # back to (N, T, C_in)
         return dx
 
+    # ---------------------------------------------------------------------------------------------------------
+    # streaming: one step at a time (pytcn/streaming.py)
+
+    def stream(self, batch_size=None, state=None):
+        """A stream state for ``batch_size`` sequences at their start (zeros), or a copy of ``state`` on this model's
+        backend (to keep a state, or to restore one saved as NumPy arrays). See pytcn.streaming."""
+        from . import streaming
+
+        return streaming.new_state(self, batch_size, state)
+
+    def step(self, x, state):
+        """x: (N, input_channels), the inputs of the next step -> (y, state): y (N, outputs), what ``forward`` gives at
+        that step, and the state, advanced in place. x may be a chunk (N, T, input_channels): y is (N, T, outputs).
+        Dropout is off (inference)."""
+        from . import streaming
+
+        return streaming.step(self, x, state)
+
+    def reset_stream(self, state, samples=None):
+        """Starts the sequences ``samples`` of ``state`` (indices into its batch; all by default) afresh, in place."""
+        from . import streaming
+
+        return streaming.reset(self, state, samples)
+
     def _validated(self, name, a, ndim, shape):
         """``a`` checked (and, on the host, converted to the model's dtype and made contiguous)."""
         if self.backend.on_device and self.backend.is_array(a):

@@ -5,8 +5,9 @@
 
 Not part of the suite (pytest does not collect this file): it checks the suite itself, and belongs beside any change
 to a kernel's blocking, chunking or leftover branches, with a bug added here for every new path. Each bug is a
-one-line edit of one function of kernels/conv.py, made in a copy of the checkout (the working tree is never
-touched); tests/test_kernels.py then runs on the copy with an empty Numba cache. It prints CAUGHT or MISSED per bug
+one-line edit of one function of kernels/conv.py (or of the file named with it), made in a copy of the checkout
+(the working tree is never touched); tests/test_kernels.py and tests/test_streaming.py then run on the copy with an
+empty Numba cache. It prints CAUGHT or MISSED per bug
 and exits 1 if any was missed.
 """
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (function of kernels/conv.py, a line of it, the line with the bug)
+# (function of kernels/conv.py, a line of it, the line with the bug), or (file, function, line, bug)
 MUTANTS = [
     ("_four_rows_forward",
      "y3s[t] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3",
@@ -95,6 +96,15 @@ MUTANTS = [
     ("_conv_backward_weight_naive",
      "acc += dys[t] * xs[t]",
      "acc += dys[t] * xs[t] * 1.001"),
+    ("kernels/stream.py", "_conv_step",
+     "row = x[n] if age == 0 else history[n, (t - age) % L]",
+     "row = x[n] if age == 0 else history[n, (t - age + 1) % L]"),
+    ("kernels/stream.py", "_conv_step",
+     "slot = t % L",
+     "slot = (t + 1) % L"),
+    ("kernels/stream.py", "_conv_step",
+     "y[n, o] = 0.0 if relu and acc <= 0 else acc",
+     "y[n, o] = acc"),
 ]
 
 
@@ -120,18 +130,19 @@ def copy_of_checkout(to):
 
 def main(argv):
     only = [int(a) for a in argv]
-    original = (ROOT / "kernels" / "conv.py").read_text()
     missed = []
-    for k, (function, line, bug) in enumerate(MUTANTS):
+    for k, mutant in enumerate(MUTANTS):
         if only and k not in only:
             continue
+        path, function, line, bug = mutant if len(mutant) == 4 else ("kernels/conv.py", *mutant)
+        original = (ROOT / path).read_text()
         with tempfile.TemporaryDirectory() as tmp:
             tree, cache = Path(tmp) / "tree", Path(tmp) / "numba-cache"
             copy_of_checkout(tree)
-            (tree / "kernels" / "conv.py").write_text(plant(original, function, line, bug))
+            (tree / path).write_text(plant(original, function, line, bug))
             env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache))
             out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                                  "tests/test_kernels.py", "-k", "not cuda"], cwd=tree, env=env, capture_output=True,
+                                  "tests/test_kernels.py", "tests/test_streaming.py", "-k", "not cuda"], cwd=tree, env=env, capture_output=True,
                                  text=True)
         failed = [row for row in out.stdout.splitlines() if row.startswith("FAILED")]
         caught = out.returncode == 1 and failed

@@ -88,6 +88,39 @@ def conv_problems(draw, dtype=dtypes, N=batch_sizes, T=lengths, C_in=channels, C
                        b=normal(rng, (C_out,), dtype), dy=normal(rng, (N, C_out, T), dtype), d=d)
 
 
+@dataclass(frozen=True)
+class StepProblem:
+    """One streaming step (kernels/stream.py): history (N, L, C_in) with L = (K-1)*d, x: (N, C_in), W, b, step t."""
+
+    history: np.ndarray
+    x: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    d: int
+    t: int
+    relu: bool
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+
+@st.composite
+def step_problems(draw, dtype=dtypes):
+    """A streaming step. K >= 2 (a ring buffer of at least one step); N up to 4, so that the parallel loop over the
+    samples has more samples than the two threads; t from the start to past three turns of the ring, so that taps
+    wrap around the ring's end in every way."""
+    dtype = draw(dtype)
+    N, C_in, C_out = draw(st.integers(1, 4)), draw(channels), draw(channels)
+    K, d = draw(st.integers(2, 5)), draw(st.integers(1, 6))
+    L = (K - 1) * d
+    t = draw(st.integers(0, 3 * L + 2))
+    rng = np.random.default_rng(draw(seeds))
+    return StepProblem(history=normal(rng, (N, L, C_in), dtype), x=normal(rng, (N, C_in), dtype),
+                       W=normal(rng, (C_out, C_in, K), dtype), b=normal(rng, (C_out,), dtype), d=d, t=t,
+                       relu=draw(st.booleans()))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # ReLU, linear layer, losses, Adam
 

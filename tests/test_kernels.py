@@ -35,6 +35,7 @@ from tests.strategies import (
     linear_problems,
     mse_problems,
     relu_problems,
+    step_problems,
     weight_decays,
 )
 
@@ -99,6 +100,12 @@ def _conv_backward_bias_args(p):
     return {"db": unwritten(p.b.shape, p.dtype)}, (p.dy,)
 
 
+def _conv_step_args(p):
+    # the history is written in place (x goes into its slot): each call gets its own copy
+    outputs = {"y": unwritten((p.x.shape[0], p.W.shape[0]), p.dtype), "history": p.history.copy()}
+    return outputs, (p.x, p.W, p.b, p.d, p.t, p.relu)
+
+
 def _relu_forward_args(p):
     return {"y": unwritten(p.x.shape, p.dtype)}, (p.x,)
 
@@ -141,6 +148,7 @@ CASES = [
     Case("conv_backward_input", conv_problems(), _conv_backward_input_args),
     Case("conv_backward_weight", conv_problems(), _conv_backward_weight_args),
     Case("conv_backward_bias", conv_problems(), _conv_backward_bias_args),
+    Case("conv_step", step_problems(), _conv_step_args),
     Case("relu_forward", relu_problems(), _relu_forward_args),
     Case("add_relu_forward", relu_problems(), _add_relu_forward_args),
     Case("relu_backward", relu_problems(), _relu_backward_args),
