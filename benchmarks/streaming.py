@@ -100,8 +100,8 @@ def main(argv=None):
     unknown = [t for t in args.tasks if t not in TASKS]
     if unknown:
         parser.error(f"unknown task {unknown[0]!r}: choose from {', '.join(TASKS)}")
-    print(f"| task | N | R | layers | stream steps/s | recompute steps/s | speedup | stream FLOPs/step | "
-          f"recompute FLOPs/step |")
+    print("| task | N | R | layers | stream steps/s | recompute steps/s | speedup | stream FLOPs/step | "
+          "recompute FLOPs/step |")
     print("|---|---|---|---|---|---|---|---|---|")
     for task in args.tasks or TASKS:
         for batch in args.batch:

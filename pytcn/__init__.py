@@ -3,7 +3,7 @@
 Hand-written forward and backward passes for causal dilated convolution, the residual block, the TCN stack, its head,
 its losses and Adam, on Numba CPU kernels (``kernels/``) that are tested against plain NumPy twins.
 """
-from . import initializers, layers, losses, optim, streaming
+from . import initializers, interop, layers, losses, optim, streaming
 from .backends import BackendUnavailableError, get_backend, to_numpy
 from .block import ResidualBlock
 from .checkpoint import CheckpointError, load_model
@@ -17,4 +17,5 @@ __version__ = "0.1.0"
 
 __all__ = ["TCN", "ResidualBlock", "CausalConv1D", "ReLU", "SpatialDropout1D", "Linear", "Adam", "SGD", "mse",
            "cross_entropy", "receptive_field", "gradcheck", "GradcheckResult", "initializers", "layers", "losses",
-           "optim", "streaming", "to_numpy", "get_backend", "BackendUnavailableError", "load_model", "CheckpointError"]
+           "optim", "streaming", "interop", "to_numpy", "get_backend", "BackendUnavailableError", "load_model",
+           "CheckpointError"]

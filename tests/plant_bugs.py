@@ -141,9 +141,9 @@ def main(argv):
             copy_of_checkout(tree)
             (tree / path).write_text(plant(original, function, line, bug))
             env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache))
-            out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                                  "tests/test_kernels.py", "tests/test_streaming.py", "-k", "not cuda"], cwd=tree, env=env, capture_output=True,
-                                 text=True)
+            tests = ["tests/test_kernels.py", "tests/test_streaming.py", "-k", "not cuda"]
+            out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                                 cwd=tree, env=env, capture_output=True, text=True)
         failed = [row for row in out.stdout.splitlines() if row.startswith("FAILED")]
         caught = out.returncode == 1 and failed
         if not caught:

@@ -1,0 +1,477 @@
+"""Weights in and out of pytcn in the layouts of the other TCN projects: locuslab/TCN, pytorch-tcn and keras-tcn.
+
+Every function here works on mappings of names to arrays: a PyTorch ``state_dict()`` can be passed as it is (its
+tensors are read with ``np.asarray``) and what comes back is NumPy arrays (``torch.from_numpy`` takes them), so
+nothing here needs PyTorch. Keras files are read and written with h5py (``pip install 'pytcn[interop]'``).
+
+    params = interop.from_locuslab(torch_model.state_dict())      # -> pytcn names, for model.load_state_dict
+    model = interop.model_from(params, dilations=[1, 2, 4, 8])     # or: a TCN built to fit them, loaded
+    torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in interop.to_locuslab(model).items()})
+
+What maps onto what (pytcn's own names: README, "State dict names"):
+
+- **locuslab/TCN** (``TemporalConvNet``, and the models of its adding, copy-memory and MNIST experiments, which hold
+  it as ``tcn`` beside a ``linear`` head). Its blocks are pytcn's with use_skip_connections=False and weight
+  normalisation; it registers each convolution twice (``conv1`` and ``net.0``, ``conv2`` and ``net.4``), so its
+  state dict holds every weight under two names. Both spellings of weight normalisation are read:
+  ``weight_g``/``weight_v`` (torch.nn.utils.weight_norm) and ``parametrizations.weight.original0/1``
+  (torch.nn.utils.parametrizations.weight_norm). Dilations are not in a state dict: locuslab's are 1, 2, 4, ...
+- **pytorch-tcn** (``pytorch_tcn.TCN``): the same blocks, named ``network.{b}`` without the ``tcn.`` prefix, with
+  a zero padding buffer per convolution (``padder.buffer``: its streaming state, ignored on the way in, written as
+  zeros on the way out) and an optional 1x1 output convolution ``projection_out`` as the head. Its skip
+  connections add a different sum from keras-tcn's (which pytcn follows): export refuses a model with them.
+- **keras-tcn** (``tcn.TCN`` followed by a ``Dense`` head): blocks ``residual_block_{b}`` with ``conv1D_0``,
+  ``conv1D_1`` and ``matching_conv1D``; kernels (K, in, out), which are pytcn's (out, in, K) transposed, tap for
+  tap (both frameworks' "convolutions" are cross-correlations); the Dense kernel is (in, out). Weight
+  normalisation (keras-tcn up to 3.5.4, by tensorflow-addons) keeps ``g`` (out,) and the kernel as ``v``.
+  ``read_keras_tcn`` reads a ``.keras`` file, a Keras 3 ``.weights.h5`` or a Keras 2 ``.h5`` into names of the form
+  ``residual_block_0/conv1D_0/kernel`` and ``dense/kernel``, which ``from_keras_tcn`` maps.
+
+Normalisation layers (batch or layer norm) have no pytcn counterpart yet: a state dict holding them is refused,
+naming them, rather than loaded without them.
+"""
+import io
+import re
+import zipfile
+
+import numpy as np
+
+from . import _validate
+
+# ---------------------------------------------------------------------------------------------------------------
+# the pytcn side
+
+
+def _numpy(value):
+    """A NumPy copy of an array-like: a NumPy array, a torch tensor (detached, on the CPU), an h5py dataset."""
+    if hasattr(value, "detach"):  # a torch tensor, read without importing torch
+        value = value.detach().cpu().numpy()
+    return np.ascontiguousarray(np.asarray(value))
+
+
+def _items(state_dict, label):
+    if not hasattr(state_dict, "items"):
+        raise TypeError(f"{label} must be a mapping of names to arrays (a state_dict), got {type(state_dict).__name__}")
+    return [(name, _numpy(value)) for name, value in state_dict.items()]
+
+
+def architecture(params):
+    """The TCN arguments a pytcn state dict determines: input_channels, outputs, nb_filters (an int, or one per
+    block), kernel_size and use_weight_norm, and the number of blocks (``blocks``)."""
+    blocks = sorted({int(m.group(1)) for name in params if (m := re.match(r"tcn\.network\.(\d+)\.", name))})
+    if not blocks or blocks != list(range(len(blocks))):
+        raise ValueError(f"params must hold the blocks tcn.network.0, 1, ... of a pytcn model, got blocks {blocks}")
+    wn = "tcn.network.0.conv1.weight_v" in params
+    key = "weight_v" if wn else "weight"
+    widths = [params[f"tcn.network.{b}.conv1.{key}"].shape[0] for b in blocks]
+    first = params[f"tcn.network.0.conv1.{key}"]
+    if "linear.weight" not in params:
+        raise ValueError("params has no head (linear.weight): a pytcn model always has one")
+    return dict(input_channels=int(first.shape[1]), outputs=int(params["linear.weight"].shape[0]),
+                nb_filters=widths[0] if len(set(widths)) == 1 else widths, kernel_size=int(first.shape[2]),
+                use_weight_norm=wn, blocks=len(blocks))
+
+
+def model_from(params, *, dilations=None, nb_stacks=1, **kwargs):
+    """A pytcn.TCN built to fit ``params`` (pytcn names, as the ``from_*`` functions return them) and loaded with them.
+
+    What a state dict cannot say is asked for: ``dilations`` (of one stack; by default 1, 2, 4, ... as locuslab/TCN
+    and pytorch-tcn choose them), ``nb_stacks``, and in ``kwargs`` use_skip_connections, return_sequences and the
+    other TCN arguments (the dtype is that of the arrays)."""
+    from .model import TCN
+
+    arch = architecture(params)
+    blocks = arch.pop("blocks")
+    nb_stacks = _validate.integer("nb_stacks", nb_stacks, 1)
+    if blocks % nb_stacks:
+        raise ValueError(f"params hold {blocks} blocks, which {nb_stacks} stacks cannot share equally")
+    if dilations is None:
+        dilations = [2 ** i for i in range(blocks // nb_stacks)]
+    if len(dilations) * nb_stacks != blocks:
+        raise ValueError(f"params hold {blocks} blocks, but dilations={dilations!r} with nb_stacks={nb_stacks} "
+                         f"make {len(dilations) * nb_stacks}")
+    widths = arch["nb_filters"]
+    if isinstance(widths, list):
+        if nb_stacks > 1 and widths != widths[:len(dilations)] * nb_stacks:
+            raise ValueError(f"the blocks' widths {widths} do not repeat with each of the {nb_stacks} stacks")
+        arch["nb_filters"] = widths[:len(dilations)]
+    dtype = params["linear.weight"].dtype
+    kwargs.setdefault("use_skip_connections", False)
+    model = TCN(**arch, dilations=list(dilations), nb_stacks=nb_stacks, dtype=dtype, **kwargs)
+    model.load_state_dict(params)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# locuslab/TCN
+
+_ALIASES = {"0": "conv1", "4": "conv2"}  # locuslab's TemporalBlock.net: conv1, chomp1, relu1, dropout1, conv2, ...
+_PARAMETRIZED = {"parametrizations.weight.original0": "weight_g", "parametrizations.weight.original1": "weight_v"}
+_UNSUPPORTED = re.compile(r"(^|\.)(norm\d?|bn\d?|batch_norm|layer_norm|embedding_projection\w*|"
+                          r"downsample_skip_connection)(\.|$)")
+
+
+def _block_key(name, rest, where):
+    """pytcn's name for ``rest`` = "{b}.{layer}.{param}" of a block, in locuslab's or pytorch-tcn's spelling."""
+    parts = rest.split(".", 2)
+    if len(parts) != 3 or not parts[0].isdigit():
+        raise ValueError(f"{where}: unexpected key {name!r}")
+    b, layer, param = parts
+    alias = layer == "net"
+    if alias:
+        index, _, param = param.partition(".")
+        if index not in _ALIASES:
+            raise ValueError(f"{where}: unexpected key {name!r} (net.{index} is no convolution of a block)")
+        layer = _ALIASES[index]
+    if layer not in ("conv1", "conv2", "downsample"):
+        raise ValueError(f"{where}: unexpected key {name!r}")
+    param = _PARAMETRIZED.get(param, param)
+    if param not in ("weight", "bias", "weight_g", "weight_v"):
+        raise ValueError(f"{where}: unexpected key {name!r}")
+    return f"tcn.network.{b}.{layer}.{param}", alias
+
+
+def _check_weight_g(key, a, where):
+    if key.endswith("weight_g") and (a.ndim != 3 or a.shape[1:] != (1, 1)):
+        raise ValueError(f"{where}: {key} has shape {a.shape}; pytcn normalises each output channel's weights "
+                         f"(weight_norm with dim=0, shape (C_out, 1, 1)), not the whole tensor")
+
+
+def _prefix_of(names, given, marker="network."):
+    if given is not None:
+        return given
+    for name in names:
+        if marker in name:
+            return name[:name.index(marker)]
+    return ""
+
+
+def from_locuslab(state_dict, prefix=None, head="linear."):
+    """A locuslab/TCN state dict -> pytcn's names, for ``model.load_state_dict`` (or ``model_from``).
+
+    ``prefix``: what stands before ``network.`` (found by default: ``tcn.`` in locuslab's models, nothing for a bare
+    TemporalConvNet); ``head``: the prefix of the nn.Linear head (weight (outputs, C), bias). The ``net.0``/``net.4``
+    aliases are checked to equal ``conv1``/``conv2`` and dropped."""
+    items = _items(state_dict, "state_dict")
+    prefix = _prefix_of([n for n, _ in items], prefix)
+    params, aliases = {}, {}
+    for name, a in items:
+        if _UNSUPPORTED.search(name):
+            raise ValueError(f"state_dict: {name!r} belongs to a layer pytcn does not have (normalisation, embeddings "
+                             f"or skip projections); its model cannot be represented")
+        if head and name.startswith(head):
+            params["linear." + name[len(head):]] = a
+        elif name.startswith(prefix + "network."):
+            key, alias = _block_key(name, name[len(prefix + "network."):], "state_dict")
+            _check_weight_g(key, a, "state_dict")
+            (aliases if alias else params)[key] = a
+        else:
+            raise ValueError(f"state_dict: unexpected key {name!r} (neither {prefix}network.* nor the head {head}*)")
+    for key, a in aliases.items():
+        if key not in params:
+            params[key] = a
+        elif not np.array_equal(params[key], a):
+            raise ValueError(f"state_dict: {key} and its alias in net.* differ; in locuslab/TCN they are one tensor")
+    return params
+
+
+def _weights(model):
+    """The model's parameters as NumPy arrays, in state_dict order."""
+    return model.state_dict()
+
+
+def _as_weight_norm(params, key_prefix):
+    """(g, v) of a convolution: its own with weight normalisation, else g = ||W|| per channel and v = W (W = g v/||v||
+    is then W itself)."""
+    if key_prefix + "weight_g" in params:
+        return params[key_prefix + "weight_g"], params[key_prefix + "weight_v"]
+    W = params[key_prefix + "weight"]
+    g = np.sqrt(np.square(W, dtype=np.float64).sum(axis=(1, 2), keepdims=True)).astype(W.dtype)
+    return g, W
+
+
+def _locuslab_shaped(model):
+    if model.use_skip_connections:
+        raise ValueError("use_skip_connections=True has no counterpart in locuslab/TCN (its blocks feed the head "
+                         "from the last block only); pytorch-tcn's skip sum differs too")
+    expected = [2 ** i for i in range(len(model.blocks))]
+    if [block.conv1.dilation for block in model.blocks] != expected:
+        raise ValueError(f"locuslab/TCN's TemporalConvNet dilates block i by 2**i ({expected}); this model's "
+                         f"dilations are {[block.conv1.dilation for block in model.blocks]}")
+
+
+def to_locuslab(model, weight_norm="weight_norm", prefix="tcn.", head="linear."):
+    """The model's weights under locuslab/TCN's names: they load with ``strict=True`` into locuslab's model of the
+    same widths, kernel size and head (``TCN(input_size, output_size, num_channels, kernel_size, dropout)``).
+
+    locuslab's convolutions are always weight-normalised: a model without weight normalisation is written as
+    g = ||W|| and v = W, the same weights. ``weight_norm``: "weight_norm" writes ``weight_g``/``weight_v``
+    (torch.nn.utils.weight_norm, as locuslab's code does), "parametrizations" writes
+    ``parametrizations.weight.original0/1`` (torch.nn.utils.parametrizations.weight_norm). Both spellings are written
+    for ``net.0`` and ``net.4`` too, as PyTorch saves them."""
+    _validate.one_of("weight_norm", weight_norm, ("weight_norm", "parametrizations"))
+    _locuslab_shaped(model)
+    params = _weights(model)
+    names = ("weight_g", "weight_v") if weight_norm == "weight_norm" else tuple(_PARAMETRIZED)
+    out = {}
+    for b, block in enumerate(model.blocks):
+        for conv, alias in (("conv1", "net.0"), ("conv2", "net.4")):
+            g, v = _as_weight_norm(params, f"tcn.network.{b}.{conv}.")
+            bias = params[f"tcn.network.{b}.{conv}.bias"]
+            for layer in (conv, alias):
+                out[f"{prefix}network.{b}.{layer}.bias"] = bias
+                out[f"{prefix}network.{b}.{layer}.{names[0]}"] = g
+                out[f"{prefix}network.{b}.{layer}.{names[1]}"] = v
+        if block.downsample is not None:
+            for p in ("weight", "bias"):
+                out[f"{prefix}network.{b}.downsample.{p}"] = params[f"tcn.network.{b}.downsample.{p}"]
+    out[f"{head}weight"] = params["linear.weight"]
+    out[f"{head}bias"] = params["linear.bias"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pytorch-tcn
+
+
+def from_pytorch_tcn(state_dict, prefix=None, head="projection_out."):
+    """A pytorch-tcn ``TCN`` state dict -> pytcn's names.
+
+    ``head``: the prefix of the head's weights, by default pytorch-tcn's own ``output_projection`` (a 1x1
+    convolution, weight (outputs, C, 1)); an nn.Linear of the caller's (weight (outputs, C)) works too, e.g.
+    ``head="linear."``. Its padding buffers (``padder.buffer``, or ``buffer`` before 1.2.3) are a streaming state, not
+    weights, and are skipped. Build the pytcn model with use_skip_connections=False: pytorch-tcn's skip connections
+    add a different sum (see the module's docstring)."""
+    items = _items(state_dict, "state_dict")
+    prefix = _prefix_of([n for n, _ in items], prefix)
+    params = {}
+    for name, a in items:
+        if _UNSUPPORTED.search(name):
+            raise ValueError(f"state_dict: {name!r} belongs to a layer pytcn does not have (normalisation, embeddings "
+                             f"or skip projections); its model cannot be represented")
+        if name.endswith((".padder.buffer", ".buffer")):
+            continue  # the streaming state of a convolution: zeros in a trained model
+        if head and name.startswith(head):
+            if a.ndim == 3:  # a 1x1 convolution as the head: (outputs, C, 1)
+                if a.shape[2] != 1:
+                    raise ValueError(f"state_dict: the head {name!r} has shape {a.shape}; only a 1x1 convolution "
+                                     f"(kernel size 1) is a per-step linear head")
+                a = np.ascontiguousarray(a[:, :, 0])
+            params["linear." + name[len(head):]] = a
+        elif name.startswith(prefix + "network."):
+            key, _ = _block_key(name, name[len(prefix + "network."):], "state_dict")
+            _check_weight_g(key, a, "state_dict")
+            params[key] = a
+        else:
+            raise ValueError(f"state_dict: unexpected key {name!r} (neither {prefix}network.* nor the head {head}*)")
+    for b in sorted({int(k.split(".")[2]) for k in params if k.startswith("tcn.network.")}):
+        w1 = params.get(f"tcn.network.{b}.conv1.weight_v", params.get(f"tcn.network.{b}.conv1.weight"))
+        w2 = params.get(f"tcn.network.{b}.conv2.weight_v", params.get(f"tcn.network.{b}.conv2.weight"))
+        if w1 is not None and w2 is not None and w2.shape[1] != w1.shape[0]:
+            raise ValueError(f"state_dict: block {b}'s first convolution has {w1.shape[0]} outputs and its second "
+                             f"{w2.shape[1]} inputs: a gated block (use_gate=True), which pytcn does not have")
+    return params
+
+
+def to_pytorch_tcn(model, prefix="", head="projection_out."):
+    """The model's weights under pytorch-tcn's names (1.2.3): they load with ``strict=True`` into
+    ``pytorch_tcn.TCN(input_channels, [widths...], kernel_size, dilations, use_norm=..., output_projection=outputs,
+    use_skip_connections=False)`` with use_norm="weight_norm" for a weight-normalised model and None otherwise.
+    Its output is (N, outputs, T): the head at every step; a model without return_sequences reads the last.
+    The padding buffers are written as zeros (the state of a stream at its start)."""
+    if model.use_skip_connections:
+        raise ValueError("use_skip_connections=True: pytorch-tcn's skip connections add the blocks' outputs "
+                         "differently from keras-tcn's, which pytcn follows; the weights would not give the same "
+                         "model")
+    params = _weights(model)
+    out = {}
+    for b, block in enumerate(model.blocks):
+        for conv in ("conv1", "conv2"):
+            layer = getattr(block, conv)
+            key = f"tcn.network.{b}.{conv}."
+            out[f"{prefix}network.{b}.{conv}.bias"] = params[key + "bias"]
+            if model.use_weight_norm:
+                out[f"{prefix}network.{b}.{conv}.parametrizations.weight.original0"] = params[key + "weight_g"]
+                out[f"{prefix}network.{b}.{conv}.parametrizations.weight.original1"] = params[key + "weight_v"]
+            else:
+                out[f"{prefix}network.{b}.{conv}.weight"] = params[key + "weight"]
+            out[f"{prefix}network.{b}.{conv}.padder.buffer"] = np.zeros(
+                (1, layer.in_channels, layer.history_length), model.dtype)
+        if block.downsample is not None:
+            for p in ("weight", "bias"):
+                out[f"{prefix}network.{b}.downsample.{p}"] = params[f"tcn.network.{b}.downsample.{p}"]
+    out[f"{head}weight"] = np.ascontiguousarray(params["linear.weight"][:, :, None])
+    out[f"{head}bias"] = params["linear.bias"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# keras-tcn
+
+_KERAS_LAYERS = {"conv1D_0": "conv1", "conv1D_1": "conv2", "matching_conv1D": "downsample"}
+_KERAS_BLOCK = re.compile(r"residual_block_(\d+)/(conv1D_0|conv1D_1|matching_conv1D)/(kernel|bias|g)$")
+
+
+def from_keras_tcn(weights):
+    """keras-tcn weights, named as ``read_keras_tcn`` names them (``residual_block_{b}/conv1D_0/kernel`` (K, in,
+    out), ``.../bias``, ``.../g`` with weight normalisation, ``matching_conv1D``, ``dense/kernel`` (C, outputs),
+    ``dense/bias``) -> pytcn's names."""
+    items = dict(_items(weights, "weights"))
+    params = {}
+    for name, a in items.items():
+        if name == "dense/kernel":
+            params["linear.weight"] = np.ascontiguousarray(a.T)  # keras: y = x @ kernel; torch/pytcn: y = x @ W.T
+            continue
+        if name == "dense/bias":
+            params["linear.bias"] = a
+            continue
+        m = _KERAS_BLOCK.match(name)
+        if m is None:
+            raise ValueError(f"weights: unexpected name {name!r} (expected residual_block_{{b}}/conv1D_0|conv1D_1|"
+                             f"matching_conv1D/kernel|bias|g, or dense/kernel|bias)")
+        b, layer, var = int(m.group(1)), _KERAS_LAYERS[m.group(2)], m.group(3)
+        key = f"tcn.network.{b}.{layer}."
+        weight_normed = f"residual_block_{b}/{m.group(2)}/g" in items
+        if var == "kernel":
+            W = np.ascontiguousarray(a.transpose(2, 1, 0))  # (K, in, out) -> (out, in, K), no flip
+            params[key + ("weight_v" if weight_normed else "weight")] = W
+        elif var == "bias":
+            params[key + "bias"] = a
+        else:
+            params[key + "weight_g"] = np.ascontiguousarray(a.reshape(-1, 1, 1))
+    return params
+
+
+def to_keras_tcn(model):
+    """The model's weights under keras-tcn's names (the inverse of ``from_keras_tcn``). keras-tcn has had no weight
+    normalisation since 3.5.5: a weight-normalised model is written with its effective kernels, W = g v / ||v||,
+    which compute the same function."""
+    params = _weights(model)
+    out = {}
+    for b in range(len(model.blocks)):
+        for layer, keras_name in (("conv1", "conv1D_0"), ("conv2", "conv1D_1"), ("downsample", "matching_conv1D")):
+            key = f"tcn.network.{b}.{layer}."
+            if key + "bias" not in params:
+                continue
+            if key + "weight_g" in params:
+                g, v = params[key + "weight_g"].astype(np.float64), params[key + "weight_v"].astype(np.float64)
+                W = (g * v / np.sqrt(np.square(v).sum(axis=(1, 2), keepdims=True))).astype(model.dtype)
+            else:
+                W = params[key + "weight"]
+            out[f"residual_block_{b}/{keras_name}/kernel"] = np.ascontiguousarray(W.transpose(2, 1, 0))
+            out[f"residual_block_{b}/{keras_name}/bias"] = params[key + "bias"]
+    out["dense/kernel"] = np.ascontiguousarray(params["linear.weight"].T)
+    out["dense/bias"] = params["linear.bias"]
+    return out
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("reading and writing Keras files needs h5py, which is not installed: "
+                          "pip install 'pytcn[interop]' (or pip install h5py)") from None
+    return h5py
+
+
+def read_keras_tcn(path, head=None):
+    """Reads the weights of a keras-tcn model from a ``.keras`` file, a Keras 3 ``.weights.h5`` or a Keras 2
+    ``.h5`` (weights or whole model) -> names for ``from_keras_tcn``. ``head``: the name of the Dense layer when
+    the file holds more than one (Keras 3 names its groups ``dense``, ``dense_1``...; Keras 2 by layer name)."""
+    h5py = _h5py()
+    with open(path, "rb") as f:
+        data = f.read()
+    if zipfile.is_zipfile(io.BytesIO(data)):  # a .keras file: a zip holding model.weights.h5
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            if "model.weights.h5" not in z.namelist():
+                raise ValueError(f"{path}: a zip file without model.weights.h5, so not a .keras model")
+            data = z.read("model.weights.h5")
+    try:
+        h5 = h5py.File(io.BytesIO(data), "r")
+    except OSError as e:
+        raise ValueError(f"{path}: not an HDF5 file ({e})") from None
+    with h5:
+        datasets = {}
+        h5.visititems(lambda name, obj: datasets.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset)
+                      else None)
+    return _keras_names(datasets, path, head)
+
+
+def _keras_var(path):
+    """(layer path, variable) of a dataset path: Keras 3 ".../vars/0", Keras 2 ".../kernel:0"."""
+    m = re.match(r"(.*)/vars/(\d+)$", path)
+    if m:
+        return m.group(1), int(m.group(2))
+    m = re.match(r"(.*)/([A-Za-z_]+):0$", path)
+    if m:
+        return m.group(1), m.group(2)
+    return None, None
+
+
+def _keras_names(datasets, path, head):
+    blocks, dense = {}, {}
+    for name, value in datasets.items():
+        if name.startswith(("optimizer", "optimizer_weights")):
+            continue
+        if re.search(r"(batch_norm|layer_norm|norm_\d|batch_normalization|layer_normalization)", name):
+            raise ValueError(f"{path}: {name!r} is a normalisation layer's, which pytcn does not have (yet): the model "
+                             f"cannot be represented")
+        layer, var = _keras_var(name)
+        if layer is None:
+            continue
+        m = re.match(r"(.*?)/residual_block_(\d+)/(conv1D_0|conv1D_1|matching_conv1D)$", layer)
+        if m:
+            if "data_dep_init" in name:
+                continue
+            blocks.setdefault(m.group(1), {})[(int(m.group(2)), m.group(3), var)] = value
+        elif var != "initialized" and not name.endswith("initialized:0"):
+            dense.setdefault(layer, {})[var] = value
+    tcn_layers = sorted(blocks)  # the paths of the TCN layers: layers/tcn (Keras 3), my_tcn/my_tcn (Keras 2)
+    if len(tcn_layers) != 1:
+        raise ValueError(f"{path}: expected the weights of one keras-tcn TCN layer, found {len(tcn_layers)} "
+                         f"({tcn_layers})")
+    weights = {}
+    for (b, layer, var), value in blocks[tcn_layers[0]].items():
+        if isinstance(var, int):
+            var = {0: "kernel", 1: "bias"}.get(var)
+            if var is None:
+                raise ValueError(f"{path}: residual_block_{b}/{layer} has more than a kernel and a bias")
+        if var not in ("kernel", "bias", "g"):
+            continue
+        weights[f"residual_block_{b}/{layer}/{var}"] = value
+    heads = {layer: v for layer, v in dense.items() if any(np.ndim(a) == 2 for a in v.values())}
+    if head is not None:
+        heads = {layer: v for layer, v in heads.items() if layer.split("/")[-1] == head}
+    if len(heads) != 1:
+        raise ValueError(f"{path}: expected one Dense head after the TCN layer, found {sorted(heads) or 'none'}"
+                         + ("" if head else "; name it with head="))
+    (_, variables), = heads.items()
+    kernel = variables.get(0, variables.get("kernel"))
+    bias = variables.get(1, variables.get("bias"))
+    if kernel is None or bias is None or np.ndim(kernel) != 2:
+        raise ValueError(f"{path}: the head has no kernel and bias of a Dense layer")
+    weights["dense/kernel"], weights["dense/bias"] = kernel, bias
+    return weights
+
+
+def write_keras_tcn(path, model):
+    """Writes the model's weights as a Keras 3 ``.weights.h5`` for a keras-tcn model of the same arguments followed by
+    one Dense layer (``keras.Sequential([Input(...), TCN(...), Dense(outputs)])``): ``model.load_weights(path)``.
+    Written atomically."""
+    h5py = _h5py()
+    from .files import write_atomic
+
+    weights = to_keras_tcn(model)
+
+    def write(f):
+        with h5py.File(f, "w") as h5:
+            for name, value in weights.items():
+                if name.startswith("dense/"):
+                    group = "layers/dense/vars"
+                else:
+                    block_layer, var = name.rsplit("/", 1)
+                    group = f"layers/tcn/{block_layer}/vars"
+                var = name.rsplit("/", 1)[1]
+                h5.create_dataset(f"{group}/{0 if var == 'kernel' else 1}", data=value)
+
+    write_atomic(path, write)
