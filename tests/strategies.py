@@ -1,9 +1,11 @@
 """Hypothesis strategies for the kernel tests, all in one place, and the shared hypothesis profile.
 
-Hypothesis draws the sizes and a seed; the arrays are then made by ``np.random.Generator`` from that seed. This keeps
-the examples small and well-conditioned (standard normal values, no denormals or overflow that would only test the
-tolerance), while sizes still shrink to the smallest failing case. Every array drawn here is C-contiguous: the
-kernels assume it, and the public layer of pytcn converts or rejects anything else before calling them.
+The convolution's strategy and the sizes it draws are pytcn's public testing kit (``pytcn.testing``), used here as
+a user of the kit would use it. Hypothesis draws the sizes and a seed; the arrays are then made by
+``np.random.Generator`` from that seed. This keeps the examples small and well-conditioned (standard normal values,
+no denormals or overflow that would only test the tolerance), while sizes still shrink to the smallest failing case.
+Every array drawn here is C-contiguous: the kernels assume it, and the public layer of pytcn converts or rejects
+anything else before calling them.
 
 Glossary (as everywhere in pytcn): N batch, T time steps, C_in/C_out channels, K kernel size, d dilation.
 """
@@ -13,79 +15,28 @@ import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 
+# the convolution's cases, and the sizes and values every strategy here draws, come from the public kit
+from pytcn.testing import (  # noqa: F401 (re-exported for the tests)
+    FLOAT_DTYPES,
+    ConvCase,
+    batch_sizes,
+    channels,
+    conv_cases,
+    dilations,
+    dtypes,
+    kernel_sizes,
+    lengths,
+    normal,
+    seeds,
+)
+
 # deadline=None: the first example of each kernel and dtype pays Numba's compile time (1-2 s cold).
 # max_examples=40: enough to hit the edge cases below many times over, small enough that the suite stays fast.
 settings.register_profile("pytcn", max_examples=40, deadline=None)
 settings.load_profile("pytcn")
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-dtypes = st.sampled_from(FLOAT_DTYPES)
-seeds = st.integers(0, 2**32 - 1)
-batch_sizes = st.integers(1, 3)  # N
-lengths = st.integers(1, 40)  # T
-channels = st.integers(1, 5)  # C_in, C_out, features, classes
-kernel_sizes = st.integers(1, 5)  # K
-dilations = st.integers(1, 12)  # d: with K up to 5, (K-1)*d often exceeds T, so many taps only read the padding
-
-
-def normal(rng, shape, dtype):
-    """Standard normal values of ``dtype``, C-contiguous."""
-    return np.ascontiguousarray(rng.standard_normal(shape).astype(dtype))
-
-
 # ----------------------------------------------------------------------------------------------------------------
-# Convolution
-
-
-@dataclass(frozen=True)
-class ConvProblem:
-    """x: (N, C_in, T), W: (C_out, C_in, K), b: (C_out,), dy: (N, C_out, T), dilation d."""
-
-    x: np.ndarray
-    W: np.ndarray
-    b: np.ndarray
-    dy: np.ndarray
-    d: int
-
-    @property
-    def dtype(self):
-        return self.x.dtype
-
-    @property
-    def N(self):
-        return self.x.shape[0]
-
-    @property
-    def C_in(self):
-        return self.x.shape[1]
-
-    @property
-    def T(self):
-        return self.x.shape[2]
-
-    @property
-    def C_out(self):
-        return self.W.shape[0]
-
-    @property
-    def K(self):
-        return self.W.shape[2]
-
-    @property
-    def receptive_field(self):
-        return (self.K - 1) * self.d + 1
-
-
-@st.composite
-def conv_problems(draw, dtype=dtypes, N=batch_sizes, T=lengths, C_in=channels, C_out=channels, K=kernel_sizes,
-                  d=dilations):
-    """A causal convolution problem; every size can be pinned by passing a strategy (``st.just(1)``)."""
-    dtype = draw(dtype)
-    N, T, C_in, C_out, K, d = draw(N), draw(T), draw(C_in), draw(C_out), draw(K), draw(d)
-    rng = np.random.default_rng(draw(seeds))
-    return ConvProblem(x=normal(rng, (N, C_in, T), dtype), W=normal(rng, (C_out, C_in, K), dtype),
-                       b=normal(rng, (C_out,), dtype), dy=normal(rng, (N, C_out, T), dtype), d=d)
+# Streaming
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from pytcn import kernels
+import pytcn
+from pytcn import kernels, testing
 from pytcn.kernels import _config
 from tests.helpers import assert_close, cuda_twins, needs_numba_cuda, on_device
 from tests.strategies import (
     adam_problems,
-    conv_problems,
+    conv_cases,
     cross_entropy_problems,
     linear_problems,
     mse_problems,
@@ -143,11 +144,11 @@ def _adam_update_args(p):
 
 
 CASES = [
-    Case("conv_forward", conv_problems(), _conv_forward_args),
-    Case("conv_relu_forward", conv_problems(), _conv_forward_args),
-    Case("conv_backward_input", conv_problems(), _conv_backward_input_args),
-    Case("conv_backward_weight", conv_problems(), _conv_backward_weight_args),
-    Case("conv_backward_bias", conv_problems(), _conv_backward_bias_args),
+    Case("conv_forward", conv_cases(), _conv_forward_args),
+    Case("conv_relu_forward", conv_cases(), _conv_forward_args),
+    Case("conv_backward_input", conv_cases(), _conv_backward_input_args),
+    Case("conv_backward_weight", conv_cases(), _conv_backward_weight_args),
+    Case("conv_backward_bias", conv_cases(), _conv_backward_bias_args),
     Case("conv_step", step_problems(), _conv_step_args),
     Case("relu_forward", relu_problems(), _relu_forward_args),
     Case("add_relu_forward", relu_problems(), _add_relu_forward_args),
@@ -219,7 +220,7 @@ def test_naive_kernel_equals_numpy_twin(case, data):
         assert_close(actual[name], expected[name], dtype=problem.dtype, what=f"{case.op} (naive): {name}")
 
 
-@given(problem=conv_problems(N=st.integers(1, 7)), chunks=st.integers(1, 4))
+@given(problem=conv_cases(N=st.integers(1, 7)), chunks=st.integers(1, 4))
 def test_weight_gradient_with_several_samples_per_chunk_equals_numpy_twin(problem, chunks):
     # by default a chunk holds several samples only past 16 (kernels/conv.py: CHUNKS); here from N = 2 on, with a
     # last chunk that is shorter than the others, or, with more chunks than samples, one sample each
@@ -296,20 +297,36 @@ def conv_forward_bruteforce(x, W, b, d):
     return y
 
 
-@backends
-@given(problem=conv_problems(T=st.integers(2, 40)), data=st.data())
-def test_conv_is_causal(backend, problem, data):
-    t_changed = data.draw(st.integers(1, problem.T - 1), label="first changed step")
-    y = conv(problem, backend)
-    x_changed = problem.x.copy()
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    x_changed[:, :, t_changed:] += (1 + rng.random(x_changed[:, :, t_changed:].shape)).astype(problem.dtype)
-    y_changed = conv(problem, backend, x=x_changed)
-    assert np.array_equal(y_changed[:, :, :t_changed], y[:, :, :t_changed]), \
-        f"changing x from step {t_changed} on changed y before it"
-    # and the change does show at step t_changed (tap K-1 reads it), so the test above compared aligned outputs
-    assert np.any(y_changed[:, :, t_changed] != y[:, :, t_changed]), \
-        f"y[:, :, {t_changed}] ignored x[:, :, {t_changed}]"
+def returning(op, backend):
+    """The kernel of ``op`` on ``backend`` as the testing kit calls a kernel: inputs in, the output returned."""
+    shape = {"conv_forward": testing.forward_shape, "conv_backward_input": testing.backward_input_shape,
+             "conv_backward_weight": testing.backward_weight_shape}[op]
+    fn = kernel(op, backend)
+    if op == "conv_backward_weight":  # the kit passes K; the kernel reads it from dW's shape
+        return testing.returning(lambda dW, dy, x, d, K: fn(dW, dy, x, d), shape)
+    return testing.returning(fn, shape)
+
+
+# fewer examples in the simulator (one Python thread per CUDA thread); the kit's own default elsewhere
+kit_examples = pytest.mark.parametrize("backend, examples", [("numpy", 40), ("numba", 40), pytest.param(
+    "cuda", 10, marks=needs_numba_cuda)], ids=["numpy", "numba", "cuda"])
+
+
+@kit_examples
+def test_conv_is_causal(backend, examples):
+    testing.assert_causal(returning("conv_forward", backend), max_examples=examples)
+
+
+@kit_examples
+def test_backward_input_is_adjoint_of_forward(backend, examples):
+    testing.assert_adjoint(returning("conv_forward", backend), returning("conv_backward_input", backend), wrt="x",
+                           max_examples=examples)
+
+
+@kit_examples
+def test_backward_weight_is_adjoint_of_forward(backend, examples):
+    testing.assert_adjoint(returning("conv_forward", backend), returning("conv_backward_weight", backend), wrt="W",
+                           max_examples=examples)
 
 
 def assert_inner_products_equal(lhs, rhs, scale, what):
@@ -318,27 +335,7 @@ def assert_inner_products_equal(lhs, rhs, scale, what):
 
 
 @backends
-@given(problem=conv_problems(dtype=st.just(np.dtype(np.float64))))
-def test_backward_input_is_adjoint_of_forward(backend, problem):
-    y = conv(problem, backend, b=np.zeros_like(problem.b))
-    dx = unwritten(problem.x.shape, problem.dtype)
-    kernel("conv_backward_input", backend)(dx, problem.dy, problem.W, problem.d)
-    assert_inner_products_equal(np.vdot(y, problem.dy), np.vdot(problem.x, dx), np.vdot(np.abs(y), np.abs(problem.dy)),
-                                "<conv(x), dy> vs <x, conv_backward_input(dy)>")
-
-
-@backends
-@given(problem=conv_problems(dtype=st.just(np.dtype(np.float64))))
-def test_backward_weight_is_adjoint_of_forward(backend, problem):
-    y = conv(problem, backend, b=np.zeros_like(problem.b))
-    dW = unwritten(problem.W.shape, problem.dtype)
-    kernel("conv_backward_weight", backend)(dW, problem.dy, problem.x, problem.d)
-    assert_inner_products_equal(np.vdot(y, problem.dy), np.vdot(problem.W, dW), np.vdot(np.abs(y), np.abs(problem.dy)),
-                                "<conv(x; W), dy> vs <W, conv_backward_weight(dy, x)>")
-
-
-@backends
-@given(problem=conv_problems(dtype=st.just(np.dtype(np.float64))))
+@given(problem=conv_cases(dtype=st.just(np.dtype(np.float64))))
 def test_backward_bias_is_adjoint_of_forward(backend, problem):
     db = unwritten(problem.b.shape, problem.dtype)
     kernel("conv_backward_bias", backend)(db, problem.dy)
@@ -349,7 +346,7 @@ def test_backward_bias_is_adjoint_of_forward(backend, problem):
 
 
 @backends
-@given(problem=conv_problems())
+@given(problem=conv_cases())
 def test_output_has_the_length_of_the_input_and_every_step_is_written(backend, problem):
     # the buffers have the input's length T (even when T is shorter than the receptive field): every one of their
     # steps must be written, none left as the NaN they were filled with
@@ -365,7 +362,7 @@ def test_output_has_the_length_of_the_input_and_every_step_is_written(backend, p
 
 
 @backends
-@given(problem=conv_problems(K=st.integers(2, 5)), data=st.data())
+@given(problem=conv_cases(K=st.integers(2, 5)), data=st.data())
 def test_sequence_shorter_than_receptive_field_gives_the_start_of_the_long_output(backend, problem, data):
     # the zero padding must behave as zeros before the first step, whatever the length of the sequence
     T_short = data.draw(st.integers(1, min(problem.T, problem.receptive_field - 1)), label="T_short")
@@ -376,7 +373,7 @@ def test_sequence_shorter_than_receptive_field_gives_the_start_of_the_long_outpu
 
 
 @backends
-@given(problem=conv_problems(K=st.just(1)))
+@given(problem=conv_cases(K=st.just(1)))
 def test_kernel_size_one_is_a_pointwise_matmul_for_any_dilation(backend, problem):
     x, W, b = (a.astype(np.float64) for a in (problem.x, problem.W, problem.b))
     expected = np.einsum("oi,nit->not", W[:, :, 0], x) + b[None, :, None]
@@ -384,13 +381,13 @@ def test_kernel_size_one_is_a_pointwise_matmul_for_any_dilation(backend, problem
 
 
 @st.composite
-def conv_problems_with_dilation_past_the_end(draw):
+def conv_cases_with_dilation_past_the_end(draw):
     T = draw(st.integers(1, 12))
-    return draw(conv_problems(T=st.just(T), K=st.integers(2, 5), d=st.integers(T, 12)))
+    return draw(conv_cases(T=st.just(T), K=st.integers(2, 5), d=st.integers(T, 12)))
 
 
 @backends
-@given(problem=conv_problems_with_dilation_past_the_end())
+@given(problem=conv_cases_with_dilation_past_the_end())
 def test_dilation_past_the_end_leaves_only_the_last_tap(backend, problem):
     # d >= T: every tap j < K-1 reads at least d steps back, which is all padding
     x, W, b = (a.astype(np.float64) for a in (problem.x, problem.W, problem.b))
@@ -398,11 +395,22 @@ def test_dilation_past_the_end_leaves_only_the_last_tap(backend, problem):
     assert_close(conv(problem, backend), expected, dtype=problem.dtype, what=f"T = {problem.T}, d = {problem.d}")
 
 
-@backends
-@given(problem=conv_problems(T=st.integers(1, 20)))
-def test_conv_forward_matches_bruteforce_loops(backend, problem):
-    expected = conv_forward_bruteforce(problem.x, problem.W, problem.b, problem.d)
-    assert_close(conv(problem, backend), expected, dtype=problem.dtype, what="y vs the brute-force loops")
+@kit_examples
+def test_conv_forward_matches_bruteforce_loops(backend, examples):
+    testing.assert_matches_reference(returning("conv_forward", backend), conv_forward_bruteforce,
+                                     cases=testing.conv_cases(T=st.integers(1, 20)), max_examples=examples)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_the_layer_takes_arrays_of_every_layout(backend):
+    # the kernels assume C-contiguous arrays; the layer's forward converts whatever it is given
+    def layer_forward(x, W, b, d):
+        layer = pytcn.CausalConv1D(W.shape[1], W.shape[0], W.shape[2], d, dtype=x.dtype, backend=backend)
+        layer.params["weight"][...] = W
+        layer.params["bias"][...] = b
+        return layer.forward(x)[0]
+
+    testing.assert_matches_reference(layer_forward, cases=testing.conv_cases(layouts=testing.all_layouts))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -528,9 +536,9 @@ def taps_back(problem):
 
 
 @st.composite
-def conv_problems_with_a_spot(draw):
+def conv_cases_with_a_spot(draw):
     """A conv problem and one (n, c, t) position, c below both C_in and C_out."""
-    problem = draw(conv_problems())
+    problem = draw(conv_cases())
     n = draw(st.integers(0, problem.N - 1))
     c = draw(st.integers(0, min(problem.C_in, problem.C_out) - 1))
     t = draw(st.integers(0, problem.T - 1))
@@ -539,7 +547,7 @@ def conv_problems_with_a_spot(draw):
 
 @backends
 @pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
-@given(problem_spot=conv_problems_with_a_spot())
+@given(problem_spot=conv_cases_with_a_spot())
 def test_nan_and_inf_in_conv_input_reach_exactly_the_outputs_that_read_them(backend, special, problem_spot):
     problem, (n, i, t) = problem_spot
     x = problem.x.copy()
@@ -557,7 +565,7 @@ def test_nan_and_inf_in_conv_input_reach_exactly_the_outputs_that_read_them(back
 
 
 @backends
-@given(problem_spot=conv_problems_with_a_spot())
+@given(problem_spot=conv_cases_with_a_spot())
 def test_nan_in_dy_reaches_exactly_the_conv_gradients_that_read_it(backend, problem_spot):
     problem, (n, o, t) = problem_spot
     dy = problem.dy.copy()
@@ -652,7 +660,7 @@ def test_relu_forward_propagates_nan_and_inf(backend, problem, data):
 
 
 @backends
-@given(problem=conv_problems())
+@given(problem=conv_cases())
 def test_conv_relu_forward_is_the_relu_of_conv_forward(backend, problem):
     y = conv(problem, backend)
     fused = np.full_like(y, np.nan)
