@@ -124,7 +124,7 @@ def build_parser():
     ev.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
     ev.add_argument("--data-dir", help="for MNIST: where the IDX files are, if not where training found them")
     ev.add_argument("--backend", choices=["cpu", "numpy", "cuda"], help="default: the one the run trained on")
-    info = sub.add_parser("info", help="architecture, parameter count and receptive field of a checkpoint",
+    info = sub.add_parser("info", help="architecture, parameters and receptive field of a checkpoint, block by block",
                           allow_abbrev=False)
     info.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
     stream = sub.add_parser("stream", help="run a checkpoint over a file of sequences step by step, as on a live "
@@ -369,6 +369,8 @@ def cmd_info(args):
     if meta["history"]:
         h = meta["history"][-1]
         print(f"last epoch   validation loss {h['val_loss']:.4g}, validation metric {h['val_metric']:.4g}")
+    print()
+    model.summary()
     return 0
 
 

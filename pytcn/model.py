@@ -171,6 +171,42 @@ class TCN:
     def count_params(self):
         return int(sum(p.size for p in self.params.values()))
 
+    def summary(self, print_fn=print):
+        """Prints one row per block (its stack, dilation, input and output shapes, parameters, and the receptive field
+        of the network up to it), the head, and the totals, as keras's Model.summary does; ``print_fn`` receives
+        each line (``lines.append`` keeps them)."""
+        K = self.kernel_size
+        head_in = (self.linear.in_features,)
+        rows = [("block", "stack", "dilation", "input", "output", "parameters", "receptive field")]
+        reach = 0  # sum of the dilations so far
+        for b, block in enumerate(self.blocks):
+            d = block.conv1.dilation
+            reach += d
+            n = sum(int(p.size) for p in block.params.values())
+            rows.append((str(b), str(b // len(self.dilations)), str(d), f"(N, T, {block.conv1.in_channels})",
+                         f"(N, T, {block.conv2.out_channels})", f"{n:,}", str(1 + 2 * (K - 1) * reach)))
+        steps = "N, T, " if self.return_sequences else "N, "
+        head_params = sum(int(p.size) for p in self.linear.params.values())
+        rows.append(("head", "", "", f"({steps}{head_in[0]})", f"({steps}{self.outputs})", f"{head_params:,}", ""))
+        widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+
+        def line(row):
+            cells = (cell.rjust(w) if k >= 5 else cell.ljust(w) for k, (cell, w) in enumerate(zip(row, widths)))
+            return "  ".join(cells).rstrip()
+
+        features = "the sum of every block's branch (skip connections)" if self.use_skip_connections else \
+            "the last block's output"
+        print_fn(f"TCN: {self.input_channels} input channel{'s' if self.input_channels > 1 else ''} -> "
+                 f"{self.outputs} output{'s' if self.outputs > 1 else ''}, kernel size {K}, "
+                 f"{len(self.blocks)} blocks ({self.nb_stacks} stack{'s' if self.nb_stacks > 1 else ''}), "
+                 f"weight norm {'on' if self.use_weight_norm else 'off'}; the head reads {features} at "
+                 f"{'every step' if self.return_sequences else 'the last step'}")
+        for k, row in enumerate(rows):
+            print_fn(line(row))
+            if k == 0:
+                print_fn("  ".join("-" * w for w in widths))
+        print_fn(f"total: {self.count_params():,} parameters, receptive field {self.receptive_field} steps")
+
     @property
     def config(self):
         """The constructor's arguments: ``TCN(**model.config)`` builds the same architecture."""

@@ -3,6 +3,7 @@ naming the option, --resume keeping the run's settings, the recorded curve true 
 corners (saving and loading a model, Adam's state, gradcheck's refusals)."""
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -148,7 +149,13 @@ def test_evaluate_and_info_take_a_run_s_folder(tmp_path, capsys):
     out = tmp_path / "run"
     assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", str(out)], capsys)[0] == 0
     assert run_cli(["evaluate", str(out)], capsys)[0] == 0
-    assert run_cli(["info", str(out)], capsys)[0] == 0
+    status, info, _ = run_cli(["info", str(out)], capsys)
+    assert status == 0
+    # SMALL: 4 filters, K 2, dilations 1, 2; block 0 (2 -> 4): 4*2*2+4 + 4*4*2+4 + 4*2+4 = 20 + 36 + 12 = 68;
+    # block 1: two 4 -> 4 convolutions of 36
+    assert re.search(r"^0 +0 +1 +\(N, T, 2\) +\(N, T, 4\) +68 +3$", info, re.M), info
+    assert re.search(r"^1 +0 +2 +\(N, T, 4\) +\(N, T, 4\) +72 +7$", info, re.M), info
+    assert "total: 145 parameters, receptive field 7 steps" in info  # and the head: 4 + 1
     status, _, err = run_cli(["evaluate", str(tmp_path)], capsys)
     assert status == cli.EXIT_ERROR and "is a folder without a checkpoint.npz" in err
 

@@ -371,3 +371,34 @@ def test_a_cpu_model_runs_numba_kernels(numba_calls, tmp_path):
     # the spy above does see the kernels when they run (else the test above could not fail)
     training_steps("cpu", tmp_path)
     assert {"_conv_relu_forward", "_conv_backward_weight", "_adam_update", "_mse"} <= set(numba_calls)
+
+
+def test_summary_counts_every_block_as_worked_out_by_hand():
+    model = pytcn.TCN(input_channels=2, outputs=1, nb_filters=3, kernel_size=2, dilations=[1, 2], nb_stacks=2,
+                      use_weight_norm=True, seed=0)
+    lines = []
+    model.summary(print_fn=lines.append)
+    rows = {cells[0]: cells for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[3:-1])}
+    # block 0: conv1 W 3*2*2 + b 3 + g 3 = 18, conv2 W 3*3*2 + b 3 + g 3 = 24, downsample (2 -> 3) 3*2 + 3 = 9
+    # blocks 1-3: two convolutions 3 -> 3 of 24 each, no downsample; the head: W 1*3 + b 1 = 4
+    # receptive field after each block: 1 + 2 (K-1) * (the dilations so far: 1, 3, 4, 6) = 3, 7, 9, 13
+    assert rows["0"] == ["0", "0", "1", "(N, T, 2)", "(N, T, 3)", "51", "3"], lines
+    assert rows["1"] == ["1", "0", "2", "(N, T, 3)", "(N, T, 3)", "48", "7"], lines
+    assert rows["2"] == ["2", "1", "1", "(N, T, 3)", "(N, T, 3)", "48", "9"], lines
+    assert rows["3"] == ["3", "1", "2", "(N, T, 3)", "(N, T, 3)", "48", "13"], lines
+    assert rows["head"] == ["head", "(N, 3)", "(N, 1)", "4"], lines
+    assert lines[-1] == "total: 199 parameters, receptive field 13 steps"
+
+
+def test_summary_of_per_block_widths_and_a_head_at_every_step():
+    model = pytcn.TCN(input_channels=1, outputs=10, nb_filters=[4, 5], kernel_size=3, dilations=[1, 2],
+                      use_skip_connections=False, return_sequences=True, seed=0)
+    lines = []
+    model.summary(print_fn=lines.append)
+    rows = {cells[0]: cells for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[3:-1])}
+    # block 0 (1 -> 4): conv1 4*1*3 + 4 = 16, conv2 4*4*3 + 4 = 52, downsample 4*1 + 4 = 8: 76
+    # block 1 (4 -> 5): conv1 5*4*3 + 5 = 65, conv2 5*5*3 + 5 = 80, downsample 5*4 + 5 = 25: 170; head 5*10 + 10
+    assert rows["0"][3:] == ["(N, T, 1)", "(N, T, 4)", "76", "5"]
+    assert rows["1"][3:] == ["(N, T, 4)", "(N, T, 5)", "170", "13"]
+    assert rows["head"] == ["head", "(N, T, 5)", "(N, T, 10)", "60"]
+    assert lines[-1] == "total: 306 parameters, receptive field 13 steps"
