@@ -31,6 +31,7 @@ from .conv import (
     conv_relu_forward_numba,
     conv_relu_forward_numpy,
 )
+from .dropout import scale_elements_numba, scale_elements_numpy
 from .linear import linear_backward_numba, linear_backward_numpy, linear_forward_numba, linear_forward_numpy
 from .losses import mse_numba, mse_numpy, softmax_cross_entropy_numba, softmax_cross_entropy_numpy
 from .relu import (
@@ -52,6 +53,7 @@ TWINS = {
     "conv_backward_bias": (conv_backward_bias_numpy, conv_backward_bias_numba),
     "conv_step": (conv_step_numpy, conv_step_numba),
     "relu_forward": (relu_forward_numpy, relu_forward_numba),
+    "scale_elements": (scale_elements_numpy, scale_elements_numba),
     "relu_backward": (relu_backward_numpy, relu_backward_numba),
     "add_relu_forward": (add_relu_forward_numpy, add_relu_forward_numba),
     "linear_forward": (linear_forward_numpy, linear_forward_numba),

@@ -235,6 +235,18 @@ def _relu_backward_kernel(dx, dy, y):
         dx[k] = dy[k] if y[k] > 0 else 0.0  # forward: y = max(x, 0): the gradient passes where the unit was active
 
 
+@cuda.jit(**CUDA)
+def _scale_elements_kernel(y, x, mask):
+    """One thread per element: y = x * mask (element-wise dropout, kernels/dropout.py)."""
+    k = cuda.grid(1)
+    if k < y.size:
+        y[k] = x[k] * mask[k]
+
+
+def scale_elements_cuda(y, x, mask):
+    _scale_elements_kernel[launch(y.size)](_flat(y), _flat(x), _flat(mask))
+
+
 def relu_forward_cuda(y, x):
     _relu_forward_kernel[launch(x.size)](_flat(y), _flat(x))
 

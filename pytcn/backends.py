@@ -39,6 +39,7 @@ class Backend:
     relu_forward: Callable
     relu_backward: Callable
     add_relu_forward: Callable
+    scale_elements: Callable
     linear_forward: Callable
     linear_backward: Callable
     mse: Callable

@@ -1,8 +1,9 @@
 """The residual block of keras-tcn and locuslab/TCN."""
 import numpy as np
 
+from . import _validate
 from .backends import get_backend
-from .layers import CausalConv1D, Layer, ReLU, SpatialDropout1D
+from .layers import CausalConv1D, Dropout, Layer, ReLU, SpatialDropout1D
 from .memory import empty
 
 
@@ -28,17 +29,19 @@ class ResidualBlock(Layer):
     Parameter names follow locuslab/TCN's TemporalBlock: conv1.*, conv2.*, downsample.*.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, dilation, *, dropout_rate=0.0, use_weight_norm=False,
-                 kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
+    def __init__(self, in_channels, out_channels, kernel_size, dilation, *, dropout_rate=0.0, dropout_type="spatial",
+                 use_weight_norm=False, kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
         super().__init__()
         # each convolution carries its ReLU (activation="relu"): the same function as a separate ReLU layer,
         # computed by the convolution's own kernel (conv_relu_forward), which saves a pass and an array
         conv = dict(kernel_size=kernel_size, dilation=dilation, activation="relu", use_weight_norm=use_weight_norm,
                     kernel_initializer=kernel_initializer, rng=rng, dtype=dtype, backend=backend)
+        dropout = {"spatial": SpatialDropout1D, "elementwise": Dropout}[
+            _validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))]
         self.conv1 = CausalConv1D(in_channels, out_channels, **conv)
-        self.dropout1 = SpatialDropout1D(dropout_rate, backend)
+        self.dropout1 = dropout(dropout_rate, backend)
         self.conv2 = CausalConv1D(out_channels, out_channels, **conv)
-        self.dropout2 = SpatialDropout1D(dropout_rate, backend)
+        self.dropout2 = dropout(dropout_rate, backend)
         # a 1x1 convolution (no weight normalisation, as in locuslab/TCN) only where the channel count changes
         self.downsample = None
         if in_channels != out_channels:

@@ -94,6 +94,11 @@ def load_run(path):
     if "config" not in meta:
         raise CheckpointError(f"{path}: is a saved model, not a training run (it has no training configuration); "
                               f"load it with pytcn.load_model")
+    from .config import ADDED_LATER
+
+    for field, meant in ADDED_LATER.items():  # a run written before the field existed ran with this
+        if isinstance(meta["config"], dict):
+            meta["config"].setdefault(field, meant)
     return meta, params, adam_m, adam_v
 
 

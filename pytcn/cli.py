@@ -73,7 +73,9 @@ def _train_parser(sub, task):
     option(m, "nb_stacks", "repeats of the dilation list", type=int, metavar="S")
     option(m, "dilations", "comma-separated, e.g. 1,2,4,8", type=_dilations, metavar="D,D,...")
     flag(m, "use_skip_connections", "sum every block's branch (keras-tcn)")
-    option(m, "dropout_rate", "spatial dropout after each ReLU of a block, in [0, 1)", type=float, metavar="RATE")
+    option(m, "dropout_rate", "dropout after each ReLU of a block, in [0, 1)", type=float, metavar="RATE")
+    option(m, "dropout_type", "spatial (whole channels, keras-tcn) or elementwise (locuslab/TCN)",
+           choices=["spatial", "elementwise"])
     flag(m, "use_weight_norm", "weight-normalise the convolutions")
     option(m, "kernel_initializer", "he_normal, he_uniform, glorot_normal, glorot_uniform or normal", metavar="NAME")
     t = p.add_argument_group("training")
@@ -361,7 +363,8 @@ def cmd_info(args):
                                          if c["task"] == "mnist" else f", T={c['length']}"))
     print(f"architecture nb_filters={c['nb_filters']} kernel_size={c['kernel_size']} nb_stacks={c['nb_stacks']} "
           f"dilations={c['dilations']} use_skip_connections={c['use_skip_connections']} "
-          f"dropout_rate={c['dropout_rate']} use_weight_norm={c['use_weight_norm']} dtype={c['dtype']}")
+          f"dropout_rate={c['dropout_rate']} dropout_type={c['dropout_type']} use_weight_norm={c['use_weight_norm']} "
+          f"dtype={c['dtype']}")
     print(f"trained on   backend {c.get('backend', 'cpu')}")
     print(f"parameters   {model.count_params()}")
     print(f"receptive    {model.receptive_field} steps")

@@ -36,7 +36,8 @@ def default_config(task):
         raise ConfigError("task", f"must be one of {', '.join(TASKS)}; got {task!r}")
     d = DEFAULTS[task]
     return dict(task=task, length=d["length"], nb_filters=d["nb_filters"], kernel_size=d["kernel_size"], nb_stacks=1,
-                dilations=list(d["dilations"]), use_skip_connections=False, dropout_rate=0.0, use_weight_norm=False,
+                dilations=list(d["dilations"]), use_skip_connections=False, dropout_rate=0.0, dropout_type="spatial",
+                use_weight_norm=False,
                 kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"], lr=d["lr"],
                 max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"], val_size=d["val_size"],
                 test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False, dtype="float32",
@@ -104,6 +105,7 @@ CHECKS = {
     "dilations": _dilations,
     "use_skip_connections": _boolean,
     "dropout_rate": lambda v: _real(v, 0.0, 1.0, high_open=True),
+    "dropout_type": lambda v: _one_of(v, ("spatial", "elementwise")),
     "use_weight_norm": _boolean,
     "kernel_initializer": lambda v: _one_of(v, INITIALIZERS),
     "batch_size": lambda v: _integer(v, 1),
@@ -122,8 +124,16 @@ CHECKS = {
 }
 
 
+#: fields added after configurations were first written into checkpoints and sweep results: a configuration
+#: written before a field existed ran with what the field's value here means, and is read so
+ADDED_LATER = {"dropout_type": "spatial"}
+
+
 def check_config(config):
-    """``config`` itself, after checking every field (ConfigError on the first wrong one)."""
+    """``config`` itself, after checking every field (ConfigError on the first wrong one). A field of
+    ``ADDED_LATER`` that is missing is set to the value that configurations written before it meant."""
+    for field, meant in ADDED_LATER.items():
+        config.setdefault(field, meant)
     missing = [field for field in CHECKS if field not in config]
     if missing:
         raise ConfigError(missing[0], "is missing from the configuration")

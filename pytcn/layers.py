@@ -225,6 +225,46 @@ class SpatialDropout1D(Layer):
         return dx, {}
 
 
+class Dropout(Layer):
+    """Inverted element-wise dropout: in training, each element is dropped on its own with probability ``rate`` (as
+    torch.nn.Dropout, which locuslab/TCN uses) and the kept ones are scaled by 1 / (1 - rate).
+
+        y[n, c, t] = x[n, c, t] * mask[n, c, t],   mask = 0 with probability rate, else 1 / (1 - rate)
+
+    The mask is drawn on the host from ``rng``, as SpatialDropout1D's, so one seed gives the same masks on every
+    backend (on 'cuda' it is then copied to the device: N*C*T numbers per layer and step)."""
+
+    def __init__(self, rate, backend="cpu"):
+        super().__init__()
+        self.rate = _validate.real("rate", rate, 0.0, 1.0, high_open=True)
+        self.backend = get_backend(backend)
+
+    def forward(self, x, training=False, rng=None):
+        """x: (N, C, T) -> y, cache (the mask, or None when nothing was dropped)."""
+        x = self.backend.array("x", x, 3, _validate.kernel_dtype(x))
+        if not training or self.rate == 0.0:
+            return x, None  # the identity: backward passes dy through
+        if rng is None:
+            raise ValueError("rng must be a np.random.Generator when training with dropout, got None")
+        keep = rng.random(x.shape) >= self.rate  # N, C, T
+        mask = empty(self.backend, x.shape, x.dtype)
+        self.backend.load(mask, keep / (1.0 - self.rate))
+        y = empty(self.backend, x.shape, x.dtype)
+        self.backend.scale_elements(y, x, mask)
+        return y, mask
+
+    def backward(self, dy, cache):
+        mask = cache
+        dy = self.backend.array("dy", dy, 3, _validate.kernel_dtype(dy))
+        if mask is None:
+            return dy, {}
+        if tuple(dy.shape) != tuple(mask.shape):
+            raise ValueError(f"dy must have the shape of the forward's input, {tuple(mask.shape)}, got {dy.shape}")
+        dx = empty(self.backend, dy.shape, dy.dtype)
+        self.backend.scale_elements(dx, dy, mask)  # forward: y = x * mask, so dx = dy * mask
+        return dx, {}
+
+
 class Linear(Layer):
     """y[m, o] = b[o] + sum_f W[o, f] x[m, f]; x: (M, F), W: (O, F) as torch.nn.Linear, y: (M, O)."""
 

@@ -60,7 +60,9 @@ class TCN:
     dilations             the dilation of each block in a stack, e.g. (1, 2, 4, 8, 16, 32)
     use_skip_connections  if True, the features are the sum of every block's branch output (keras-tcn);
                           if False, the output of the last block (locuslab/TCN)
-    dropout_rate          spatial dropout after each convolution's ReLU, in [0, 1), active with training=True
+    dropout_rate          dropout after each convolution's ReLU, in [0, 1), active with training=True
+    dropout_type          'spatial' (keras-tcn's SpatialDropout1D: whole channels of a sequence) or 'elementwise'
+                          (torch.nn.Dropout, as locuslab/TCN: every element on its own)
     return_sequences      False: the head reads the last time step; True: every time step
     activation            'relu' (the only one implemented)
     kernel_initializer    see pytcn.initializers; the head is always initialised glorot_uniform, as keras's Dense
@@ -87,7 +89,7 @@ class TCN:
     def __init__(self, *, input_channels, outputs=1, nb_filters=64, kernel_size=3, nb_stacks=1,
                  dilations=(1, 2, 4, 8, 16, 32), use_skip_connections=True, dropout_rate=0.0, return_sequences=False,
                  activation="relu", kernel_initializer="he_normal", use_weight_norm=False, dtype=np.float32,
-                 seed=None, backend="cpu"):
+                 seed=None, backend="cpu", dropout_type="spatial"):
         self.input_channels = _validate.integer("input_channels", input_channels, 1)
         self.outputs = _validate.integer("outputs", outputs, 1)
         self.kernel_size = _validate.integer("kernel_size", kernel_size, 1)
@@ -96,6 +98,7 @@ class TCN:
         self.nb_filters = self._check_nb_filters(nb_filters)
         self.use_skip_connections = _validate.boolean("use_skip_connections", use_skip_connections)
         self.dropout_rate = _validate.real("dropout_rate", dropout_rate, 0.0, 1.0, high_open=True)
+        self.dropout_type = _validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))
         self.return_sequences = _validate.boolean("return_sequences", return_sequences)
         self.activation = _validate.one_of("activation", activation, ("relu",))
         self.kernel_initializer = kernel_initializer
@@ -116,7 +119,7 @@ class TCN:
         for _stack in range(self.nb_stacks):
             for d, c_out in zip(self.dilations, channels):
                 self.blocks.append(ResidualBlock(
-                    c_in, c_out, self.kernel_size, d, dropout_rate=self.dropout_rate,
+                    c_in, c_out, self.kernel_size, d, dropout_rate=self.dropout_rate, dropout_type=self.dropout_type,
                     use_weight_norm=self.use_weight_norm, kernel_initializer=kernel_initializer, rng=self.rng,
                     dtype=self.dtype, backend=self.backend))
                 c_in = c_out
@@ -213,6 +216,7 @@ class TCN:
         return dict(input_channels=self.input_channels, outputs=self.outputs, nb_filters=self.nb_filters,
                     kernel_size=self.kernel_size, nb_stacks=self.nb_stacks, dilations=list(self.dilations),
                     use_skip_connections=self.use_skip_connections, dropout_rate=self.dropout_rate,
+                    dropout_type=self.dropout_type,
                     return_sequences=self.return_sequences, activation=self.activation,
                     kernel_initializer=self.kernel_initializer, use_weight_norm=self.use_weight_norm,
                     dtype=self.dtype.name, seed=self.seed, backend=self.backend.name)

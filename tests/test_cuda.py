@@ -134,9 +134,10 @@ def test_cuda_model_computes_what_the_cpu_model_computes(arch):
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_cuda_training_steps_follow_the_cpu_ones(dtype, loss):
-    # dropout on (the masks are drawn on the host from the same generator), weight norm on, clipping on, 3 steps
+    # dropout on (the masks are drawn on the host from the same generator; spatial with one loss, element-wise with
+    # the other), weight norm on, clipping on, 3 steps
     cpu, gpu = pair_of_models(dtype=dtype, dropout_rate=0.3, use_weight_norm=True, return_sequences=loss != "mse",
-                              seed=5)
+                              seed=5, dropout_type="spatial" if loss == "mse" else "elementwise")
     optimizers = {m: pytcn.Adam(m.params, lr=1e-2, max_grad_norm=0.5, weight_decay=1e-3) for m in (cpu, gpu)}
     assert optimizers[gpu].backend.name == "cuda", "Adam should take the backend of device arrays"
     data = np.random.default_rng(4)

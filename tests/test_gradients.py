@@ -122,6 +122,39 @@ def test_spatial_dropout_gradient_matches_finite_differences_with_a_fixed_mask()
     assert_gradcheck(layer, x, forward=forward)
 
 
+def test_elementwise_dropout_gradient_matches_finite_differences_with_a_fixed_mask():
+    rng = np.random.default_rng(2)
+    layer = pytcn.layers.Dropout(0.5)
+    x = rng.standard_normal((2, 3, 4))
+
+    def forward(z):
+        return layer.forward(z, training=True, rng=np.random.default_rng(7))
+
+    y, _ = forward(x)
+    dropped = y == 0
+    assert dropped.any() and not dropped.all(), "the mask of seed 7 should drop some elements and keep others"
+    assert not np.all(dropped, axis=2).any() or not np.all(~dropped, axis=2).all(), "element-wise, not by channel"
+    assert_gradcheck(layer, x, forward=forward)
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_model_with_elementwise_dropout_gradients_match_finite_differences(return_sequences, backend):
+    rng = np.random.default_rng(12)
+    model = pytcn.TCN(input_channels=2, outputs=2, nb_filters=3, kernel_size=2, dilations=[1, 2], dropout_rate=0.3,
+                      dropout_type="elementwise", return_sequences=return_sequences, dtype=np.float64, seed=0,
+                      backend=backend)
+    randomize(model.params, rng)
+    x = rng.standard_normal((2, 7, 2))
+
+    def forward(z):
+        return model.forward(z, training=True, rng=np.random.default_rng(3))
+
+    assert not np.allclose(forward(x), model.forward(x)), "the fixed masks should drop something"
+    result = assert_gradcheck(model, x, forward=forward)
+    assert set(result.errors) == set(model.params) | {"input"}, str(result)
+
+
 def test_linear_gradients_match_finite_differences():
     rng = np.random.default_rng(3)
     layer = pytcn.Linear(3, 2, rng=rng, dtype=np.float64)

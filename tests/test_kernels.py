@@ -107,6 +107,12 @@ def _conv_step_args(p):
     return outputs, (p.x, p.W, p.b, p.d, p.t, p.relu)
 
 
+def _scale_elements_args(p):
+    # the mask of element-wise dropout: 0 where dropped, 1 / (1 - rate) where kept (rate 0.3); y's stand-in is dy
+    mask = np.where(p.y > 0, p.dtype.type(1 / 0.7), p.dtype.type(0))
+    return {"y": unwritten(p.x.shape, p.dtype)}, (p.x, mask)
+
+
 def _relu_forward_args(p):
     return {"y": unwritten(p.x.shape, p.dtype)}, (p.x,)
 
@@ -151,6 +157,7 @@ CASES = [
     Case("conv_backward_bias", conv_cases(), _conv_backward_bias_args),
     Case("conv_step", step_problems(), _conv_step_args),
     Case("relu_forward", relu_problems(), _relu_forward_args),
+    Case("scale_elements", relu_problems(), _scale_elements_args),
     Case("add_relu_forward", relu_problems(), _add_relu_forward_args),
     Case("relu_backward", relu_problems(), _relu_backward_args),
     Case("linear_forward", linear_problems(), _linear_forward_args),
