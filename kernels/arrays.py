@@ -12,8 +12,10 @@ Same conventions as every kernel: outputs first, then inputs; arrays C-contiguou
     scale(out, x, s)                          out = s * x                              (gradient clipping)
     sum_squares(arrays) -> float              sum of a^2 over a list of arrays, float64   (the gradient norm)
     transpose(out, x)                         out[a, c, b] = x[a, b, c]               (N, T, C) <-> (N, C, T)
-    last_step(out, x)                         out[n, c] = x[n, c, T-1]                 the head reading the last step
-    scatter_last_step(dx, dlast)              dx[n, c, t] = dlast[n, c] if t = T-1 else 0     ... and its backward
+    take_steps(out, x, steps)                 out[n, c] = x[n, c, steps[n]]            the head reading one step per
+                                                                                       sequence (the last, mostly)
+    scatter_steps(dx, dout, steps)            dx[n, c, t] = dout[n, c] if t = steps[n] else 0   ... and its backward
+    window(out, x, start)                     out[n, c, k] = x[n, c, start + k], 0 outside x   (padding='same')
     scale_channels(y, x, mask)                y[n, c, t] = x[n, c, t] * mask[n, c]     spatial dropout, both ways
     weight_norm(W, g, v)                      W[o] = g[o] v[o] / ||v[o]||              W: (C_out, C_in, K)
     weight_norm_backward(dg, dv, dW, g, v)    dg, dv from dW, g, v                     g: (C_out, 1, 1)
@@ -56,15 +58,28 @@ def transpose_numpy(out, x):
     out[...] = x.transpose(0, 2, 1)
 
 
-def last_step_numpy(out, x):
-    """out[n, c] = x[n, c, T-1]: x (N, C, T) -> out (N, C)."""
-    out[...] = x[:, :, -1]
+def take_steps_numpy(out, x, steps):
+    """out[n, c] = x[n, c, steps[n]]: x (N, C, T), steps (N,) int64 in [0, T) -> out (N, C)."""
+    out[...] = x[np.arange(x.shape[0]), :, steps]
 
 
-def scatter_last_step_numpy(dx, dlast):
-    """The backward of last_step: dx (N, C, T) is zero except at the last step, where it is dlast (N, C)."""
+def scatter_steps_numpy(dx, dout, steps):
+    """The backward of take_steps: dx (N, C, T) is zero except at step steps[n] of sequence n, where it is dout[n]."""
     dx[...] = 0
-    dx[:, :, -1] = dlast  # forward: out[n, c] = x[n, c, T-1], so only x's last step receives a gradient
+    dx[np.arange(dx.shape[0]), :, steps] = dout  # forward: out[n, c] = x[n, c, steps[n]]: only that step is read
+
+
+def window_numpy(out, x, start):
+    """out[n, c, k] = x[n, c, start + k] where 0 <= start + k < T_x, else 0: x (N, C, T_x) -> out (N, C, T_out).
+
+    With start = 0 and T_out > T_x it pads x with zeros on the right; with start > 0 it drops x's first steps; with
+    start < 0 it puts zeros before x. Each of these is the adjoint of another: window(start) and window(-start).
+    """
+    T_x, T_out = x.shape[2], out.shape[2]
+    out[...] = 0
+    lo, hi = max(0, -start), min(T_out, T_x - start)  # the k that read inside x
+    if lo < hi:
+        out[:, :, lo:hi] = x[:, :, start + lo:start + hi]
 
 
 def scale_channels_numpy(y, x, mask):

@@ -522,20 +522,19 @@ def transpose_cuda(out, x):
 
 
 @cuda.jit(**CUDA)
-def _last_step_kernel(out, x):
+def _take_steps_kernel(out, x, steps):
     N, C = out.shape
-    T = x.shape[2]
     k = cuda.grid(1)
     if k < N * C:
-        out[k // C, k % C] = x[k // C, k % C, T - 1]
+        out[k // C, k % C] = x[k // C, k % C, steps[k // C]]
 
 
-def last_step_cuda(out, x):
-    _last_step_kernel[launch(out.size)](out, x)
+def take_steps_cuda(out, x, steps):
+    _take_steps_kernel[launch(out.size)](out, x, steps)
 
 
 @cuda.jit(**CUDA)
-def _scatter_last_step_kernel(dx, dlast):
+def _scatter_steps_kernel(dx, dout, steps):
     N, C, T = dx.shape
     k = cuda.grid(1)
     if k >= N * C * T:
@@ -543,12 +542,30 @@ def _scatter_last_step_kernel(dx, dlast):
     n = k // (C * T)
     c = k // T % C
     t = k % T
-    # forward: out[n, c] = x[n, c, T-1], so only x's last step receives a gradient
-    dx[n, c, t] = dlast[n, c] if t == T - 1 else 0.0
+    # forward: out[n, c] = x[n, c, steps[n]], so only that step of x receives a gradient
+    dx[n, c, t] = dout[n, c] if t == steps[n] else 0.0
 
 
-def scatter_last_step_cuda(dx, dlast):
-    _scatter_last_step_kernel[launch(dx.size)](dx, dlast)
+def scatter_steps_cuda(dx, dout, steps):
+    _scatter_steps_kernel[launch(dx.size)](dx, dout, steps)
+
+
+@cuda.jit(**CUDA)
+def _window_kernel(out, x, start):
+    N, C, T_out = out.shape
+    T_x = x.shape[2]
+    k = cuda.grid(1)
+    if k >= N * C * T_out:
+        return
+    n = k // (C * T_out)
+    c = k // T_out % C
+    t = k % T_out
+    s = start + t
+    out[n, c, t] = x[n, c, s] if 0 <= s < T_x else 0.0
+
+
+def window_cuda(out, x, start):
+    _window_kernel[launch(out.size)](out, x, start)
 
 
 @cuda.jit(**CUDA)

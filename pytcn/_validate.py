@@ -109,6 +109,19 @@ def matching_arrays(label, given, targets):
                             f"(convert with .astype, or build the model with dtype={value.dtype})")
 
 
+def lengths(name, value, N, T):
+    """``value`` as N int64 sequence lengths, each in [1, T]."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, one length per sequence, got {value!r}")
+    if a.shape != (N,):
+        raise ValueError(f"{name} must hold one length per sequence ({N}), got shape {a.shape}")
+    if a.min() < 1 or a.max() > T:
+        bad = a[(a < 1) | (a > T)][0]
+        raise ValueError(f"{name} must be in [1, {T}] (the padded length), got a length {bad}")
+    return a.astype(np.int64)
+
+
 def kernel_dtype(x):
     """The dtype the kernels will run ``x`` in: its own when float32 or float64, else float64 (float16, say)."""
     dtype = getattr(x, "dtype", None)

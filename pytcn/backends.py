@@ -49,15 +49,16 @@ class Backend:
     add: Callable
     copy: Callable
     fill: Callable
-    last_step: Callable
+    take_steps: Callable
     scale: Callable
     scale_channels: Callable
-    scatter_last_step: Callable
+    scatter_steps: Callable
     sgd_update: Callable
     sum_squares: Callable
     transpose: Callable
     weight_norm: Callable
     weight_norm_backward: Callable
+    window: Callable
     # memory
     empty: Callable  # (shape, dtype) -> an uninitialised array of this backend
     to_device: Callable  # a C-contiguous NumPy array -> an array of this backend (itself on the host)

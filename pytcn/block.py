@@ -30,12 +30,13 @@ class ResidualBlock(Layer):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, dilation, *, dropout_rate=0.0, dropout_type="spatial",
-                 use_weight_norm=False, kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
+                 use_weight_norm=False, kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu",
+                 padding="causal"):
         super().__init__()
         # each convolution carries its ReLU (activation="relu"): the same function as a separate ReLU layer,
         # computed by the convolution's own kernel (conv_relu_forward), which saves a pass and an array
         conv = dict(kernel_size=kernel_size, dilation=dilation, activation="relu", use_weight_norm=use_weight_norm,
-                    kernel_initializer=kernel_initializer, rng=rng, dtype=dtype, backend=backend)
+                    kernel_initializer=kernel_initializer, rng=rng, dtype=dtype, backend=backend, padding=padding)
         dropout = {"spatial": SpatialDropout1D, "elementwise": Dropout}[
             _validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))]
         self.conv1 = CausalConv1D(in_channels, out_channels, **conv)

@@ -37,7 +37,7 @@ def default_config(task):
     d = DEFAULTS[task]
     return dict(task=task, length=d["length"], nb_filters=d["nb_filters"], kernel_size=d["kernel_size"], nb_stacks=1,
                 dilations=list(d["dilations"]), use_skip_connections=False, dropout_rate=0.0, dropout_type="spatial",
-                use_weight_norm=False,
+                padding="causal", use_weight_norm=False,
                 kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"], lr=d["lr"],
                 max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"], val_size=d["val_size"],
                 test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False, dtype="float32",
@@ -106,6 +106,7 @@ CHECKS = {
     "use_skip_connections": _boolean,
     "dropout_rate": lambda v: _real(v, 0.0, 1.0, high_open=True),
     "dropout_type": lambda v: _one_of(v, ("spatial", "elementwise")),
+    "padding": lambda v: _one_of(v, ("causal", "same")),
     "use_weight_norm": _boolean,
     "kernel_initializer": lambda v: _one_of(v, INITIALIZERS),
     "batch_size": lambda v: _integer(v, 1),
@@ -126,7 +127,7 @@ CHECKS = {
 
 #: fields added after configurations were first written into checkpoints and sweep results: a configuration
 #: written before a field existed ran with what the field's value here means, and is read so
-ADDED_LATER = {"dropout_type": "spatial"}
+ADDED_LATER = {"dropout_type": "spatial", "padding": "causal"}
 
 
 def check_config(config):

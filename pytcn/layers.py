@@ -64,12 +64,22 @@ class CausalConv1D(Layer):
 
         W[o] = g[o] * v[o] / ||v[o]||,   ||v[o]|| = sqrt(sum_{i, j} v[o, i, j]^2)
         params: weight_g (C_out, 1, 1), weight_v (C_out, C_in, K), bias (C_out,); g starts at ||v|| so W = v.
+
+    ``padding="same"`` (keras's, for a non-causal TCN) centres the taps instead: of the (K-1)*d steps of padding,
+    P_left = (K-1)*d // 2 go before the sequence and P_right = (K-1)*d - P_left after it, so
+
+        y[n, o, t] = b[o] + sum_{i, j} W[o, i, j] * x[n, i, t - P_left + j*d]      (x = 0 outside [0, T))
+
+    which is the causal convolution of x padded with P_right zeros on the right, read P_right steps later: the layer
+    runs the causal kernels on that padded input and crops (``window``), and its backward runs them on the gradient
+    padded and cropped the other way, the window's adjoint.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, dilation=1, *, activation=None, use_weight_norm=False,
-                 kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu"):
+                 kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu", padding="causal"):
         super().__init__()
         self.activation = _validate.one_of("activation", activation, (None, "relu"))
+        self.padding = _validate.one_of("padding", padding, ("causal", "same"))
         self.in_channels = _validate.integer("in_channels", in_channels, 1)
         self.out_channels = _validate.integer("out_channels", out_channels, 1)
         self.kernel_size = _validate.integer("kernel_size", kernel_size, 1)
@@ -97,16 +107,32 @@ class CausalConv1D(Layer):
         self.backend.weight_norm(W, self.params["weight_g"], self.params["weight_v"])  # W = g * v / ||v||
         return W
 
+    @property
+    def right_padding(self):
+        """P_right: the zeros after the sequence (0 when causal)."""
+        span = (self.kernel_size - 1) * self.dilation
+        return span - span // 2 if self.padding == "same" else 0
+
     def forward(self, x):
         """x: (N, C_in, T) -> y: (N, C_out, T), cache."""
         x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
         W = self.weight()
-        y = empty(self.backend, (x.shape[0], self.out_channels, x.shape[2]), self.dtype)
+        N, _, T = x.shape
+        P = self.right_padding
+        if P:  # padding="same": the causal convolution of x padded with P zeros on the right ...
+            x_padded = empty(self.backend, (N, self.in_channels, T + P), self.dtype)
+            self.backend.window(x_padded, x, 0)
+            x = x_padded
+        y = empty(self.backend, (N, self.out_channels, T + P), self.dtype)
         if self.activation == "relu":
             self.backend.conv_relu_forward(y, x, W, self.params["bias"], self.dilation)  # one fused kernel
         else:
             self.backend.conv_forward(y, x, W, self.params["bias"], self.dilation)
-        # for the backward pass: the input (for dW), the weight actually used (for dx), the output (for the ReLU)
+        if P:  # ... read P steps later
+            y_same = empty(self.backend, (N, self.out_channels, T), self.dtype)
+            self.backend.window(y_same, y, P)
+            y = y_same
+        # for the backward pass: the input (padded, for dW), the weight actually used (for dx), the output (the ReLU)
         return y, (x, W, y)
 
     @property
@@ -118,6 +144,9 @@ class CausalConv1D(Layer):
         """One step of the forward pass, for streaming: x: (N, C_in), the input at step t -> y: (N, C_out), what
         ``forward`` gives at step t. ``history`` (N, L, C_in) holds the L = (K-1)*d inputs before it (zeros before the
         start) and takes x, in place (kernels/stream.py). With K = 1 there is no history: pass None."""
+        if self.padding == "same":
+            raise ValueError("padding='same' cannot stream: its output at step t reads inputs after t, which a "
+                             "stream has not seen yet")
         W = self.weight()
         y = empty(self.backend, (x.shape[0], self.out_channels), self.dtype)
         if history is not None:
@@ -139,8 +168,18 @@ class CausalConv1D(Layer):
             dz = empty(be, y.shape, self.dtype)
             be.relu_backward(dz, dy, y)  # forward: y = max(z, 0) of the convolution's z
             dy = dz
+        P = self.right_padding
+        if P:  # forward: y = window(y_padded, P), so dy_padded = window(dy, -P): zeros, then dy
+            N, _, T = dy.shape
+            dy_padded = empty(be, (N, self.out_channels, T + P), self.dtype)
+            be.window(dy_padded, dy, -P)
+            dy = dy_padded
         dx = empty(be, x.shape, self.dtype)
         be.conv_backward_input(dx, dy, W, self.dilation)
+        if P:  # forward: x_padded = window(x, 0) of length T + P, so dx = its first T steps
+            dx_same = empty(be, (x.shape[0], self.in_channels, x.shape[2] - P), self.dtype)
+            be.window(dx_same, dx, 0)
+            dx = dx_same
         db = empty(be, (self.out_channels,), self.dtype)
         be.conv_backward_bias(db, dy)
         dW = empty(be, W.shape, self.dtype)

@@ -211,6 +211,7 @@ class Workspace:
         self.stream_step = Arena(backend, poison)
         self.last_pass = None  # what the model's forward saved for its backward
         self.shape = None  # (N, T) of the passes the buffers were made for
+        self.head_steps = None  # the steps the head reads when they are the same at every pass of this shape
 
     def new_pass(self, shape):
         """Forgets the last pass; drops every buffer when the batch shape (N, T) changes."""
@@ -219,6 +220,7 @@ class Workspace:
             for arena in self.arenas:
                 arena.clear()
             self.shape = shape
+            self.head_steps = None
 
     @property
     def arenas(self):

@@ -67,6 +67,9 @@ class TCN:
     activation            'relu' (the only one implemented)
     kernel_initializer    see pytcn.initializers; the head is always initialised glorot_uniform, as keras's Dense
     use_weight_norm       weight-normalise both convolutions of every block
+    padding               'causal' (the default: an output never sees a later input) or 'same' (keras's non-causal
+                          TCN: each convolution's taps centred on the output step); with 'same' and
+                          return_sequences=False the head reads step T // 2, as keras-tcn's does
 
     and besides: ``input_channels`` (C_in), ``outputs`` (the head's width: 1 for a regression, the number of classes
     for a classification), ``dtype`` (float32 or float64), ``seed`` (initial weights and dropout masks) and
@@ -89,7 +92,7 @@ class TCN:
     def __init__(self, *, input_channels, outputs=1, nb_filters=64, kernel_size=3, nb_stacks=1,
                  dilations=(1, 2, 4, 8, 16, 32), use_skip_connections=True, dropout_rate=0.0, return_sequences=False,
                  activation="relu", kernel_initializer="he_normal", use_weight_norm=False, dtype=np.float32,
-                 seed=None, backend="cpu", dropout_type="spatial"):
+                 seed=None, backend="cpu", dropout_type="spatial", padding="causal"):
         self.input_channels = _validate.integer("input_channels", input_channels, 1)
         self.outputs = _validate.integer("outputs", outputs, 1)
         self.kernel_size = _validate.integer("kernel_size", kernel_size, 1)
@@ -99,6 +102,7 @@ class TCN:
         self.use_skip_connections = _validate.boolean("use_skip_connections", use_skip_connections)
         self.dropout_rate = _validate.real("dropout_rate", dropout_rate, 0.0, 1.0, high_open=True)
         self.dropout_type = _validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))
+        self.padding = _validate.one_of("padding", padding, ("causal", "same"))
         self.return_sequences = _validate.boolean("return_sequences", return_sequences)
         self.activation = _validate.one_of("activation", activation, ("relu",))
         self.kernel_initializer = kernel_initializer
@@ -120,6 +124,7 @@ class TCN:
             for d, c_out in zip(self.dilations, channels):
                 self.blocks.append(ResidualBlock(
                     c_in, c_out, self.kernel_size, d, dropout_rate=self.dropout_rate, dropout_type=self.dropout_type,
+                    padding=self.padding,
                     use_weight_norm=self.use_weight_norm, kernel_initializer=kernel_initializer, rng=self.rng,
                     dtype=self.dtype, backend=self.backend))
                 c_in = c_out
@@ -216,7 +221,7 @@ class TCN:
         return dict(input_channels=self.input_channels, outputs=self.outputs, nb_filters=self.nb_filters,
                     kernel_size=self.kernel_size, nb_stacks=self.nb_stacks, dilations=list(self.dilations),
                     use_skip_connections=self.use_skip_connections, dropout_rate=self.dropout_rate,
-                    dropout_type=self.dropout_type,
+                    dropout_type=self.dropout_type, padding=self.padding,
                     return_sequences=self.return_sequences, activation=self.activation,
                     kernel_initializer=self.kernel_initializer, use_weight_norm=self.use_weight_norm,
                     dtype=self.dtype.name, seed=self.seed, backend=self.backend.name)
@@ -224,12 +229,17 @@ class TCN:
     # ---------------------------------------------------------------------------------------------------------
     # passes
 
-    def forward(self, x, training=False, rng=None):
+    def forward(self, x, training=False, rng=None, lengths=None):
         """x: (N, T, input_channels) -> y: (N, outputs), or (N, T, outputs) with return_sequences.
 
         Floating input is converted to the model's dtype. ``training=True`` turns dropout on; its masks are drawn
         from ``rng`` (a np.random.Generator), or from the model's own generator when rng is None. The caches for
         ``backward`` stay in the model (in this thread's workspace) until the next forward; ``y`` is the caller's.
+
+        ``lengths`` (N integers in [1, T]): a batch of sequences of different lengths, padded at the end to T steps;
+        the head then reads step lengths[n] - 1 of sequence n, its own last step, which a causal TCN computes from
+        that sequence alone, whatever the padding after it. (With return_sequences every step is output: leave
+        lengths out and mask the padding out of the loss instead, ``pytcn.losses.length_mask``.)
         """
         training = _validate.boolean("training", training)
         if rng is not None:
@@ -237,15 +247,40 @@ class TCN:
         if training and rng is None:
             rng = self.rng
         x = self._validated("x", x, 3, (None, None, self.input_channels))
+        steps = self._head_steps(x.shape[0], x.shape[1], lengths)
         with self._lock:
             ws = self.workspace()
             ws.new_pass(tuple(x.shape[:2]))  # the arena is reset below: the caches of the previous pass die here
+            if steps is not None:  # on the backend; without lengths the same at every pass of this shape: kept
+                if lengths is not None:
+                    steps = self.backend.to_device(steps)
+                else:
+                    if ws.head_steps is None:
+                        ws.head_steps = self.backend.to_device(steps)
+                    steps = ws.head_steps
             with self._arena(ws.forward):
-                y, caches = self._forward(self._on_backend(x), training, rng)
+                y, caches = self._forward(self._on_backend(x), training, rng, steps)
             ws.last_pass = (tuple(x.shape), caches, tuple(y.shape))
         return y
 
-    def _forward(self, x, training, rng):
+    def _head_steps(self, N, T, lengths):
+        """The step the head reads of each sequence (N,) int64, or None with return_sequences."""
+        if lengths is not None:
+            if self.return_sequences:
+                raise ValueError("lengths is for a head that reads one step (return_sequences=False); with "
+                                 "return_sequences every step is output: mask the padding out of the loss instead "
+                                 "(pytcn.losses.length_mask(lengths, T))")
+            if self.padding == "same":
+                raise ValueError("lengths cannot be used with padding='same': there a step reads the steps after it, "
+                                 "so the padding after a shorter sequence changes its outputs")
+            lengths = _validate.lengths("lengths", lengths, N, T)
+            return lengths - 1
+        if self.return_sequences:
+            return None
+        # the last step; with padding='same' the middle one, as keras-tcn's head reads it
+        return np.full(N, T // 2 if self.padding == "same" else T - 1, np.int64)
+
+    def _forward(self, x, training, rng, steps):
         """The pass in the kernels' layout: every array from the current arena. Returns y and the caches."""
         be = self.backend
         N, T, _ = x.shape
@@ -269,12 +304,12 @@ class TCN:
             head_input = rows.reshape(N * T, F)
         else:
             head_input = empty(be, (N, F), self.dtype)
-            be.last_step(head_input, features)  # the head reads the last step only
+            be.take_steps(head_input, features, steps)  # the head reads one step of each sequence
         with afresh():  # the prediction is the caller's to keep: a new array, never an arena's
             y, head_cache = self.linear.forward(head_input)  # N*T or N, outputs
         if self.return_sequences:
             y = y.reshape(N, T, self.outputs)
-        return y, (block_caches, head_cache, tuple(features.shape))
+        return y, (block_caches, head_cache, tuple(features.shape), steps)
 
     def backward(self, dy):
         """dy: the gradient of the loss with respect to forward's output (its shape) -> dx: (N, T, input_channels).
@@ -292,7 +327,7 @@ class TCN:
 
     def _backward(self, ws, dy, x_shape, caches):
         be = self.backend
-        block_caches, head_cache, features_shape = caches
+        block_caches, head_cache, features_shape, steps = caches
         N, F, T = features_shape
         scratch = ws.scratch
         with self._arena(scratch):
@@ -307,7 +342,7 @@ class TCN:
                 if self.return_sequences:
                     be.transpose(dfeatures, drows.reshape(N, T, F))  # forward: rows = features transposed
                 else:
-                    be.scatter_last_step(dfeatures, drows)  # forward read only the last step
+                    be.scatter_steps(dfeatures, drows, steps)  # forward read one step of each sequence
                 # with skip connections: features = the sum of every block's branch, and the last block's out goes
                 # nowhere; without: features = the last block's out
                 dh = zeros(be, features_shape, self.dtype) if self.use_skip_connections else dfeatures

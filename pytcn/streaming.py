@@ -45,6 +45,9 @@ def history_shapes(model, batch_size):
 def new_state(model, batch_size=None, state=None):
     """What ``TCN.stream`` returns: zeros for ``batch_size`` sequences, or a checked copy of ``state``."""
     be = model.backend
+    if model.padding == "same":
+        raise ValueError("a model with padding='same' cannot stream: its output at step t reads inputs after t, which "
+                         "a stream has not seen yet")
     if state is None:
         if batch_size is None:
             raise TypeError("stream() needs batch_size (the number of sequences streamed together), or a state to "

@@ -67,8 +67,9 @@ def plumbing_calls(draw, op):
         "scale": ([out], [x, draw(st.floats(-2, 2))]),
         "sum_squares": ([], [[x, v, g]]),
         "transpose": ([np.full((N, T, C), np.nan, dtype)], [x]),
-        "last_step": ([np.full((N, C), np.nan, dtype)], [x]),
-        "scatter_last_step": ([out], [normal(rng, (N, C), dtype)]),
+        "take_steps": ([np.full((N, C), np.nan, dtype)], [x, rng.integers(0, T, N)]),
+        "scatter_steps": ([out], [normal(rng, (N, C), dtype), rng.integers(0, T, N)]),
+        "window": ([np.full((N, C, draw(st.integers(1, 40))), np.nan, dtype)], [x, draw(st.integers(-45, 45))]),
         "scale_channels": ([out], [x, (rng.random((N, C)) > 0.3).astype(dtype) / dtype.type(0.7)]),
         "weight_norm": ([np.full(v.shape, np.nan, dtype)], [g, v]),
         "weight_norm_backward": ([np.full(g.shape, np.nan, dtype), np.full(v.shape, np.nan, dtype)],
@@ -229,6 +230,7 @@ def test_a_training_step_copies_the_batch_in_and_the_loss_and_norm_out(monkeypat
     optimizer = pytcn.Adam(gpu.params, max_grad_norm=1.0)
     x = np.random.default_rng(7).standard_normal((SIZES["N"], SIZES["T"], 2)).astype(np.float32)
     target = np.zeros((SIZES["N"], 3), np.float32)
+    gpu.forward(x)  # the first pass of a batch shape also copies in the steps the head reads, once for the shape
     transfers = Transfers(monkeypatch)
     pred = gpu.forward(x, training=True)
     loss, dpred = pytcn.mse(pred, target)

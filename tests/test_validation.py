@@ -46,6 +46,7 @@ def tcn_case(error, pattern, **bad):
 
 CONSTRUCTOR = [
     tcn_case(ValueError, r"dropout_type.*got 'channel'", dropout_type="channel"),
+    tcn_case(ValueError, r"padding.*got 'valid'", padding="valid"),
     tcn_case(ValueError, r"kernel_size.*got 0\b", kernel_size=0),
     tcn_case(ValueError, r"kernel_size.*got -1\b", kernel_size=-1),
     tcn_case(TypeError, r"kernel_size.*got 2\.5", kernel_size=2.5),
