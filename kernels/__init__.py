@@ -33,7 +33,16 @@ from .conv import (
 )
 from .dropout import scale_elements_numba, scale_elements_numpy
 from .linear import linear_backward_numba, linear_backward_numpy, linear_forward_numba, linear_forward_numpy
-from .losses import mse_numba, mse_numpy, softmax_cross_entropy_numba, softmax_cross_entropy_numpy
+from .losses import (
+    masked_mse_numba,
+    masked_mse_numpy,
+    masked_softmax_cross_entropy_numba,
+    masked_softmax_cross_entropy_numpy,
+    mse_numba,
+    mse_numpy,
+    softmax_cross_entropy_numba,
+    softmax_cross_entropy_numpy,
+)
 from .relu import (
     add_relu_forward_numba,
     add_relu_forward_numpy,
@@ -60,6 +69,8 @@ TWINS = {
     "linear_backward": (linear_backward_numpy, linear_backward_numba),
     "mse": (mse_numpy, mse_numba),
     "softmax_cross_entropy": (softmax_cross_entropy_numpy, softmax_cross_entropy_numba),
+    "masked_mse": (masked_mse_numpy, masked_mse_numba),
+    "masked_softmax_cross_entropy": (masked_softmax_cross_entropy_numpy, masked_softmax_cross_entropy_numba),
     "adam_update": (adam_update_numpy, adam_update_numba),
 }
 

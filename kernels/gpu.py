@@ -411,6 +411,59 @@ def softmax_cross_entropy_cuda(dlogits, logits, labels):
     return _device_sum(losses) / M
 
 
+@cuda.jit(**CUDA)
+def _masked_mse_kernel(rows, dpred, pred, target, weights, scale):
+    """One thread per row m: w[m] times its sum of squared errors (for the sum) and its row of dpred."""
+    M, P = pred.shape
+    m = cuda.grid(1)
+    if m >= M:
+        return
+    acc = float64(0.0)
+    for p in range(P):
+        diff = pred[m, p] - target[m, p]
+        acc += float64(diff) * diff
+        dpred[m, p] = 2.0 * weights[m] * diff * scale  # d/dpred of w[m] diff^2 / (P W)
+    rows[m] = weights[m] * acc
+
+
+def masked_mse_cuda(dpred, pred, target, weights):
+    M, P = pred.shape
+    total_weight = _device_sum(weights)  # one number back to the host, as every loss
+    rows = cuda.device_array(M, np.float64)
+    scale = 1.0 / (P * total_weight)
+    _masked_mse_kernel[launch(M)](rows, dpred, pred, target, weights, scale)
+    return _device_sum(rows) * scale
+
+
+@cuda.jit(**CUDA)
+def _masked_softmax_cross_entropy_kernel(losses, dlogits, logits, labels, weights, total_weight):
+    """One thread per row m, as the unmasked kernel, each row weighted by w[m] / W."""
+    M, C = logits.shape
+    m = cuda.grid(1)
+    if m >= M:
+        return
+    peak = logits[m, 0]
+    for c in range(1, C):
+        peak = max(peak, logits[m, c])
+    total = 0.0
+    for c in range(C):
+        total += math.exp(logits[m, c] - peak)
+    log_total = math.log(total)
+    label = labels[m]
+    losses[m] = weights[m] * (log_total - (logits[m, label] - peak))
+    for c in range(C):
+        p = math.exp(logits[m, c] - peak - log_total)
+        dlogits[m, c] = weights[m] * (p - (1.0 if c == label else 0.0)) / total_weight
+
+
+def masked_softmax_cross_entropy_cuda(dlogits, logits, labels, weights):
+    M = logits.shape[0]
+    total_weight = _device_sum(weights)
+    losses = cuda.device_array(M, np.float64)
+    _masked_softmax_cross_entropy_kernel[launch(M)](losses, dlogits, logits, labels, weights, total_weight)
+    return _device_sum(losses) / total_weight
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Optimizers, on flattened arrays
 

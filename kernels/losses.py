@@ -9,6 +9,15 @@ Each returns the loss (a Python float) and writes the gradient of that loss with
 
 One label per sequence is M = N; one label per time step is M = N * T (the caller flattens), averaged over all
 steps as torch.nn.CrossEntropyLoss averages over (N, T).
+
+The masked variants weight each row m by w[m] >= 0 (a loss mask: 0 for a step that must not count, such as the
+padding after a shorter sequence or the first R-1 steps a TCN sees only in part) and average over the weights:
+
+    masked MSE:            loss = sum_m w[m] sum_p (pred - target)^2 / (P W),   W = sum_m w[m] > 0
+                           dpred[m, p] = 2 w[m] (pred - target)[m, p] / (P W)
+    masked cross-entropy:  loss = -sum_m w[m] log p[m, labels[m]] / W,   dlogits[m] = w[m] (p[m] - onehot) / W
+
+With every weight 1 they are the plain losses above.
 """
 import numpy as np
 from numba import njit, prange
@@ -32,6 +41,27 @@ def softmax_cross_entropy_numpy(dlogits, logits, labels):
     onehot[np.arange(M), labels] = 1.0
     dlogits[...] = (np.exp(logp) - onehot) / M
     return float(-np.mean(logp[np.arange(M), labels].astype(np.float64)))
+
+
+def masked_mse_numpy(dpred, pred, target, weights):
+    """Returns sum_m w[m] mean_p (pred - target)^2 / sum w; writes dpred. pred, target: (M, P), weights: (M,)."""
+    P = pred.shape[1]
+    total_weight = float(weights.astype(np.float64).sum())
+    diff = pred - target
+    dpred[...] = 2.0 * diff * weights[:, None] / (P * total_weight)
+    return float((weights.astype(np.float64) * (diff.astype(np.float64) ** 2).sum(axis=1)).sum() / (P * total_weight))
+
+
+def masked_softmax_cross_entropy_numpy(dlogits, logits, labels, weights):
+    """Returns sum_m w[m] (-log softmax(logits[m])[labels[m]]) / sum w; writes dlogits."""
+    M, C = logits.shape
+    total_weight = float(weights.astype(np.float64).sum())
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # M, C
+    onehot = np.zeros_like(logits)
+    onehot[np.arange(M), labels] = 1.0
+    dlogits[...] = (np.exp(logp) - onehot) * weights[:, None] / total_weight
+    return float(-(weights.astype(np.float64) * logp[np.arange(M), labels]).sum() / total_weight)
 
 
 def _mse(dpred, pred, target):
@@ -68,5 +98,48 @@ def _softmax_cross_entropy(dlogits, logits, labels):
     return losses.sum() / M
 
 
+def _masked_mse(dpred, pred, target, weights):
+    M, P = pred.shape
+    total_weight = 0.0
+    for m in range(M):
+        total_weight += weights[m]
+    scale = 1.0 / (P * total_weight)
+    rows = np.empty(M, np.float64)  # one slot per row: each thread writes its own, summed after the loop
+    for m in prange(M):
+        acc = 0.0
+        for p in range(P):
+            diff = pred[m, p] - target[m, p]
+            acc += diff * diff
+            dpred[m, p] = 2.0 * weights[m] * diff * scale  # d/dpred of w[m] diff^2 / (P W)
+        rows[m] = weights[m] * acc
+    return rows.sum() * scale
+
+
+def _masked_softmax_cross_entropy(dlogits, logits, labels, weights):
+    M, C = logits.shape
+    total_weight = 0.0
+    for m in range(M):
+        total_weight += weights[m]
+    losses = np.empty(M, np.float64)
+    for m in prange(M):
+        row = logits[m]
+        peak = row[0]
+        for c in range(1, C):
+            peak = max(peak, row[c])
+        total = 0.0
+        for c in range(C):
+            total += np.exp(row[c] - peak)
+        log_total = np.log(total)
+        label = labels[m]
+        losses[m] = weights[m] * (log_total - (row[label] - peak))
+        for c in range(C):
+            # forward: loss += w[m] (-logit[label] + log sum exp) / W, so its gradient is w[m] (p[c] - [c == label]) / W
+            p = np.exp(row[c] - peak - log_total)
+            dlogits[m, c] = weights[m] * (p - (1.0 if c == label else 0.0)) / total_weight
+    return losses.sum() / total_weight
+
+
 mse_numba = njit(**PARALLEL)(_mse)
+masked_mse_numba = njit(**PARALLEL)(_masked_mse)
+masked_softmax_cross_entropy_numba = njit(**PARALLEL)(_masked_softmax_cross_entropy)
 softmax_cross_entropy_numba = njit(**PARALLEL)(_softmax_cross_entropy)

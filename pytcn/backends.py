@@ -44,6 +44,8 @@ class Backend:
     linear_backward: Callable
     mse: Callable
     softmax_cross_entropy: Callable
+    masked_mse: Callable
+    masked_softmax_cross_entropy: Callable
     adam_update: Callable
     # the plumbing (kernels.arrays.PLUMBING)
     add: Callable

@@ -81,6 +81,8 @@ def _train_parser(sub, task):
            choices=["causal", "same"])
     option(m, "kernel_initializer", "he_normal, he_uniform, glorot_normal, glorot_uniform or normal", metavar="NAME")
     t = p.add_argument_group("training")
+    if task == "copy-memory":
+        flag(t, "mask_warmup", "leave the first R-1 steps (R the receptive field) out of the loss")
     if task != "mnist":  # sequential MNIST is 784 steps, always
         option(t, "length", "sequence length T" + (" (the blank stretch; sequences are T + 20 steps)"
                                                    if task == "copy-memory" else ""), type=int, metavar="T")
@@ -341,7 +343,7 @@ def cmd_evaluate(args):
         trainer.model.load_state_dict(params)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{args.checkpoint}: does not fit the architecture in its configuration ({e})") from None
-    loss, metric = evaluate(trainer.model, trainer.task, "test")
+    loss, metric = evaluate(trainer.model, trainer.task, "test", mask=trainer.mask)
     t = trainer.task
     extra = f" (baseline loss {t.extra['baseline_loss']:.4g})" if t.extra.get("baseline_loss") else ""
     print(f"{t.description}: test {t.metric_name} {metric:.4g} (baseline {t.baseline:.4g}, {t.baseline_name}), "

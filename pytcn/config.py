@@ -37,7 +37,7 @@ def default_config(task):
     d = DEFAULTS[task]
     return dict(task=task, length=d["length"], nb_filters=d["nb_filters"], kernel_size=d["kernel_size"], nb_stacks=1,
                 dilations=list(d["dilations"]), use_skip_connections=False, dropout_rate=0.0, dropout_type="spatial",
-                padding="causal", use_weight_norm=False,
+                padding="causal", mask_warmup=False, use_weight_norm=False,
                 kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"], lr=d["lr"],
                 max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"], val_size=d["val_size"],
                 test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False, dtype="float32",
@@ -107,6 +107,7 @@ CHECKS = {
     "dropout_rate": lambda v: _real(v, 0.0, 1.0, high_open=True),
     "dropout_type": lambda v: _one_of(v, ("spatial", "elementwise")),
     "padding": lambda v: _one_of(v, ("causal", "same")),
+    "mask_warmup": _boolean,
     "use_weight_norm": _boolean,
     "kernel_initializer": lambda v: _one_of(v, INITIALIZERS),
     "batch_size": lambda v: _integer(v, 1),
@@ -127,7 +128,7 @@ CHECKS = {
 
 #: fields added after configurations were first written into checkpoints and sweep results: a configuration
 #: written before a field existed ran with what the field's value here means, and is read so
-ADDED_LATER = {"dropout_type": "spatial", "padding": "causal"}
+ADDED_LATER = {"dropout_type": "spatial", "padding": "causal", "mask_warmup": False}
 
 
 def check_config(config):
@@ -153,4 +154,15 @@ def check_config(config):
             len(set(config["nb_filters"])) > 1:
         raise ConfigError("nb_filters", f"must be one width when use_skip_connections is on, got "
                                         f"{config['nb_filters']!r}")
+    if config["mask_warmup"]:
+        if config["task"] != "copy-memory":
+            raise ConfigError("mask_warmup", f"is for a loss over every step (copy-memory); the {config['task']} "
+                                             f"model's head reads one step")
+        if config["padding"] != "causal":
+            raise ConfigError("mask_warmup", "is for causal models: with padding='same' both ends read padding")
+        R = 1 + 2 * (config["kernel_size"] - 1) * config["nb_stacks"] * sum(config["dilations"])
+        T = config["length"] + 20
+        if R > T:
+            raise ConfigError("mask_warmup", f"would leave no step to learn from: the receptive field is {R} steps, "
+                                             f"the sequences {T} (--length {config['length']} + 20)")
     return config

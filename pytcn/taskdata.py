@@ -47,11 +47,11 @@ class TaskData:
     description: str
     extra: dict = field(default_factory=dict)
 
-    def loss(self, pred, y, backend=None):
-        """(loss, its gradient) of a prediction on any backend (see pytcn.losses)."""
+    def loss(self, pred, y, backend=None, mask=None):
+        """(loss, its gradient) of a prediction on any backend (see pytcn.losses); ``mask`` weights its positions."""
         if self.loss_name == "mse":
-            return losses.mse(pred, y, backend)
-        return losses.cross_entropy(pred, y, backend)
+            return losses.mse(pred, y, backend, mask=mask)
+        return losses.cross_entropy(pred, y, backend, mask=mask)
 
     def metric(self, pred, y):
         """The task's score of predictions ``pred`` (NumPy) against targets ``y``."""

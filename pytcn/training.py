@@ -24,6 +24,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from .config import ConfigError, check_config, default_config  # noqa: F401 (default_config: part of this API)
 from .files import write_atomic
+from .losses import warmup_mask
 from .model import TCN
 from .optim import Adam
 from .taskdata import SHAPES, make_task
@@ -52,13 +53,21 @@ def build(config):
     return task, model, optimizer
 
 
-def evaluate(model, task, split, batch_size=256):
+def loss_mask(config, model):
+    """The mask of the training and evaluation loss: with mask_warmup, the first R-1 steps left out (each output
+    there reads zero padding in place of inputs before the start); else None."""
+    if not config.get("mask_warmup"):
+        return None
+    return warmup_mask(config["length"] + 20, model.receptive_field)  # copy-memory: T + 20 steps
+
+
+def evaluate(model, task, split, batch_size=256, mask=None):
     """(mean loss, metric) of ``model`` on one split, in inference mode (no dropout), batch by batch."""
     x, y = task.splits[split]
     preds, total, count = [], 0.0, 0
     for start in range(0, len(x), batch_size):
         pred = model.forward(x[start:start + batch_size])
-        loss, _ = task.loss(pred, y[start:start + batch_size], model.backend)
+        loss, _ = task.loss(pred, y[start:start + batch_size], model.backend, mask)
         total += loss * pred.shape[0]
         count += pred.shape[0]
         preds.append(model.backend.to_host(pred))
@@ -100,6 +109,11 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.task, self.model, self.optimizer = build(self.config)
+        self.mask = loss_mask(self.config, self.model)  # of the loss: None, or the warm-up steps left out
+        if self.mask is not None and self.task.extra.get("baseline_loss"):
+            # copy memory's memoryless baseline (log 8 at each of the last 10 steps, 0 elsewhere) over the steps kept
+            kept = self.mask.astype(np.float64)
+            self.task.extra["baseline_loss"] = float(kept[-10:].sum() * np.log(8) / kept.sum())
         self.shuffle_rng = np.random.default_rng([self.config["seed"], 100])
         self.epoch = 0  # epochs finished
         self.batch = 0  # the next batch of the current epoch
@@ -212,7 +226,7 @@ class Trainer:
                     self.log(f"interrupted: checkpoint written to {self.checkpoint_path} at epoch {self.epoch + 1}, "
                              f"batch {self.batch}/{n_batches}; continue with --resume")
                     break
-                val_loss, val_metric = evaluate(self.model, self.task, "val")
+                val_loss, val_metric = evaluate(self.model, self.task, "val", mask=self.mask)
                 sums = self.epoch_sums
                 self.epoch += 1
                 self.batch = 0
@@ -236,7 +250,7 @@ class Trainer:
         On backend 'cuda' the batch goes to the GPU once, in forward; the loss and the prediction (for the batch's
         metric) come back; everything else stays on the device."""
         pred = self.model.forward(x, training=True)
-        loss, dpred = self.task.loss(pred, y, self.model.backend)
+        loss, dpred = self.task.loss(pred, y, self.model.backend, self.mask)
         if not math.isfinite(loss):
             if self.saved_at is None:
                 kept = "no checkpoint had been written yet"
@@ -251,7 +265,7 @@ class Trainer:
         return loss, self.task.metric(self.model.backend.to_host(pred), y)
 
     def summary(self, interrupted=False):
-        test_loss, test_metric = evaluate(self.model, self.task, "test")
+        test_loss, test_metric = evaluate(self.model, self.task, "test", mask=self.mask)
         return dict(task=self.task.description, epochs=self.epoch, steps=self.optimizer.t, interrupted=interrupted,
                     test_loss=test_loss, test_metric=test_metric, metric_name=self.task.metric_name,
                     baseline=self.task.baseline, baseline_name=self.task.baseline_name,

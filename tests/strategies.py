@@ -166,6 +166,17 @@ def cross_entropy_problems(draw, dtype=dtypes):
     return CrossEntropyProblem(logits=logits, labels=rng.integers(0, C, M, dtype=np.int64))
 
 
+@st.composite
+def loss_weights(draw, M, dtype):
+    """Row weights of a masked loss: a 0/1 mask keeping at least one row, or positive weights."""
+    rng = np.random.default_rng(draw(seeds))
+    if draw(st.booleans()):
+        weights = (rng.random(M) < 0.6).astype(dtype)
+        weights[draw(st.integers(0, M - 1))] = 1
+        return weights
+    return rng.uniform(0.1, 2.0, M).astype(dtype)
+
+
 @dataclass(frozen=True)
 class AdamProblem:
     """param, m, v, grad: one shape and dtype (v > 0, as after any earlier step); grad_scale (clipping's factor, 1

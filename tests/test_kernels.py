@@ -34,6 +34,7 @@ from tests.strategies import (
     conv_cases,
     cross_entropy_problems,
     linear_problems,
+    loss_weights,
     mse_problems,
     relu_problems,
     step_problems,
@@ -143,6 +144,39 @@ def _softmax_cross_entropy_args(p):
     return {"dlogits": unwritten(p.logits.shape, p.dtype)}, (p.logits, p.labels)
 
 
+@dataclass(frozen=True)
+class Masked:
+    """A loss problem and the weights of its rows."""
+    problem: object
+    weights: np.ndarray
+
+    @property
+    def dtype(self):
+        return self.problem.dtype
+
+
+@st.composite
+def masked_mse_problems(draw):
+    p = draw(mse_problems())
+    return Masked(p, draw(loss_weights(p.pred.shape[0], p.dtype)))
+
+
+@st.composite
+def masked_cross_entropy_problems(draw):
+    p = draw(cross_entropy_problems())
+    return Masked(p, draw(loss_weights(p.logits.shape[0], p.dtype)))
+
+
+def _masked_mse_args(masked):
+    outputs, inputs = _mse_args(masked.problem)
+    return outputs, (*inputs, masked.weights)
+
+
+def _masked_softmax_cross_entropy_args(masked):
+    outputs, inputs = _softmax_cross_entropy_args(masked.problem)
+    return outputs, (*inputs, masked.weights)
+
+
 def _adam_update_args(p):
     # param, m and v are updated in place: each call gets its own copies
     outputs = {"param": p.param.copy(), "m": p.m.copy(), "v": p.v.copy()}
@@ -164,6 +198,8 @@ CASES = [
     Case("linear_backward", linear_problems(), _linear_backward_args),
     Case("mse", mse_problems(), _mse_args),
     Case("softmax_cross_entropy", cross_entropy_problems(), _softmax_cross_entropy_args),
+    Case("masked_mse", masked_mse_problems(), _masked_mse_args),
+    Case("masked_softmax_cross_entropy", masked_cross_entropy_problems(), _masked_softmax_cross_entropy_args),
     Case("adam_update", adam_problems(weight_decay=st.just(0.0)), _adam_update_args, "no_weight_decay"),
     Case("adam_update", adam_problems(weight_decay=weight_decays), _adam_update_args, "weight_decay"),
 ]

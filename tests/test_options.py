@@ -170,3 +170,106 @@ def test_lengths_are_refused_where_the_head_reads_every_step_or_the_future():
     with pytest.raises(ValueError, match="lengths cannot be used with padding='same'"):
         pytcn.TCN(input_channels=1, nb_filters=2, kernel_size=2, dilations=[1], padding="same",
                   seed=0).forward(x, lengths=[3, 6])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# loss masks
+
+
+LOSSES = ["mse", "cross_entropy"]
+
+
+def loss_call(name, pred, rng, backend, mask=None):
+    if name == "mse":
+        target = rng.standard_normal(pred.shape)
+        return lambda p, m=mask: pytcn.mse(p, target, backend, mask=m), target
+    labels = rng.integers(0, pred.shape[-1], pred.shape[:-1])
+    return lambda p, m=mask: pytcn.cross_entropy(p, labels, backend, mask=m), labels
+
+
+@backends
+@pytest.mark.parametrize("loss", LOSSES)
+@given(N=st.integers(1, 3), T=st.integers(1, 8), C=st.integers(1, 4), seed=seeds)
+def test_a_masked_loss_is_the_loss_of_the_positions_kept(backend, loss, N, T, C, seed):
+    rng = np.random.default_rng(seed)
+    pred = rng.standard_normal((N, T, C))
+    mask = rng.random((N, T)) < 0.6
+    mask[rng.integers(N), rng.integers(T)] = True
+    call, target = loss_call(loss, pred, rng, backend)
+    value, grad = call(pred, mask)
+    kept = pytcn.mse(pred[mask], target[mask], "numpy") if loss == "mse" else \
+        pytcn.cross_entropy(pred[mask], target[mask], "numpy")
+    assert_close(np.float64(value), np.float64(kept[0]), what="the masked loss")
+    grad = pytcn.to_numpy(grad)
+    assert not grad[~mask].any(), "a masked position got a gradient"
+    assert_close(grad[mask], kept[1], what="the gradient at the positions kept")
+    ones, ones_grad = call(pred, np.ones((N, T)))
+    plain, plain_grad = call(pred, None)
+    assert_close(np.float64(ones), np.float64(plain), what="a mask of ones")
+    assert_close(pytcn.to_numpy(ones_grad), pytcn.to_numpy(plain_grad), what="the gradient with a mask of ones")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_a_weighted_loss_gradient_matches_finite_differences(loss, backend):
+    rng = np.random.default_rng(8)
+    pred = rng.standard_normal((3, 4, 3))
+    weights = rng.uniform(0.0, 2.0, (3, 4))
+    call, _ = loss_call(loss, pred, rng, backend)
+    _, grad = call(pred, weights)
+    numeric = np.zeros_like(pred)
+    h = 1e-6
+    for k in np.ndindex(pred.shape):
+        plus, minus = pred.copy(), pred.copy()
+        plus[k] += h
+        minus[k] -= h
+        numeric[k] = (call(plus, weights)[0] - call(minus, weights)[0]) / (2 * h)
+    error = np.abs(grad - numeric) / np.maximum(np.maximum(np.abs(grad), np.abs(numeric)), 1e-3 * np.abs(numeric).max())
+    assert error.max() < 1e-6, f"worst relative error {error.max():.2e}"
+
+
+def test_length_and_warmup_masks():
+    assert pytcn.losses.length_mask([2, 4], 4).tolist() == [[True, True, False, False], [True, True, True, True]]
+    assert pytcn.losses.warmup_mask(5, 3).tolist() == [False, False, True, True, True]  # R - 1 = 2 steps out
+
+
+def test_a_padded_batch_of_sequences_trains_on_each_sequence_alone():
+    # return_sequences: every step is output; the length mask keeps each sequence's own steps, whose outputs a causal
+    # TCN computes from that sequence alone. The loss of the padded batch is the loss over all the real steps.
+    model = pytcn.TCN(input_channels=1, outputs=3, nb_filters=3, kernel_size=2, dilations=[1, 2],
+                      return_sequences=True, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(9)
+    lengths = [6, 3]
+    x = rng.standard_normal((2, 6, 1))
+    x[1, 3:] = 50.0  # padding
+    labels = rng.integers(0, 3, (2, 6))
+    loss, _ = pytcn.cross_entropy(model.forward(x), labels, mask=pytcn.losses.length_mask(lengths, 6))
+    logits = np.concatenate([model.forward(x[n:n + 1, :length])[0] for n, length in enumerate(lengths)])
+    expected, _ = pytcn.cross_entropy(logits, np.concatenate([labels[n, :length] for n, length in enumerate(lengths)]))
+    assert_close(np.float64(loss), np.float64(expected))
+
+
+@pytest.mark.parametrize("mask, error, message", [
+    (np.zeros((2, 3)), ValueError, "mask keeps no position"),
+    (-np.ones((2, 3)), ValueError, "finite weights >= 0"),
+    (np.ones((3, 2)), ValueError, "mask must have the shape of the positions (2, 3)"),
+    (np.array([["a"] * 3] * 2), TypeError, "mask must hold booleans or real weights"),
+])
+def test_bad_masks_are_named(mask, error, message):
+    with pytest.raises(error) as info:
+        pytcn.mse(np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), mask=mask)
+    assert message in str(info.value)
+
+
+def test_mask_warmup_is_checked_where_it_cannot_work(tmp_path):
+    from pytcn.config import ConfigError, make_config
+
+    with pytest.raises(ConfigError, match="would leave no step to learn from: the receptive field is 435"):
+        make_config("copy-memory", mask_warmup=True)
+    with pytest.raises(ConfigError, match="is for a loss over every step"):
+        make_config("adding", mask_warmup=True)
+    config = make_config("copy-memory", mask_warmup=True, kernel_size=2, dilations=[1, 2, 4])
+    from pytcn.training import Trainer
+
+    trainer = Trainer(config | dict(train_size=8, val_size=8, test_size=8), tmp_path / "run", progress=False)
+    assert trainer.mask.tolist() == [False] * 14 + [True] * 106  # R = 15: the first 14 of 120 steps left out
