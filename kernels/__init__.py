@@ -43,6 +43,18 @@ from .losses import (
     softmax_cross_entropy_numba,
     softmax_cross_entropy_numpy,
 )
+from .norm import (
+    batch_norm_backward_numba,
+    batch_norm_backward_numpy,
+    batch_norm_forward_numba,
+    batch_norm_forward_numpy,
+    batch_norm_statistics_numba,
+    batch_norm_statistics_numpy,
+    layer_norm_backward_numba,
+    layer_norm_backward_numpy,
+    layer_norm_forward_numba,
+    layer_norm_forward_numpy,
+)
 from .relu import (
     add_relu_forward_numba,
     add_relu_forward_numpy,
@@ -72,6 +84,11 @@ TWINS = {
     "masked_mse": (masked_mse_numpy, masked_mse_numba),
     "masked_softmax_cross_entropy": (masked_softmax_cross_entropy_numpy, masked_softmax_cross_entropy_numba),
     "adam_update": (adam_update_numpy, adam_update_numba),
+    "layer_norm_forward": (layer_norm_forward_numpy, layer_norm_forward_numba),
+    "layer_norm_backward": (layer_norm_backward_numpy, layer_norm_backward_numba),
+    "batch_norm_statistics": (batch_norm_statistics_numpy, batch_norm_statistics_numba),
+    "batch_norm_forward": (batch_norm_forward_numpy, batch_norm_forward_numba),
+    "batch_norm_backward": (batch_norm_backward_numpy, batch_norm_backward_numba),
 }
 
 #: op name -> the naive Numba loop beside a blocked fast kernel (kernels/conv.py explains the blocking)

@@ -47,6 +47,11 @@ class Backend:
     masked_mse: Callable
     masked_softmax_cross_entropy: Callable
     adam_update: Callable
+    layer_norm_forward: Callable
+    layer_norm_backward: Callable
+    batch_norm_statistics: Callable
+    batch_norm_forward: Callable
+    batch_norm_backward: Callable
     # the plumbing (kernels.arrays.PLUMBING)
     add: Callable
     copy: Callable

@@ -3,22 +3,22 @@ import numpy as np
 
 from . import _validate
 from .backends import get_backend
-from .layers import CausalConv1D, Dropout, Layer, ReLU, SpatialDropout1D
+from .layers import BatchNorm1d, CausalConv1D, Dropout, Layer, LayerNorm, ReLU, SpatialDropout1D
 from .memory import empty
 
 
 class ResidualBlock(Layer):
     """Two causal dilated convolutions with ReLU and dropout, added to a residual path.
 
-        x ─────────────────────────────────────────────┐
-        │                                              │ residual: x itself, or a 1x1 convolution
-        ▼                                              │ ("downsample") when C_in != C_out
-        conv1 (K, d) ─ ReLU ─ dropout                  │
-        │                                              │
-        ▼                                              ▼
-        conv2 (K, d) ─ ReLU ─ dropout ─── branch ───► (+) ─ ReLU ─► out
-                                            │
-                                            └──────────────────────► skip (the branch, before the residual add)
+        x ─────────────────────────────────────────────────────┐
+        │                                                      │ residual: x itself, or a 1x1 convolution
+        ▼                                                      │ ("downsample") when C_in != C_out
+        conv1 (K, d) ─ [norm1] ─ ReLU ─ dropout                │
+        │                                                      │
+        ▼                                                      ▼
+        conv2 (K, d) ─ [norm2] ─ ReLU ─ dropout ─── branch ──► (+) ─ ReLU ─► out
+                                                    │
+                                                    └────────────────────────► skip (the branch, before the add)
 
     out = ReLU(branch(x) + residual(x)). ``forward`` returns both ``out`` (the input of the next block) and the
     branch output, which keras-tcn sums over all blocks when ``use_skip_connections`` is on:
@@ -26,23 +26,36 @@ class ResidualBlock(Layer):
         (out, branch), cache = block.forward(x, training, rng)
         dx, grads = block.backward(dout, cache, dbranch)      # dbranch: the gradient reaching the skip output
 
-    Parameter names follow locuslab/TCN's TemporalBlock: conv1.*, conv2.*, downsample.*.
+    The normalisation layers [norm1], [norm2] (layer or batch norm, ``use_layer_norm``/``use_batch_norm``) sit between
+    each convolution and its ReLU, where keras-tcn and pytorch-tcn put them. Without them, each convolution carries
+    its ReLU in its own kernel (conv_relu_forward): the same function as a separate ReLU layer, one pass fewer.
+
+    Parameter names follow locuslab/TCN's TemporalBlock: conv1.*, conv2.*, downsample.*; the normalisations are
+    norm1.*, norm2.*, as pytorch-tcn names them.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, dilation, *, dropout_rate=0.0, dropout_type="spatial",
                  use_weight_norm=False, kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu",
-                 padding="causal"):
+                 padding="causal", use_layer_norm=False, use_batch_norm=False):
         super().__init__()
-        # each convolution carries its ReLU (activation="relu"): the same function as a separate ReLU layer,
-        # computed by the convolution's own kernel (conv_relu_forward), which saves a pass and an array
-        conv = dict(kernel_size=kernel_size, dilation=dilation, activation="relu", use_weight_norm=use_weight_norm,
-                    kernel_initializer=kernel_initializer, rng=rng, dtype=dtype, backend=backend, padding=padding)
+        use_layer_norm = _validate.boolean("use_layer_norm", use_layer_norm)
+        use_batch_norm = _validate.boolean("use_batch_norm", use_batch_norm)
+        if use_layer_norm + use_batch_norm + bool(use_weight_norm) > 1:
+            raise ValueError("use_weight_norm, use_layer_norm and use_batch_norm: only one normalisation at a time "
+                             "(as in keras-tcn), got more than one")
+        norm = LayerNorm if use_layer_norm else BatchNorm1d if use_batch_norm else None
+        conv = dict(kernel_size=kernel_size, dilation=dilation, activation=None if norm else "relu",
+                    use_weight_norm=use_weight_norm, kernel_initializer=kernel_initializer, rng=rng, dtype=dtype,
+                    backend=backend, padding=padding)
         dropout = {"spatial": SpatialDropout1D, "elementwise": Dropout}[
             _validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))]
         self.conv1 = CausalConv1D(in_channels, out_channels, **conv)
+        self.norm1 = norm(out_channels, dtype=dtype, backend=backend) if norm else None
         self.dropout1 = dropout(dropout_rate, backend)
         self.conv2 = CausalConv1D(out_channels, out_channels, **conv)
+        self.norm2 = norm(out_channels, dtype=dtype, backend=backend) if norm else None
         self.dropout2 = dropout(dropout_rate, backend)
+        self.relu = ReLU(backend)  # after a normalisation (without one, each convolution has its ReLU)
         # a 1x1 convolution (no weight normalisation, as in locuslab/TCN) only where the channel count changes
         self.downsample = None
         if in_channels != out_channels:
@@ -51,27 +64,50 @@ class ResidualBlock(Layer):
         self.relu_out = ReLU(backend)
         self.backend = get_backend(backend)
         self._layers = {"conv1": self.conv1, "conv2": self.conv2}
+        if norm:
+            self._layers |= {"norm1": self.norm1, "norm2": self.norm2}
         if self.downsample is not None:
             self._layers["downsample"] = self.downsample
         self._collect()
 
     def _collect(self):
-        # the block's own params: the convolutions' arrays (the same objects) under prefixed names
+        # the block's own params: the layers' arrays (the same objects) under prefixed names
         self.params = dict(self.named_parameters())
+        self.buffers = dict(self.named_buffers())
 
     def named_parameters(self, prefix=""):
         return [entry for name, layer in self._layers.items() for entry in layer.named_parameters(f"{prefix}{name}.")]
+
+    def named_buffers(self, prefix=""):
+        return [entry for name, layer in self._layers.items() for entry in layer.named_buffers(f"{prefix}{name}.")]
 
     def rebind(self, params, prefix=""):
         for name, layer in self._layers.items():
             layer.rebind(params, f"{prefix}{name}.")
         self._collect()
 
+    def _conv_relu(self, conv, norm, x, training):
+        """ReLU(norm(conv(x))), or the convolution with its own ReLU without a normalisation; (y, caches)."""
+        h, c = conv.forward(x)
+        if norm is None:
+            return h, (c, None, None)
+        h, cn = norm.forward(h, training)
+        h, cr = self.relu.forward(h)
+        return h, (c, cn, cr)
+
+    def _conv_relu_backward(self, conv, norm, dy, caches):
+        c, cn, cr = caches
+        if norm is not None:
+            dy, _ = self.relu.backward(dy, cr)  # forward: h = ReLU(norm(z))
+            dy, grads_norm = norm.backward(dy, cn)
+        dx, grads = conv.backward(dy, c)
+        return dx, grads, (grads_norm if norm is not None else {})
+
     def forward(self, x, training=False, rng=None):
         """x: (N, C_in, T) -> (out, branch), both (N, C_out, T); cache."""
-        h1, c1 = self.conv1.forward(x)  # conv1 includes its ReLU
+        h1, c1 = self._conv_relu(self.conv1, self.norm1, x, training)
         h1, d1 = self.dropout1.forward(h1, training, rng)
-        h2, c2 = self.conv2.forward(h1)
+        h2, c2 = self._conv_relu(self.conv2, self.norm2, h1, training)
         branch, d2 = self.dropout2.forward(h2, training, rng)
         residual, cr = (x, None) if self.downsample is None else self.downsample.forward(x)
         out, co = self.relu_out.forward(branch, residual)  # ReLU(branch + residual), in one pass
@@ -80,13 +116,23 @@ class ResidualBlock(Layer):
     def step(self, x, histories, t):
         """One step of the forward pass at inference, for streaming: x: (N, C_in) at step t -> (out, branch), both
         (N, C_out), what ``forward`` gives at step t. ``histories``: {"conv1": (N, L, C_in), "conv2": (N, L, C_out)},
-        the ring buffers of the two convolutions (see CausalConv1D.step), updated in place. Dropout is the identity."""
-        h1 = self.conv1.step(x, histories.get("conv1"), t)
-        branch = self.conv2.step(h1, histories.get("conv2"), t)
+        the ring buffers of the two convolutions (see CausalConv1D.step), updated in place. Dropout is the identity;
+        a normalisation is applied to the step as to a sequence of one step (batch norm with its running averages)."""
+        h1 = self._step_norm_relu(self.norm1, self.conv1.step(x, histories.get("conv1"), t))
+        branch = self._step_norm_relu(self.norm2, self.conv2.step(h1, histories.get("conv2"), t))
         residual = x if self.downsample is None else self.downsample.step(x, None, t)  # K = 1: no history
         out = empty(self.backend, branch.shape, branch.dtype)
         self.backend.add_relu_forward(out, branch, residual)
         return out, branch
+
+    def _step_norm_relu(self, norm, h):
+        if norm is None:
+            return h  # the convolution's step applied its ReLU
+        N, C = h.shape
+        y, _ = norm.forward(h.reshape(N, C, 1), training=False)
+        out = empty(self.backend, (N, C), h.dtype)
+        self.backend.relu_forward(out, y.reshape(N, C))
+        return out
 
     def backward(self, dout, cache, dbranch=None):
         """dout, dbranch (the gradient reaching the skip output, or None): (N, C_out, T) -> dx: (N, C_in, T), and
@@ -100,12 +146,15 @@ class ResidualBlock(Layer):
             dbranch = self.backend.array("dbranch", dbranch, 3, dsum.dtype, shape=dsum.shape)
             dbranch_total = empty(self.backend, dsum.shape, dsum.dtype)
             self.backend.add(dbranch_total, dsum, dbranch)
-        # back through branch = dropout2(ReLU(conv2(h1))) and h1 = dropout1(ReLU(conv1(x))), one layer at a time
+        # back through branch = dropout2(ReLU(norm2(conv2(h1)))) and h1 = dropout1(ReLU(norm1(conv1(x)))), one layer
+        # at a time
         dh2, _ = self.dropout2.backward(dbranch_total, d2)
-        dh1, grads2 = self.conv2.backward(dh2, c2)
+        dh1, grads2, grads_norm2 = self._conv_relu_backward(self.conv2, self.norm2, dh2, c2)
         dh1, _ = self.dropout1.backward(dh1, d1)
-        dx, grads1 = self.conv1.backward(dh1, c1)
+        dx, grads1, grads_norm1 = self._conv_relu_backward(self.conv1, self.norm1, dh1, c1)
         grads = {f"conv1.{name}": g for name, g in grads1.items()} | {f"conv2.{name}": g for name, g in grads2.items()}
+        grads |= {f"norm1.{name}": g for name, g in grads_norm1.items()}
+        grads |= {f"norm2.{name}": g for name, g in grads_norm2.items()}
         # forward: residual = x (or downsample(x)), so the residual path adds its gradient to dx
         if self.downsample is None:
             self.backend.add(dx, dx, dsum)  # dx +=

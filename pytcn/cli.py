@@ -77,6 +77,8 @@ def _train_parser(sub, task):
     option(m, "dropout_type", "spatial (whole channels, keras-tcn) or elementwise (locuslab/TCN)",
            choices=["spatial", "elementwise"])
     flag(m, "use_weight_norm", "weight-normalise the convolutions")
+    flag(m, "use_layer_norm", "layer normalisation after each convolution, before its ReLU (keras-tcn)")
+    flag(m, "use_batch_norm", "batch normalisation after each convolution, before its ReLU (keras-tcn)")
     option(m, "padding", "causal, or same (non-causal, taps centred; the head reads step T // 2)",
            choices=["causal", "same"])
     option(m, "kernel_initializer", "he_normal, he_uniform, glorot_normal, glorot_uniform or normal", metavar="NAME")
@@ -368,7 +370,8 @@ def cmd_info(args):
     print(f"architecture nb_filters={c['nb_filters']} kernel_size={c['kernel_size']} nb_stacks={c['nb_stacks']} "
           f"dilations={c['dilations']} use_skip_connections={c['use_skip_connections']} "
           f"dropout_rate={c['dropout_rate']} dropout_type={c['dropout_type']} use_weight_norm={c['use_weight_norm']} "
-          f"padding={c['padding']} dtype={c['dtype']}")
+          f"use_layer_norm={c['use_layer_norm']} use_batch_norm={c['use_batch_norm']} padding={c['padding']} "
+          f"dtype={c['dtype']}")
     print(f"trained on   backend {c.get('backend', 'cpu')}")
     print(f"parameters   {model.count_params()}")
     print(f"receptive    {model.receptive_field} steps")

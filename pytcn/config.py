@@ -37,7 +37,7 @@ def default_config(task):
     d = DEFAULTS[task]
     return dict(task=task, length=d["length"], nb_filters=d["nb_filters"], kernel_size=d["kernel_size"], nb_stacks=1,
                 dilations=list(d["dilations"]), use_skip_connections=False, dropout_rate=0.0, dropout_type="spatial",
-                padding="causal", mask_warmup=False, use_weight_norm=False,
+                padding="causal", mask_warmup=False, use_weight_norm=False, use_layer_norm=False, use_batch_norm=False,
                 kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"], lr=d["lr"],
                 max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"], val_size=d["val_size"],
                 test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False, dtype="float32",
@@ -109,6 +109,8 @@ CHECKS = {
     "padding": lambda v: _one_of(v, ("causal", "same")),
     "mask_warmup": _boolean,
     "use_weight_norm": _boolean,
+    "use_layer_norm": _boolean,
+    "use_batch_norm": _boolean,
     "kernel_initializer": lambda v: _one_of(v, INITIALIZERS),
     "batch_size": lambda v: _integer(v, 1),
     "epochs": lambda v: _integer(v, 1),
@@ -128,7 +130,8 @@ CHECKS = {
 
 #: fields added after configurations were first written into checkpoints and sweep results: a configuration
 #: written before a field existed ran with what the field's value here means, and is read so
-ADDED_LATER = {"dropout_type": "spatial", "padding": "causal", "mask_warmup": False}
+ADDED_LATER = {"dropout_type": "spatial", "padding": "causal", "mask_warmup": False, "use_layer_norm": False,
+               "use_batch_norm": False}
 
 
 def check_config(config):
@@ -154,6 +157,10 @@ def check_config(config):
             len(set(config["nb_filters"])) > 1:
         raise ConfigError("nb_filters", f"must be one width when use_skip_connections is on, got "
                                         f"{config['nb_filters']!r}")
+    norms = [field for field in ("use_weight_norm", "use_layer_norm", "use_batch_norm") if config[field]]
+    if len(norms) > 1:
+        raise ConfigError(norms[1], f"cannot be on with {norms[0]} ({option_name(norms[0])}): one normalisation at "
+                                    f"most (as in keras-tcn)")
     if config["mask_warmup"]:
         if config["task"] != "copy-memory":
             raise ConfigError("mask_warmup", f"is for a loss over every step (copy-memory); the {config['task']} "

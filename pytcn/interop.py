@@ -27,8 +27,10 @@ What maps onto what (pytcn's own names: README, "State dict names"):
   ``read_keras_tcn`` reads a ``.keras`` file, a Keras 3 ``.weights.h5`` or a Keras 2 ``.h5`` into names of the form
   ``residual_block_0/conv1D_0/kernel`` and ``dense/kernel``, which ``from_keras_tcn`` maps.
 
-Normalisation layers (batch or layer norm) have no pytcn counterpart yet: a state dict holding them is refused,
-naming them, rather than loaded without them.
+Normalisation layers: pytorch-tcn's batch and layer norm (``norm1``/``norm2``) are pytcn's (use_batch_norm,
+use_layer_norm: the same names, and PyTorch's eps and momentum). keras-tcn's are refused, naming them: Keras
+normalises with epsilon 1e-3 and a momentum of 0.99 where pytcn follows PyTorch (1e-5, 0.1), so its weights would
+not give the same model; locuslab/TCN has none.
 """
 import io
 import re
@@ -46,7 +48,7 @@ def _numpy(value):
     """A NumPy copy of an array-like: a NumPy array, a torch tensor (detached, on the CPU), an h5py dataset."""
     if hasattr(value, "detach"):  # a torch tensor, read without importing torch
         value = value.detach().cpu().numpy()
-    return np.ascontiguousarray(np.asarray(value))
+    return np.asarray(value).copy(order="C")  # (not ascontiguousarray, which makes a 0-d array 1-d)
 
 
 def _items(state_dict, label):
@@ -57,7 +59,8 @@ def _items(state_dict, label):
 
 def architecture(params):
     """The TCN arguments a pytcn state dict determines: input_channels, outputs, nb_filters (an int, or one per
-    block), kernel_size and use_weight_norm, and the number of blocks (``blocks``)."""
+    block), kernel_size, the normalisation (use_weight_norm, use_layer_norm, use_batch_norm), and the number of
+    blocks (``blocks``)."""
     blocks = sorted({int(m.group(1)) for name in params if (m := re.match(r"tcn\.network\.(\d+)\.", name))})
     if not blocks or blocks != list(range(len(blocks))):
         raise ValueError(f"params must hold the blocks tcn.network.0, 1, ... of a pytcn model, got blocks {blocks}")
@@ -67,9 +70,12 @@ def architecture(params):
     first = params[f"tcn.network.0.conv1.{key}"]
     if "linear.weight" not in params:
         raise ValueError("params has no head (linear.weight): a pytcn model always has one")
+    norm = "tcn.network.0.norm1.weight" in params
+    batch_norm = "tcn.network.0.norm1.running_mean" in params
     return dict(input_channels=int(first.shape[1]), outputs=int(params["linear.weight"].shape[0]),
                 nb_filters=widths[0] if len(set(widths)) == 1 else widths, kernel_size=int(first.shape[2]),
-                use_weight_norm=wn, blocks=len(blocks))
+                use_weight_norm=wn, use_layer_norm=norm and not batch_norm, use_batch_norm=batch_norm,
+                blocks=len(blocks))
 
 
 def model_from(params, *, dilations=None, nb_stacks=1, **kwargs):
@@ -107,8 +113,9 @@ def model_from(params, *, dilations=None, nb_stacks=1, **kwargs):
 
 _ALIASES = {"0": "conv1", "4": "conv2"}  # locuslab's TemporalBlock.net: conv1, chomp1, relu1, dropout1, conv2, ...
 _PARAMETRIZED = {"parametrizations.weight.original0": "weight_g", "parametrizations.weight.original1": "weight_v"}
-_UNSUPPORTED = re.compile(r"(^|\.)(norm\d?|bn\d?|batch_norm|layer_norm|embedding_projection\w*|"
+_UNSUPPORTED = re.compile(r"(^|\.)(bn\d?|batch_norm|layer_norm|embedding_projection\w*|"
                           r"downsample_skip_connection)(\.|$)")
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def _block_key(name, rest, where):
@@ -123,10 +130,10 @@ def _block_key(name, rest, where):
         if index not in _ALIASES:
             raise ValueError(f"{where}: unexpected key {name!r} (net.{index} is no convolution of a block)")
         layer = _ALIASES[index]
-    if layer not in ("conv1", "conv2", "downsample"):
+    if layer not in ("conv1", "conv2", "downsample", "norm1", "norm2"):
         raise ValueError(f"{where}: unexpected key {name!r}")
     param = _PARAMETRIZED.get(param, param)
-    if param not in ("weight", "bias", "weight_g", "weight_v"):
+    if param not in ("weight", "bias", "weight_g", "weight_v", *_BUFFERS):
         raise ValueError(f"{where}: unexpected key {name!r}")
     return f"tcn.network.{b}.{layer}.{param}", alias
 
@@ -156,9 +163,12 @@ def from_locuslab(state_dict, prefix=None, head="linear."):
     prefix = _prefix_of([n for n, _ in items], prefix)
     params, aliases = {}, {}
     for name, a in items:
+        if re.search(r"\.norm\d\.", name):
+            raise ValueError(f"state_dict: {name!r} is a normalisation layer's, which locuslab/TCN does not have: "
+                             f"a pytorch-tcn state dict? (interop.from_pytorch_tcn)")
         if _UNSUPPORTED.search(name):
-            raise ValueError(f"state_dict: {name!r} belongs to a layer pytcn does not have (normalisation, embeddings "
-                             f"or skip projections); its model cannot be represented")
+            raise ValueError(f"state_dict: {name!r} belongs to a layer pytcn does not have (embeddings or skip "
+                             f"projections); its model cannot be represented")
         if head and name.startswith(head):
             params["linear." + name[len(head):]] = a
         elif name.startswith(prefix + "network."):
@@ -191,6 +201,8 @@ def _as_weight_norm(params, key_prefix):
 
 
 def _locuslab_shaped(model):
+    if model.use_layer_norm or model.use_batch_norm:
+        raise ValueError("locuslab/TCN has no layer or batch normalisation: this model cannot be written as one")
     if model.use_skip_connections:
         raise ValueError("use_skip_connections=True has no counterpart in locuslab/TCN (its blocks feed the head "
                          "from the last block only); pytorch-tcn's skip sum differs too")
@@ -247,8 +259,8 @@ def from_pytorch_tcn(state_dict, prefix=None, head="projection_out."):
     params = {}
     for name, a in items:
         if _UNSUPPORTED.search(name):
-            raise ValueError(f"state_dict: {name!r} belongs to a layer pytcn does not have (normalisation, embeddings "
-                             f"or skip projections); its model cannot be represented")
+            raise ValueError(f"state_dict: {name!r} belongs to a layer pytcn does not have (embeddings or skip "
+                             f"projections); its model cannot be represented")
         if name.endswith((".padder.buffer", ".buffer")):
             continue  # the streaming state of a convolution: zeros in a trained model
         if head and name.startswith(head):
@@ -276,7 +288,8 @@ def from_pytorch_tcn(state_dict, prefix=None, head="projection_out."):
 def to_pytorch_tcn(model, prefix="", head="projection_out."):
     """The model's weights under pytorch-tcn's names (1.2.3): they load with ``strict=True`` into
     ``pytorch_tcn.TCN(input_channels, [widths...], kernel_size, dilations, use_norm=..., output_projection=outputs,
-    use_skip_connections=False)`` with use_norm="weight_norm" for a weight-normalised model and None otherwise.
+    use_skip_connections=False)`` with use_norm "weight_norm", "layer_norm" or "batch_norm" as the model's
+    normalisation, None without one.
     Its output is (N, outputs, T): the head at every step; a model without return_sequences reads the last.
     The padding buffers are written as zeros (the state of a stream at its start)."""
     if model.use_skip_connections:
@@ -297,6 +310,9 @@ def to_pytorch_tcn(model, prefix="", head="projection_out."):
                 out[f"{prefix}network.{b}.{conv}.weight"] = params[key + "weight"]
             out[f"{prefix}network.{b}.{conv}.padder.buffer"] = np.zeros(
                 (1, layer.in_channels, layer.history_length), model.dtype)
+        for name, value in params.items():  # the normalisations: pytorch-tcn's names are pytcn's
+            if name.startswith((f"tcn.network.{b}.norm1.", f"tcn.network.{b}.norm2.")):
+                out[f"{prefix}{name[len('tcn.'):]}"] = value
         if block.downsample is not None:
             for p in ("weight", "bias"):
                 out[f"{prefix}network.{b}.downsample.{p}"] = params[f"tcn.network.{b}.downsample.{p}"]
@@ -346,6 +362,9 @@ def to_keras_tcn(model):
     """The model's weights under keras-tcn's names (the inverse of ``from_keras_tcn``). keras-tcn has had no weight
     normalisation since 3.5.5: a weight-normalised model is written with its effective kernels, W = g v / ||v||,
     which compute the same function."""
+    if model.use_layer_norm or model.use_batch_norm:
+        raise ValueError("keras-tcn normalises with Keras's epsilon (1e-3) and momentum (0.99), pytcn with PyTorch's "
+                         "(1e-5, 0.1): a model with layer or batch norm is not written for keras-tcn")
     params = _weights(model)
     out = {}
     for b in range(len(model.blocks)):
@@ -414,8 +433,9 @@ def _keras_names(datasets, path, head):
         if name.startswith(("optimizer", "optimizer_weights")):
             continue
         if re.search(r"(batch_norm|layer_norm|norm_\d|batch_normalization|layer_normalization)", name):
-            raise ValueError(f"{path}: {name!r} is a normalisation layer's, which pytcn does not have (yet): the model "
-                             f"cannot be represented")
+            raise ValueError(f"{path}: {name!r} is a Keras normalisation layer's; Keras normalises with epsilon "
+                             f"1e-3 and momentum 0.99 where pytcn follows PyTorch (1e-5, 0.1), so these weights would "
+                             f"not give the same model")
         layer, var = _keras_var(name)
         if layer is None:
             continue

@@ -28,14 +28,20 @@ from .memory import empty
 
 
 class Layer:
-    """Base of all layers: the parameters, by name."""
+    """Base of all layers: the parameters, by name, and the buffers (arrays a layer keeps and updates itself, such as
+    batch norm's running statistics: in the state_dict, but never touched by an optimizer)."""
 
     def __init__(self):
         self.params = {}
+        self.buffers = {}
 
     def named_parameters(self, prefix=""):
         """(prefixed name, param) for every trainable array of this layer."""
         return [(prefix + name, self.params[name]) for name in self.params]
+
+    def named_buffers(self, prefix=""):
+        """(prefixed name, buffer) for every buffer of this layer."""
+        return [(prefix + name, self.buffers[name]) for name in self.buffers]
 
     def rebind(self, params, prefix=""):
         """Takes ``params[prefix + name]`` as this layer's arrays (the model's views of its flat buffer: same shapes,
@@ -262,6 +268,112 @@ class SpatialDropout1D(Layer):
         dx = empty(self.backend, dy.shape, dy.dtype)
         self.backend.scale_channels(dx, dy, mask)  # forward: y = x * mask
         return dx, {}
+
+
+class LayerNorm(Layer):
+    """Layer normalisation over the channels of each step, as torch.nn.LayerNorm(C) on (N, T, C) (keras-tcn's
+    use_layer_norm, pytorch-tcn's use_norm="layer_norm"):
+
+        y[n, c, t] = weight[c] * (x[n, c, t] - mean[n, t]) / sqrt(var[n, t] + eps) + bias[c]
+
+    mean and var (biased) over c; params weight (C,) = 1 and bias (C,) = 0 at the start. kernels/norm.py has the
+    kernels and their backward."""
+
+    def __init__(self, channels, eps=1e-5, dtype=np.float32, backend="cpu"):
+        super().__init__()
+        self.channels = _validate.integer("channels", channels, 1)
+        self.eps = _validate.real("eps", eps, 0.0, low_open=True)
+        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.backend = get_backend(backend)
+        self.params["weight"] = np.ones(self.channels, self.dtype)
+        self.params["bias"] = np.zeros(self.channels, self.dtype)
+        _to_backend(self)
+
+    def forward(self, x, training=False):
+        """x: (N, C, T) -> y, cache. ``training`` changes nothing (accepted for the same call as BatchNorm1d)."""
+        x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.channels, None))
+        N, _, T = x.shape
+        y = empty(self.backend, x.shape, self.dtype)
+        mean = empty(self.backend, (N, T), self.dtype)
+        rstd = empty(self.backend, (N, T), self.dtype)
+        self.backend.layer_norm_forward(y, mean, rstd, x, self.params["weight"], self.params["bias"], self.eps)
+        return y, (x, mean, rstd)  # for the backward pass: the input and its statistics
+
+    def backward(self, dy, cache):
+        x, mean, rstd = cache
+        dy = self.backend.array("dy", dy, 3, self.dtype, shape=x.shape)
+        dx = empty(self.backend, x.shape, self.dtype)
+        dweight = empty(self.backend, (self.channels,), self.dtype)
+        dbias = empty(self.backend, (self.channels,), self.dtype)
+        self.backend.layer_norm_backward(dx, dweight, dbias, dy, x, mean, rstd, self.params["weight"])
+        return dx, {"weight": dweight, "bias": dbias}
+
+
+class BatchNorm1d(Layer):
+    """Batch normalisation of each channel over the batch and the steps, as torch.nn.BatchNorm1d(C) (keras-tcn's
+    use_batch_norm, pytorch-tcn's use_norm="batch_norm"):
+
+        y[n, c, t] = weight[c] * (x[n, c, t] - mean[c]) / sqrt(var[c] + eps) + bias[c]
+
+    In training, mean and var (biased) are the batch's, and the running averages are updated as PyTorch updates
+    them: running = (1 - momentum) * running + momentum * statistic, with the unbiased variance (times M / (M-1),
+    M = N*T); num_batches_tracked counts the updates. At inference the running averages are used. They are buffers
+    (in the state_dict under PyTorch's names, never updated by an optimizer): running_mean (C,) = 0, running_var
+    (C,) = 1, num_batches_tracked () = 0 at the start, the last an int64 NumPy scalar array on every backend."""
+
+    def __init__(self, channels, eps=1e-5, momentum=0.1, dtype=np.float32, backend="cpu"):
+        super().__init__()
+        self.channels = _validate.integer("channels", channels, 1)
+        self.eps = _validate.real("eps", eps, 0.0, low_open=True)
+        self.momentum = _validate.real("momentum", momentum, 0.0, 1.0)
+        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.backend = get_backend(backend)
+        self.params["weight"] = np.ones(self.channels, self.dtype)
+        self.params["bias"] = np.zeros(self.channels, self.dtype)
+        _to_backend(self)
+        be = self.backend
+        self.buffers["running_mean"] = be.to_device(np.zeros(self.channels, self.dtype))
+        self.buffers["running_var"] = be.to_device(np.ones(self.channels, self.dtype))
+        self.buffers["num_batches_tracked"] = np.zeros((), np.int64)
+
+    def forward(self, x, training=False):
+        """x: (N, C, T) -> y, cache. In training, from the batch's statistics (and the running ones updated)."""
+        x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.channels, None))
+        be = self.backend
+        N, _, T = x.shape
+        y = empty(be, x.shape, self.dtype)
+        if not training:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        else:
+            if N * T < 2:
+                raise ValueError(f"batch norm in training needs more than one value per channel (N * T >= 2), got x "
+                                 f"of shape {tuple(x.shape)}")
+            mean = empty(be, (self.channels,), self.dtype)
+            var = empty(be, (self.channels,), self.dtype)
+            be.batch_norm_statistics(mean, var, x)
+            self._update_running(mean, var, N * T)
+        be.batch_norm_forward(y, x, mean, var, self.params["weight"], self.params["bias"], self.eps)
+        return y, (x, mean, var, training)  # for the backward pass: the input and the statistics used
+
+    def _update_running(self, mean, var, M):
+        be, m = self.backend, self.momentum
+        term = empty(be, (self.channels,), self.dtype)
+        for name, stat, factor in (("running_mean", mean, 1.0), ("running_var", var, M / (M - 1))):
+            running = self.buffers[name]
+            be.scale(term, stat, m * factor)  # momentum * statistic (the variance unbiased) ...
+            be.scale(running, running, 1.0 - m)  # ... + (1 - momentum) * running
+            be.add(running, running, term)
+        self.buffers["num_batches_tracked"][...] += 1
+
+    def backward(self, dy, cache):
+        x, mean, var, batch_statistics = cache
+        dy = self.backend.array("dy", dy, 3, self.dtype, shape=x.shape)
+        dx = empty(self.backend, x.shape, self.dtype)
+        dweight = empty(self.backend, (self.channels,), self.dtype)
+        dbias = empty(self.backend, (self.channels,), self.dtype)
+        self.backend.batch_norm_backward(dx, dweight, dbias, dy, x, mean, var, self.params["weight"], self.eps,
+                                         batch_statistics)
+        return dx, {"weight": dweight, "bias": dbias}
 
 
 class Dropout(Layer):

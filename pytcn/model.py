@@ -67,6 +67,10 @@ class TCN:
     activation            'relu' (the only one implemented)
     kernel_initializer    see pytcn.initializers; the head is always initialised glorot_uniform, as keras's Dense
     use_weight_norm       weight-normalise both convolutions of every block
+    use_layer_norm        layer normalisation (over the channels of each step) after each convolution, before its
+                          ReLU, as keras-tcn places it
+    use_batch_norm        batch normalisation (per channel over the batch and the steps, running averages at
+                          inference) in the same place; at most one of the three normalisations
     padding               'causal' (the default: an output never sees a later input) or 'same' (keras's non-causal
                           TCN: each convolution's taps centred on the output step); with 'same' and
                           return_sequences=False the head reads step T // 2, as keras-tcn's does
@@ -92,7 +96,8 @@ class TCN:
     def __init__(self, *, input_channels, outputs=1, nb_filters=64, kernel_size=3, nb_stacks=1,
                  dilations=(1, 2, 4, 8, 16, 32), use_skip_connections=True, dropout_rate=0.0, return_sequences=False,
                  activation="relu", kernel_initializer="he_normal", use_weight_norm=False, dtype=np.float32,
-                 seed=None, backend="cpu", dropout_type="spatial", padding="causal"):
+                 seed=None, backend="cpu", dropout_type="spatial", padding="causal", use_layer_norm=False,
+                 use_batch_norm=False):
         self.input_channels = _validate.integer("input_channels", input_channels, 1)
         self.outputs = _validate.integer("outputs", outputs, 1)
         self.kernel_size = _validate.integer("kernel_size", kernel_size, 1)
@@ -107,6 +112,11 @@ class TCN:
         self.activation = _validate.one_of("activation", activation, ("relu",))
         self.kernel_initializer = kernel_initializer
         self.use_weight_norm = _validate.boolean("use_weight_norm", use_weight_norm)
+        self.use_layer_norm = _validate.boolean("use_layer_norm", use_layer_norm)
+        self.use_batch_norm = _validate.boolean("use_batch_norm", use_batch_norm)
+        if self.use_weight_norm + self.use_layer_norm + self.use_batch_norm > 1:
+            raise ValueError(f"use_weight_norm, use_layer_norm and use_batch_norm: one normalisation at most (as in "
+                             f"keras-tcn), got {use_weight_norm}, {use_layer_norm} and {use_batch_norm}")
         self.dtype = _validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
         if seed is not None:
@@ -125,7 +135,8 @@ class TCN:
                 self.blocks.append(ResidualBlock(
                     c_in, c_out, self.kernel_size, d, dropout_rate=self.dropout_rate, dropout_type=self.dropout_type,
                     padding=self.padding,
-                    use_weight_norm=self.use_weight_norm, kernel_initializer=kernel_initializer, rng=self.rng,
+                    use_weight_norm=self.use_weight_norm, use_layer_norm=self.use_layer_norm,
+                    use_batch_norm=self.use_batch_norm, kernel_initializer=kernel_initializer, rng=self.rng,
                     dtype=self.dtype, backend=self.backend))
                 c_in = c_out
         self.linear = Linear(c_in, self.outputs, rng=self.rng, dtype=self.dtype, backend=self.backend)
@@ -137,6 +148,10 @@ class TCN:
         for b, block in enumerate(self.blocks):
             block.rebind(self.params, f"tcn.network.{b}.")
         self.linear.rebind(self.params, "linear.")
+        # arrays the layers keep and update themselves (batch norm's running statistics): in the state_dict, never
+        # touched by an optimizer; the blocks' own arrays, by name
+        self.buffers = {name: b for k, block in enumerate(self.blocks) for name, b in
+                        block.named_buffers(f"tcn.network.{k}.")}
         self.configure_memory()
         self._lock = threading.Lock()  # one pass at a time: concurrent passes would write the same gradients
 
@@ -179,6 +194,10 @@ class TCN:
     def count_params(self):
         return int(sum(p.size for p in self.params.values()))
 
+    def _normalisation(self):
+        return "weight norm" if self.use_weight_norm else "layer norm" if self.use_layer_norm else \
+            "batch norm" if self.use_batch_norm else "no normalisation"
+
     def summary(self, print_fn=print):
         """Prints one row per block (its stack, dilation, input and output shapes, parameters, and the receptive field
         of the network up to it), the head, and the totals, as keras's Model.summary does; ``print_fn`` receives
@@ -207,7 +226,7 @@ class TCN:
         print_fn(f"TCN: {self.input_channels} input channel{'s' if self.input_channels > 1 else ''} -> "
                  f"{self.outputs} output{'s' if self.outputs > 1 else ''}, kernel size {K}, "
                  f"{len(self.blocks)} blocks ({self.nb_stacks} stack{'s' if self.nb_stacks > 1 else ''}), "
-                 f"weight norm {'on' if self.use_weight_norm else 'off'}; the head reads {features} at "
+                 f"{self._normalisation()}; the head reads {features} at "
                  f"{'every step' if self.return_sequences else 'the last step'}")
         for k, row in enumerate(rows):
             print_fn(line(row))
@@ -224,6 +243,7 @@ class TCN:
                     dropout_type=self.dropout_type, padding=self.padding,
                     return_sequences=self.return_sequences, activation=self.activation,
                     kernel_initializer=self.kernel_initializer, use_weight_norm=self.use_weight_norm,
+                    use_layer_norm=self.use_layer_norm, use_batch_norm=self.use_batch_norm,
                     dtype=self.dtype.name, seed=self.seed, backend=self.backend.name)
 
     # ---------------------------------------------------------------------------------------------------------
@@ -414,14 +434,23 @@ class TCN:
         return [(name, p, self.grads[name]) for name, p in self.params.items()]
 
     def state_dict(self):
-        """A NumPy copy of every parameter, named and shaped as in PyTorch's locuslab/TCN model (on any backend)."""
-        return {name: self.backend.to_host(p) for name, p in self.params.items()}
+        """A NumPy copy of every parameter and buffer, named and shaped as in PyTorch's locuslab/TCN model (on any
+        backend); batch norm's buffers as torch.nn.BatchNorm1d's."""
+        arrays = {name: self.backend.to_host(p) for name, p in self.params.items()}
+        return arrays | {name: np.array(self.backend.to_host(b) if self.backend.is_array(b) else b)
+                         for name, b in self.buffers.items()}
 
     def load_state_dict(self, state_dict):
-        """Copies ``state_dict``'s arrays into the parameters, after checking every name, shape and dtype."""
-        _validate.matching_arrays("state_dict", state_dict, self.params)
+        """Copies ``state_dict``'s arrays into the parameters and buffers, after checking every name, shape and
+        dtype."""
+        _validate.matching_arrays("state_dict", state_dict, self.params | self.buffers)
         for name, p in self.params.items():
             self.backend.load(p, state_dict[name])  # in place: an optimizer holding these arrays keeps working
+        for name, b in self.buffers.items():
+            if self.backend.is_array(b):
+                self.backend.load(b, state_dict[name])
+            else:  # num_batches_tracked: a host scalar on every backend
+                b[...] = state_dict[name]
 
     def save(self, path):
         """Writes the architecture and the parameters to ``path`` (an .npz of plain arrays, written atomically);

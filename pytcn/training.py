@@ -30,7 +30,7 @@ from .optim import Adam
 from .taskdata import SHAPES, make_task
 
 MODEL_KEYS = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_connections", "dropout_rate",
-              "dropout_type", "padding", "use_weight_norm", "kernel_initializer")
+              "dropout_type", "padding", "use_weight_norm", "use_layer_norm", "use_batch_norm", "kernel_initializer")
 
 
 class TrainingError(RuntimeError):

@@ -105,6 +105,15 @@ MUTANTS = [
     ("kernels/stream.py", "_conv_step",
      "y[n, o] = 0.0 if relu and acc <= 0 else acc",
      "y[n, o] = acc"),
+    ("kernels/norm.py", "_layer_norm_backward",
+     "dx[n, c, t] = r * (dy[n, c, t] * gamma[c] - mean_dxhat - xhat * mean_dxhat_xhat)",
+     "dx[n, c, t] = r * (dy[n, c, t] * gamma[c] - mean_dxhat)"),
+    ("kernels/norm.py", "_batch_norm_backward",
+     "mean_dxhat = gamma[c] * sum_dy / M if batch_statistics else 0.0",
+     "mean_dxhat = gamma[c] * sum_dy / M"),
+    ("kernels/norm.py", "_batch_norm_statistics",
+     "var[c] = acc / M",
+     "var[c] = acc / (M - 1 + 1e-9)"),
 ]
 
 

@@ -178,6 +178,38 @@ def loss_weights(draw, M, dtype):
 
 
 @dataclass(frozen=True)
+class NormProblem:
+    """x, dy: (N, C, T); gamma, beta: (C,); eps. ``shift`` moves x away from zero mean (the statistics must not rely
+    on it), and a fifth of the examples have a channel or step that is constant (variance 0: only eps keeps rstd
+    finite)."""
+
+    x: np.ndarray
+    dy: np.ndarray
+    gamma: np.ndarray
+    beta: np.ndarray
+    eps: float
+    batch_statistics: bool
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+
+@st.composite
+def norm_problems(draw, dtype=dtypes):
+    dtype = draw(dtype)
+    N, C, T = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 12))
+    rng = np.random.default_rng(draw(seeds))
+    x = normal(rng, (N, C, T), dtype) * dtype.type(draw(st.sampled_from([1.0, 3.0]))) + \
+        dtype.type(draw(st.sampled_from([0.0, 5.0])))
+    if draw(st.integers(0, 4)) == 0:
+        x[:, 0, :] = dtype.type(2.0)  # a constant channel
+    return NormProblem(x=np.ascontiguousarray(x), dy=normal(rng, (N, C, T), dtype),
+                       gamma=normal(rng, (C,), dtype), beta=normal(rng, (C,), dtype),
+                       eps=draw(st.sampled_from([1e-5, 1e-3])), batch_statistics=draw(st.booleans()))
+
+
+@dataclass(frozen=True)
 class AdamProblem:
     """param, m, v, grad: one shape and dtype (v > 0, as after any earlier step); grad_scale (clipping's factor, 1
     half the time) a scalar of that dtype; the hyperparameters as Python numbers, always of the same type (floats,

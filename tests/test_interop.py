@@ -40,6 +40,7 @@ IMPORTS = {
     "keras_tcn": (interop.from_keras_tcn, dict(dilations=[1, 2], nb_stacks=2, use_skip_connections=True,
                                                return_sequences=True)),
     "keras2_tcn_weight_norm": (interop.from_keras_tcn, dict(dilations=[1, 2, 4])),
+    "pytorch_tcn_batch_norm": (interop.from_pytorch_tcn, dict(return_sequences=True)),  # running statistics in use
 }
 
 
@@ -55,7 +56,7 @@ def test_the_architecture_is_read_from_the_weights():
     _, _, weights = fixture("locuslab")
     arch = interop.architecture(interop.from_locuslab(weights))
     assert arch == dict(input_channels=2, outputs=1, nb_filters=[3, 3, 4], kernel_size=3, use_weight_norm=True,
-                        blocks=3)
+                        use_layer_norm=False, use_batch_norm=False, blocks=3)
 
 
 def test_locuslab_aliases_must_equal_their_convolution():
@@ -76,22 +77,28 @@ def random_model(**overrides):
     config = dict(input_channels=2, outputs=3, nb_filters=[3, 4, 4], kernel_size=3, dilations=[1, 2, 4],
                   use_skip_connections=False, dtype=np.float64, seed=0) | overrides
     model = pytcn.TCN(**config)
-    params = model.state_dict()
-    randomize(params, np.random.default_rng(7))
-    model.load_state_dict(params)
+    randomize(model.params, np.random.default_rng(7))  # the parameters; batch norm's buffers stay valid statistics
     return model
 
 
-@pytest.mark.parametrize("use_weight_norm", [False, True])
-@pytest.mark.parametrize("export, back, options", [
-    (lambda m: interop.to_locuslab(m), interop.from_locuslab, {}),
-    (lambda m: interop.to_locuslab(m, weight_norm="parametrizations"), interop.from_locuslab, {}),
-    (interop.to_pytorch_tcn, interop.from_pytorch_tcn, {}),
-    (interop.to_keras_tcn, interop.from_keras_tcn, {}),
-], ids=["locuslab", "locuslab-parametrizations", "pytorch_tcn", "keras_tcn"])
-def test_what_pytcn_exports_reads_back_as_the_same_model(use_weight_norm, export, back, options):
-    model = random_model(use_weight_norm=use_weight_norm)
-    again = interop.model_from(back(export(model)), dilations=[1, 2, 4], **options)
+EXPORTS = {
+    "locuslab": (lambda m: interop.to_locuslab(m), interop.from_locuslab, [None, "weight"]),
+    "locuslab-parametrizations": (lambda m: interop.to_locuslab(m, weight_norm="parametrizations"),
+                                  interop.from_locuslab, [None, "weight"]),
+    "pytorch_tcn": (interop.to_pytorch_tcn, interop.from_pytorch_tcn, [None, "weight", "layer", "batch"]),
+    "keras_tcn": (interop.to_keras_tcn, interop.from_keras_tcn, [None, "weight"]),
+}
+# every normalisation each format has (the others are refused: test_what_cannot_be_represented_is_refused_by_name)
+EXPORT_CASES = [(name, norm) for name, (_, _, norms) in EXPORTS.items() for norm in norms]
+
+
+@pytest.mark.parametrize("name, norm", EXPORT_CASES, ids=[f"{name}-{norm}" for name, norm in EXPORT_CASES])
+def test_what_pytcn_exports_reads_back_as_the_same_model(name, norm):
+    export, back, _ = EXPORTS[name]
+    model = random_model(**({f"use_{norm}_norm": True} if norm else {}))
+    if norm == "batch":
+        model.forward(np.random.default_rng(3).standard_normal((3, 9, 2)), training=True)  # running statistics move
+    again = interop.model_from(back(export(model)), dilations=[1, 2, 4])
     x = np.random.default_rng(1).standard_normal((2, 9, 2))
     assert_close(again.forward(x), model.forward(x))
 
@@ -109,8 +116,11 @@ def test_keras_export_of_a_weight_normalised_model_writes_its_effective_kernels(
     (lambda: interop.to_locuslab(random_model(), weight_norm="new"), "weight_norm must be one of"),
     (lambda: interop.to_pytorch_tcn(random_model(use_skip_connections=True, nb_filters=3)),
      "pytorch-tcn's skip connections add"),
-    (lambda: interop.from_locuslab({"tcn.network.0.norm1.weight": np.ones(3)}), "'tcn.network.0.norm1.weight' "
-                                                                                "belongs to a layer pytcn does not"),
+    (lambda: interop.from_locuslab({"tcn.network.0.norm1.weight": np.ones(3)}), "which locuslab/TCN does not have"),
+    (lambda: interop.from_pytorch_tcn({"network.0.embedding_projection_1.weight": np.ones(3)}),
+     "belongs to a layer pytcn does not have"),
+    (lambda: interop.to_keras_tcn(random_model(use_batch_norm=True)), "Keras's epsilon (1e-3)"),
+    (lambda: interop.to_locuslab(random_model(use_layer_norm=True)), "locuslab/TCN has no layer or batch"),
     (lambda: interop.from_pytorch_tcn({"network.0.conv1.weight": np.ones((6, 2, 3)),
                                        "network.0.conv2.weight": np.ones((3, 3, 3))}), "a gated block"),
     (lambda: interop.from_locuslab({"tcn.network.0.conv1.parametrizations.weight.original0": np.ones(()),
@@ -238,17 +248,40 @@ def test_a_locuslab_export_loads_strictly_into_its_module_and_computes_the_same(
 
 
 @needs_torch
-@pytest.mark.parametrize("use_weight_norm", [False, True])
-def test_a_pytorch_tcn_export_loads_strictly_into_its_tcn_and_computes_the_same(use_weight_norm):
+@pytest.mark.parametrize("norm", [None, "weight_norm", "layer_norm", "batch_norm"])
+def test_a_pytorch_tcn_export_loads_strictly_into_its_tcn_and_computes_the_same(norm):
     pytorch_tcn = pytest.importorskip("pytorch_tcn", reason="pytorch-tcn is not installed (optional); the fixture "
                                                             "test reads its layout without it")
     import torch
 
-    model = random_model(use_weight_norm=use_weight_norm, return_sequences=True)
+    model = random_model(use_weight_norm=norm == "weight_norm", use_layer_norm=norm == "layer_norm",
+                         use_batch_norm=norm == "batch_norm", return_sequences=True)
+    data = np.random.default_rng(2)
+    for _ in range(2):  # batch norm: running statistics away from their start
+        model.forward(1.0 + 2.0 * data.standard_normal((3, 12, 2)), training=True)
     module = pytorch_tcn.TCN(2, [3, 4, 4], kernel_size=3, dilations=[1, 2, 4], dropout=0.0, input_shape="NLC",
-                             use_norm="weight_norm" if use_weight_norm else None, output_projection=3).double().eval()
+                             use_norm=norm, output_projection=3).double().eval()
     module.load_state_dict({k: torch.from_numpy(v) for k, v in interop.to_pytorch_tcn(model).items()}, strict=True)
     x = np.random.default_rng(1).standard_normal((2, 12, 2))
     with torch.no_grad():
         y = module(torch.from_numpy(x)).numpy()
     assert_close(y, model.forward(x))
+    if norm == "batch_norm":  # and in training, from the batch's statistics
+        module.train()
+        y = module(torch.from_numpy(x)).detach().numpy()
+        assert_close(y, model.forward(x, training=True))
+    # the backward pass against PyTorch's autograd: the input gradient and every parameter's
+    training = norm == "batch_norm"
+    module.train(training)
+    module.zero_grad()
+    xt = torch.tensor(x, requires_grad=True)
+    dy = np.random.default_rng(3).standard_normal(y.shape)
+    module(xt).backward(torch.from_numpy(dy))
+    model.forward(x, training=training)
+    assert_close(model.backward(dy), xt.grad.numpy(), what="input gradient")
+    for name, p in module.named_parameters():
+        ours = ("linear." + name[len("projection_out."):] if name.startswith("projection_out.") else "tcn." + name)
+        ours = ours.replace("parametrizations.weight.original0", "weight_g").replace(
+            "parametrizations.weight.original1", "weight_v")
+        grad = p.grad.numpy()[:, :, 0] if name == "projection_out.weight" else p.grad.numpy()
+        assert_close(model.grads[ours], grad, what=f"gradient of {name}")

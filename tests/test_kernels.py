@@ -36,6 +36,7 @@ from tests.strategies import (
     linear_problems,
     loss_weights,
     mse_problems,
+    norm_problems,
     relu_problems,
     step_problems,
     weight_decays,
@@ -177,6 +178,49 @@ def _masked_softmax_cross_entropy_args(masked):
     return outputs, (*inputs, masked.weights)
 
 
+def _layer_norm_forward_args(p):
+    N, C, T = p.x.shape
+    outputs = {"y": unwritten(p.x.shape, p.dtype), "mean": unwritten((N, T), p.dtype),
+               "rstd": unwritten((N, T), p.dtype)}
+    return outputs, (p.x, p.gamma, p.beta, p.eps)
+
+
+def _layer_norm_backward_args(p):
+    N, C, T = p.x.shape
+    mean, rstd = np.empty((N, T), p.dtype), np.empty((N, T), p.dtype)
+    kernels.layer_norm_forward_numpy(np.empty_like(p.x), mean, rstd, p.x, p.gamma, p.beta, p.eps)  # the cache
+    outputs = {"dx": unwritten(p.x.shape, p.dtype), "dgamma": unwritten((C,), p.dtype),
+               "dbeta": unwritten((C,), p.dtype)}
+    return outputs, (p.dy, p.x, mean, rstd, p.gamma)
+
+
+def _statistics(p):
+    C = p.x.shape[1]
+    mean, var = np.empty(C, p.dtype), np.empty(C, p.dtype)
+    kernels.batch_norm_statistics_numpy(mean, var, p.x)
+    if not p.batch_statistics:  # running statistics: anything plausible, not this batch's
+        mean, var = mean + p.dtype.type(0.5), var * p.dtype.type(1.5) + p.dtype.type(0.1)
+    return mean, var
+
+
+def _batch_norm_statistics_args(p):
+    C = p.x.shape[1]
+    return {"mean": unwritten((C,), p.dtype), "var": unwritten((C,), p.dtype)}, (p.x,)
+
+
+def _batch_norm_forward_args(p):
+    mean, var = _statistics(p)
+    return {"y": unwritten(p.x.shape, p.dtype)}, (p.x, mean, var, p.gamma, p.beta, p.eps)
+
+
+def _batch_norm_backward_args(p):
+    C = p.x.shape[1]
+    mean, var = _statistics(p)
+    outputs = {"dx": unwritten(p.x.shape, p.dtype), "dgamma": unwritten((C,), p.dtype),
+               "dbeta": unwritten((C,), p.dtype)}
+    return outputs, (p.dy, p.x, mean, var, p.gamma, p.eps, p.batch_statistics)
+
+
 def _adam_update_args(p):
     # param, m and v are updated in place: each call gets its own copies
     outputs = {"param": p.param.copy(), "m": p.m.copy(), "v": p.v.copy()}
@@ -200,6 +244,11 @@ CASES = [
     Case("softmax_cross_entropy", cross_entropy_problems(), _softmax_cross_entropy_args),
     Case("masked_mse", masked_mse_problems(), _masked_mse_args),
     Case("masked_softmax_cross_entropy", masked_cross_entropy_problems(), _masked_softmax_cross_entropy_args),
+    Case("layer_norm_forward", norm_problems(), _layer_norm_forward_args),
+    Case("layer_norm_backward", norm_problems(), _layer_norm_backward_args),
+    Case("batch_norm_statistics", norm_problems(), _batch_norm_statistics_args),
+    Case("batch_norm_forward", norm_problems(), _batch_norm_forward_args),
+    Case("batch_norm_backward", norm_problems(), _batch_norm_backward_args),
     Case("adam_update", adam_problems(weight_decay=st.just(0.0)), _adam_update_args, "no_weight_decay"),
     Case("adam_update", adam_problems(weight_decay=weight_decays), _adam_update_args, "weight_decay"),
 ]

@@ -1,8 +1,9 @@
 """Streaming (pytcn.streaming): stepping through a sequence gives what the full forward pass gives, at every step.
 
-- For any architecture (kernel size, dilations, stacks, skip connections or not, weight norm, per-block widths,
-  return_sequences or not) and any split of a sequence into chunks and single steps, the outputs of ``step`` equal
-  ``forward``'s at every step, on 'numpy', 'cpu' and 'cuda' (on a GPU, or in numba-cuda's simulator).
+- For any architecture (kernel size, dilations, stacks, skip connections or not, weight, layer or batch norm,
+  per-block widths, return_sequences or not, either dropout) and any split of a sequence into chunks and single
+  steps, the outputs of ``step`` equal ``forward``'s at every step, on 'numpy', 'cpu' and 'cuda' (on a GPU, or in
+  numba-cuda's simulator).
 - The convolution's step kernel, run along a sequence, is the full convolution (kernels/stream.py against
   kernels/conv.py, two kernels with no code in common).
 - A state is plain arrays: a copy continues as the original does, a state saved to a file and restored continues
@@ -39,11 +40,14 @@ def architectures(draw):
     dilations = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
     skip = draw(st.booleans())
     widths = draw(st.lists(st.integers(1, 4), min_size=len(dilations), max_size=len(dilations)))
+    norm = draw(st.sampled_from([None, "weight", "layer", "batch"]))
     return dict(input_channels=draw(st.integers(1, 3)), outputs=draw(st.integers(1, 3)),
                 nb_filters=widths[0] if skip or draw(st.booleans()) else widths,
                 kernel_size=draw(st.integers(1, 4)), dilations=dilations, nb_stacks=draw(st.integers(1, 2)),
-                use_skip_connections=skip, use_weight_norm=draw(st.booleans()),
-                return_sequences=draw(st.booleans()), dropout_rate=draw(st.sampled_from([0.0, 0.3])))
+                use_skip_connections=skip, return_sequences=draw(st.booleans()),
+                dropout_rate=draw(st.sampled_from([0.0, 0.3])), dropout_type=draw(st.sampled_from(["spatial",
+                                                                                                   "elementwise"])),
+                **({f"use_{norm}_norm": True} if norm else {}))
 
 
 @st.composite
@@ -85,8 +89,10 @@ def test_stepping_equals_the_full_forward_at_every_step(backend, config, dtype, 
     model = pytcn.TCN(**config, dtype=dtype, seed=0, backend=backend)
     rng = np.random.default_rng(seed)
     params = model.state_dict()
-    randomize(params, rng)
+    randomize({name: params[name] for name in model.params}, rng)
     model.load_state_dict(params)
+    if config.get("use_batch_norm"):  # running statistics away from (0, 1), as after training
+        model.forward(2 + 3 * rng.standard_normal((3, 8, config["input_channels"])).astype(dtype), training=True)
     x = normal(rng, (N, T, config["input_channels"]), dtype)
     pieces = data.draw(splits(T))
     streamed, state = streamed_outputs(model, x, pieces)

@@ -47,6 +47,8 @@ def tcn_case(error, pattern, **bad):
 CONSTRUCTOR = [
     tcn_case(ValueError, r"dropout_type.*got 'channel'", dropout_type="channel"),
     tcn_case(ValueError, r"padding.*got 'valid'", padding="valid"),
+    tcn_case(TypeError, r"use_layer_norm.*got 1\b", use_layer_norm=1),
+    tcn_case(TypeError, r"use_batch_norm.*got 'yes'", use_batch_norm="yes"),
     tcn_case(ValueError, r"kernel_size.*got 0\b", kernel_size=0),
     tcn_case(ValueError, r"kernel_size.*got -1\b", kernel_size=-1),
     tcn_case(TypeError, r"kernel_size.*got 2\.5", kernel_size=2.5),
