@@ -145,6 +145,16 @@ def build_parser():
     stream.add_argument("--chunk", type=int, default=1, help="steps per call of model.step (default: %(default)s, "
                         "one step at a time)")
     stream.add_argument("--backend", choices=["cpu", "numpy", "cuda"], help="default: the one the run trained on")
+    draw = sub.add_parser("draw", help="the stacked-dilation diagram of an architecture: which input steps one "
+                          "output reads", allow_abbrev=False)
+    draw.add_argument("source", nargs="?", help="a checkpoint, run folder or saved model to draw (else the options "
+                      "below)")
+    draw.add_argument("--kernel-size", type=int, default=3, help="K (default: %(default)s)")
+    draw.add_argument("--dilations", type=_dilations, default=[1, 2, 4, 8], metavar="D,D,...",
+                      help="one stack's dilations (default: 1,2,4,8)")
+    draw.add_argument("--nb-stacks", type=int, default=1, help="(default: %(default)s)")
+    draw.add_argument("--padding", choices=["causal", "same"], default="causal", help="(default: %(default)s)")
+    draw.add_argument("--out", default="dilations.png", help=".png or .svg (default: %(default)s)")
     _sweep_parser(sub)
     dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)",
                         allow_abbrev=False)
@@ -427,6 +437,33 @@ def cmd_stream(args):
     return 0
 
 
+def cmd_draw(args):
+    from .checkpoint import load_checkpoint
+    from .model import receptive_field
+    from .plot import dilation_diagram
+
+    if args.source:
+        meta, _, _, _ = load_checkpoint(args.source)
+        config = meta.get("config") or meta.get("model")  # a training run, or a saved model
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{args.source}: holds no architecture to draw")
+    else:
+        config = dict(kernel_size=args.kernel_size, dilations=args.dilations, nb_stacks=args.nb_stacks,
+                      padding=args.padding)
+        try:
+            receptive_field(args.kernel_size, args.dilations, args.nb_stacks)
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"--{str(e).split()[0].replace('_', '-')} {' '.join(str(e).split()[1:])}") from None
+    try:
+        dilation_diagram(config, args.out)
+    except ValueError as e:
+        raise UsageError(str(e).replace("path ", "--out ", 1)) from None
+    print(f"{args.out}: kernel size {config['kernel_size']}, dilations {list(config['dilations'])}, "
+          f"{config.get('nb_stacks', 1)} stack(s), padding {config.get('padding', 'causal')}; receptive field "
+          f"{receptive_field(config['kernel_size'], list(config['dilations']), config.get('nb_stacks', 1))} steps")
+    return 0
+
+
 def cmd_download(args):
     from .tasks.download import download
 
@@ -439,7 +476,7 @@ def cmd_download(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "stream": cmd_stream,
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "stream": cmd_stream, "draw": cmd_draw,
             "download": cmd_download, "sweep": cmd_sweep}
 
 

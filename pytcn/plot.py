@@ -1,4 +1,5 @@
-"""Figures of a sweep's results (pytcn.sweep.Store), as the blog post drew them; each saved as a PNG, atomically.
+"""Figures of a sweep's results (pytcn.sweep.Store), as the blog post drew them, and the stacked-dilation diagram of
+an architecture (``dilation_diagram``); each saved atomically.
 
 - ``triangle``: per task, the isolation charts at the vertices of a triangle (k, D, s varied alone) and the fixed
   receptive field charts on its edges (k vs D, k vs s, D vs s), shaded as the post shades them;
@@ -157,3 +158,95 @@ def plot_all(store, folder):
     paths += [bubbles(store, os.path.join(folder, "bubbles.png")),
               copy_length(store, os.path.join(folder, "copy-length.png"))]
     return [p for p in paths if p is not None]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the stacked-dilation diagram
+
+
+def reach(kernel_size, dilations, nb_stacks=1, padding="causal", T=None, output_step=None):
+    """Which steps of each layer feed one output step: a list, input first, of the sets of steps of the input and of
+    each convolution's output that the output at ``output_step`` (the head's step: the last, or T // 2 with
+    padding='same') reads through some path of taps. T: the steps drawn (the receptive field and a margin by
+    default). Returns (T, output_step, layers), layers[0] the input's steps."""
+    K = kernel_size
+    convs = [d for _ in range(nb_stacks) for d in dilations for _conv in range(2)]
+    span = 2 * (K - 1) * nb_stacks * sum(dilations)  # R - 1
+    if T is None:
+        T = span + 1 + (6 if padding == "same" else 3)
+    if output_step is None:
+        output_step = T // 2 if padding == "same" else T - 1
+    layers = [{output_step}]
+    for d in reversed(convs):  # from the output down: each step reads its K taps in the layer below
+        first = -((K - 1) * d // 2) if padding == "same" else -(K - 1) * d  # the offset of tap 0
+        below = {t + first + j * d for t in layers[0] for j in range(K)}
+        layers.insert(0, {t for t in below if 0 <= t < T})  # steps outside the sequence are padding
+    return T, output_step, layers, convs
+
+
+def dilation_diagram(model_or_config, path=None, output_step=None):
+    """The post's stacked-dilation figure for any TCN: the input steps at the bottom, one row per convolution (two
+    per residual block), and the taps through which one output step reads the input highlighted, with the
+    receptive field marked on the input. ``model_or_config``: a pytcn.TCN, or a dict with kernel_size, dilations
+    and optionally nb_stacks and padding (keras-tcn's names). Saves to ``path`` (.png or .svg) when given;
+    returns the matplotlib Figure."""
+    from .model import TCN, receptive_field
+
+    if isinstance(model_or_config, TCN):
+        m = model_or_config
+        config = dict(kernel_size=m.kernel_size, dilations=m.dilations, nb_stacks=m.nb_stacks, padding=m.padding)
+    elif isinstance(model_or_config, dict):
+        config = {key: model_or_config[key] for key in ("kernel_size", "dilations", "nb_stacks", "padding")
+                  if key in model_or_config}
+        if "kernel_size" not in config or "dilations" not in config:
+            raise ValueError(f"model_or_config must hold kernel_size and dilations, got {sorted(model_or_config)}")
+    else:
+        raise TypeError(f"model_or_config must be a pytcn.TCN or a dict of its arguments, got "
+                        f"{type(model_or_config).__name__}")
+    K, dilations = config["kernel_size"], list(config["dilations"])
+    stacks, padding = config.get("nb_stacks", 1), config.get("padding", "causal")
+    R = receptive_field(K, dilations, stacks)
+    if padding not in ("causal", "same"):
+        raise ValueError(f"padding must be 'causal' or 'same', got {padding!r}")
+    if path is not None and os.path.splitext(str(path))[1].lower() not in (".png", ".svg"):
+        raise ValueError(f"path must end in .png or .svg, got {str(path)!r}")
+    T, out_step, layers, convs = reach(K, dilations, stacks, padding, output_step=output_step)
+
+    plt = _pyplot()
+    from matplotlib.collections import LineCollection
+
+    rows = len(layers)
+    fig, ax = plt.subplots(figsize=(min(40.0, max(7.0, T * 0.12)), max(3.0, 0.45 * rows + 1.2)))
+    for row in range(rows):  # every node, grey
+        ax.scatter(range(T), [row] * T, s=6, color="#c8c8c8", zorder=1, linewidths=0)
+    edges = []
+    for row in range(1, rows):
+        d = convs[row - 1]
+        first = -((K - 1) * d // 2) if padding == "same" else -(K - 1) * d
+        for t in layers[row]:
+            edges += [[(t, row), (t + first + j * d, row - 1)] for j in range(K) if 0 <= t + first + j * d < T]
+    ax.add_collection(LineCollection(edges, colors="#1f77b4", linewidths=0.6, alpha=0.5, zorder=2))
+    for row, steps in enumerate(layers):
+        ax.scatter(sorted(steps), [row] * len(steps), s=14, color="#1f77b4", zorder=3, linewidths=0)
+    reached = sorted(layers[0])
+    ax.axvspan(reached[0] - 0.5, reached[-1] + 0.5, ymin=0, ymax=0.6 / rows, color="#ff7f0e", alpha=0.25, zorder=0)
+    ax.annotate(f"receptive field: {reached[-1] - reached[0] + 1} input steps (exact R = {R})",
+                xy=((reached[0] + reached[-1]) / 2, -0.55), ha="center", va="top", fontsize=9, color="#b35806")
+    ax.scatter([out_step], [rows - 1], s=40, color="#d62728", zorder=4)
+    labels = ["input"] + [f"block {k // 2}, conv{k % 2 + 1} (d={d})" for k, d in enumerate(convs)]
+    ax.set_yticks(range(rows), labels, fontsize=8)
+    ax.set_xlim(-1, T)
+    ax.set_ylim(-1.3, rows - 0.5)
+    ax.set_xlabel("time step")
+    approx = 2 ** (len(dilations) - 1) * K * stacks
+    ax.set_title(f"kernel size {K}, dilations {dilations}, {stacks} stack{'s' if stacks > 1 else ''}, padding "
+                 f"{padding}\noutput step {out_step} (red) reads the blue steps; the approximation "
+                 f"2^(D-1)·K·s = {approx}", fontsize=9)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    if path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fmt = os.path.splitext(str(path))[1].lower()[1:]
+        write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=110))
+    return fig

@@ -1,0 +1,64 @@
+"""The stacked-dilation diagram (pytcn.plot.dilation_diagram, `pytcn draw`): the steps it highlights are the steps
+that reach the output in a real model, measured by backpropagating that output; and it is written as asked."""
+import numpy as np
+import pytest
+
+import pytcn
+from pytcn import cli
+from pytcn.plot import dilation_diagram, reach
+from tests.helpers import one_numba_thread  # noqa: F401 (autouse fixture)
+
+
+def measured_reach(K, dilations, nb_stacks, padding, T, output_step):
+    """The input steps with a nonzero gradient of one output, in a model whose weights, biases and input are all
+    positive (no ReLU is ever off, so every path of taps carries gradient)."""
+    model = pytcn.TCN(input_channels=1, outputs=1, nb_filters=2, kernel_size=K, dilations=dilations,
+                      nb_stacks=nb_stacks, padding=padding, use_skip_connections=False, return_sequences=True,
+                      dtype=np.float64, seed=0)
+    rng = np.random.default_rng(0)
+    for p in model.params.values():
+        p[...] = rng.uniform(0.5, 1.0, p.shape)
+    x = rng.uniform(0.5, 1.0, (1, T, 1))
+    y = model.forward(x)
+    dy = np.zeros_like(y)
+    dy[0, output_step, 0] = 1.0
+    return set(np.flatnonzero(model.backward(dy)[0, :, 0]).tolist())
+
+
+@pytest.mark.parametrize("K, dilations, nb_stacks, padding", [
+    (3, [1, 2, 4], 1, "causal"), (2, [1, 2, 4, 8], 2, "causal"), (4, [2, 3], 1, "causal"),
+    (3, [1, 2, 4], 1, "same"), (2, [1, 2, 4, 8], 1, "same"), (4, [1, 3], 2, "same"),
+])
+def test_the_highlighted_input_steps_are_those_that_reach_the_output(K, dilations, nb_stacks, padding):
+    T, output_step, layers, convs = reach(K, dilations, nb_stacks, padding)
+    assert len(convs) == 2 * len(dilations) * nb_stacks and len(layers) == len(convs) + 1
+    assert layers[0] == measured_reach(K, dilations, nb_stacks, padding, T, output_step)
+    if padding == "causal":  # the receptive field, exactly, ends at the output step
+        assert max(layers[0]) == output_step == T - 1
+        assert max(layers[0]) - min(layers[0]) + 1 == pytcn.receptive_field(K, dilations, nb_stacks)
+
+
+def test_the_diagram_is_written_as_png_or_svg(tmp_path):
+    dilation_diagram({"kernel_size": 3, "dilations": [1, 2]}, tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = pytcn.TCN(input_channels=1, kernel_size=2, dilations=[1, 2, 4], nb_stacks=2, seed=0)
+    dilation_diagram(model, tmp_path / "b.svg")
+    assert b"<svg" in (tmp_path / "b.svg").read_bytes()[:500]
+    with pytest.raises(ValueError, match="path must end in .png or .svg"):
+        dilation_diagram(model, tmp_path / "c.jpg")
+    with pytest.raises(ValueError, match="must hold kernel_size and dilations"):
+        dilation_diagram({"kernel_size": 3})
+    with pytest.raises(TypeError, match="a pytcn.TCN or a dict"):
+        dilation_diagram([3, [1, 2]])
+
+
+def test_pytcn_draw_from_options_and_from_a_run(tmp_path, capsys):
+    out = tmp_path / "d.svg"
+    assert cli.main(["draw", "--kernel-size", "2", "--dilations", "1,2,4", "--out", str(out)]) == 0
+    assert "receptive field 15 steps" in capsys.readouterr().out and out.exists()
+    model = pytcn.TCN(input_channels=1, kernel_size=3, dilations=[1, 2], seed=0)
+    model.save(tmp_path / "m.npz")
+    assert cli.main(["draw", str(tmp_path / "m.npz"), "--out", str(tmp_path / "m.png")]) == 0
+    assert "kernel size 3, dilations [1, 2]" in capsys.readouterr().out
+    assert cli.main(["draw", "--kernel-size", "0", "--out", str(out)]) == cli.EXIT_ERROR
+    assert "--kernel-size must be >= 1, got 0" in capsys.readouterr().err
