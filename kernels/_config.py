@@ -32,3 +32,4 @@ PARALLEL = dict(cache=True, fastmath=FASTMATH, parallel=True)
 CUDA_THREADS = 128
 CUDA_SUM_CHUNK = 256
 CUDA = dict(cache=True)
+CUDA_DEVICE = dict(CUDA, device=True)  # a function a kernel calls on the GPU (a row's loss), not a launch

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ._config import CUDA, CUDA_THREADS
+from ._config import CUDA, CUDA_DEVICE, CUDA_THREADS
 from ._config import CUDA_SUM_CHUNK as SUM_CHUNK
 
 
@@ -382,13 +382,10 @@ def mse_cuda(dpred, pred, target):
     return _device_sum(squares) / pred.size
 
 
-@cuda.jit(**CUDA)
-def _softmax_cross_entropy_kernel(losses, dlogits, logits, labels):
-    """One thread per row m: -log softmax(logits[m])[labels[m]] into losses[m], and the row of dlogits."""
-    M, C = logits.shape
-    m = cuda.grid(1)
-    if m >= M:
-        return
+@cuda.jit(**CUDA_DEVICE)
+def _row_cross_entropy(dlogits, logits, labels, m, scale):
+    """-log softmax(logits[m])[labels[m]]; writes the row dlogits[m] = scale * (softmax - onehot)."""
+    C = logits.shape[1]
     peak = logits[m, 0]
     for c in range(1, C):
         peak = max(peak, logits[m, c])  # log-sum-exp is invariant to a shift; this one avoids overflow
@@ -397,11 +394,20 @@ def _softmax_cross_entropy_kernel(losses, dlogits, logits, labels):
         total += math.exp(logits[m, c] - peak)
     log_total = math.log(total)
     label = labels[m]
-    losses[m] = log_total - (logits[m, label] - peak)
     for c in range(C):
         # forward: loss_m = -logit[label] + log sum_c exp(logit[c]), so d loss_m / d logit[c] = p[c] - [c == label]
         p = math.exp(logits[m, c] - peak - log_total)
-        dlogits[m, c] = (p - (1.0 if c == label else 0.0)) / M
+        dlogits[m, c] = scale * (p - (1.0 if c == label else 0.0))
+    return log_total - (logits[m, label] - peak)
+
+
+@cuda.jit(**CUDA)
+def _softmax_cross_entropy_kernel(losses, dlogits, logits, labels):
+    """One thread per row m: -log softmax(logits[m])[labels[m]] into losses[m], and the row of dlogits."""
+    M = logits.shape[0]
+    m = cuda.grid(1)
+    if m < M:
+        losses[m] = _row_cross_entropy(dlogits, logits, labels, m, 1.0 / M)
 
 
 def softmax_cross_entropy_cuda(dlogits, logits, labels):
@@ -438,22 +444,9 @@ def masked_mse_cuda(dpred, pred, target, weights):
 @cuda.jit(**CUDA)
 def _masked_softmax_cross_entropy_kernel(losses, dlogits, logits, labels, weights, total_weight):
     """One thread per row m, as the unmasked kernel, each row weighted by w[m] / W."""
-    M, C = logits.shape
     m = cuda.grid(1)
-    if m >= M:
-        return
-    peak = logits[m, 0]
-    for c in range(1, C):
-        peak = max(peak, logits[m, c])
-    total = 0.0
-    for c in range(C):
-        total += math.exp(logits[m, c] - peak)
-    log_total = math.log(total)
-    label = labels[m]
-    losses[m] = weights[m] * (log_total - (logits[m, label] - peak))
-    for c in range(C):
-        p = math.exp(logits[m, c] - peak - log_total)
-        dlogits[m, c] = weights[m] * (p - (1.0 if c == label else 0.0)) / total_weight
+    if m < logits.shape[0]:
+        losses[m] = weights[m] * _row_cross_entropy(dlogits, logits, labels, m, weights[m] / total_weight)
 
 
 def masked_softmax_cross_entropy_cuda(dlogits, logits, labels, weights):

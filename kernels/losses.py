@@ -22,7 +22,7 @@ With every weight 1 they are the plain losses above.
 import numpy as np
 from numba import njit, prange
 
-from ._config import PARALLEL
+from ._config import PARALLEL, SERIAL_INLINED
 
 
 def mse_numpy(dpred, pred, target):
@@ -77,24 +77,31 @@ def _mse(dpred, pred, target):
     return total / size
 
 
+def _row_cross_entropy(drow, row, label, scale):
+    """-log softmax(row)[label] for one row of logits; writes drow = scale * (softmax(row) - onehot(label))."""
+    C = row.shape[0]
+    peak = row[0]
+    for c in range(1, C):
+        peak = max(peak, row[c])  # log-sum-exp is invariant to a shift; this one avoids overflow
+    total = 0.0
+    for c in range(C):
+        total += np.exp(row[c] - peak)
+    log_total = np.log(total)
+    for c in range(C):
+        # forward: loss = -logit[label] + log sum_c exp(logit[c]), so d loss / d logit[c] = p[c] - [c == label]
+        p = np.exp(row[c] - peak - log_total)
+        drow[c] = scale * (p - (1.0 if c == label else 0.0))
+    return log_total - (row[label] - peak)  # -log p[label] = log sum exp - (logit[label] - peak)
+
+
+row_cross_entropy = njit(**SERIAL_INLINED)(_row_cross_entropy)
+
+
 def _softmax_cross_entropy(dlogits, logits, labels):
-    M, C = logits.shape
+    M = logits.shape[0]
     losses = np.empty(M, np.float64)  # one slot per row: each thread writes its own, summed after the loop
     for m in prange(M):
-        row = logits[m]
-        peak = row[0]
-        for c in range(1, C):
-            peak = max(peak, row[c])
-        total = 0.0
-        for c in range(C):
-            total += np.exp(row[c] - peak)
-        log_total = np.log(total)
-        label = labels[m]
-        losses[m] = log_total - (row[label] - peak)  # -log p[label] = log sum exp - (logit[label] - peak)
-        for c in range(C):
-            # forward: loss_m = -logit[label] + log sum_c exp(logit[c]), so d loss_m / d logit[c] = p[c] - [c == label]
-            p = np.exp(row[c] - peak - log_total)
-            dlogits[m, c] = (p - (1.0 if c == label else 0.0)) / M
+        losses[m] = row_cross_entropy(dlogits[m], logits[m], labels[m], 1.0 / M)  # the mean over the M rows
     return losses.sum() / M
 
 
@@ -116,26 +123,14 @@ def _masked_mse(dpred, pred, target, weights):
 
 
 def _masked_softmax_cross_entropy(dlogits, logits, labels, weights):
-    M, C = logits.shape
+    M = logits.shape[0]
     total_weight = 0.0
     for m in range(M):
         total_weight += weights[m]
     losses = np.empty(M, np.float64)
     for m in prange(M):
-        row = logits[m]
-        peak = row[0]
-        for c in range(1, C):
-            peak = max(peak, row[c])
-        total = 0.0
-        for c in range(C):
-            total += np.exp(row[c] - peak)
-        log_total = np.log(total)
-        label = labels[m]
-        losses[m] = weights[m] * (log_total - (row[label] - peak))
-        for c in range(C):
-            # forward: loss += w[m] (-logit[label] + log sum exp) / W, so its gradient is w[m] (p[c] - [c == label]) / W
-            p = np.exp(row[c] - peak - log_total)
-            dlogits[m, c] = weights[m] * (p - (1.0 if c == label else 0.0)) / total_weight
+        # forward: loss = sum_m w[m] loss_m / W, so row m's gradient is scaled by w[m] / W
+        losses[m] = weights[m] * row_cross_entropy(dlogits[m], logits[m], labels[m], weights[m] / total_weight)
     return losses.sum() / total_weight
 
 

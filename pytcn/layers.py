@@ -226,16 +226,11 @@ class ReLU(Layer):
         return dx, {}
 
 
-class SpatialDropout1D(Layer):
-    """Inverted spatial dropout: in training, each channel of each sequence is dropped whole with probability
-    ``rate`` (as keras's SpatialDropout1D, which keras-tcn uses) and the kept ones are scaled by 1 / (1 - rate), so
-    that nothing changes at inference.
-
-        y[n, c, t] = x[n, c, t] * mask[n, c],   mask[n, c] = 0 with probability rate, else 1 / (1 - rate)
-
-    The mask is always drawn on the host, from ``rng``, so a model draws the same masks on every backend (on
-    'cuda' it is then copied to the device: N*C numbers per layer and step).
-    """
+class _InvertedDropout(Layer):
+    """Inverted dropout: in training, each entry of a mask is 0 with probability ``rate``, else 1 / (1 - rate), and
+    the input is multiplied by it, so that nothing changes at inference. The mask is drawn on the host from ``rng``:
+    the same generator state, the same mask, on every backend (on 'cuda' it is then copied to the device).
+    Subclasses say which entries share one mask value (``mask_shape``) and how it multiplies (``multiply``)."""
 
     def __init__(self, rate, backend="cpu"):
         super().__init__()
@@ -243,18 +238,17 @@ class SpatialDropout1D(Layer):
         self.backend = get_backend(backend)
 
     def forward(self, x, training=False, rng=None):
-        """x: (N, C, T) -> y, cache (the mask, or None when nothing was dropped). In training, ``rng`` (a
-        np.random.Generator) draws the mask: the same generator state, the same mask."""
+        """x: (N, C, T) -> y, cache (the mask, or None when nothing was dropped)."""
         x = self.backend.array("x", x, 3, _validate.kernel_dtype(x))
         if not training or self.rate == 0.0:
             return x, None  # the identity: backward passes dy through
         if rng is None:
             raise ValueError("rng must be a np.random.Generator when training with dropout, got None")
-        keep = rng.random(x.shape[:2]) >= self.rate  # N, C
-        mask = empty(self.backend, keep.shape, x.dtype)  # N, C
+        keep = rng.random(self.mask_shape(x.shape)) >= self.rate
+        mask = empty(self.backend, keep.shape, x.dtype)
         self.backend.load(mask, keep / (1.0 - self.rate))  # on 'cuda': to the GPU
         y = empty(self.backend, x.shape, x.dtype)
-        self.backend.scale_channels(y, x, mask)
+        self.multiply(y, x, mask)
         return y, mask
 
     def backward(self, dy, cache):
@@ -262,12 +256,28 @@ class SpatialDropout1D(Layer):
         dy = self.backend.array("dy", dy, 3, _validate.kernel_dtype(dy))
         if mask is None:
             return dy, {}
-        if tuple(dy.shape[:2]) != tuple(mask.shape):
-            raise ValueError(f"dy must have the shape of the forward's input, (N, C, T) with (N, C) = "
+        if tuple(self.mask_shape(dy.shape)) != tuple(mask.shape):
+            raise ValueError(f"dy must have the shape of the forward's input, with {self.mask_shape.__doc__} = "
                              f"{tuple(mask.shape)}, got {dy.shape}")
         dx = empty(self.backend, dy.shape, dy.dtype)
-        self.backend.scale_channels(dx, dy, mask)  # forward: y = x * mask
+        self.multiply(dx, dy, mask)  # forward: y = x * mask, so dx = dy * mask
         return dx, {}
+
+
+class SpatialDropout1D(_InvertedDropout):
+    """Spatial dropout, as keras's SpatialDropout1D (which keras-tcn uses): each channel of each sequence is dropped
+    whole.
+
+        y[n, c, t] = x[n, c, t] * mask[n, c],   mask[n, c] = 0 with probability rate, else 1 / (1 - rate)
+
+    N*C mask numbers per layer and step."""
+
+    def mask_shape(self, shape):
+        """(N, C)"""
+        return tuple(shape[:2])
+
+    def multiply(self, y, x, mask):
+        self.backend.scale_channels(y, x, mask)
 
 
 class LayerNorm(Layer):
@@ -376,44 +386,19 @@ class BatchNorm1d(Layer):
         return dx, {"weight": dweight, "bias": dbias}
 
 
-class Dropout(Layer):
-    """Inverted element-wise dropout: in training, each element is dropped on its own with probability ``rate`` (as
-    torch.nn.Dropout, which locuslab/TCN uses) and the kept ones are scaled by 1 / (1 - rate).
+class Dropout(_InvertedDropout):
+    """Element-wise dropout, as torch.nn.Dropout (which locuslab/TCN uses): each element is dropped on its own.
 
         y[n, c, t] = x[n, c, t] * mask[n, c, t],   mask = 0 with probability rate, else 1 / (1 - rate)
 
-    The mask is drawn on the host from ``rng``, as SpatialDropout1D's, so one seed gives the same masks on every
-    backend (on 'cuda' it is then copied to the device: N*C*T numbers per layer and step)."""
+    N*C*T mask numbers per layer and step."""
 
-    def __init__(self, rate, backend="cpu"):
-        super().__init__()
-        self.rate = _validate.real("rate", rate, 0.0, 1.0, high_open=True)
-        self.backend = get_backend(backend)
+    def mask_shape(self, shape):
+        """(N, C, T)"""
+        return tuple(shape)
 
-    def forward(self, x, training=False, rng=None):
-        """x: (N, C, T) -> y, cache (the mask, or None when nothing was dropped)."""
-        x = self.backend.array("x", x, 3, _validate.kernel_dtype(x))
-        if not training or self.rate == 0.0:
-            return x, None  # the identity: backward passes dy through
-        if rng is None:
-            raise ValueError("rng must be a np.random.Generator when training with dropout, got None")
-        keep = rng.random(x.shape) >= self.rate  # N, C, T
-        mask = empty(self.backend, x.shape, x.dtype)
-        self.backend.load(mask, keep / (1.0 - self.rate))
-        y = empty(self.backend, x.shape, x.dtype)
+    def multiply(self, y, x, mask):
         self.backend.scale_elements(y, x, mask)
-        return y, mask
-
-    def backward(self, dy, cache):
-        mask = cache
-        dy = self.backend.array("dy", dy, 3, _validate.kernel_dtype(dy))
-        if mask is None:
-            return dy, {}
-        if tuple(dy.shape) != tuple(mask.shape):
-            raise ValueError(f"dy must have the shape of the forward's input, {tuple(mask.shape)}, got {dy.shape}")
-        dx = empty(self.backend, dy.shape, dy.dtype)
-        self.backend.scale_elements(dx, dy, mask)  # forward: y = x * mask, so dx = dy * mask
-        return dx, {}
 
 
 class Linear(Layer):

@@ -371,10 +371,13 @@ def conv(problem, backend, x=None, b=None):
     return y
 
 
-def conv_forward_bruteforce(x, W, b, d):
-    """The formula, term by term, in float64 Python scalars: y[n,o,t] = b[o] + sum_{i,j} W[o,i,j] x[n,i,t-(K-1-j)d]."""
+def conv_forward_bruteforce(x, W, b, d, first=None):
+    """The formula, term by term, in float64 Python scalars: y[n,o,t] = b[o] + sum_{i,j} W[o,i,j] x[n,i,t+first+j*d],
+    with x zero outside [0, T). Causal by default, first = -(K-1)*d; keras's padding='same' has first =
+    -((K-1)*d // 2)."""
     N, C_in, T = x.shape
     C_out, _, K = W.shape
+    first = -(K - 1) * d if first is None else first
     y = np.zeros((N, C_out, T))
     for n in range(N):
         for o in range(C_out):
@@ -382,8 +385,8 @@ def conv_forward_bruteforce(x, W, b, d):
                 total = float(b[o])
                 for i in range(C_in):
                     for j in range(K):
-                        u = t - (K - 1 - j) * d
-                        if u >= 0:  # x is zero before the first step
+                        u = t + first + j * d
+                        if 0 <= u < T:  # x is zero before the first step (and, for 'same', after the last)
                             total += float(W[o, i, j]) * float(x[n, i, u])
                 y[n, o, t] = total
     return y

@@ -19,6 +19,7 @@ from tests.helpers import (  # noqa: F401 (one_numba_thread: autouse fixture)
 )
 from tests.strategies import FLOAT_DTYPES, normal, seeds
 from tests.test_gradients import assert_gradcheck
+from tests.test_kernels import conv_forward_bruteforce
 
 BACKENDS = ["numpy", "cpu", pytest.param("cuda", marks=needs_numba_cuda)]
 backends = pytest.mark.parametrize("backend", BACKENDS)
@@ -26,21 +27,7 @@ backends = pytest.mark.parametrize("backend", BACKENDS)
 
 def same_conv_bruteforce(x, W, b, d):
     """keras's padding='same': P_left = (K-1)d // 2 zeros before, the rest after; term by term, in float64."""
-    N, C_in, T = x.shape
-    C_out, _, K = W.shape
-    left = (K - 1) * d // 2
-    y = np.zeros((N, C_out, T))
-    for n in range(N):
-        for o in range(C_out):
-            for t in range(T):
-                total = float(b[o])
-                for i in range(C_in):
-                    for j in range(K):
-                        s = t - left + j * d
-                        if 0 <= s < T:
-                            total += float(W[o, i, j]) * float(x[n, i, s])
-                y[n, o, t] = total
-    return y
+    return conv_forward_bruteforce(x, W, b, d, first=-((W.shape[2] - 1) * d // 2))
 
 
 @backends
