@@ -1,4 +1,5 @@
 """The README's example and the tutorials run as written."""
+import os
 import pathlib
 import re
 import subprocess
@@ -44,7 +45,9 @@ TUTORIALS = [pytest.param(p, id=p.name, marks=[needs_numba_cuda] if "gpu" in p.n
 
 @pytest.mark.parametrize("path", TUTORIALS)
 def test_tutorial_runs(path):
-    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    # PYTCN_QUICK=1: the tutorials' reduced mode (fewer training steps, figures in a temporary folder)
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                            env=dict(os.environ, PYTCN_QUICK="1"))
     assert result.returncode == 0, result.stderr
     if path.name == "01_quickstart_adding.py":  # the README's main command: the loss must fall well below baseline
         last = [line for line in result.stdout.splitlines() if "validation MSE" in line][-1]

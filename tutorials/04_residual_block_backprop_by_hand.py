@@ -18,6 +18,7 @@
 
 # %%
 import os
+import tempfile
 
 import matplotlib
 
@@ -29,7 +30,10 @@ import pytcn
 from pytcn import kernels
 from pytcn.gradcheck import numerical_gradient, relative_error
 
-FIGURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
+# PYTCN_QUICK=1, the test suite's reduced mode: fewer steps where there is training, and the figures go to a
+# temporary folder instead of tutorials/figures (whose copies are those of full runs)
+QUICK = os.environ.get("PYTCN_QUICK") == "1"
+FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
 os.makedirs(FIGURES, exist_ok=True)
 
 rng = np.random.default_rng(0)
