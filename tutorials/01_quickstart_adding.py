@@ -9,6 +9,13 @@
 # Everything below is what a user of pytcn writes: a model, a loss, Adam, and a loop of forward, backward, step.
 
 # %%
+import os
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
@@ -17,6 +24,11 @@ from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 STEPS = 600  # training steps of 32 sequences
 LENGTH = 100  # T, the sequence length
 SEED = 0
+# PYTCN_QUICK=1 (the test suite's reduced mode) sends the figure to a temporary folder; the training stays as it
+# is, since it is the README's first command and about 10 s
+QUICK = os.environ.get("PYTCN_QUICK") == "1"
+FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
+os.makedirs(FIGURES, exist_ok=True)
 
 # %% [markdown]
 # ## The model
@@ -40,6 +52,7 @@ x_val, y_val = adding_problem(512, LENGTH, rng)
 # `model.grads`), and Adam (which updates `model.params` in place).
 
 # %%
+curve = []  # (step, validation MSE)
 for step in range(1, STEPS + 1):
     x, y = adding_problem(32, LENGTH, rng)
     prediction = model.forward(x, training=True)
@@ -48,6 +61,7 @@ for step in range(1, STEPS + 1):
     optimizer.step(model.grads)
     if step % 50 == 0 or step == 1:
         val_loss, _ = pytcn.mse(model.forward(x_val), y_val, model.backend)
+        curve.append((step, val_loss))
         print(f"step {step:4d}  train MSE {loss:.4f}  validation MSE {val_loss:.4f}  (baseline {BASELINE_MSE:.3f})")
 
 # %% [markdown]
@@ -61,8 +75,46 @@ print(f"after {STEPS} steps: validation MSE {val_loss:.4f}, {BASELINE_MSE / val_
       f"answering 1 (MSE {BASELINE_MSE:.3f})")
 assert val_loss < BASELINE_MSE / 4, "the network should have learned to add"
 
+fig, ax = plt.subplots(figsize=(6.5, 3.2))
+ax.plot(*zip(*curve), "o-", label="validation MSE")
+ax.axhline(BASELINE_MSE, color="grey", ls="--", lw=0.8, label="always answering 1")
+ax.set_yscale("log")
+ax.set_xlabel("training step (batches of 32)")
+ax.set_ylabel("MSE")
+ax.set_title(f"The adding problem, T = {LENGTH}")
+ax.legend()
+fig.tight_layout()
+fig.savefig(os.path.join(FIGURES, "01_adding_curve.png"), dpi=100)
+
 # %% [markdown]
 # ## Summary
 #
 # A few hundred steps of hand-written forward and backward passes take the validation MSE well below the 0.167 of
 # always answering 1. `pytcn train adding` adds epochs, checkpoints and learning curves.
+#
+# ## Exercises
+#
+# 1. Use dilations 1, 2, 4 instead: what is the receptive field, and why can that network not beat the baseline
+#    on T = 100?
+# 2. Train with `return_sequences=True` and read only the last step's output as the answer: what changes in the
+#    loss, and what must the target be?
+#
+# Solutions below (folded in the rendered site).
+
+# %% tags=["hide-cell"]
+# Solution 1: R = 1 + 2 * 3 * (1 + 2 + 4) = 43 < 100: the last output cannot see a marker placed earlier than step
+# 57, and the two markers fall anywhere in the sequence (one in each half), so it mostly cannot see both
+small = pytcn.TCN(input_channels=2, outputs=1, nb_filters=24, kernel_size=4, dilations=[1, 2, 4], seed=SEED)
+assert small.receptive_field == 43 < LENGTH
+
+# Solution 2: the head runs at every step, the prediction is (N, T, 1); the loss must then be taken on the last
+# step only (pred[:, -1]), with the gradient zero elsewhere: exactly what return_sequences=False does for you
+seq = pytcn.TCN(input_channels=2, outputs=1, nb_filters=8, kernel_size=4, dilations=[1, 2, 4, 8, 16],
+                use_skip_connections=False, return_sequences=True, seed=SEED)
+x, y = adding_problem(4, LENGTH, rng)
+pred = seq.forward(x)
+loss, dlast = pytcn.mse(pred[:, -1], y)
+dpred = np.zeros_like(pred)
+dpred[:, -1] = dlast
+seq.backward(dpred)
+print("return_sequences: prediction", pred.shape, "loss on the last step", round(loss, 3))

@@ -21,10 +21,23 @@
 # correlation of the input with dy.
 
 # %%
+import os
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import numpy as np
 
+import pytcn
 from pytcn import kernels
 from pytcn.gradcheck import numerical_gradient, relative_error
+
+# PYTCN_QUICK=1, the test suite's reduced mode: the figure goes to a temporary folder instead of tutorials/figures
+QUICK = os.environ.get("PYTCN_QUICK") == "1"
+FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
+os.makedirs(FIGURES, exist_ok=True)
 
 rng = np.random.default_rng(0)
 N, C_in, C_out, T, K, d = 2, 3, 4, 10, 3, 2
@@ -49,6 +62,7 @@ for n in range(N):
 y = np.empty((N, C_out, T))
 kernels.conv_forward_numpy(y, x, W, b, d)
 print("loops vs twin, largest difference:", np.abs(y - y_loops).max())
+assert np.allclose(y, y_loops, rtol=0, atol=1e-12)
 
 # %% [markdown]
 # Causality, seen directly: change the input at step 6 and no earlier output moves. Of the later ones, only
@@ -59,7 +73,38 @@ x2 = x.copy()
 x2[:, :, 6] += 1.0
 y2 = np.empty_like(y)
 kernels.conv_forward_numpy(y2, x2, W, b, d)
-print("steps whose output changed:", np.flatnonzero(np.abs(y2 - y).max(axis=(0, 1)) > 0))
+changed = np.flatnonzero(np.abs(y2 - y).max(axis=(0, 1)) > 0)
+print("steps whose output changed:", changed)
+assert list(changed) == [6, 8]
+
+# %% [markdown]
+# The same seen as the impulse response: the output to an input that is 1 at one step t0 and 0 elsewhere, with one
+# channel in and out and no bias, is the kernel itself, laid out in time after t0: tap j answers (K−1−j)·d steps
+# later. Nothing answers before t0: the padding (K−1)·d zeros all go on the left, before the sequence. (A
+# deep-learning "convolution" is a cross-correlation, so the taps appear in time in reverse order, W[K−1] first.)
+
+# %%
+t0, T_impulse = 5, 16
+impulse = np.zeros((1, 1, T_impulse))
+impulse[0, 0, t0] = 1.0
+w = np.array([[[0.5, -1.0, 2.0]]])  # K = 3 taps: W[0], W[1], W[2]
+response = np.empty((1, 1, T_impulse))
+kernels.conv_forward_numpy(response, impulse, w, np.zeros(1), d)
+print("impulse response:", response[0, 0])
+assert not response[0, 0, :t0].any(), "an output before the impulse moved: not causal"
+assert [response[0, 0, t0 + (2 - j) * d] for j in range(3)] == list(w[0, 0])
+
+fig, ax = plt.subplots(figsize=(7, 2.6))
+ax.stem(np.arange(T_impulse), response[0, 0], basefmt=" ")
+ax.axvline(t0, color="grey", ls="--", lw=0.8)
+ax.text(t0 + 0.1, 1.8, "impulse at t0", fontsize=8)
+for j in range(3):
+    ax.annotate(f"W[{j}]", (t0 + (2 - j) * d, w[0, 0, j]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+ax.set_xlabel("output step")
+ax.set_ylabel("y")
+ax.set_title(f"Impulse response of a causal convolution, K = 3, d = {d}: nothing before t0")
+fig.tight_layout()
+fig.savefig(os.path.join(FIGURES, "02_impulse_response.png"), dpi=100)
 
 # %% [markdown]
 # ## 3. The backward pass, checked by finite differences
@@ -81,8 +126,11 @@ def scalar():
     return float(np.sum(out * dy))
 
 
-print("dx: worst relative error", relative_error(dx, numerical_gradient(scalar, x)).max())
-print("dW: worst relative error", relative_error(dW, numerical_gradient(scalar, W)).max())
+errors = {"dx": relative_error(dx, numerical_gradient(scalar, x)).max(),
+          "dW": relative_error(dW, numerical_gradient(scalar, W)).max()}
+for name, error in errors.items():
+    print(f"{name}: worst relative error {error:.1e}")
+    assert error < 1e-6
 
 # %% [markdown]
 # ## 4. The Numba kernel
@@ -96,9 +144,35 @@ kernels.conv_forward_numba(y_fast, x, W, b, d)
 dx_fast = np.empty_like(x)
 kernels.conv_backward_input_numba(dx_fast, dy, W, d)
 print("numba vs twin, forward:", np.abs(y_fast - y).max(), " input gradient:", np.abs(dx_fast - dx).max())
+assert np.allclose(y_fast, y, rtol=1e-12, atol=1e-12) and np.allclose(dx_fast, dx, rtol=1e-12, atol=1e-12)
 
 # %% [markdown]
 # ## Summary
 #
-# One formula, three implementations that agree: literal loops, the NumPy twin (the oracle), the Numba kernel (the
-# one that runs). The tests in `tests/` do the same comparisons over thousands of random shapes.
+# - One formula, three implementations that agree: literal loops, the NumPy twin (the oracle), the Numba kernel
+#   (the one that runs). The tests in `tests/` do the same comparisons over thousands of random shapes.
+# - Causal means all (K−1)·d steps of padding on the left: an input at t0 answers at t0 and after, never before.
+# - The backward passes are convolutions too, checked against central differences in float64.
+#
+# ## Exercises
+#
+# 1. Pad on both sides instead, (K−1)·d // 2 before and the rest after (keras's padding="same"): which output steps
+#    does the impulse at t0 now reach?
+# 2. Show that `conv_backward_input` is the adjoint of the forward: <conv(x), dy> = <x, conv_backward_input(dy)>
+#    for the convolution without bias.
+#
+# Solutions below (folded in the rendered site).
+
+# %% tags=["hide-cell"]
+# Solution 1: pytcn's CausalConv1D(padding="same"): the impulse now reaches steps t0 - 2 .. t0 + 2 (span (K-1)d = 4,
+# half of it before t0)
+layer = pytcn.CausalConv1D(1, 1, 3, d, padding="same", dtype=np.float64)
+layer.params["weight"][...] = w
+same_response, _ = layer.forward(impulse)
+print("padding='same' reaches steps", np.flatnonzero(same_response[0, 0]))
+assert list(np.flatnonzero(same_response[0, 0])) == [t0 - 2, t0, t0 + 2]
+
+# Solution 2: the two inner products agree to roundoff
+y0 = np.empty((N, C_out, T))
+kernels.conv_forward_numpy(y0, x, W, np.zeros(C_out), d)
+assert np.isclose(np.vdot(y0, dy), np.vdot(x, dx))
