@@ -19,20 +19,17 @@ NAMES = {"k": "kernel size k", "D": "dilated levels D", "s": "stacks s"}
 FIXED_SHADE = "#e4e4e4"  # the post draws the fixed receptive field charts grey, the isolation ones white
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize):
+    """A matplotlib Figure of its own, outside pyplot: the library never changes the caller's backend, nor keeps
+    figures open in pyplot's list (a notebook shows a returned Figure as any other)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _save(fig, path):
-    plt = _pyplot()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
     return path
 
 
@@ -55,8 +52,7 @@ def triangle(store, task, path):
         _finished(store.rows(task=task, experiment="fixed-rf"))
     if not rows:
         return None
-    plt = _pyplot()
-    fig = plt.figure(figsize=(12, 10))
+    fig = _figure((12, 10))
     w, h = 0.22, 0.15
     values = [r["val_metric"] for r in rows]
     lower = rows[0]["metric_name"] == "MSE"
@@ -104,14 +100,14 @@ def bubbles(store, path):
     panel per task with finished isolation or fixed-rf trials."""
     import numpy as np
 
-    plt = _pyplot()
     by_task = {}
     for row in _finished(store.rows()):
         if row["experiment"] in ("isolation", "fixed-rf"):
             by_task.setdefault(row["task"], {})[row["run_key"]] = row  # one bubble per configuration
     if not by_task:
         return None
-    fig, axes = plt.subplots(1, len(by_task), figsize=(6.5 * len(by_task), 5.5), squeeze=False)
+    fig = _figure((6.5 * len(by_task), 5.5))
+    axes = fig.subplots(1, len(by_task), squeeze=False)
     largest = max(r["receptive_field"] for runs in by_task.values() for r in runs.values())
     for ax, (task, runs) in zip(axes[0], sorted(by_task.items())):
         rows = list(runs.values())
@@ -131,12 +127,12 @@ def bubbles(store, path):
 def copy_length(store, path):
     """Copy-memory accuracy against the sequence length (T + 20 steps), over every step and over the 10 recalled
     symbols, with the architecture's exact and approximate receptive fields marked."""
-    plt = _pyplot()
     rows = sorted(_finished(store.rows(experiment="copy-length")), key=lambda r: r["length"])
     if not rows:
         return None
     lengths = [r["length"] + 20 for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = _figure((8, 5))
+    ax = fig.subplots()
     ax.plot(lengths, [r["metrics"]["accuracy_every_step"] for r in rows], "o-", label="every step")
     ax.plot(lengths, [r["metrics"]["accuracy_last_10"] for r in rows], "s-", label="the 10 recalled symbols")
     exact, approx = rows[0]["receptive_field"], rows[0]["approximate_receptive_field"]
@@ -212,11 +208,11 @@ def dilation_diagram(model_or_config, path=None, output_step=None):
         raise ValueError(f"path must end in .png or .svg, got {str(path)!r}")
     T, out_step, layers, convs = reach(K, dilations, stacks, padding, output_step=output_step)
 
-    plt = _pyplot()
     from matplotlib.collections import LineCollection
 
     rows = len(layers)
-    fig, ax = plt.subplots(figsize=(min(40.0, max(7.0, T * 0.12)), max(3.0, 0.45 * rows + 1.2)))
+    fig = _figure((min(40.0, max(7.0, T * 0.12)), max(3.0, 0.45 * rows + 1.2)))
+    ax = fig.subplots()
     for row in range(rows):  # every node, grey
         ax.scatter(range(T), [row] * T, s=6, color="#c8c8c8", zorder=1, linewidths=0)
     edges = []

@@ -284,23 +284,18 @@ def format_summary(s):
 
 def plot_curves(history, task, path):
     """Saves the learning curves (``curve_figure``) as a PNG, atomically."""
-    import matplotlib.pyplot as plt
-
     fig = curve_figure(history, task)
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
 
 
 def curve_figure(history, task):
     """The learning curves: loss (log scale) and the task's metric per epoch, with the baseline."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # outside pyplot: the caller's backend is left alone
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     left.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (mean over the epoch)")
     left.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation")
     if task.extra.get("baseline_loss"):

@@ -1,6 +1,7 @@
 """Shared test helpers: one comparison with a tolerance chosen by dtype, parameter randomisation, thread pinning,
 and running CUDA kernels on NumPy arrays."""
 import importlib.util
+import os
 
 import numba
 import numpy as np
@@ -50,6 +51,26 @@ NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 #: the CUDA tests run wherever numba-cuda is installed (it is in the test extra), in its simulator without a GPU;
 #: where it is not, they are skipped and say why
 needs_numba_cuda = pytest.mark.skipif(not NUMBA_CUDA, reason="numba-cuda is not installed (pip install -e '.[test]')")
+
+
+def _fashion_mnist_found():
+    from pytcn.tasks.mnist import DataNotFoundError, find_data_dir
+
+    try:
+        find_data_dir("fashion-mnist")
+    except DataNotFoundError:
+        return False
+    return True
+
+
+#: CI installs every system package the tests need (.ci/run), so there a missing one fails its tests, never skips them
+ON_CI = bool(os.environ.get("CI"))
+
+#: tutorial 08 and the site (which runs it) train on the real Fashion-MNIST files, which tests cannot make; .ci/run
+#: installs Debian's package, and elsewhere these tests say what to install
+needs_fashion_mnist = pytest.mark.skipif(
+    not ON_CI and not _fashion_mnist_found(),
+    reason="needs the Fashion-MNIST files: apt-get install dataset-fashion-mnist, or pytcn download fashion-mnist")
 
 
 def cuda_simulated():

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers import needs_numba_cuda
+from tests.helpers import needs_fashion_mnist, needs_numba_cuda
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -38,8 +38,10 @@ def test_readme_gpu_example_runs(tmp_path, monkeypatch):
     assert namespace["gpu_model"].backend.name == "cuda" and namespace["loss"] > 0
 
 
-# the GPU tutorial needs numba-cuda (in the test extra); it runs in the simulator where there is no GPU
-TUTORIALS = [pytest.param(p, id=p.name, marks=[needs_numba_cuda] if "gpu" in p.name else [])
+# the GPU tutorial needs numba-cuda (in the test extra); it runs in the simulator where there is no GPU. The
+# Fashion-MNIST tutorial needs the dataset's files
+NEEDS = {"gpu": [needs_numba_cuda], "fashion_mnist": [needs_fashion_mnist]}
+TUTORIALS = [pytest.param(p, id=p.name, marks=[m for key, marks in NEEDS.items() if key in p.name for m in marks])
              for p in sorted((ROOT / "tutorials").glob("*.py"))]
 
 

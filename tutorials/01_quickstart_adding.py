@@ -12,9 +12,6 @@
 import os
 import tempfile
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -27,7 +24,11 @@ SEED = 0
 # PYTCN_QUICK=1 (the test suite's reduced mode) sends the figure to a temporary folder; the training stays as it
 # is, since it is the README's first command and about 10 s
 QUICK = os.environ.get("PYTCN_QUICK") == "1"
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
+# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
+# repository root) there is none, and the folder is found from the working directory
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
+    "tutorials" if os.path.isdir("tutorials") else ".")
+FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
 os.makedirs(FIGURES, exist_ok=True)
 
 # %% [markdown]

@@ -24,9 +24,6 @@
 import os
 import tempfile
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -36,7 +33,11 @@ from pytcn.gradcheck import numerical_gradient, relative_error
 
 # PYTCN_QUICK=1, the test suite's reduced mode: the figure goes to a temporary folder instead of tutorials/figures
 QUICK = os.environ.get("PYTCN_QUICK") == "1"
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
+# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
+# repository root) there is none, and the folder is found from the working directory
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
+    "tutorials" if os.path.isdir("tutorials") else ".")
+FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
 os.makedirs(FIGURES, exist_ok=True)
 
 rng = np.random.default_rng(0)

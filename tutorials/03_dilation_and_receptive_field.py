@@ -20,9 +20,6 @@
 import os
 import tempfile
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -32,7 +29,11 @@ from pytcn.plot import dilation_diagram
 # PYTCN_QUICK=1, the test suite's reduced mode: fewer steps where there is training, and the figures go to a
 # temporary folder instead of tutorials/figures (whose copies are those of full runs)
 QUICK = os.environ.get("PYTCN_QUICK") == "1"
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
+# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
+# repository root) there is none, and the folder is found from the working directory
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
+    "tutorials" if os.path.isdir("tutorials") else ".")
+FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
 os.makedirs(FIGURES, exist_ok=True)
 
 print(" K  dilations             stacks  exact R   2^(D-1)*K*s")
@@ -57,6 +58,7 @@ config = dict(kernel_size=3, dilations=[1, 2, 4])
 fig = dilation_diagram(config, os.path.join(FIGURES, "03_dilations.png"))
 R = pytcn.receptive_field(3, [1, 2, 4])
 print(f"K = 3, dilations 1, 2, 4: R = {R} steps")
+fig  # noqa: B018  (a notebook shows the figure here; as a script, it is in the file saved above)
 
 # %% [markdown]
 # ## 3. Measured from a model

@@ -20,9 +20,6 @@
 import os
 import tempfile
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -33,7 +30,11 @@ from pytcn.gradcheck import numerical_gradient, relative_error
 # PYTCN_QUICK=1, the test suite's reduced mode: fewer steps where there is training, and the figures go to a
 # temporary folder instead of tutorials/figures (whose copies are those of full runs)
 QUICK = os.environ.get("PYTCN_QUICK") == "1"
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
+# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
+# repository root) there is none, and the folder is found from the working directory
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
+    "tutorials" if os.path.isdir("tutorials") else ".")
+FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
 os.makedirs(FIGURES, exist_ok=True)
 
 rng = np.random.default_rng(0)

@@ -5,10 +5,11 @@
 # This one reads its CUDA kernel (`kernels/gpu.py`, written with numba-cuda) beside the formula, runs it, and trains
 # a model with `backend="cuda"`. It needs numba-cuda (`pip install -e '.[test]'` or `'.[cuda]'`). Without an NVIDIA
 # GPU it runs in numba-cuda's simulator, which executes every CUDA thread as a Python thread: slow, so the sizes
-# here are tiny, but the arithmetic is the GPU's.
+# here are tiny, but the arithmetic is the GPU's. It trains nothing, so `PYTCN_QUICK` changes nothing here.
 
 # %%
 import os
+import tempfile
 
 if not os.path.exists("/dev/nvidiactl"):  # no NVIDIA driver here: use the simulator (set before Numba is imported)
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
@@ -17,6 +18,7 @@ import importlib.util
 import inspect
 import sys
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 if importlib.util.find_spec("numba_cuda") is None:
@@ -26,6 +28,12 @@ import pytcn
 from pytcn import kernels
 from pytcn.kernels import gpu
 
+# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
+# repository root) there is none, and the folder is found from the working directory
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
+    "tutorials" if os.path.isdir("tutorials") else ".")
+FIGURES = tempfile.mkdtemp() if os.environ.get("PYTCN_QUICK") == "1" else os.path.join(HERE, "figures")
+os.makedirs(FIGURES, exist_ok=True)
 print("running on", "numba-cuda's simulator" if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else "the GPU")
 
 # %% [markdown]
@@ -49,7 +57,47 @@ print(inspect.getsource(gpu._conv_forward_kernel.py_func))
 # %%
 print(inspect.getsource(gpu.launch))
 N, C_in, C_out, T, K, d = 2, 3, 4, 10, 3, 2
-print("y has", N * C_out * T, "elements: launch gives (blocks, threads per block) =", gpu.launch(N * C_out * T))
+blocks, threads = gpu.launch(N * C_out * T)
+print("y has", N * C_out * T, "elements: launch gives (blocks, threads per block) =", (blocks, threads))
+assert blocks * threads >= N * C_out * T > (blocks - 1) * threads  # every element a thread, no block idle
+
+# %% [markdown]
+# The figure draws this for a small output with blocks of 16 threads (pytcn launches blocks of `CUDA_THREADS`):
+# on the left, every element of y (one row per sequence and channel) coloured by the block whose thread computes
+# it; on the right, the elements of x that 8 consecutive threads read for one tap: 8 neighbouring addresses, one
+# read for the whole group.
+
+# %%
+def thread_of(n, o, t, C_out, T):
+    """The flat index k of y[n, o, t], the thread that computes it (the kernel's k = (n * C_out + o) * T + t)."""
+    return (n * C_out + o) * T + t
+
+
+draw_N, draw_C, draw_T, draw_threads = 2, 3, 24, 16
+owner = np.array([[thread_of(n, o, t, draw_C, draw_T) // draw_threads for t in range(draw_T)]
+                  for n in range(draw_N) for o in range(draw_C)])
+ks = np.arange(8) + thread_of(0, 1, 8, draw_C, draw_T)  # 8 consecutive threads: y[0, 1, 8..15]
+j, dil, i = 1, 2, 0  # tap j of a K = 3 kernel, dilation 2, input channel 0: x[n, i, t - (K-1-j) * d]
+reads = [(k // draw_T // draw_C, i, k % draw_T - (3 - 1 - j) * dil) for k in ks]
+addresses = [(n * 1 + i) * draw_T + t for n, i, t in reads]  # x's flat index, one input channel here
+assert np.all(np.diff(addresses) == 1)  # consecutive threads, consecutive addresses
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 2.8), gridspec_kw=dict(width_ratios=(2, 1.2)))
+left.imshow(owner, cmap="tab10", aspect="auto")
+for r in range(owner.shape[0]):
+    for t in range(draw_T):
+        left.text(t, r, owner[r, t], ha="center", va="center", fontsize=6)
+left.set_yticks(range(draw_N * draw_C), [f"n={n}, o={o}" for n in range(draw_N) for o in range(draw_C)], fontsize=7)
+left.set_xlabel("t")
+left.set_title(f"y: the block (of {draw_threads} threads) that computes each element", fontsize=9)
+strip = np.zeros((1, draw_T))
+strip[0, [t for _, _, t in reads]] = 1
+right.imshow(strip, cmap="Greys", aspect="auto", vmin=0, vmax=1.5)
+right.set_yticks([])
+right.set_xlabel("t of x[0, 0, t]")
+right.set_title(f"x read by threads {ks[0]}..{ks[-1]} at tap j = {j} (d = {dil})", fontsize=9)
+fig.tight_layout()
+fig.savefig(os.path.join(FIGURES, "09_threads.png"), dpi=100)
 
 # %% [markdown]
 # ## 2. Run it, and compare with the NumPy twin
@@ -69,6 +117,7 @@ kernels.conv_forward_numpy(y, x, W, b, d)
 dev_y = gpu.device_array((N, C_out, T), np.float64)
 gpu.conv_forward_cuda(dev_y, gpu.to_device(x), gpu.to_device(W), gpu.to_device(b), d)
 print("CUDA vs NumPy twin, largest difference:", np.abs(dev_y.copy_to_host() - y).max())
+assert np.allclose(dev_y.copy_to_host(), y, rtol=1e-12, atol=1e-12)
 
 # %% [markdown]
 # ## 3. The weight gradient: one thread per weight
@@ -84,6 +133,7 @@ kernels.conv_backward_weight_numpy(dW, dy, x, d)
 dev_dW = gpu.device_array(W.shape, np.float64)
 gpu.conv_backward_weight_cuda(dev_dW, gpu.to_device(dy), gpu.to_device(x), d)
 print("weight gradient, CUDA vs NumPy twin:", np.abs(dev_dW.copy_to_host() - dW).max())
+assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
 
 # %% [markdown]
 # ## 4. A model on the GPU
@@ -108,6 +158,7 @@ for step in range(3):
 cpu_weights, cuda_weights = models["cpu"].state_dict(), models["cuda"].state_dict()
 difference = max(np.abs(cpu_weights[k] - cuda_weights[k]).max() for k in cpu_weights)
 print("largest weight difference after 3 steps:", difference)
+assert difference < 1e-10
 
 # %% [markdown]
 # ## Summary
@@ -115,3 +166,25 @@ print("largest weight difference after 3 steps:", difference)
 # A CUDA kernel here is the formula's loop body, run by one thread per output element; its twin in NumPy is the
 # oracle, as on the CPU. `tests/test_kernels.py` runs every kernel property test on the CUDA kernels too, and
 # `tests/test_cuda.py` checks whole models against the CPU. `python benchmarks/gpu.py` times a step on a real GPU.
+#
+# - One thread per output element, consecutive threads on consecutive steps: the reads of a warp are neighbours.
+# - The weight gradient is a sum over every sequence and step, done by one thread per weight in a fixed order.
+# - The CUDA kernels agree with the NumPy twins to roundoff, and a model trains the same on either backend.
+#
+# ## Exercises
+#
+# 1. How many blocks does `launch` give for a batch of 64 sequences of 1000 steps through a layer of 32 channels?
+# 2. Why would the weight gradient, summed by many threads adding into one number at once (atomic additions), not
+#    give the same bits on every run? Show it with three float32 numbers.
+#
+# Solutions below (folded in the rendered site).
+
+# %% tags=["hide-cell"]
+# Solution 1: 64 * 32 * 1000 = 2,048,000 elements, one thread each, in blocks of CUDA_THREADS
+blocks, threads = gpu.launch(64 * 32 * 1000)
+assert blocks == -(-2_048_000 // threads)
+print(f"{blocks} blocks of {threads} threads")
+
+# Solution 2: atomics add in whatever order the threads arrive, and floating-point addition is not associative
+a, b, c = np.float32(1e8), np.float32(-1e8), np.float32(1.0)
+assert (a + b) + c != a + (b + c)  # 1.0 against 0.0

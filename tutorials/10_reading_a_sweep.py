@@ -27,7 +27,11 @@ from pytcn.sweep import Store
 # this tutorial trains nothing, so PYTCN_QUICK (the test suite's reduced mode) changes nothing here; the figures it
 # draws are those of docs/figures, drawn again into a temporary folder
 FIGURES = tempfile.mkdtemp()
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the repository: above this folder (__file__ as a script; as a notebook, in Jupyter or in the site's build, which
+# runs from the repository root, there is none, and the folder is found from the working directory)
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
+    "tutorials" if os.path.isdir("tutorials") else ".")
+ROOT = os.path.dirname(HERE)
 
 # a copy: reading must never change the committed results
 results = os.path.join(tempfile.mkdtemp(), "results.sqlite")
@@ -90,8 +94,18 @@ for path in paths:
 assert len(paths) == 5
 
 # %% [markdown]
-# ![copy memory's accuracy against the blank length](../docs/figures/copy-length.png)
-#
+# The copy-length figure, as just drawn:
+
+# %%
+import matplotlib.image  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+fig, ax = plt.subplots(figsize=(8, 5))
+ax.imshow(matplotlib.image.imread(next(p for p in paths if p.endswith("copy-length.png"))))
+ax.axis("off")
+fig.tight_layout()
+
+# %% [markdown]
 # Reading the copy-length figure: accuracy is 1 up to T = 100 (sequences of 120 steps, recall distance 111 ≤ 125)
 # and at chance from T = 120 (distance 131 > 125), whatever the training. The dashed line of the approximation (48)
 # sits far left of the cliff; the exact one (125) sits on it.

@@ -1,0 +1,126 @@
+"""The site: built with the README's one command in the tutorials' reduced mode, then every page opened in headless
+Chromium from file:// (as a learner opens site/index.html, with no server).
+
+A page fails on a link to a file that is not there, an image that did not load, anything Chromium logs as an error
+(a script's exception, a resource that failed to load), or a tutorial whose output holds a traceback; every page the
+build wrote must be reachable from the landing page, whose screenshot the test takes.
+
+Needs Chromium and its driver (Debian: apt-get install chromium chromium-driver; .ci/run installs them) and the
+Fashion-MNIST files that tutorial 08 trains on (apt-get install dataset-fashion-mnist, or pytcn download
+fashion-mnist). Without them it is skipped and says why, except on CI (CI=true), where .ci/run installs them.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+from collections import deque
+from urllib.parse import unquote, urlsplit
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from tests.helpers import ON_CI, needs_fashion_mnist
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+pytestmark = [
+    pytest.mark.skipif(not ON_CI and (CHROMIUM is None or CHROMEDRIVER is None),
+                       reason="needs Chromium and chromedriver: apt-get install chromium chromium-driver"),
+    needs_fashion_mnist,  # the build runs tutorial 08
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site, built as the README says, in the tutorials' reduced mode."""
+    out = tmp_path_factory.mktemp("site") / "site"
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--site-dir", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=900,
+                            env=dict(os.environ, PYTCN_QUICK="1", NO_MKDOCS_2_WARNING="1"))
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-20000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert CHROMIUM and CHROMEDRIVER, "Chromium or chromedriver not found: apt-get install chromium chromium-driver"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def local_path(url, site):
+    """The file a file:// URL of the site names (without its #fragment), or None for a URL outside the site."""
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    path = pathlib.Path(unquote(parts.path))
+    return path if path.is_relative_to(site) else None
+
+
+def problems_of_page(driver):
+    """What is wrong with the page open in ``driver``: broken images, errors in the browser's log, tracebacks."""
+    problems = []
+    broken = driver.execute_script(
+        "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 200))")
+    problems += [f"image did not load: {src}" for src in broken]
+    problems += [f"browser log: {entry['message']}" for entry in driver.get_log("browser")
+                 if entry["level"] == "SEVERE"]
+    if "Traceback (most recent call last)" in driver.execute_script("return document.body.innerText"):
+        problems.append("a traceback in the page (an execution error in a notebook)")
+    return problems
+
+
+def test_site_builds_and_every_page_opens_in_chromium(site, browser, tmp_path):
+    index = site / "index.html"
+    assert index.is_file(), "the build wrote no index.html"
+    queue, seen, problems = deque([index]), {index}, {}
+    while queue:
+        page = queue.popleft()
+        browser.get(page.as_uri())
+        found = problems_of_page(browser)
+        if page.parent.name == "tutorials":
+            n_images = browser.execute_script("return document.querySelectorAll('.jp-OutputArea-output img').length")
+            if n_images == 0:
+                found.append("a tutorial without a figure in its output")
+            if not browser.execute_script("return document.querySelectorAll('details.solution').length"):
+                found.append("a tutorial without its folded solutions")
+        for url in browser.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.href)"):
+            target = local_path(url, site)
+            if target is None:
+                continue  # a link to the web, not checked offline
+            if not target.exists():
+                found.append(f"links to a missing page: {target.relative_to(site)}")
+            elif target.suffix == ".html" and target not in seen:
+                seen.add(target)
+                queue.append(target)
+        if found:
+            problems[page.relative_to(site).as_posix()] = found
+    assert not problems, problems
+
+    written = {p for p in site.rglob("*.html") if p.name != "404.html"}
+    assert written - seen == set(), f"pages no link leads to: {sorted(p.relative_to(site) for p in written - seen)}"
+    tutorials = {p.name for p in (ROOT / "tutorials").glob("*.py")}
+    assert {p.name[:-len(".html")] + ".py" for p in seen if p.parent == site / "tutorials"} == tutorials
+    assert (site / "api.html").read_text().count('class="doc doc-heading"') >= 20  # the API reference is there
+
+    browser.get(index.as_uri())
+    screenshot = tmp_path / "landing.png"
+    browser.save_screenshot(str(screenshot))
+    pixels = matplotlib.image.imread(screenshot)
+    assert pixels.shape[:2] == (900, 1280) or pixels.shape[1] == 1280, pixels.shape
+    assert np.std(pixels[..., :3]) > 0.05, "the landing page's screenshot is blank"
+    print("landing page:", screenshot)
