@@ -61,7 +61,8 @@ def test_tutorial_runs(path):
 
 def test_every_image_and_link_of_the_docs_exists():
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for target in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
+        text = page.read_text()  # markdown links and images, and the src of HTML images
+        for target in re.findall(r"\]\(([^)#]+)\)", text) + re.findall(r'<img [^>]*src="([^"]+)"', text):
             if target.startswith(("http://", "https://")):
                 continue
             assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
