@@ -7,6 +7,7 @@ outside tutorials/ (the README points into pytcn/ and kernels/) becomes a link t
 
 Solutions, the cells tagged "hide-cell" in the tutorials, are folded: each is wrapped in <details>.
 """
+import posixpath
 import re
 from pathlib import Path
 
@@ -20,44 +21,59 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("README.md", "tutorials/*.py", "tutorials/figures/*.png", "docs/*.md", "docs/figures/*.png",
          "docs/results.sqlite", "benchmarks/*.md")
 
-#: a markdown link to a Python file that is not a tutorial: (text)(path.py)
-SOURCE_LINK = re.compile(r"\]\(((?!tutorials/)(?!https?://)[^)#\s]+\.py)\)")
+#: a markdown link to a Python file: ](path.py) or ](path.py#anchor); web links are told apart by their scheme
+PY_LINK = re.compile(r"\]\(([^)#\s]+\.py)(#[^)\s]*)?\)")
+
+#: the repository paths of the Python sources that get a page of their own (filled by on_files)
+SOURCES = set()
 
 
-def _source_links(markdown):
-    return set(SOURCE_LINK.findall(markdown))
+def _source_of(link, page_uri):
+    """The repository path a page's link to a .py file names, when it is a source outside tutorials/ (which are
+    pages already), else None."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^/", link):
+        return None  # a URL (http:, ftp:, ...) or an absolute path: not a file of the repository
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(page_uri), link))
+    if target.startswith("../") or target.startswith("tutorials/"):
+        return None
+    return target
 
 
 @event_priority(100)  # before mkdocs-jupyter, which must see the tutorials among the files
 def on_files(files, config):
-    sources = set()
+    SOURCES.clear()
     for pattern in PAGES:
         for path in sorted(ROOT.glob(pattern)):
             uri = path.relative_to(ROOT).as_posix()
             # a file of the repository, at its own path (README.md becomes index.html, as MkDocs does by itself)
             files.append(File(uri, str(ROOT), config.site_dir, config.use_directory_urls))
             if path.suffix == ".md":
-                page_dir = path.parent.relative_to(ROOT)
-                sources |= {(page_dir / link).as_posix() for link in _source_links(path.read_text())}
-    for uri in sorted(sources):
+                SOURCES.update(filter(None, (_source_of(link, uri) for link, _ in PY_LINK.findall(path.read_text()))))
+    for uri in sorted(SOURCES):
         path = ROOT / uri
-        if not path.is_file():
-            continue  # mkdocs reports the broken link (and --strict fails on it)
-        page = f"# `{uri}`\n\n```python\n{path.read_text()}\n```\n"
-        files.append(File.generated(config, uri + ".md", content=page))
+        if path.is_file():  # a link to a missing file is left alone: MkDocs reports it, and --strict fails on it
+            page = f"# `{uri}`\n\n```python\n{path.read_text()}\n```\n"
+            files.append(File.generated(config, uri + ".md", content=page))
     return files
 
 
 def on_page_markdown(markdown, page, config, files):
     # links to Python sources point at their pages: memory.py -> memory.py.md (written above)
-    return SOURCE_LINK.sub(lambda m: f"]({m.group(1)}.md)", markdown)
+    def to_page(m):
+        target = _source_of(m.group(1), page.file.src_uri)
+        if target not in SOURCES or not (ROOT / target).is_file():
+            return m.group(0)
+        return f"]({m.group(1)}.md{m.group(2) or ''})"
+
+    return PY_LINK.sub(to_page, markdown)
 
 
 def on_page_content(html, page, config, files):
     if not page.file.src_uri.startswith("tutorials/"):
         return html
     soup = BeautifulSoup(html, "html.parser")
-    cells = soup.select("div.celltag_hide-cell")
+    # the outermost element of each tagged cell (nbconvert's template puts the tag's class on nested ones too)
+    cells = [c for c in soup.select(".celltag_hide-cell") if c.find_parent(class_="celltag_hide-cell") is None]
     for cell in cells:
         details = soup.new_tag("details", attrs={"class": "solution"})
         summary = soup.new_tag("summary")

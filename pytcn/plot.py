@@ -180,12 +180,22 @@ def reach(kernel_size, dilations, nb_stacks=1, padding="causal", T=None, output_
     return T, output_step, layers, convs
 
 
-def dilation_diagram(model_or_config, path=None, output_step=None):
+def diagram_size(kernel_size, dilations, nb_stacks=1, padding="causal"):
+    """The (width, height) in inches that ``dilation_diagram`` gives its own figure: wide enough for every step."""
+    T, _, layers, _ = reach(kernel_size, dilations, nb_stacks, padding)
+    return min(40.0, max(7.0, T * 0.12)), max(3.0, 0.45 * len(layers) + 1.2)
+
+
+def dilation_diagram(model_or_config, path=None, output_step=None, ax=None):
     """The post's stacked-dilation figure for any TCN: the input steps at the bottom, one row per convolution (two
     per residual block), and the taps through which one output step reads the input highlighted, with the
     receptive field marked on the input. ``model_or_config``: a pytcn.TCN, or a dict with kernel_size, dilations
-    and optionally nb_stacks and padding (keras-tcn's names). Saves to ``path`` (.png or .svg) when given;
-    returns the matplotlib Figure."""
+    and optionally nb_stacks and padding (keras-tcn's names). Draws into ``ax`` (a matplotlib Axes) when given,
+    else into a Figure of its own, sized to the diagram. Saves the figure to ``path`` (.png or .svg) when given;
+    returns the matplotlib Figure.
+
+    In a notebook, draw into an Axes made with pyplot (``fig, ax = plt.subplots(figsize=...)``) to see the
+    diagram inline: a Figure made outside pyplot shows only as text until pyplot has shown one."""
     from .model import TCN, receptive_field
 
     if isinstance(model_or_config, TCN):
@@ -211,8 +221,11 @@ def dilation_diagram(model_or_config, path=None, output_step=None):
     from matplotlib.collections import LineCollection
 
     rows = len(layers)
-    fig = _figure((min(40.0, max(7.0, T * 0.12)), max(3.0, 0.45 * rows + 1.2)))
-    ax = fig.subplots()
+    if ax is None:
+        fig = _figure(diagram_size(K, dilations, stacks, padding))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
     for row in range(rows):  # every node, grey
         ax.scatter(range(T), [row] * T, s=6, color="#c8c8c8", zorder=1, linewidths=0)
     edges = []

@@ -5,7 +5,7 @@ import pytest
 
 import pytcn
 from pytcn import cli
-from pytcn.plot import dilation_diagram, reach
+from pytcn.plot import diagram_size, dilation_diagram, reach
 from tests.helpers import one_numba_thread  # noqa: F401 (autouse fixture)
 
 
@@ -50,6 +50,22 @@ def test_the_diagram_is_written_as_png_or_svg(tmp_path):
         dilation_diagram({"kernel_size": 3})
     with pytest.raises(TypeError, match="a pytcn.TCN or a dict"):
         dilation_diagram([3, [1, 2]])
+
+
+def test_the_diagram_draws_into_given_axes_and_leaves_pyplot_alone():
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    backend = matplotlib.get_backend()
+    figures_before = plt.get_fignums()
+    own = dilation_diagram({"kernel_size": 3, "dilations": [1, 2]})
+    assert tuple(own.get_size_inches()) == pytest.approx(diagram_size(3, [1, 2]))
+    assert plt.get_fignums() == figures_before and matplotlib.get_backend() == backend  # not in pyplot's list
+    fig = Figure(figsize=(5, 2))
+    ax = fig.subplots()
+    assert dilation_diagram({"kernel_size": 2, "dilations": [1]}, ax=ax) is fig
+    assert len(ax.collections) > 0 and "kernel size 2" in ax.get_title()
 
 
 def test_pytcn_draw_from_options_and_from_a_run(tmp_path, capsys):

@@ -112,17 +112,18 @@ fig.savefig(os.path.join(FIGURES, "02_impulse_response.png"), dpi=100)
 # stacks such convolutions, two per residual block, and each output reads the taps of the layer below through
 # every path. `pytcn.plot.dilation_diagram` (also the `pytcn draw` command) draws those paths for any
 # configuration; here one residual block of this convolution (K = 3, d = 2, twice), whose last output reads every
-# second input step over a span of 2 (K−1) d + 1 = 9 steps: the odd steps between never reach it. Tutorial 03
+# second input step over a span of 2 (K−1) d + 1 = 9 steps: the steps between never reach it. Tutorial 03
 # stacks blocks of growing dilation, which fill those holes.
 
 # %%
-from pytcn.plot import dilation_diagram, reach  # noqa: E402
+from pytcn.plot import diagram_size, dilation_diagram, reach  # noqa: E402
 
 T_drawn, last, layers, _ = reach(3, [d])
 print(f"one block, K = 3, d = {d}: the last output (step {last}) reads input steps {sorted(layers[0])}")
-assert sorted(layers[0]) == list(range(last - 2 * 2 * d, last + 1, 2))  # every d-th step, 2 (K-1) d back
-fig = dilation_diagram(dict(kernel_size=3, dilations=[d]), os.path.join(FIGURES, "02_one_block.png"))
-fig  # noqa: B018  (a notebook shows the figure here; as a script, it is in the file saved above)
+assert sorted(layers[0]) == list(range(last - 2 * (3 - 1) * d, last + 1, d))  # every d-th step, 2 (K-1) d back
+fig, ax = plt.subplots(figsize=diagram_size(3, [d]))
+drawn = dilation_diagram(dict(kernel_size=3, dilations=[d]), os.path.join(FIGURES, "02_one_block.png"), ax=ax)
+assert drawn is fig  # it drew into our axes, and returns their figure
 
 # %% [markdown]
 # ## 3. The backward pass, checked by finite differences

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
-from pytcn.plot import dilation_diagram
+from pytcn.plot import diagram_size, dilation_diagram
 
 # PYTCN_QUICK=1, the test suite's reduced mode: fewer steps where there is training, and the figures go to a
 # temporary folder instead of tutorials/figures (whose copies are those of full runs)
@@ -55,10 +55,10 @@ for K, dilations, stacks in [(2, [1, 2, 4, 8], 1), (3, [1, 2, 4, 8], 1), (6, [1,
 
 # %%
 config = dict(kernel_size=3, dilations=[1, 2, 4])
-fig = dilation_diagram(config, os.path.join(FIGURES, "03_dilations.png"))
+fig, ax = plt.subplots(figsize=diagram_size(**config))
+dilation_diagram(config, os.path.join(FIGURES, "03_dilations.png"), ax=ax)
 R = pytcn.receptive_field(3, [1, 2, 4])
 print(f"K = 3, dilations 1, 2, 4: R = {R} steps")
-fig  # noqa: B018  (a notebook shows the figure here; as a script, it is in the file saved above)
 
 # %% [markdown]
 # ## 3. Measured from a model

@@ -5,7 +5,8 @@
 # This one reads its CUDA kernel (`kernels/gpu.py`, written with numba-cuda) beside the formula, runs it, and trains
 # a model with `backend="cuda"`. It needs numba-cuda (`pip install -e '.[test]'` or `'.[cuda]'`). Without an NVIDIA
 # GPU it runs in numba-cuda's simulator, which executes every CUDA thread as a Python thread: slow, so the sizes
-# here are tiny, but the arithmetic is the GPU's. It trains nothing, so `PYTCN_QUICK` changes nothing here.
+# here are tiny, but the arithmetic is the GPU's. Its sizes are already small, so `PYTCN_QUICK` only sends the
+# figure to a temporary folder.
 
 # %%
 import os
@@ -16,13 +17,12 @@ if not os.path.exists("/dev/nvidiactl"):  # no NVIDIA driver here: use the simul
 
 import importlib.util
 import inspect
-import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 if importlib.util.find_spec("numba_cuda") is None:
-    sys.exit("this tutorial needs numba-cuda: pip install -e '.[test]' (or '.[cuda]' on a machine with a GPU)")
+    raise ModuleNotFoundError("this tutorial needs numba-cuda: pip install -e '.[test]' (or '.[cuda]' with a GPU)")
 
 import pytcn
 from pytcn import kernels
@@ -51,8 +51,9 @@ print("running on", "numba-cuda's simulator" if os.environ.get("NUMBA_ENABLE_CUD
 print(inspect.getsource(gpu._conv_forward_kernel.py_func))
 
 # %% [markdown]
-# Consecutive threads take consecutive `t`, so the 32 threads of a warp read 32 neighbouring elements of `x`: one
-# memory transaction instead of 32. `launch` gives enough blocks of `CUDA_THREADS` threads to cover the output:
+# Consecutive threads take consecutive `t`, so the 32 threads of a warp read neighbouring elements of `x`: one or
+# two memory transactions (two when the 32 elements straddle a 128-byte line, as float64 ones always do, or cross
+# into the next row of `x`) instead of 32. `launch` gives enough blocks of `CUDA_THREADS` threads to cover the output:
 
 # %%
 print(inspect.getsource(gpu.launch))
