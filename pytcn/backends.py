@@ -12,6 +12,7 @@ A backend bundles the kernels (``kernels.TWINS``), the plumbing between them (``
 sums, dropout masks, weight normalisation) and four ways to handle its arrays: ``empty``, ``zeros``, ``array``
 (validate, and move to the backend's memory) and ``to_host`` (a NumPy copy).
 """
+import importlib
 import importlib.util
 from dataclasses import dataclass
 from typing import Callable
@@ -113,6 +114,12 @@ def _host_backend(name, which):
                    to_host=np.array, is_array=lambda a: isinstance(a, np.ndarray))
 
 
+def _numba_cuda_array_support():
+    """Loads numba-cuda's NumPy array support, which its first kernel compilation loads anyway: here, so that a numpy
+    too new for it (0.30.4 refers to np.row_stack, which numpy 2.5 removed) is said at once, and plainly."""
+    importlib.import_module("numba.cuda.np.arrayobj")
+
+
 def _cuda_backend():
     if importlib.util.find_spec("numba_cuda") is None:
         raise BackendUnavailableError(
@@ -124,6 +131,14 @@ def _cuda_backend():
         raise BackendUnavailableError(
             "backend 'cuda' found numba-cuda but no usable NVIDIA GPU (no GPU, or no driver: nvidia-smi should list "
             "one); set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in numba-cuda's simulator instead (slow)")
+    try:
+        _numba_cuda_array_support()
+    except AttributeError as e:  # numba-cuda 0.30.4 with numpy 2.5: "module 'numpy' has no attribute 'row_stack'"
+        from importlib.metadata import version
+
+        raise BackendUnavailableError(
+            f"backend 'cuda': numba-cuda {version('numba-cuda')} does not work with numpy {np.__version__} ({e}); "
+            f"install a numpy it supports, e.g. pip install 'numpy<2.5', or a newer numba-cuda") from e
     from .kernels import gpu
 
     ops = {op: gpu.CUDA_TWINS[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}

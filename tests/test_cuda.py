@@ -350,6 +350,16 @@ def test_cuda_without_a_gpu_says_so_in_one_line(monkeypatch, tmp_path, capsys):
     assert err.count("\n") == 1, err
 
 
+def test_cuda_with_a_numpy_too_new_for_numba_cuda_says_what_to_install(monkeypatch):
+    def numpy_2_5():  # what numba-cuda 0.30.4 raises under numpy 2.5, at its first compilation
+        raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+
+    monkeypatch.setattr(backends, "_numba_cuda_array_support", numpy_2_5)
+    monkeypatch.delitem(backends.BACKENDS, "cuda", raising=False)
+    with pytest.raises(backends.BackendUnavailableError, match=r"does not work with numpy .*row_stack.*numpy<2.5"):
+        pytcn.TCN(input_channels=1, backend="cuda")
+
+
 def test_gradient_norm_of_device_gradients_equals_the_cpu_one():
     cpu, gpu = pair_of_models()
     x = np.random.default_rng(8).standard_normal((SIZES["N"], SIZES["T"], 2))
