@@ -1,65 +1,169 @@
-"""Time one training step on the GPU (backend 'cuda') against the CPU (backend 'cpu'), in one run.
+"""Time pytcn's CUDA backend beside PyTorch on the same GPU, and beside pytcn's own CPU backend on the same machine.
 
-    python benchmarks/gpu.py                         # the three configurations of the GPU issue
-    python benchmarks/gpu.py blog --steps 50
+    python benchmarks/gpu.py                                  # every configuration, 3 rounds
+    python benchmarks/gpu.py wide@256 seq_mnist --rounds 5    # some of them
+    python benchmarks/gpu.py --json benchmarks/gpu_results.jsonl
+    python benchmarks/gpu.py --tiny --rounds 1                # shrunk sizes: checks this script in the simulator
 
-Configurations are those of benchmarks/speed.py; by default blog (the core issue's adding configuration),
-seq_mnist and wide. Each backend trains the same model (same seed, so the same weights) on the same batch:
-forward, loss, backward, Adam. A GPU step is timed to the end of its last kernel (cuda.synchronize), so the median
-is the step's real duration, not the time to queue it. The first step (compilation) is reported separately.
-Needs numba-cuda and a GPU: pip install -e '.[cuda]'.
+The configurations are the five of benchmarks/speed.py and, with the batch raised to 256, seq_mnist@256,
+copy_memory@256 and wide@256. Each measurement runs in a fresh worker process, and the workers alternate within a
+round: pytcn on the GPU, PyTorch in strict float32, PyTorch with its defaults, pytcn on the CPU. A worker times
+--steps steps after --warmup and reports the median: a training step (forward, loss, backward, Adam), then an
+inference pass. A GPU step is timed to the end of its last kernel (numba's cuda.synchronize, torch.cuda.synchronize),
+so the time is the step's real duration, not the time to queue it. The batch is put on the GPU once, before timing.
+
+PyTorch gets the same architecture and weights as in speed.py (locuslab/TCN's layout through state_dict). Its
+defaults let cuDNN run float32 convolutions on TF32 tensor cores (torch.backends.cudnn.allow_tf32); strict float32
+turns that off, and TF32 matmuls too. The ratios are PyTorch's median over pytcn's: above 1, pytcn is faster.
+GFLOP/s count a training step as 3 forward passes (speed.forward_flops); %peak is against --peak-gflops, by default
+67,000 (nominal FP32 without tensor cores) on an H200 and unknown elsewhere.
+
+Needs numba-cuda and an NVIDIA GPU (pip install -e '.[cuda]'); PyTorch with CUDA for the PyTorch columns (without it,
+pytcn alone). --tiny shrinks every configuration (batch 2, 24 steps, 4 channels, dilations 1 and 2) so that the
+whole script runs in numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1) and PyTorch on the CPU: a check that the
+script works before GPU time is spent on it, not a measurement.
 """
 import argparse
+import importlib.util
 import json
 import os
+import statistics
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import speed  # noqa: E402  (the configurations, their data and FLOP counts)
+import speed  # noqa: E402  (the configurations, their data, FLOP counts and workers)
 
-DEFAULT = ["blog", "seq_mnist", "wide"]
+BIG_BATCH = 256
+VARIANTS = ("seq_mnist", "copy_memory", "wide")  # also timed at N = BIG_BATCH
+WORKERS = ("pytcn-cuda", "torch-fp32", "torch-default", "pytcn-cpu")
+H200_FP32_PEAK_GFLOPS = 67_000
 
 
-def time_backend(name, backend, steps, warmup):
-    """(first step s, median step ms) of configuration ``name`` on ``backend``."""
+def register_configurations(tiny):
+    """Adds the N 256 variants to speed.CONFIGS (and with ``tiny``, shrinks every configuration in place)."""
+    for name in VARIANTS:
+        c_in, T, N, F, K, dilations, head, classes = speed.CONFIGS[name]
+        speed.CONFIGS[f"{name}@{BIG_BATCH}"] = (c_in, T, BIG_BATCH, F, K, dilations, head, classes)
+    if tiny:
+        for name, (c_in, _, _, _, K, _, head, classes) in list(speed.CONFIGS.items()):
+            speed.CONFIGS[name] = (c_in, 24, 2, 4, min(K, 3), [1, 2], head, classes)
+    return list(speed.CONFIGS)
+
+
+def worker_pytcn_cuda(name, steps, warmup):
+    from numba import cuda
+
     import pytcn
-
-    model = speed.pytcn_model(name, backend)
-    optimizer = pytcn.Adam(model.params, lr=1e-3)
-    forward_and_backward = speed.forward_backward(model, name)
-    if backend == "cuda":
-        from numba import cuda
-
-        sync = cuda.synchronize
-    else:
-        def sync():
-            pass
-
-    def step():
-        forward_and_backward()
-        optimizer.step(model.grads)
-        sync()
+    from pytcn.kernels import gpu
 
     t0 = time.perf_counter()
-    step()
+    model = speed.pytcn_model(name, "cuda")
+    optimizer = pytcn.Adam(model.params, lr=1e-3)
+    x_host, y = speed.data(name)
+    x = gpu.to_device(x_host)  # on the GPU once, as PyTorch's batch is
+    loss_fn = pytcn.mse if speed.CONFIGS[name][7] == 1 else pytcn.cross_entropy
+
+    def train_step():
+        _, dpred = loss_fn(model.forward(x, training=True), y)  # the loss comes back to the host: a sync
+        model.backward(dpred)
+        optimizer.step(model.grads)
+        cuda.synchronize()
+
+    def infer():
+        model.forward(x)
+        cuda.synchronize()
+
+    train_step()
     first = time.perf_counter() - t0
-    return first, speed.time_calls(step, steps, warmup)
+    return dict(first_s=first, train_ms=speed.time_calls(train_step, steps, warmup),
+                infer_ms=speed.time_calls(infer, steps, warmup))
+
+
+def worker(kind, name, steps, warmup, threads):
+    if kind == "pytcn-cuda":
+        return worker_pytcn_cuda(name, steps, warmup)
+    if kind == "pytcn-cpu":
+        return speed.worker_pytcn(name, steps, warmup)
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: only with --tiny, to check the script
+    result = speed.worker_torch(name, steps, warmup, threads, device=device,
+                                tf32=False if kind == "torch-fp32" else None)
+    result["device"] = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    result["tf32_convolutions"] = bool(torch.backends.cudnn.allow_tf32)
+    return result
+
+
+def run_worker(kind, name, args):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, name, "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--threads", str(args.threads)] + (["--tiny"] if args.tiny else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                         env=dict(os.environ, NUMBA_NUM_THREADS=str(args.threads)))
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} worker for {name} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def result_row(name, med, gpu, peak, tiny):
+    """The JSON row and the printed line of configuration ``name`` from the workers' medians ``med``."""
+    ours = med["pytcn-cuda"]
+    gflops = 3 * speed.forward_flops(name) / ours["train_ms"] / 1e6
+    row = dict(config=name, gpu=gpu, tiny=tiny, peak_gflops=peak, cuda_train_ms=ours["train_ms"],
+               cuda_infer_ms=ours["infer_ms"], cuda_first_s=ours["first_s"], cuda_train_gflops=gflops)
+    cells = [f"{name:18s} {ours['train_ms']:9.2f} {gflops:9.1f} {100 * gflops / peak if peak else 0:6.1f}"]
+    for kind, key, width in (("torch-fp32", "train_ms", 9), ("torch-default", "train_ms", 10), (None, None, 9),
+                             ("torch-fp32", "infer_ms", 9), ("pytcn-cpu", "train_ms", 9)):
+        if kind is None:  # pytcn's own inference time
+            cells.append(f"{ours['infer_ms']:9.2f}")
+        elif kind not in med:
+            cells += [f"{'-':>{width}s}", f"{'-':>6s}"] if kind != "pytcn-cpu" else [f"{'-':>9s}", f"{'-':>8s}"]
+        elif kind == "pytcn-cpu":  # how many times faster the GPU is than pytcn's CPU backend
+            row.update(cpu_train_ms=med[kind][key], cpu_over_cuda=med[kind][key] / ours[key])
+            cells += [f"{med[kind][key]:9.2f}", f"{row['cpu_over_cuda']:8.2f}"]
+        else:  # PyTorch's time, and the ratio PyTorch / pytcn
+            row[f"{kind}_{key}"] = med[kind][key]
+            row[f"{kind}_{key}_ratio"] = med[kind][key] / ours[key]
+            cells += [f"{med[kind][key]:{width}.2f}", f"{row[f'{kind}_{key}_ratio']:6.2f}"]
+    cells.append(f"{ours['first_s']:8.2f}")
+    if "torch-default" in med:  # in the JSON only: PyTorch's default (TF32) inference
+        row["torch-default_infer_ms"] = med["torch-default"]["infer_ms"]
+        row["torch-default_infer_ms_ratio"] = med["torch-default"]["infer_ms"] / ours["infer_ms"]
+    return row, " ".join(cells)
+
+
+def device_name():
+    from numba import cuda
+
+    name = getattr(cuda.get_current_device(), "name", "numba-cuda simulator")  # the simulator's device has no name
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("configs", nargs="*", help=f"of {', '.join(speed.CONFIGS)} (default: {', '.join(DEFAULT)})")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps (median)")
+    parser.add_argument("configs", nargs="*", help="configurations (default: all, see above)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per worker (median)")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the workers per configuration")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (pytcn cpu, PyTorch)")
+    parser.add_argument("--peak-gflops", type=float, help="the GPU's FP32 peak (default: 67000 on an H200)")
+    parser.add_argument("--no-cpu", action="store_true", help="skip pytcn's CPU backend")
+    parser.add_argument("--tiny", action="store_true", help="shrunk sizes, to check the script in the simulator")
     parser.add_argument("--json", help="append one JSON line per configuration to this file")
+    parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    unknown = [c for c in args.configs if c not in speed.CONFIGS]
+    names = register_configurations(args.tiny)
+    unknown = [c for c in args.configs if c not in names]
     if unknown:
-        parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(speed.CONFIGS)}")
+        parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(names)}")
+
+    if args.worker:
+        (name,) = args.configs
+        print(json.dumps(worker(args.worker, name, args.steps, args.warmup, args.threads)))
+        return 0
 
     import numba
-    from numba import cuda
 
     import pytcn
 
@@ -68,22 +172,34 @@ def main(argv=None):
     except pytcn.BackendUnavailableError as e:
         print(f"gpu.py: {e}", file=sys.stderr)  # what is missing, and how to install it
         return 2
-    gpu = getattr(cuda.get_current_device(), "name", "numba-cuda simulator")  # the simulator's device has no name
-    gpu = gpu.decode() if isinstance(gpu, bytes) else str(gpu)
-    cpu = speed.cpu_info()[0]
-    print(f"# GPU {gpu}; CPU {cpu}, {numba.get_num_threads()} Numba threads; numba {numba.__version__}")
+    gpu = device_name()
+    peak = args.peak_gflops or (H200_FP32_PEAK_GFLOPS if "H200" in gpu else None)
+    with_torch = importlib.util.find_spec("torch") is not None
+    kinds = ["pytcn-cuda"] + (["torch-fp32", "torch-default"] if with_torch else []) + ([] if args.no_cpu else
+                                                                                          ["pytcn-cpu"])
+    print(f"# GPU {gpu}; FP32 peak {'%.0f GFLOP/s (nominal)' % peak if peak else 'unknown'}; CPU "
+          f"{speed.cpu_info()[0]}, {args.threads} threads; numba {numba.__version__}; "
+          f"{'with PyTorch' if with_torch else 'PyTorch not installed'}"
+          f"{'; TINY sizes: not a measurement' if args.tiny else ''}")
     print(f"# command: python benchmarks/gpu.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"{'config':16s} {'cpu ms':>9s} {'cuda ms':>9s} {'speedup':>8s} {'cuda GFLOP/s':>13s} {'cuda first s':>13s}")
-    for name in args.configs or DEFAULT:
-        _, cpu_ms = time_backend(name, "cpu", args.steps, args.warmup)
-        first, cuda_ms = time_backend(name, "cuda", args.steps, args.warmup)
-        gflops = 3 * speed.forward_flops(name) / cuda_ms / 1e6
-        print(f"{name:16s} {cpu_ms:9.2f} {cuda_ms:9.2f} {cpu_ms / cuda_ms:8.2f} {gflops:13.1f} {first:13.2f}",
-              flush=True)
+    print(f"{'config':18s} {'cuda ms':>9s} {'GFLOP/s':>9s} {'%peak':>6s} {'fp32 ms':>9s} {'ratio':>6s} "
+          f"{'default ms':>10s} {'ratio':>6s} {'infer ms':>9s} {'fp32 inf':>9s} {'ratio':>6s} {'cpu ms':>9s} "
+          f"{'cuda/cpu':>8s} {'first s':>8s}")
+    for name in args.configs or names:
+        runs = {kind: [] for kind in kinds}
+        for _ in range(args.rounds):
+            for kind in kinds:
+                runs[kind].append(run_worker(kind, name, args))
+        med = {kind: {key: statistics.median(r[key] for r in rs) for key in ("train_ms", "infer_ms", "first_s")}
+               for kind, rs in runs.items()}
+        row, line = result_row(name, med, gpu, peak, args.tiny)
+        print(line, flush=True)
+        if with_torch:
+            row["torch_version"] = runs["torch-fp32"][0]["version"]
+            row["torch_device"] = runs["torch-fp32"][0]["device"]
         if args.json:
             with open(args.json, "a") as f:
-                f.write(json.dumps(dict(config=name, gpu=gpu, cpu=cpu, threads=numba.get_num_threads(),
-                                        cpu_train_ms=cpu_ms, cuda_train_ms=cuda_ms, cuda_first_s=first)) + "\n")
+                f.write(json.dumps(row) + "\n")
     return 0
 
 

@@ -134,11 +134,17 @@ def worker_pytcn(name, steps, warmup):
                 threads=numba.get_num_threads())
 
 
-def worker_torch(name, steps, warmup, threads):
+def worker_torch(name, steps, warmup, threads, device="cpu", tf32=None):
+    """PyTorch's training step and inference pass on ``device`` ('cpu' or 'cuda'). ``tf32``: None leaves PyTorch's
+    defaults; False is strict float32 (cuDNN's convolutions and the matmuls without TF32), True allows TF32."""
     import torch
     import torch.nn.functional as F_
 
     torch.set_num_threads(threads)
+    if tf32 is not None:
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)  # a GPU step ends when its kernels end
     c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
 
     class Block(torch.nn.Module):
@@ -169,9 +175,10 @@ def worker_torch(name, steps, warmup, threads):
     t0 = time.perf_counter()
     net = Net()
     net.load_state_dict({k: torch.from_numpy(v) for k, v in pytcn_model(name).state_dict().items()})
+    net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     x_np, y_np = data(name)
-    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    x, y = torch.from_numpy(x_np).to(device), torch.from_numpy(y_np).to(device)
 
     def loss_fn(pred):
         if classes == 1:
@@ -182,10 +189,12 @@ def worker_torch(name, steps, warmup, threads):
         optimizer.zero_grad(set_to_none=True)
         loss_fn(net(x)).backward()
         optimizer.step()
+        sync()
 
     def infer():
         with torch.no_grad():
             net(x)
+        sync()
 
     train_step()
     first = time.perf_counter() - t0
