@@ -10,13 +10,15 @@ copy_memory@256 and wide@256. Each measurement runs in a fresh worker process, a
 round: pytcn on the GPU, PyTorch in strict float32, PyTorch with its defaults, pytcn on the CPU. A worker times
 --steps steps after --warmup and reports the median: a training step (forward, loss, backward, Adam), then an
 inference pass. A GPU step is timed to the end of its last kernel (numba's cuda.synchronize, torch.cuda.synchronize),
-so the time is the step's real duration, not the time to queue it. The batch is put on the GPU once, before timing.
+so the time is the step's real duration, not the time to queue it. The input batch is put on the GPU once, before
+timing; pytcn's losses take their targets from the host, so those (N or N*T numbers) are copied at every step.
 
 PyTorch gets the same architecture and weights as in speed.py (locuslab/TCN's layout through state_dict). Its
 defaults let cuDNN run float32 convolutions on TF32 tensor cores (torch.backends.cudnn.allow_tf32); strict float32
 turns that off, and TF32 matmuls too. The ratios are PyTorch's median over pytcn's: above 1, pytcn is faster.
 GFLOP/s count a training step as 3 forward passes (speed.forward_flops); %peak is against --peak-gflops, by default
-67,000 (nominal FP32 without tensor cores) on an H200 and unknown elsewhere.
+67,000 (nominal FP32 without tensor cores) on an H200 and unknown elsewhere. "cpu/cuda" is pytcn's CPU step time
+over its GPU step time: how many times faster the GPU backend is.
 
 Needs numba-cuda and an NVIDIA GPU (pip install -e '.[cuda]'); PyTorch with CUDA for the PyTorch columns (without it,
 pytcn alone). --tiny shrinks every configuration (batch 2, 24 steps, 4 channels, dilations 1 and 2) so that the
@@ -81,7 +83,7 @@ def worker_pytcn_cuda(name, steps, warmup):
                 infer_ms=speed.time_calls(infer, steps, warmup))
 
 
-def worker(kind, name, steps, warmup, threads):
+def worker(kind, name, steps, warmup, threads, tiny):
     if kind == "pytcn-cuda":
         return worker_pytcn_cuda(name, steps, warmup)
     if kind == "pytcn-cpu":
@@ -89,6 +91,8 @@ def worker(kind, name, steps, warmup, threads):
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: only with --tiny, to check the script
+    if device == "cpu" and not tiny:
+        sys.exit(f"PyTorch {torch.__version__} has no CUDA here: its columns would time the CPU (use --no-torch)")
     result = speed.worker_torch(name, steps, warmup, threads, device=device,
                                 tf32=False if kind == "torch-fp32" else None)
     result["device"] = torch.cuda.get_device_name() if device == "cuda" else "cpu"
@@ -112,7 +116,8 @@ def result_row(name, med, gpu, peak, tiny):
     gflops = 3 * speed.forward_flops(name) / ours["train_ms"] / 1e6
     row = dict(config=name, gpu=gpu, tiny=tiny, peak_gflops=peak, cuda_train_ms=ours["train_ms"],
                cuda_infer_ms=ours["infer_ms"], cuda_first_s=ours["first_s"], cuda_train_gflops=gflops)
-    cells = [f"{name:18s} {ours['train_ms']:9.2f} {gflops:9.1f} {100 * gflops / peak if peak else 0:6.1f}"]
+    cells = [f"{name:18s} {ours['train_ms']:9.2f} {gflops:9.1f} " + (f"{100 * gflops / peak:6.1f}" if peak else
+                                                                     f"{'-':>6s}")]
     for kind, key, width in (("torch-fp32", "train_ms", 9), ("torch-default", "train_ms", 10), (None, None, 9),
                              ("torch-fp32", "infer_ms", 9), ("pytcn-cpu", "train_ms", 9)):
         if kind is None:  # pytcn's own inference time
@@ -149,6 +154,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (pytcn cpu, PyTorch)")
     parser.add_argument("--peak-gflops", type=float, help="the GPU's FP32 peak (default: 67000 on an H200)")
     parser.add_argument("--no-cpu", action="store_true", help="skip pytcn's CPU backend")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even where it is installed")
     parser.add_argument("--tiny", action="store_true", help="shrunk sizes, to check the script in the simulator")
     parser.add_argument("--json", help="append one JSON line per configuration to this file")
     parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
@@ -160,7 +166,7 @@ def main(argv=None):
 
     if args.worker:
         (name,) = args.configs
-        print(json.dumps(worker(args.worker, name, args.steps, args.warmup, args.threads)))
+        print(json.dumps(worker(args.worker, name, args.steps, args.warmup, args.threads, args.tiny)))
         return 0
 
     import numba
@@ -174,17 +180,17 @@ def main(argv=None):
         return 2
     gpu = device_name()
     peak = args.peak_gflops or (H200_FP32_PEAK_GFLOPS if "H200" in gpu else None)
-    with_torch = importlib.util.find_spec("torch") is not None
+    with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
     kinds = ["pytcn-cuda"] + (["torch-fp32", "torch-default"] if with_torch else []) + ([] if args.no_cpu else
                                                                                           ["pytcn-cpu"])
     print(f"# GPU {gpu}; FP32 peak {'%.0f GFLOP/s (nominal)' % peak if peak else 'unknown'}; CPU "
-          f"{speed.cpu_info()[0]}, {args.threads} threads; numba {numba.__version__}; "
+          f"{speed.cpu_info()[0]}, {args.threads} threads; numba {numba.__version__}, numpy {speed.np.__version__}; "
           f"{'with PyTorch' if with_torch else 'PyTorch not installed'}"
           f"{'; TINY sizes: not a measurement' if args.tiny else ''}")
     print(f"# command: python benchmarks/gpu.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(f"{'config':18s} {'cuda ms':>9s} {'GFLOP/s':>9s} {'%peak':>6s} {'fp32 ms':>9s} {'ratio':>6s} "
           f"{'default ms':>10s} {'ratio':>6s} {'infer ms':>9s} {'fp32 inf':>9s} {'ratio':>6s} {'cpu ms':>9s} "
-          f"{'cuda/cpu':>8s} {'first s':>8s}")
+          f"{'cpu/cuda':>8s} {'first s':>8s}")
     for name in args.configs or names:
         runs = {kind: [] for kind in kinds}
         for _ in range(args.rounds):
@@ -197,6 +203,8 @@ def main(argv=None):
         if with_torch:
             row["torch_version"] = runs["torch-fp32"][0]["version"]
             row["torch_device"] = runs["torch-fp32"][0]["device"]
+            row["torch-fp32_tf32_convolutions"] = runs["torch-fp32"][0]["tf32_convolutions"]
+            row["torch-default_tf32_convolutions"] = runs["torch-default"][0]["tf32_convolutions"]
         if args.json:
             with open(args.json, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -11,11 +11,12 @@ ALIGNED = re.compile(r"^\S.*?\S {2,}\S")
 
 
 def preformat_tables(text):
-    """``text`` with each paragraph that holds an aligned line (and is not already indented code) fenced."""
+    """``text`` with each paragraph that holds two or more aligned lines (and is not already indented code) fenced:
+    one line with two spaces in it is prose, not a table."""
     paragraphs = re.split(r"\n[ \t]*\n", text)
     for k, paragraph in enumerate(paragraphs):
         lines = paragraph.split("\n")
-        if any(ALIGNED.match(line) for line in lines) and not all(line.startswith("    ") for line in lines):
+        if sum(bool(ALIGNED.match(line)) for line in lines) >= 2 and not all(line.startswith("    ") for line in lines):
             paragraphs[k] = "```text\n" + paragraph + "\n```"
     return "\n\n".join(paragraphs)
 

@@ -125,20 +125,22 @@ def _cuda_backend():
         raise BackendUnavailableError(
             "backend 'cuda' needs the numba-cuda package, which is not installed: pip install 'numba-cuda[cu12]' "
             "(or, in a pytcn checkout, pip install -e '.[cuda]')")
+    import numba
     from numba import cuda
 
+    if not numba.config.ENABLE_CUDASIM:  # the simulator compiles nothing, and runs with any numpy
+        try:
+            _numba_cuda_array_support()
+        except AttributeError as e:  # numba-cuda 0.30.4 with numpy 2.5: "module 'numpy' has no attribute 'row_stack'"
+            from importlib.metadata import version
+
+            raise BackendUnavailableError(
+                f"backend 'cuda': numba-cuda {version('numba-cuda')} does not work with numpy {np.__version__} ({e}); "
+                f"install a numpy it supports, e.g. pip install 'numpy<2.5', or a newer numba-cuda") from e
     if not cuda.is_available():
         raise BackendUnavailableError(
             "backend 'cuda' found numba-cuda but no usable NVIDIA GPU (no GPU, or no driver: nvidia-smi should list "
             "one); set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in numba-cuda's simulator instead (slow)")
-    try:
-        _numba_cuda_array_support()
-    except AttributeError as e:  # numba-cuda 0.30.4 with numpy 2.5: "module 'numpy' has no attribute 'row_stack'"
-        from importlib.metadata import version
-
-        raise BackendUnavailableError(
-            f"backend 'cuda': numba-cuda {version('numba-cuda')} does not work with numpy {np.__version__} ({e}); "
-            f"install a numpy it supports, e.g. pip install 'numpy<2.5', or a newer numba-cuda") from e
     from .kernels import gpu
 
     ops = {op: gpu.CUDA_TWINS[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}

@@ -131,7 +131,7 @@ def test_site_builds_and_every_page_opens_in_chromium(site, browser, tmp_path):
     api = (site / "api.html").read_text()
     assert api.count('class="doc doc-heading"') >= 20  # the API reference is there
     # with the docstrings' aligned tables as written (docs/site_docstrings.py), not run into one line
-    assert re.search(r"<pre>.*nb_filters +channels of every block[^\n]*\nkernel_size +K, taps", api, re.S)
+    assert re.search(r"<pre>(?:(?!</pre>).)*nb_filters +channels of every block[^\n]*\nkernel_size +K, taps", api, re.S)
 
     browser.get(index.as_uri())
     screenshot = tmp_path / "landing.png"
