@@ -10,8 +10,11 @@ copy_memory@256 and wide@256. Each measurement runs in a fresh worker process, a
 round: pytcn on the GPU, PyTorch in strict float32, PyTorch with its defaults, pytcn on the CPU. A worker times
 --steps steps after --warmup and reports the median: a training step (forward, loss, backward, Adam), then an
 inference pass. A GPU step is timed to the end of its last kernel (numba's cuda.synchronize, torch.cuda.synchronize),
-so the time is the step's real duration, not the time to queue it. The input batch is put on the GPU once, before
-timing; pytcn's losses take their targets from the host, so those (N or N*T numbers) are copied at every step.
+so the time is the step's real duration, not the time to queue it. The last four columns count what one pytcn
+training step asks of the GPU: kernel launches, device allocations, copies to the device, round trips to the host
+(counted in a separate worker, see worker_pytcn_launches; the counts are the same on a GPU and in the simulator).
+The input batch is put on the GPU once, before timing; pytcn's losses take their targets from the host, so those
+(N or N*T numbers) are copied at every step.
 
 PyTorch gets the same architecture and weights as in speed.py (locuslab/TCN's layout through state_dict). Its
 defaults let cuDNN run float32 convolutions on TF32 tensor cores (torch.backends.cudnn.allow_tf32); strict float32
@@ -39,8 +42,9 @@ import speed  # noqa: E402  (the configurations, their data, FLOP counts and wor
 
 BIG_BATCH = 256
 VARIANTS = ("seq_mnist", "copy_memory", "wide")  # also timed at N = BIG_BATCH
-WORKERS = ("pytcn-cuda", "torch-fp32", "torch-default", "pytcn-cpu")
+WORKERS = ("pytcn-cuda", "torch-fp32", "torch-default", "pytcn-cpu", "pytcn-launches")
 H200_FP32_PEAK_GFLOPS = 67_000
+COUNTED = ("launches", "allocations", "to_device", "to_host")  # per training step, see worker_pytcn_launches
 
 
 def register_configurations(tiny):
@@ -83,7 +87,64 @@ def worker_pytcn_cuda(name, steps, warmup):
                 infer_ms=speed.time_calls(infer, steps, warmup))
 
 
+class _Counted:
+    """Stands in for a function or a kernel of the CUDA backend and counts its calls (a kernel's, at launch)."""
+
+    def __init__(self, fn, counts, key):
+        self.fn, self.counts, self.key = fn, counts, key
+
+    def __getitem__(self, config):  # kernel[blocks, threads](...): one launch
+        configured = self.fn[config]
+
+        def launch(*args):
+            self.counts[self.key] += 1
+            return configured(*args)
+
+        return launch
+
+    def __call__(self, *args, **kwargs):
+        self.counts[self.key] += 1
+        return self.fn(*args, **kwargs)
+
+
+def worker_pytcn_launches(name):
+    """What one training step asks of the GPU, counted (the counts depend on the architecture, not on the batch or
+    the length, so the batch is cut to 2 sequences of at most 32 steps, which the simulator runs too): kernel
+    launches, device allocations (cuda.device_array; a cuMemAlloc each, outside an arena), copies to the device, and
+    round trips to the host (a number or an array copied back, which waits for the GPU)."""
+    import collections
+
+    from numba import cuda
+
+    import pytcn
+    from pytcn.kernels import gpu
+
+    c_in, T, N, F, K, dilations, head, classes = speed.CONFIGS[name]
+    speed.CONFIGS[name] = (c_in, min(T, 32), min(N, 2), F, K, dilations, head, classes)
+    counts = collections.Counter()
+    for attr, obj in list(vars(gpu).items()):
+        if attr.endswith("_kernel") and hasattr(obj, "__getitem__"):
+            setattr(gpu, attr, _Counted(obj, counts, "launches"))
+    gpu._total = _Counted(gpu._total, counts, "to_host")
+    gpu.to_host = _Counted(gpu.to_host, counts, "to_host")
+    cuda.device_array = _Counted(cuda.device_array, counts, "allocations")
+    cuda.to_device = _Counted(cuda.to_device, counts, "to_device")
+    model = speed.pytcn_model(name, "cuda")
+    optimizer = pytcn.Adam(model.params, lr=1e-3)
+    x_host, y = speed.data(name)
+    x = gpu.to_device(x_host)
+    loss_fn = pytcn.mse if classes == 1 else pytcn.cross_entropy
+    for _ in range(2):  # the first step sets up the arenas and Adam's moments; the second is the one counted
+        counts.clear()
+        _, dpred = loss_fn(model.forward(x, training=True), y)
+        model.backward(dpred)
+        optimizer.step(model.grads)
+    return dict(counts)
+
+
 def worker(kind, name, steps, warmup, threads, tiny):
+    if kind == "pytcn-launches":
+        return worker_pytcn_launches(name)
     if kind == "pytcn-cuda":
         return worker_pytcn_cuda(name, steps, warmup)
     if kind == "pytcn-cpu":
@@ -190,7 +251,7 @@ def main(argv=None):
     print(f"# command: python benchmarks/gpu.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(f"{'config':18s} {'cuda ms':>9s} {'GFLOP/s':>9s} {'%peak':>6s} {'fp32 ms':>9s} {'ratio':>6s} "
           f"{'default ms':>10s} {'ratio':>6s} {'infer ms':>9s} {'fp32 inf':>9s} {'ratio':>6s} {'cpu ms':>9s} "
-          f"{'cpu/cuda':>8s} {'first s':>8s}")
+          f"{'cpu/cuda':>8s} {'first s':>8s} " + " ".join(f"{key:>9s}" for key in COUNTED))
     for name in args.configs or names:
         runs = {kind: [] for kind in kinds}
         for _ in range(args.rounds):
@@ -199,7 +260,9 @@ def main(argv=None):
         med = {kind: {key: statistics.median(r[key] for r in rs) for key in ("train_ms", "infer_ms", "first_s")}
                for kind, rs in runs.items()}
         row, line = result_row(name, med, gpu, peak, args.tiny)
-        print(line, flush=True)
+        launches = run_worker("pytcn-launches", name, args)
+        row.update({f"step_{key}": value for key, value in launches.items()})
+        print(line + " " + " ".join(f"{launches.get(key, 0):>9d}" for key in COUNTED), flush=True)
         if with_torch:
             row["torch_version"] = runs["torch-fp32"][0]["version"]
             row["torch_device"] = runs["torch-fp32"][0]["device"]
