@@ -87,31 +87,21 @@ def worker_pytcn_cuda(name, steps, warmup):
                 infer_ms=speed.time_calls(infer, steps, warmup))
 
 
-class _Counted:
-    """Stands in for a function or a kernel of the CUDA backend and counts its calls (a kernel's, at launch)."""
+def _counting(fn, counts, key):
+    """``fn``, counting its calls in ``counts[key]``."""
+    def counted(*args, **kwargs):
+        counts[key] += 1
+        return fn(*args, **kwargs)
 
-    def __init__(self, fn, counts, key):
-        self.fn, self.counts, self.key = fn, counts, key
-
-    def __getitem__(self, config):  # kernel[blocks, threads](...): one launch
-        configured = self.fn[config]
-
-        def launch(*args):
-            self.counts[self.key] += 1
-            return configured(*args)
-
-        return launch
-
-    def __call__(self, *args, **kwargs):
-        self.counts[self.key] += 1
-        return self.fn(*args, **kwargs)
+    return counted
 
 
 def worker_pytcn_launches(name):
-    """What one training step asks of the GPU, counted (the counts depend on the architecture, not on the batch or
-    the length, so the batch is cut to 2 sequences of at most 32 steps, which the simulator runs too): kernel
-    launches, device allocations (cuda.device_array; a cuMemAlloc each, outside an arena), copies to the device, and
-    round trips to the host (a number or an array copied back, which waits for the GPU)."""
+    """What one training step asks of the GPU, counted through numba-cuda (the counts depend on the architecture, not
+    on the batch or the length, so the batch is cut to 2 sequences of at most 32 steps, which the simulator runs
+    too): kernel launches (every ``kernel[blocks, threads]``, which pytcn launches at once), device allocations
+    (``cuda.device_array``; a cuMemAlloc each, outside the model's arenas), copies to the device, and copies to the
+    host (a number or an array copied back, which waits for the GPU)."""
     import collections
 
     from numba import cuda
@@ -122,13 +112,16 @@ def worker_pytcn_launches(name):
     c_in, T, N, F, K, dilations, head, classes = speed.CONFIGS[name]
     speed.CONFIGS[name] = (c_in, min(T, 32), min(N, 2), F, K, dilations, head, classes)
     counts = collections.Counter()
-    for attr, obj in list(vars(gpu).items()):
-        if attr.endswith("_kernel") and hasattr(obj, "__getitem__"):
-            setattr(gpu, attr, _Counted(obj, counts, "launches"))
-    gpu._total = _Counted(gpu._total, counts, "to_host")
-    gpu.to_host = _Counted(gpu.to_host, counts, "to_host")
-    cuda.device_array = _Counted(cuda.device_array, counts, "allocations")
-    cuda.to_device = _Counted(cuda.to_device, counts, "to_device")
+
+    @cuda.jit
+    def probe(a):  # a kernel, to find numba-cuda's class of kernels (the simulator has its own)
+        pass
+
+    kernel_class, array_class = type(probe), type(cuda.device_array(1))
+    kernel_class.__getitem__ = _counting(kernel_class.__getitem__, counts, "launches")
+    array_class.copy_to_host = _counting(array_class.copy_to_host, counts, "to_host")
+    cuda.device_array = _counting(cuda.device_array, counts, "allocations")
+    cuda.to_device = _counting(cuda.to_device, counts, "to_device")
     model = speed.pytcn_model(name, "cuda")
     optimizer = pytcn.Adam(model.params, lr=1e-3)
     x_host, y = speed.data(name)
