@@ -182,7 +182,12 @@ def reach(kernel_size, dilations, nb_stacks=1, padding="causal", T=None, output_
 
 def diagram_size(kernel_size, dilations, nb_stacks=1, padding="causal"):
     """The (width, height) in inches that ``dilation_diagram`` gives its own figure: wide enough for every step."""
-    T, _, layers, _ = reach(kernel_size, dilations, nb_stacks, padding)
+    from .model import receptive_field
+
+    receptive_field(kernel_size, dilations, nb_stacks)  # checks the three, naming a bad one
+    if padding not in ("causal", "same"):
+        raise ValueError(f"padding must be 'causal' or 'same', got {padding!r}")
+    T, _, layers, _ = reach(kernel_size, list(dilations), nb_stacks, padding)
     return min(40.0, max(7.0, T * 0.12)), max(3.0, 0.45 * len(layers) + 1.2)
 
 
@@ -216,6 +221,11 @@ def dilation_diagram(model_or_config, path=None, output_step=None, ax=None):
         raise ValueError(f"padding must be 'causal' or 'same', got {padding!r}")
     if path is not None and os.path.splitext(str(path))[1].lower() not in (".png", ".svg"):
         raise ValueError(f"path must end in .png or .svg, got {str(path)!r}")
+    if ax is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}")
     T, out_step, layers, convs = reach(K, dilations, stacks, padding, output_step=output_step)
 
     from matplotlib.collections import LineCollection

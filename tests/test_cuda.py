@@ -367,15 +367,22 @@ def test_cuda_with_a_numpy_too_new_for_numba_cuda_says_what_to_install():
     assert re.search(r"does not work with numpy .*row_stack.*numpy<2.5", out.stdout), out.stdout
 
 
-def test_the_simulator_runs_whatever_numba_cuda_thinks_of_numpy(monkeypatch):
+@pytest.mark.parametrize("simulated", [True, False])
+def test_numpy_is_checked_only_where_numba_cuda_compiles(monkeypatch, simulated):
+    import numba
+
     def numpy_2_5():
         raise AttributeError("module 'numpy' has no attribute 'row_stack'")
 
-    if not cuda_simulated():
-        pytest.skip("about the simulator; on a GPU the check runs (the test above)")
+    # the check reads numba's flag at the time the backend is made: both ways here, on a GPU or in the simulator
+    monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", simulated)
     monkeypatch.setattr(backends, "_numba_cuda_array_support", numpy_2_5)
     monkeypatch.delitem(backends.BACKENDS, "cuda", raising=False)
-    assert backends.get_backend("cuda").name == "cuda"  # the simulator (conftest) compiles nothing: no check
+    if simulated:  # the simulator compiles nothing, and runs with any numpy
+        assert backends.get_backend("cuda").name == "cuda"
+    else:  # the check comes before the GPU's: it says the same with or without a GPU
+        with pytest.raises(backends.BackendUnavailableError, match=r"does not work with numpy .*numpy<2.5"):
+            backends.get_backend("cuda")
 
 
 def test_gradient_norm_of_device_gradients_equals_the_cpu_one():

@@ -66,6 +66,18 @@ def test_the_diagram_draws_into_given_axes_and_leaves_pyplot_alone():
     ax = fig.subplots()
     assert dilation_diagram({"kernel_size": 2, "dilations": [1]}, ax=ax) is fig
     assert len(ax.collections) > 0 and "kernel size 2" in ax.get_title()
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes.*got Figure"):
+        dilation_diagram({"kernel_size": 2, "dilations": [1]}, ax=fig)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((0, [1, 2]), ValueError, "kernel_size"), ((3, []), ValueError, "dilations must not be empty"),
+    ((3, [1, -2]), ValueError, "dilations must all be >= 1"), ((3, "12"), TypeError, "dilations"),
+    ((3, [1], 0), ValueError, "nb_stacks"), ((3, [1], 1, "valid"), ValueError, "padding must be"),
+])
+def test_diagram_size_names_a_bad_argument(args, error, message):
+    with pytest.raises(error, match=message):
+        diagram_size(*args)
 
 
 def test_pytcn_draw_from_options_and_from_a_run(tmp_path, capsys):
