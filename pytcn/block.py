@@ -95,12 +95,12 @@ class ResidualBlock(Layer):
         h, cr = self.relu.forward(h)
         return h, (c, cn, cr)
 
-    def _conv_relu_backward(self, conv, norm, dy, caches):
+    def _conv_relu_backward(self, conv, norm, dy, caches, out):
         c, cn, cr = caches
         if norm is not None:
             dy, _ = self.relu.backward(dy, cr)  # forward: h = ReLU(norm(z))
             dy, grads_norm = norm.backward(dy, cn)
-        dx, grads = conv.backward(dy, c)
+        dx, grads = conv.backward(dy, c, out=out)
         return dx, grads, (grads_norm if norm is not None else {})
 
     def forward(self, x, training=False, rng=None):
@@ -134,9 +134,11 @@ class ResidualBlock(Layer):
         self.backend.relu_forward(out, y.reshape(N, C))
         return out
 
-    def backward(self, dout, cache, dbranch=None):
+    def backward(self, dout, cache, dbranch=None, out=None):
         """dout, dbranch (the gradient reaching the skip output, or None): (N, C_out, T) -> dx: (N, C_in, T), and
-        {name: gradient} of every parameter."""
+        {name: gradient} of every parameter. ``out`` ({name: array}, optional): arrays to write the gradients of the
+        convolutions into, in place, under the names returned ("conv1.weight", ...)."""
+        out = out or {}
         c1, d1, c2, d2, cr, co = cache
         # forward: out = ReLU(branch + residual)
         dsum, _ = self.relu_out.backward(dout, co)
@@ -149,9 +151,9 @@ class ResidualBlock(Layer):
         # back through branch = dropout2(ReLU(norm2(conv2(h1)))) and h1 = dropout1(ReLU(norm1(conv1(x)))), one layer
         # at a time
         dh2, _ = self.dropout2.backward(dbranch_total, d2)
-        dh1, grads2, grads_norm2 = self._conv_relu_backward(self.conv2, self.norm2, dh2, c2)
+        dh1, grads2, grads_norm2 = self._conv_relu_backward(self.conv2, self.norm2, dh2, c2, _under(out, "conv2."))
         dh1, _ = self.dropout1.backward(dh1, d1)
-        dx, grads1, grads_norm1 = self._conv_relu_backward(self.conv1, self.norm1, dh1, c1)
+        dx, grads1, grads_norm1 = self._conv_relu_backward(self.conv1, self.norm1, dh1, c1, _under(out, "conv1."))
         grads = {f"conv1.{name}": g for name, g in grads1.items()} | {f"conv2.{name}": g for name, g in grads2.items()}
         grads |= {f"norm1.{name}": g for name, g in grads_norm1.items()}
         grads |= {f"norm2.{name}": g for name, g in grads_norm2.items()}
@@ -159,7 +161,12 @@ class ResidualBlock(Layer):
         if self.downsample is None:
             self.backend.add(dx, dx, dsum)  # dx +=
         else:
-            dresidual, grads_r = self.downsample.backward(dsum, cr)
+            dresidual, grads_r = self.downsample.backward(dsum, cr, out=_under(out, "downsample."))
             self.backend.add(dx, dx, dresidual)
             grads |= {f"downsample.{name}": g for name, g in grads_r.items()}
         return dx, grads
+
+
+def _under(arrays, prefix):
+    """The arrays of ``arrays`` whose names start with ``prefix``, under the rest of their names."""
+    return {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}

@@ -27,6 +27,11 @@ from .initializers import initialize
 from .memory import empty
 
 
+def _gradient_array(backend, out, name, shape, dtype):
+    """out[name], where a caller gave arrays to write the gradients into; else a new array."""
+    return out[name] if out is not None and name in out else empty(backend, shape, dtype)
+
+
 class Layer:
     """Base of all layers: the parameters, by name, and the buffers (arrays a layer keeps and updates itself, such as
     batch norm's running statistics: in the state_dict, but never touched by an optimizer)."""
@@ -165,8 +170,9 @@ class CausalConv1D(Layer):
             self.backend.relu_forward(y, y)
         return y
 
-    def backward(self, dy, cache):
-        """dy: (N, C_out, T) -> dx: (N, C_in, T), {name: gradient}."""
+    def backward(self, dy, cache, out=None):
+        """dy: (N, C_out, T) -> dx: (N, C_in, T), {name: gradient}. ``out`` ({name: array}, optional): arrays to write
+        the gradients of those names into, in place (a model passes its own, which saves a copy of each)."""
         x, W, y = cache
         be = self.backend
         dy = be.array("dy", dy, 3, self.dtype, shape=y.shape)
@@ -186,15 +192,16 @@ class CausalConv1D(Layer):
             dx_same = empty(be, (x.shape[0], self.in_channels, x.shape[2] - P), self.dtype)
             be.window(dx_same, dx, 0)
             dx = dx_same
-        db = empty(be, (self.out_channels,), self.dtype)
+        db = _gradient_array(be, out, "bias", (self.out_channels,), self.dtype)
         be.conv_backward_bias(db, dy)
-        dW = empty(be, W.shape, self.dtype)
+        dW = empty(be, W.shape, self.dtype) if self.use_weight_norm else _gradient_array(be, out, "weight", W.shape,
+                                                                                          self.dtype)
         be.conv_backward_weight(dW, dy, x, self.dilation)
         if not self.use_weight_norm:
             return dx, {"weight": dW, "bias": db}
         # forward: W = g * v / ||v||; kernels/arrays.py derives dg and dv from dW
-        dg = empty(be, self.params["weight_g"].shape, self.dtype)
-        dv = empty(be, self.params["weight_v"].shape, self.dtype)
+        dg = _gradient_array(be, out, "weight_g", self.params["weight_g"].shape, self.dtype)
+        dv = _gradient_array(be, out, "weight_v", self.params["weight_v"].shape, self.dtype)
         be.weight_norm_backward(dg, dv, dW, self.params["weight_g"], self.params["weight_v"])
         return dx, {"weight_g": dg, "weight_v": dv, "bias": db}
 
@@ -423,12 +430,12 @@ class Linear(Layer):
         self.backend.linear_forward(y, x, self.params["weight"], self.params["bias"])
         return y, x  # for the backward pass: dW = dy.T @ x
 
-    def backward(self, dy, cache):
-        """dy: (M, O) -> dx: (M, F), {"weight": dW, "bias": db}."""
+    def backward(self, dy, cache, out=None):
+        """dy: (M, O) -> dx: (M, F), {"weight": dW, "bias": db}. ``out``: as for CausalConv1D.backward."""
         x = cache
         dy = self.backend.array("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
         dx = empty(self.backend, x.shape, self.dtype)
-        dW = empty(self.backend, self.params["weight"].shape, self.dtype)
-        db = empty(self.backend, (self.out_features,), self.dtype)
+        dW = _gradient_array(self.backend, out, "weight", self.params["weight"].shape, self.dtype)
+        db = _gradient_array(self.backend, out, "bias", (self.out_features,), self.dtype)
         self.backend.linear_backward(dx, dW, db, dy, x, self.params["weight"])
         return dx, {"weight": dW, "bias": db}

@@ -353,9 +353,10 @@ class TCN:
         with self._arena(scratch):
             dy = self._on_backend(dy)
             if self.return_sequences:
-                drows, grads = self.linear.backward(dy.reshape(N * T, self.outputs), head_cache)  # N*T, F
+                drows, grads = self.linear.backward(dy.reshape(N * T, self.outputs), head_cache,
+                                                    out=self._gradients_of("linear."))  # N*T, F
             else:
-                drows, grads = self.linear.backward(dy, head_cache)  # N, F
+                drows, grads = self.linear.backward(dy, head_cache, out=self._gradients_of("linear."))  # N, F
             self._store_gradients("linear.", grads)
             with self._arena(ws.backward):  # read by every block: lives through the whole backward pass
                 dfeatures = empty(be, features_shape, self.dtype)
@@ -371,7 +372,8 @@ class TCN:
             if self._reuse:
                 scratch.reset(keep=dh if b < len(self.blocks) - 1 else None)  # the block above is done: only
             with self._arena(scratch, reset=False):  # its input gradient dh, which this block reads, lives on
-                dh, grads = self.blocks[b].backward(dh, block_caches[b], dbranch)
+                dh, grads = self.blocks[b].backward(dh, block_caches[b], dbranch,
+                                                    out=self._gradients_of(f"tcn.network.{b}."))
                 self._store_gradients(f"tcn.network.{b}.", grads)
         dx = be.empty(x_shape, self.dtype)  # the caller's: not from an arena
         be.transpose(dx, dh)  # back to (N, T, C_in)
@@ -416,9 +418,14 @@ class TCN:
         self.backend.load(dev, a)
         return dev
 
+    def _gradients_of(self, prefix):
+        """The model's gradient arrays under ``prefix``, by the rest of their names: a layer writes into them."""
+        return {name[len(prefix):]: g for name, g in self.grads.items() if name.startswith(prefix)}
+
     def _store_gradients(self, prefix, grads):
         for name, g in grads.items():
-            self.backend.copy(self.grads[prefix + name], g)
+            if g is not self.grads[prefix + name]:  # not written in place (a norm's): copied
+                self.backend.copy(self.grads[prefix + name], g)
 
     def _arena(self, arena, reset=True):
         """The arena to allocate from, reset first unless told not to; or, without reuse, none: every array anew."""
