@@ -97,42 +97,51 @@ def _counting(fn, counts, key):
 
 
 def worker_pytcn_launches(name):
-    """What one training step asks of the GPU, counted through numba-cuda (the counts depend on the architecture, not
-    on the batch or the length, so the batch is cut to 2 sequences of at most 32 steps, which the simulator runs
-    too): kernel launches (every ``kernel[blocks, threads]``, which pytcn launches at once), device allocations
+    """What one training step asks of the GPU, counted through numba-cuda at the configuration's full size: kernel
+    launches (every ``kernel[blocks, threads]``, which pytcn launches at once; also by kernel), device allocations
     (``cuda.device_array``; a cuMemAlloc each, outside the model's arenas), copies to the device, and copies to the
-    host (a number or an array copied back, which waits for the GPU)."""
+    host (a number or an array copied back, which waits for the GPU). The kernels are counted, not run: which ones
+    a step launches depends on the shapes only (the weight gradient's chunks included), so the count is exact in the
+    simulator too, in seconds."""
     import collections
+    import dataclasses
 
     from numba import cuda
 
     import pytcn
     from pytcn.kernels import gpu
 
-    c_in, T, N, F, K, dilations, head, classes = speed.CONFIGS[name]
-    speed.CONFIGS[name] = (c_in, min(T, 32), min(N, 2), F, K, dilations, head, classes)
-    counts = collections.Counter()
+    counts, kernels = collections.Counter(), collections.Counter()
 
     @cuda.jit
     def probe(a):  # a kernel, to find numba-cuda's class of kernels (the simulator has its own)
         pass
 
+    def count_launch(kernel, configuration):
+        counts["launches"] += 1
+        kernels[getattr(kernel, "py_func", getattr(kernel, "fn", None)).__name__] += 1
+        return lambda *args: None
+
     kernel_class, array_class = type(probe), type(cuda.device_array(1))
-    kernel_class.__getitem__ = _counting(kernel_class.__getitem__, counts, "launches")
+    kernel_class.__getitem__ = count_launch
     array_class.copy_to_host = _counting(array_class.copy_to_host, counts, "to_host")
     cuda.device_array = _counting(cuda.device_array, counts, "allocations")
     cuda.to_device = _counting(cuda.to_device, counts, "to_device")
-    model = speed.pytcn_model(name, "cuda")
+    # the kernels a GPU runs: in the simulator, backend "cuda" runs the reference convolutions (gpu.model_kernels)
+    backend = dataclasses.replace(pytcn.get_backend("cuda"),
+                                  **{op: gpu.CUDA_TWINS[op] for op in gpu.CUDA_REFERENCES})
+    model = speed.pytcn_model(name, backend)
     optimizer = pytcn.Adam(model.params, lr=1e-3)
     x_host, y = speed.data(name)
     x = gpu.to_device(x_host)
-    loss_fn = pytcn.mse if classes == 1 else pytcn.cross_entropy
+    loss_fn = pytcn.mse if speed.CONFIGS[name][-1] == 1 else pytcn.cross_entropy
     for _ in range(2):  # the first step sets up the arenas and Adam's moments; the second is the one counted
         counts.clear()
+        kernels.clear()
         _, dpred = loss_fn(model.forward(x, training=True), y)
         model.backward(dpred)
         optimizer.step(model.grads)
-    return dict(counts)
+    return dict(counts, by_kernel=dict(kernels.most_common()))
 
 
 def worker(kind, name, steps, warmup, threads, tiny):

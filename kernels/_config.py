@@ -31,5 +31,10 @@ PARALLEL = dict(cache=True, fastmath=FASTMATH, parallel=True)
 # division and square root by approximations, which Adam's update and the weight normalisation would feel.
 CUDA_THREADS = 128
 CUDA_SUM_CHUNK = 256
+# The fast weight gradient (kernels/gpu.py) splits its long sum over (n, t) into chunks, each a block of threads, until
+# about this many blocks run: an H100 or H200 has 132 multiprocessors, each holding several blocks of 256 threads, and
+# a GPU is only busy with a few blocks waiting on each while others compute. More chunks cost a second pass over more
+# partial sums. A constant of the shapes, not of the GPU it runs on, so that results are the same bits on every GPU.
+CUDA_TARGET_BLOCKS = 512
 CUDA = dict(cache=True)
 CUDA_DEVICE = dict(CUDA, device=True)  # a function a kernel calls on the GPU (a row's loss), not a launch

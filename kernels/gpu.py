@@ -11,30 +11,44 @@ computes the launch configuration with ``launch`` and starts one or more ``@cuda
 asynchronous, so a sequence of them runs back to back on the GPU with no host round-trip. Only the losses and
 ``sum_squares`` return a number to the host, and so wait for the GPU.
 
-Two patterns, used throughout:
+Three patterns:
 
 - **One thread per output element.** Thread k computes flat element k of the output: ``cuda.grid(1)`` is its index,
   ``launch`` gives enough blocks of ``CUDA_THREADS`` threads to cover the output, and threads past the end return at
   once. Threads next to each other take elements next to each other in memory, so the 32 loads of a warp fall in one
-  or two memory transactions (coalesced). Example: the convolution forward, one thread per y[n, o, t]. The weight
-  and bias gradients are outputs too: one thread per dW[o, i, j], summing its N*T terms in float64.
+  or two memory transactions (coalesced). The element-wise ops, the norms and the losses work this way, and so do
+  the *reference* convolution and linear kernels (``CUDA_REFERENCES``): ``_conv_forward_kernel`` is the formula of
+  the convolution, one output per thread, every operand read from global memory. They are kept as the clearest
+  statement of each formula, and as the oracle of the fast kernels on a GPU (tests/test_cuda.py).
+- **Tiles in shared memory** (the fast convolutions, ``CUDA_TWINS``). A block of 256 threads computes a tile of
+  outputs: its threads copy the inputs the tile needs into shared memory together, wait for each other, and each
+  computes several outputs from there, keeping them in registers. The forward convolution and its input gradient
+  are one matrix product per tap; the weight gradient is one matrix product whose long inner sum over (n, t) is
+  split into chunks, one block per (tile, chunk), whose partial sums a second kernel adds in chunk order; the bias
+  gradient is one block per channel, its threads' sums meeting in a tree. ``_tap_gemm_kernel`` and the functions
+  after it explain the tile sizes.
 - **A sum over a whole array** (a loss, the gradient norm) in two launches: each of P threads adds every P-th
   element into its partial sum (P = size / ``CUDA_SUM_CHUNK``), then a single thread adds the P partial sums.
 
-No shared memory and no atomics: a learner can read each kernel as the loop body of the CPU version, and every sum is
-added in the same order on every run, so training on the GPU is reproducible bit for bit. The price is speed on the
-reductions: a weight-gradient entry is one thread's loop over N*T terms, and a bias entry too. A block per entry
-meeting in shared memory, or tiles of x and dy staged there, are the known next steps; none is measured yet (no GPU
-was lent to the session that wrote this module, see benchmarks/speed_results.md).
+Every sum is added in the same order on every run (no atomics), so training on the GPU is reproducible bit for bit.
+Float32 models add in float32 where the CPU kernels do (the convolutions and their gradients within a chunk), in
+float64 where they do (the losses, the norms' statistics; the weight gradient's chunks are added in float64). The
+temporary arrays of the partial sums are made once per shape and reused (``_scratch``).
 
-Kernels read no module globals (Numba would freeze their values into the cached code): sizes come in as arguments.
+Kernels read no module globals (Numba would freeze their values into the cached code): sizes come in as arguments,
+except the tile sizes of the fast kernels, which size shared arrays and so must be constants: each fast kernel is
+built by a function of its Tiles, cached, whose constants they are.
 """
+import functools
 import math
+import threading
+from typing import NamedTuple
 
+import numba
 import numpy as np
 from numba import cuda, float64
 
-from ._config import CUDA, CUDA_DEVICE, CUDA_THREADS
+from ._config import CUDA, CUDA_DEVICE, CUDA_TARGET_BLOCKS, CUDA_THREADS
 from ._config import CUDA_SUM_CHUNK as SUM_CHUNK
 
 
@@ -59,6 +73,20 @@ def to_host(a):
 
 def _flat(a):
     return a.reshape(a.size)
+
+
+_scratch_buffers = threading.local()
+
+
+def _scratch(purpose, shape):
+    """A float64 device array of ``shape`` for the partial sums of ``purpose``, made once per (purpose, shape) and per
+    thread, then reused: a training step allocates no temporary device memory after its first. Per thread, because
+    two threads' kernels may interleave on the GPU; per purpose, because a loss uses several at once."""
+    buffers = _scratch_buffers.__dict__.setdefault("buffers", {})
+    key = (purpose, shape)
+    if key not in buffers:
+        buffers[key] = cuda.device_array(shape, np.float64)
+    return buffers[key]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -90,14 +118,14 @@ def _sum_kernel(out, partial):
 
 def _total(partial):
     """The sum of the partial sums, copied back to the host as a Python float (this waits for the GPU)."""
-    out = cuda.device_array(1, np.float64)
+    out = _scratch("total", (1,))
     _sum_kernel[1, 1](out, partial)
     return float(out.copy_to_host()[0])
 
 
 def _device_sum(x):
     """sum(x) of a 1-D device array, as a Python float."""
-    partial = cuda.device_array(math.ceil(x.size / SUM_CHUNK), np.float64)
+    partial = _scratch("partial sums", (math.ceil(x.size / SUM_CHUNK),))
     _partial_sums_kernel[launch(partial.size)](partial, x, False)
     return _total(partial)
 
@@ -129,11 +157,11 @@ def _conv_forward_kernel(y, x, W, b, d, relu):
     y[n, o, t] = 0.0 if relu and acc <= 0 else acc
 
 
-def conv_forward_cuda(y, x, W, b, d):
+def conv_forward_reference(y, x, W, b, d):
     _conv_forward_kernel[launch(y.size)](y, x, W, b, d, False)
 
 
-def conv_relu_forward_cuda(y, x, W, b, d):
+def conv_relu_forward_reference(y, x, W, b, d):
     _conv_forward_kernel[launch(y.size)](y, x, W, b, d, True)
 
 
@@ -160,7 +188,7 @@ def _conv_backward_input_kernel(dx, dy, W, d, zero):
     dx[n, i, s] = acc
 
 
-def conv_backward_input_cuda(dx, dy, W, d):
+def conv_backward_input_reference(dx, dy, W, d):
     _conv_backward_input_kernel[launch(dx.size)](dx, dy, W, d, dx.dtype.type(0))
 
 
@@ -186,7 +214,7 @@ def _conv_backward_weight_kernel(dW, dy, x, d):
     dW[o, i, j] = acc
 
 
-def conv_backward_weight_cuda(dW, dy, x, d):
+def conv_backward_weight_reference(dW, dy, x, d):
     _conv_backward_weight_kernel[launch(dW.size)](dW, dy, x, d)
 
 
@@ -204,8 +232,286 @@ def _conv_backward_bias_kernel(db, dy):
     db[o] = acc
 
 
-def conv_backward_bias_cuda(db, dy):
+def conv_backward_bias_reference(db, dy):
     _conv_backward_bias_kernel[launch(db.size)](db, dy)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The fast convolution kernels. The kernels above are the formulas, one thread per output; these compute the same
+# outputs in blocks of threads that share what they read through shared memory (on-chip, about 100 times faster to
+# read than global memory), and keep several outputs each in registers. Each is built by a function of its tile
+# sizes: shared and local arrays must have sizes known when the kernel compiles. The sizes pytcn runs are the
+# Tiles below; the tests also build small ones, which reach every leftover branch on the simulator's small shapes.
+
+
+class Tiles(NamedTuple):
+    """A block of ROWS x COLS threads computes a tile of (ROWS * PER_ROW) x (COLS * PER_COL) outputs, each thread
+    PER_ROW x PER_COL of them, (ROWS * k + its row, COLS * k + its column): the threads of a warp (32 neighbouring
+    columns of threads, one or two rows) read neighbouring elements of shared memory, with no bank conflicts. DEPTH is
+    how much of the sum one staging covers: input channels in the convolutions, terms of the (n, t) sum in the weight
+    gradient."""
+    ROWS: int
+    COLS: int
+    PER_ROW: int
+    PER_COL: int
+    DEPTH: int
+
+
+# 256 threads; tiles of 32 channels x 64 steps (2 x 4 outputs per thread: 8 multiply-adds for 6 shared-memory reads)
+# staging 16 input channels at a time: (16 x 32 + 16 x 64) elements, 6 KiB of shared memory in float32 (12 in float64),
+# so that several blocks fit on one multiprocessor. The short channel counts of a small TCN (10-30) fill one tile
+# row; its long sequences give the blocks: 320 for blog (N 32, T 600), 16,384 for wide at N 256.
+CONV_TILES = Tiles(ROWS=16, COLS=16, PER_ROW=2, PER_COL=4, DEPTH=16)
+# 256 threads; tiles of 32 output channels x 32 (input channel, tap) columns, 2 x 2 per thread, the (n, t) sum staged
+# 32 terms at a time: (2 x 32 x 33) elements, 8.3 KiB in float32
+WEIGHT_TILES = Tiles(ROWS=16, COLS=16, PER_ROW=2, PER_COL=2, DEPTH=32)
+BIAS_THREADS = 256  # one block of them per bias entry; a power of 2, for the tree
+# The weight gradient's sum over (n, t) is split into chunks when its tiles alone would leave the GPU idle: enough
+# chunks for about CUDA_TARGET_BLOCKS blocks, each chunk at least MIN_CHUNK_STAGES stagings long.
+MIN_CHUNK_STAGES = 8
+
+
+@functools.cache
+def _tap_gemm_kernel(tiles):
+    """The forward convolution, and its input gradient, as K matrix products, one per tap: for tap j,
+
+        forward:        y[n, :, t] += W[:, :, j] @ x[n, :, t - (K-1-j)*d]     (out y, inp x, P = C_out, Q = C_in)
+        input gradient: dx[n, :, s] += W[:, :, j].T @ dy[n, :, s + (K-1-j)*d]  (out dx, inp dy, P = C_in, Q = C_out)
+
+    A block computes a tile of out[n, p0:p0 + P_TILE, t0:t0 + T_TILE]. For each tap and each DEPTH input channels
+    (q0, ...), its threads copy the weights of that tap and the shifted input window into shared memory together,
+    wait for each other (syncthreads), and each adds its outputs' products from there. An input element is read from
+    global memory once per tile and used by P_TILE outputs; a weight by T_TILE.
+
+    Each tap stages its own window, rather than one window with a (K-1)*d halo shared by the taps: shared arrays need
+    a size fixed at compilation, and a TCN's halo reaches thousands of steps at the dilations it uses, where the
+    taps' windows do not overlap at all. At small dilations the windows overlap, and the repeated reads come from
+    the cache.
+
+    Float32 models add in float32, as the CPU kernels do; the order is tap by tap, not the reference's."""
+    ROWS, COLS, PER_P, PER_T, DEPTH = tiles
+    P_TILE, T_TILE, THREADS = ROWS * PER_P, COLS * PER_T, ROWS * COLS
+
+    @cuda.jit(**CUDA)
+    def tap_gemm(out, inp, W, b, d, transposed, relu, zero):
+        N, P, T = out.shape
+        Q = inp.shape[1]
+        K = W.shape[2]
+        n = cuda.blockIdx.z
+        p0 = cuda.blockIdx.y * P_TILE
+        t0 = cuda.blockIdx.x * T_TILE
+        row = cuda.threadIdx.y
+        col = cuda.threadIdx.x
+        me = row * COLS + col
+        weights = cuda.shared.array((DEPTH, P_TILE), out.dtype)  # weights[q, p]: from input q0 + q to output p0 + p
+        window = cuda.shared.array((DEPTH, T_TILE), out.dtype)  # window[q, t]: input q0 + q, read by step t0 + t
+        acc = cuda.local.array((PER_P, PER_T), out.dtype)
+        for a in range(PER_P):
+            for c in range(PER_T):
+                acc[a, c] = zero
+        for j in range(K):
+            shift = (K - 1 - j) * d
+            offset = shift if transposed else -shift  # dx reads later steps of dy; y reads earlier steps of x
+            for q0 in range(0, Q, DEPTH):
+                # staging: thread `me` copies elements me, me + THREADS, ... of each tile (neighbouring threads,
+                # neighbouring steps of one input row: coalesced)
+                for e in range(me, DEPTH * P_TILE, THREADS):
+                    q = q0 + e // P_TILE
+                    p = p0 + e % P_TILE
+                    w = zero
+                    if q < Q and p < P:  # past the last channel: zeros, which add nothing
+                        w = W[q, p, j] if transposed else W[p, q, j]
+                    weights[e // P_TILE, e % P_TILE] = w
+                for e in range(me, DEPTH * T_TILE, THREADS):
+                    q = q0 + e // T_TILE
+                    s = t0 + e % T_TILE + offset
+                    v = zero
+                    if q < Q and 0 <= s < T:  # before the start (causal zeros) or past the end (no output there)
+                        v = inp[n, q, s]
+                    window[e // T_TILE, e % T_TILE] = v
+                cuda.syncthreads()  # the tiles are complete
+                for q in range(DEPTH):
+                    for a in range(PER_P):
+                        w = weights[q, row + a * ROWS]
+                        for c in range(PER_T):
+                            acc[a, c] += w * window[q, col + c * COLS]
+                cuda.syncthreads()  # every thread is done with the tiles before the next staging overwrites them
+        for a in range(PER_P):
+            p = p0 + row + a * ROWS
+            for c in range(PER_T):
+                t = t0 + col + c * COLS
+                if p < P and t < T:
+                    v = acc[a, c]
+                    if not transposed:
+                        v += b[p]
+                    out[n, p, t] = zero if relu and v <= 0 else v  # a NaN fails the test and passes through
+
+    return tap_gemm
+
+
+def _tap_gemm(out, inp, W, b, d, transposed, relu, tiles):
+    tiles = tiles or CONV_TILES
+    N, P, T = out.shape
+    P_TILE, T_TILE = tiles.ROWS * tiles.PER_ROW, tiles.COLS * tiles.PER_COL
+    blocks = (math.ceil(T / T_TILE), math.ceil(P / P_TILE), N)
+    _tap_gemm_kernel(tiles)[blocks, (tiles.COLS, tiles.ROWS)](out, inp, W, b, d, transposed, relu,
+                                                               out.dtype.type(0))
+
+
+def conv_forward_cuda(y, x, W, b, d, tiles=None):
+    _tap_gemm(y, x, W, b, d, False, False, tiles)
+
+
+def conv_relu_forward_cuda(y, x, W, b, d, tiles=None):
+    _tap_gemm(y, x, W, b, d, False, True, tiles)  # the bias and the ReLU applied to the registers, before the store
+
+
+def conv_backward_input_cuda(dx, dy, W, d, tiles=None):
+    _tap_gemm(dx, dy, W, _flat(W), d, True, False, tiles)  # no bias: any array stands in, unread
+
+
+@functools.cache
+def _weight_gradient_kernel(tiles):
+    """The weight gradient as one matrix product: with columns c = i*K + j (an input channel and a tap),
+
+        dW[o, c] = sum over r = (n, t) of dy[n, o, t] * x[n, i, t - (K-1-j)*d]
+
+    a (C_out x N*T) by (N*T x C_in*K) product, whose inner dimension is long (N*T: 262,144 for wide at N 256) and
+    whose outer ones are short (C_out 10-128, C_in*K 20-1000). A block computes a tile of O_TILE x C_TILE entries
+    over one chunk of the r range: it stages DEPTH terms of dy's rows and of the shifted x rows in shared memory,
+    each thread adds its 2 x 2 entries, and so on to the end of its chunk. It writes its tile's sums into
+    partial[chunk]; with one chunk, partial is dW itself.
+
+    Each chunk's sum is added in the arrays' dtype, as on the CPU; the chunks' sums (when there are several) are added
+    by ``_chunk_sum_kernel`` in float64, in chunk order. No atomics: the same inputs give the same bits every run."""
+    ROWS, COLS, PER_O, PER_C, DEPTH = tiles
+    O_TILE, C_TILE, THREADS = ROWS * PER_O, COLS * PER_C, ROWS * COLS
+    PADDED = DEPTH + 1  # the shapes of shared and local arrays must be constants of the closure, not expressions
+
+    @cuda.jit(**CUDA)
+    def weight_gradient(partial, dy, x, d, chunk, zero):
+        N, C_out, T = dy.shape
+        C_in = x.shape[1]
+        columns = partial.shape[2]
+        K = columns // C_in
+        c0 = cuda.blockIdx.x * C_TILE
+        o0 = cuda.blockIdx.y * O_TILE
+        r_start = cuda.blockIdx.z * chunk
+        r_end = min(r_start + chunk, N * T)
+        row = cuda.threadIdx.y
+        col = cuda.threadIdx.x
+        me = row * COLS + col
+        # one column of padding: thread (row, col) reads row col of x_terms, so the 16 rows a warp reads at once must
+        # lie in 16 different banks of shared memory (banks are 4 bytes wide, 32 of them)
+        dy_terms = cuda.shared.array((O_TILE, PADDED), dy.dtype)
+        x_terms = cuda.shared.array((C_TILE, PADDED), dy.dtype)
+        acc = cuda.local.array((PER_O, PER_C), dy.dtype)
+        for a in range(PER_O):
+            for c in range(PER_C):
+                acc[a, c] = zero
+        for r0 in range(r_start, r_end, DEPTH):
+            for e in range(me, O_TILE * DEPTH, THREADS):
+                o = o0 + e // DEPTH
+                r = r0 + e % DEPTH
+                g = zero
+                if o < C_out and r < r_end:
+                    g = dy[r // T, o, r % T]
+                dy_terms[e // DEPTH, e % DEPTH] = g
+            for e in range(me, C_TILE * DEPTH, THREADS):
+                c = c0 + e // DEPTH
+                r = r0 + e % DEPTH
+                v = zero
+                if c < columns and r < r_end:
+                    s = r % T - (K - 1 - c % K) * d
+                    if s >= 0:  # earlier steps read the causal zeros
+                        v = x[r // T, c // K, s]
+                x_terms[e // DEPTH, e % DEPTH] = v
+            cuda.syncthreads()
+            for k in range(DEPTH):
+                for a in range(PER_O):
+                    g = dy_terms[row + a * ROWS, k]
+                    for c in range(PER_C):
+                        acc[a, c] += g * x_terms[col + c * COLS, k]
+            cuda.syncthreads()
+        for a in range(PER_O):
+            o = o0 + row + a * ROWS
+            for c in range(PER_C):
+                column = c0 + col + c * COLS
+                if o < C_out and column < columns:
+                    partial[cuda.blockIdx.z, o, column] = acc[a, c]
+
+    return weight_gradient
+
+
+@cuda.jit(**CUDA)
+def _chunk_sum_kernel(out, partial):
+    """One thread per entry e: out[e] = the sum over chunks p of partial[p, e], in float64, in the order of p."""
+    e = cuda.grid(1)
+    if e >= out.size:
+        return
+    acc = 0.0
+    for p in range(partial.shape[0]):
+        acc += partial[p, e]
+    out[e] = acc
+
+
+def weight_gradient_chunk(terms, tiles_per_chunk, depth):
+    """The length of the chunks the weight gradient's sum of ``terms`` terms is split into, when each chunk has
+    ``tiles_per_chunk`` tiles (blocks) of DEPTH ``depth``: the most chunks up to about CUDA_TARGET_BLOCKS blocks,
+    each at least MIN_CHUNK_STAGES stagings long. A function of the shapes only, so the same on every run."""
+    stages = math.ceil(terms / depth)
+    chunks = max(1, min(math.ceil(CUDA_TARGET_BLOCKS / tiles_per_chunk), stages // MIN_CHUNK_STAGES))
+    return math.ceil(stages / chunks) * depth
+
+
+def conv_backward_weight_cuda(dW, dy, x, d, tiles=None, chunk=None):
+    tiles = tiles or WEIGHT_TILES
+    C_out, C_in, K = dW.shape
+    N, _, T = x.shape
+    O_TILE, C_TILE = tiles.ROWS * tiles.PER_ROW, tiles.COLS * tiles.PER_COL
+    tiles_per_chunk = math.ceil(C_in * K / C_TILE) * math.ceil(C_out / O_TILE)
+    chunk = chunk or weight_gradient_chunk(N * T, tiles_per_chunk, tiles.DEPTH)
+    chunks = math.ceil(N * T / chunk)
+    partial = dW.reshape(1, C_out, C_in * K) if chunks == 1 else _scratch("weight gradient", (chunks, C_out, C_in * K))
+    blocks = (math.ceil(C_in * K / C_TILE), math.ceil(C_out / O_TILE), chunks)
+    _weight_gradient_kernel(tiles)[blocks, (tiles.COLS, tiles.ROWS)](partial, dy, x, d, chunk, dW.dtype.type(0))
+    if chunks > 1:
+        _chunk_sum_kernel[launch(dW.size)](_flat(dW), partial.reshape(chunks, dW.size))
+
+
+@functools.cache
+def _bias_gradient_kernel(threads):
+    """One block of ``threads`` threads per db[o] = sum over (n, t) of dy[n, o, t]: thread k adds terms k,
+    k + threads, ... (a warp reads 32 neighbouring steps at once), then the threads' sums meet in shared memory in
+    a tree: at each level the first half adds the second half's, log2(threads) levels, always in the same order.
+    Added in the arrays' dtype, as on the CPU."""
+
+    @cuda.jit(**CUDA)
+    def bias_gradient(db, dy, zero):
+        N, C_out, T = dy.shape
+        o = cuda.blockIdx.x
+        me = cuda.threadIdx.x
+        acc = zero
+        for r in range(me, N * T, threads):
+            acc += dy[r // T, o, r % T]
+        sums = cuda.shared.array(threads, dy.dtype)
+        sums[me] = acc
+        cuda.syncthreads()
+        width = threads // 2
+        while width > 0:
+            if me < width:
+                sums[me] += sums[me + width]
+            cuda.syncthreads()
+            width //= 2
+        if me == 0:
+            db[o] = sums[0]
+
+    return bias_gradient
+
+
+def conv_backward_bias_cuda(db, dy, threads=None):
+    threads = threads or BIAS_THREADS
+    _bias_gradient_kernel(threads)[db.size, threads](db, dy, db.dtype.type(0))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -357,9 +663,20 @@ def linear_forward_cuda(y, x, W, b):
     _linear_forward_kernel[launch(y.size)](y, x, W, b)
 
 
-def linear_backward_cuda(dx, dW, db, dy, x, W):
+def linear_backward_reference(dx, dW, db, dy, x, W):
     _linear_backward_input_kernel[launch(dx.size)](dx, dy, W, dx.dtype.type(0))
     _linear_backward_params_kernel[launch(dW.size)](dW, db, dy, x)
+
+
+def linear_backward_cuda(dx, dW, db, dy, x, W, tiles=None, threads=None):
+    """dx as the reference does (each of its M*F entries sums only O terms); dW and db, sums over the M rows, by the
+    fast weight- and bias-gradient kernels (with their ``tiles`` and ``threads``), the rows taken as the steps of a
+    length-1 sequence: dy as (M, O, 1), x as (M, F, 1), one tap."""
+    M, O = dy.shape
+    _linear_backward_input_kernel[launch(dx.size)](dx, dy, W, dx.dtype.type(0))
+    conv_backward_weight_cuda(dW.reshape(O, x.shape[1], 1), dy.reshape(M, O, 1), x.reshape(M, x.shape[1], 1), 1,
+                              tiles=tiles)
+    conv_backward_bias_cuda(db, dy.reshape(M, O, 1), threads=threads)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -377,7 +694,7 @@ def _mse_kernel(squares, dpred, pred, target):
 
 
 def mse_cuda(dpred, pred, target):
-    squares = cuda.device_array(pred.size, np.float64)
+    squares = _scratch("terms", (pred.size,))
     _mse_kernel[launch(pred.size)](squares, _flat(dpred), _flat(pred), _flat(target))
     return _device_sum(squares) / pred.size
 
@@ -412,7 +729,7 @@ def _softmax_cross_entropy_kernel(losses, dlogits, logits, labels):
 
 def softmax_cross_entropy_cuda(dlogits, logits, labels):
     M = logits.shape[0]
-    losses = cuda.device_array(M, np.float64)
+    losses = _scratch("terms", (M,))
     _softmax_cross_entropy_kernel[launch(M)](losses, dlogits, logits, labels)
     return _device_sum(losses) / M
 
@@ -435,7 +752,7 @@ def _masked_mse_kernel(rows, dpred, pred, target, weights, scale):
 def masked_mse_cuda(dpred, pred, target, weights):
     M, P = pred.shape
     total_weight = _device_sum(weights)  # one number back to the host, as every loss
-    rows = cuda.device_array(M, np.float64)
+    rows = _scratch("terms", (M,))
     scale = 1.0 / (P * total_weight)
     _masked_mse_kernel[launch(M)](rows, dpred, pred, target, weights, scale)
     return _device_sum(rows) * scale
@@ -452,7 +769,7 @@ def _masked_softmax_cross_entropy_kernel(losses, dlogits, logits, labels, weight
 def masked_softmax_cross_entropy_cuda(dlogits, logits, labels, weights):
     M = logits.shape[0]
     total_weight = _device_sum(weights)
-    losses = cuda.device_array(M, np.float64)
+    losses = _scratch("terms", (M,))
     _masked_softmax_cross_entropy_kernel[launch(M)](losses, dlogits, logits, labels, weights, total_weight)
     return _device_sum(losses) / total_weight
 
@@ -701,7 +1018,7 @@ def scale_cuda(out, x, s):
 def sum_squares_cuda(arrays):
     """The partial sums of every array go into one array, so that the total comes back in one copy."""
     chunks = [math.ceil(a.size / SUM_CHUNK) for a in arrays]
-    partial = cuda.device_array(sum(chunks), np.float64)
+    partial = _scratch("partial sums", (sum(chunks),))
     offset = 0
     for a, n in zip(arrays, chunks):
         _partial_sums_kernel[launch(n)](partial[offset:offset + n], _flat(a), True)
@@ -834,3 +1151,17 @@ def weight_norm_backward_cuda(dg, dv, dW, g, v):
 
 #: op name -> CUDA twin, for every op of kernels.TWINS and kernels.arrays.PLUMBING
 CUDA_TWINS = {name[:-len("_cuda")]: fn for name, fn in sorted(globals().items()) if name.endswith("_cuda")}
+#: op name -> its one-thread-per-output CUDA kernel, beside the fast one of CUDA_TWINS: the formula, and the oracle
+#: of the fast kernels on a GPU (tests/test_cuda.py)
+CUDA_REFERENCES = {name[:-len("_reference")]: fn for name, fn in sorted(globals().items())
+                   if name.endswith("_reference")}
+
+
+def model_kernels():
+    """op -> the CUDA twin a model runs (pytcn.backends): the fast kernels on a GPU. In numba-cuda's simulator, the
+    reference kernels instead. The simulator runs one Python thread per CUDA thread, so its cost is Python's per
+    operation; a tiled kernel spends operations on staging and on the unused rows of partial tiles to save memory
+    traffic a simulator does not have, and ran a tiny model's training step 6 to 10 times slower there (6.3 and 11 s
+    with two tile sizes, against 1.1 s). The fast kernels are tested in the simulator op by op, and in a model
+    (tests/test_cuda.py)."""
+    return CUDA_TWINS | CUDA_REFERENCES if numba.config.ENABLE_CUDASIM else CUDA_TWINS

@@ -143,7 +143,8 @@ def _cuda_backend():
             "one); set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in numba-cuda's simulator instead (slow)")
     from .kernels import gpu
 
-    ops = {op: gpu.CUDA_TWINS[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}
+    twins = gpu.model_kernels()  # on a GPU, the fast ones; in the simulator, the one-thread-per-output references
+    ops = {op: twins[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}
     return Backend("cuda", True, **ops, empty=gpu.device_array, to_device=gpu.to_device, to_host=gpu.to_host,
                    is_array=is_device_array)
 

@@ -1,6 +1,8 @@
 """Shared test helpers: one comparison with a tolerance chosen by dtype, parameter randomisation, thread pinning,
 and running CUDA kernels on NumPy arrays."""
+import functools
 import importlib.util
+import inspect
 import os
 
 import numba
@@ -78,10 +80,34 @@ def cuda_simulated():
     return bool(numba.config.ENABLE_CUDASIM)
 
 
-def cuda_twins():
+def gpu_module():
+    """pytcn.kernels.gpu (imported on first use: it needs numba-cuda)."""
     from pytcn.kernels import gpu
 
-    return gpu.CUDA_TWINS
+    return gpu
+
+
+def small_tiles():
+    """Tiles for the fast CUDA kernels that small shapes cross: 6 threads in 2 rows of 3, each 2 x 3 outputs (tiles of
+    4 x 9), staging 5 channels or terms at a time (20 and 45 elements, neither a multiple of 6). In the simulator a
+    block of 6 threads is quick, where one of the 256 a GPU runs takes a tenth of a second."""
+    return gpu_module().Tiles(ROWS=2, COLS=3, PER_ROW=2, PER_COL=3, DEPTH=5)
+
+
+SMALL_BIAS_THREADS = 4
+
+
+def cuda_twins():
+    """op -> the CUDA twin the tests call: kernels/gpu.py's CUDA_TWINS, and in the simulator the fast kernels with
+    small tiles (tests/test_cuda.py also runs them with the tiles a GPU runs)."""
+    gpu = gpu_module()
+    if not cuda_simulated():
+        return gpu.CUDA_TWINS
+    small = {"tiles": small_tiles(), "threads": SMALL_BIAS_THREADS}
+    sizes = {op: [name for name in inspect.signature(fn).parameters if name in small]
+             for op, fn in gpu.CUDA_TWINS.items()}
+    return {op: functools.partial(fn, **{name: small[name] for name in sizes[op]}) if sizes[op] else fn
+            for op, fn in gpu.CUDA_TWINS.items()}
 
 
 def on_device(fn):

@@ -7,8 +7,8 @@ Not part of the suite (pytest does not collect this file): it checks the suite i
 to a kernel's blocking, chunking or leftover branches, with a bug added here for every new path. Each bug is a
 one-line edit of one function of kernels/conv.py (or of the file named with it), made in a copy of the checkout
 (the working tree is never touched); tests/test_kernels.py and tests/test_streaming.py then run on the copy with an
-empty Numba cache. It prints CAUGHT or MISSED per bug
-and exits 1 if any was missed.
+empty Numba cache (for kernels/gpu.py, the fast-kernel tests of tests/test_cuda.py, about a minute per bug). It
+prints CAUGHT or MISSED per bug and exits 1 if any was missed.
 """
 import os
 import shutil
@@ -114,6 +114,85 @@ MUTANTS = [
     ("kernels/norm.py", "_batch_norm_statistics",
      "var[c] = acc / M",
      "var[c] = acc / (M - 1 + 1e-9)"),
+    # the fast CUDA kernels (kernels/gpu.py), checked by tests/test_cuda.py in the simulator (and the PTX compiler)
+    ("kernels/gpu.py", "tap_gemm",
+     'if q < Q and p < P:  # past the last channel: zeros, which add nothing',
+     'if q < Q:  # past the last channel: zeros, which add nothing'),
+    ("kernels/gpu.py", "tap_gemm",
+     'w = W[q, p, j] if transposed else W[p, q, j]',
+     'w = W[p, q, j] if transposed else W[p, q, j]'),
+    ("kernels/gpu.py", "tap_gemm",
+     'if q < Q and 0 <= s < T:',
+     'if q < Q and s < T:'),
+    ("kernels/gpu.py", "tap_gemm",
+     'if q < Q and 0 <= s < T:',
+     'if q < Q and 0 <= s:'),
+    ("kernels/gpu.py", "tap_gemm",
+     'acc[a, c] += w * window[q, col + c * COLS]',
+     'acc[a, c] += w * window[q, col + c]'),
+    ("kernels/gpu.py", "tap_gemm",
+     'w = weights[q, row + a * ROWS]',
+     'w = weights[q, row + a]'),
+    ("kernels/gpu.py", "tap_gemm",
+     'for q0 in range(0, Q, DEPTH):',
+     'for q0 in range(0, DEPTH, DEPTH):'),
+    ("kernels/gpu.py", "tap_gemm",
+     'for e in range(me, DEPTH * T_TILE, THREADS):',
+     'for e in range(me, DEPTH * T_TILE - 1, THREADS):'),
+    ("kernels/gpu.py", "tap_gemm",
+     'for e in range(me, DEPTH * P_TILE, THREADS):',
+     'for e in range(me + 1, DEPTH * P_TILE, THREADS):'),
+    ("kernels/gpu.py", "tap_gemm",
+     'if p < P and t < T:',
+     'if p < P and t < T - 1:'),
+    ("kernels/gpu.py", "tap_gemm",
+     'out[n, p, t] = zero if relu and v <= 0 else v',
+     'out[n, p, t] = v'),
+    ("kernels/gpu.py", "tap_gemm",
+     'v += b[p]',
+     'v += b[0]'),
+    ("kernels/gpu.py", "weight_gradient",
+     'if o < C_out and r < r_end:',
+     'if o < C_out and r < N * T:'),
+    ("kernels/gpu.py", "weight_gradient",
+     's = r % T - (K - 1 - c % K) * d',
+     's = r % T - (K - 1 - c // K) * d'),
+    ("kernels/gpu.py", "weight_gradient",
+     'if s >= 0:  # earlier steps read the causal zeros',
+     'if s >= -1:  # earlier steps read the causal zeros'),
+    ("kernels/gpu.py", "weight_gradient",
+     'partial[cuda.blockIdx.z, o, column] = acc[a, c]',
+     'partial[0, o, column] = acc[a, c]'),
+    ("kernels/gpu.py", "weight_gradient",
+     'g = dy_terms[row + a * ROWS, k]',
+     'g = dy_terms[row, k]'),
+    ("kernels/gpu.py", "weight_gradient",
+     'acc[a, c] += g * x_terms[col + c * COLS, k]',
+     'acc[a, c] += g * x_terms[col, k]'),
+    ("kernels/gpu.py", "weight_gradient",
+     'for e in range(me, C_TILE * DEPTH, THREADS):',
+     'for e in range(me, C_TILE * DEPTH - 1, THREADS):'),
+    ("kernels/gpu.py", "weight_gradient",
+     'dy_terms = cuda.shared.array((O_TILE, PADDED), dy.dtype)',
+     'dy_terms = cuda.shared.array((O_TILE, DEPTH + 1), dy.dtype)'),
+    ("kernels/gpu.py", "_chunk_sum_kernel",
+     'for p in range(partial.shape[0]):',
+     'for p in range(partial.shape[0] - 1):'),
+    ("kernels/gpu.py", "conv_backward_weight_cuda",
+     'chunks = math.ceil(N * T / chunk)',
+     'chunks = max(1, N * T // chunk)'),
+    ("kernels/gpu.py", "bias_gradient",
+     'for r in range(me, N * T, threads):',
+     'for r in range(me, N * T - 1, threads):'),
+    ("kernels/gpu.py", "bias_gradient",
+     'width = threads // 2',
+     'width = threads // 4'),
+    ("kernels/gpu.py", "weight_gradient_chunk",
+     'return math.ceil(stages / chunks) * depth',
+     'return max(1, stages // chunks) * depth'),
+    ("kernels/gpu.py", "linear_backward_cuda",
+     'conv_backward_bias_cuda(db, dy.reshape(M, O, 1))',
+     'conv_backward_bias_cuda(db, dy.reshape(M, O, 1)[:1])'),
 ]
 
 
@@ -150,7 +229,8 @@ def main(argv):
             copy_of_checkout(tree)
             (tree / path).write_text(plant(original, function, line, bug))
             env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache))
-            tests = ["tests/test_kernels.py", "tests/test_streaming.py", "-k", "not cuda"]
+            tests = (["tests/test_cuda.py", "-k", "fast"] if path == "kernels/gpu.py" else
+                     ["tests/test_kernels.py", "tests/test_streaming.py", "-k", "not cuda"])
             out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
                                  cwd=tree, env=env, capture_output=True, text=True)
         failed = [row for row in out.stdout.splitlines() if row.startswith("FAILED")]

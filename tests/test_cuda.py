@@ -15,12 +15,16 @@ The kernels of kernels.TWINS are checked on 'cuda' by tests/test_kernels.py, wit
 Without a GPU every test runs in numba-cuda's simulator (tests/conftest.py), on small shapes; on a GPU the shapes
 are full size.
 """
+import dataclasses
+import functools
 import importlib.util
 import inspect
+import math
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,8 +33,19 @@ from hypothesis import strategies as st
 
 import pytcn
 from pytcn import backends, kernels
-from tests.helpers import assert_close, cuda_simulated, cuda_twins, needs_numba_cuda, on_device, randomize
-from tests.strategies import FLOAT_DTYPES, normal, seeds
+from tests.helpers import (
+    NUMBA_CUDA,
+    ON_CI,
+    assert_close,
+    cuda_simulated,
+    cuda_twins,
+    gpu_module,
+    needs_numba_cuda,
+    on_device,
+    randomize,
+    small_tiles,
+)
+from tests.strategies import FLOAT_DTYPES, conv_cases, normal, seeds
 
 pytestmark = needs_numba_cuda
 
@@ -41,12 +56,17 @@ examples = settings(max_examples=10 if cuda_simulated() else 40)
 
 def test_every_op_has_a_cuda_twin_with_the_signature_of_its_numpy_twin():
     references = {op: pair[0] for op, pair in kernels.TWINS.items()} | kernels.PLUMBING
-    twins = cuda_twins()
+    twins = gpu_module().CUDA_TWINS
     assert set(twins) == set(references), f"ops without a CUDA twin: {set(references) - set(twins)}, " \
                                           f"CUDA twins of no op: {set(twins) - set(references)}"
     for op, fn in twins.items():
         assert fn.__name__ == f"{op}_cuda"
-        assert list(inspect.signature(fn).parameters) == list(inspect.signature(references[op]).parameters), op
+        # a fast kernel may add arguments with defaults after them (its tile sizes), as the CPU kernels do
+        assert required_parameters(fn) == list(inspect.signature(references[op]).parameters), op
+
+
+def required_parameters(fn):
+    return [name for name, p in inspect.signature(fn).parameters.items() if p.default is p.empty]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -103,17 +123,154 @@ def test_cuda_plumbing_equals_numpy_reference(op, data):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# The fast convolution kernels (tiled, with shared memory) against the NumPy twins and the one-thread-per-output
+# reference kernels they stand beside. tests/test_kernels.py checks them with the tile sizes pytcn runs, on the
+# simulator's small shapes, where one tile covers everything; the tests here also build small tiles, so that small
+# shapes still reach every branch: several tiles and a partial last tile along each axis, a staging loop whose
+# elements do not divide among the threads, the sum over input channels in several stagings with a partial last one,
+# the weight gradient's sum in several chunks (and in one), and the bias's tree of any depth.
+
+# the tiles a GPU runs, and small ones (tests/helpers.py)
+SMALL_TILES = small_tiles() if NUMBA_CUDA else None
+conv_tiles = st.sampled_from([SMALL_TILES, gpu_module().CONV_TILES] if NUMBA_CUDA else [None])
+weight_tiles = st.sampled_from([SMALL_TILES, gpu_module().WEIGHT_TILES] if NUMBA_CUDA else [None])
+bias_threads = st.sampled_from([1, 2, 4, 8, 256])
+# channels past two tiles and two stagings, lengths past three tiles of 9 steps
+tiled_cases = conv_cases(N=st.integers(1, 2), T=st.integers(1, 30), C_in=st.integers(1, 11),
+                         C_out=st.integers(1, 11), K=st.integers(1, 4), d=st.integers(1, 6))
+tiled_examples = settings(max_examples=25 if cuda_simulated() else 60)
+
+
+@pytest.mark.parametrize("op", ["conv_forward", "conv_relu_forward"])
+@tiled_examples
+@given(case=tiled_cases, tiles=conv_tiles)
+def test_fast_forward_equals_numpy_twin(op, case, tiles):
+    y = np.full((case.N, case.C_out, case.T), np.nan, case.dtype)
+    expected = y.copy()
+    kernels.TWINS[op][0](expected, case.x, case.W, case.b, case.d)
+    on_device(functools.partial(gpu_module().CUDA_TWINS[op], tiles=tiles))(y, case.x, case.W, case.b, case.d)
+    assert_close(y, expected, dtype=case.dtype, what=f"{op}, {case}")
+
+
+@tiled_examples
+@given(case=tiled_cases, tiles=conv_tiles)
+def test_fast_backward_input_equals_numpy_twin(case, tiles):
+    dx = np.full(case.x.shape, np.nan, case.dtype)
+    expected = dx.copy()
+    kernels.conv_backward_input_numpy(expected, case.dy, case.W, case.d)
+    on_device(functools.partial(gpu_module().conv_backward_input_cuda, tiles=tiles))(dx, case.dy, case.W, case.d)
+    assert_close(dx, expected, dtype=case.dtype, what=f"conv_backward_input, {case}")
+
+
+@tiled_examples
+@given(case=tiled_cases, tiles=weight_tiles, chunk=st.one_of(st.none(), st.integers(1, 40)))
+def test_fast_backward_weight_equals_numpy_twin_in_one_chunk_or_several(case, tiles, chunk):
+    # chunk None: as many chunks as the shapes ask for, which at these sizes is one, written straight into dW. In
+    # the simulator, a block of the tiles a GPU runs (256 threads) takes a tenth of a second: few chunks there.
+    if tiles.ROWS * tiles.COLS > 32 and chunk is not None and cuda_simulated():
+        chunk = max(chunk, math.ceil(case.N * case.T / 3))
+    dW = np.full(case.W.shape, np.nan, case.dtype)
+    expected = dW.copy()
+    kernels.conv_backward_weight_numpy(expected, case.dy, case.x, case.d)
+    kernel = functools.partial(gpu_module().conv_backward_weight_cuda, chunk=chunk, tiles=tiles)
+    on_device(kernel)(dW, case.dy, case.x, case.d)
+    assert_close(dW, expected, dtype=case.dtype, what=f"conv_backward_weight (chunks of {chunk}), {case}")
+
+
+@tiled_examples
+@given(case=tiled_cases, threads=bias_threads)
+def test_fast_backward_bias_equals_numpy_twin_for_any_tree(case, threads):
+    db = np.full(case.b.shape, np.nan, case.dtype)
+    expected = db.copy()
+    kernels.conv_backward_bias_numpy(expected, case.dy)
+    on_device(functools.partial(gpu_module().conv_backward_bias_cuda, threads=threads))(db, case.dy)
+    assert_close(db, expected, dtype=case.dtype, what=f"conv_backward_bias ({threads} threads), {case}")
+
+
+@given(terms=st.integers(1, 10**7), tiles_per_chunk=st.integers(1, 2000), depth=st.integers(1, 64))
+def test_weight_gradient_chunks_cover_the_sum_and_fill_the_gpu(terms, tiles_per_chunk, depth):
+    gpu = gpu_module()
+    chunk = gpu.weight_gradient_chunk(terms, tiles_per_chunk, depth)
+    chunks = math.ceil(terms / chunk)
+    assert chunk % depth == 0, "a chunk is whole stagings"
+    assert (chunks - 1) * chunk < terms <= chunks * chunk, "no chunk is empty, and they cover the sum"
+    assert chunks == 1 or chunk >= gpu.MIN_CHUNK_STAGES * depth, "a chunk is long enough to be worth a block"
+    assert chunks * tiles_per_chunk <= max(tiles_per_chunk, 2 * kernels._config.CUDA_TARGET_BLOCKS)
+    if terms >= 4 * depth * gpu.MIN_CHUNK_STAGES * kernels._config.CUDA_TARGET_BLOCKS and tiles_per_chunk == 1:
+        assert chunks >= kernels._config.CUDA_TARGET_BLOCKS // 2, "a long sum in one tile is split over the GPU"
+
+
+FAST_OPS = ["conv_forward", "conv_relu_forward", "conv_backward_input", "conv_backward_weight",
+            "conv_backward_bias", "linear_backward"]
+
+
+def test_every_fast_kernel_keeps_its_reference_kernel():
+    gpu = gpu_module()
+    assert sorted(gpu.CUDA_REFERENCES) == sorted(FAST_OPS)
+    for op, reference in gpu.CUDA_REFERENCES.items():
+        assert reference.__name__ == f"{op}_reference"
+        assert list(inspect.signature(reference).parameters) == required_parameters(gpu.CUDA_TWINS[op]), op
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_fast_kernels_equal_the_reference_kernels_on_the_device(dtype):
+    # the GPU's own oracle: at full size on a GPU (many tiles, several chunks), small in the simulator
+    gpu = gpu_module()
+    N, T, C, K = SIZES["N"], SIZES["T"], SIZES["C"], SIZES["K"]
+    rng = np.random.default_rng(9)
+    x, dy = normal(rng, (N, C + 1, T), dtype), normal(rng, (N, C, T), dtype)
+    W, b = normal(rng, (C, C + 1, K), dtype), normal(rng, (C,), dtype)
+    conv_calls = {"conv_forward": ((N, C, T), (x, W, b, 3)), "conv_relu_forward": ((N, C, T), (x, W, b, 3)),
+                  "conv_backward_input": ((N, C + 1, T), (dy, W, 3)), "conv_backward_weight": (W.shape, (dy, x, 3)),
+                  "conv_backward_bias": (b.shape, (dy,))}
+    for op, (shape, inputs) in conv_calls.items():
+        fast, reference = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
+        on_device(gpu.CUDA_TWINS[op])(fast, *inputs)
+        on_device(gpu.CUDA_REFERENCES[op])(reference, *inputs)
+        assert_close(fast, reference, dtype=dtype, what=op)
+    rows, features = normal(rng, (N * T, C), dtype), normal(rng, (N * T, 4), dtype)
+    head = normal(rng, (4, C), dtype)
+    results = []
+    for fn in (gpu.CUDA_TWINS["linear_backward"], gpu.CUDA_REFERENCES["linear_backward"]):
+        outputs = [np.full(rows.shape, np.nan, dtype), np.full(head.shape, np.nan, dtype), np.full(4, np.nan, dtype)]
+        on_device(fn)(*outputs, features, rows, head)
+        results.append(outputs)
+    for name, fast, reference in zip(["dx", "dW", "db"], *results):
+        assert_close(fast, reference, dtype=dtype, what=f"linear_backward {name}")
+
+
+def test_fast_weight_gradient_is_the_same_bits_every_run():
+    # the sums are split over blocks and chunks, but added in a fixed order: an atomicAdd anywhere would make the
+    # order, and the last bits, change from run to run on a GPU (the simulator runs threads one by one, so the
+    # source is checked too)
+    gpu = gpu_module()
+    rng = np.random.default_rng(10)
+    dy, x = normal(rng, (SIZES["N"], SIZES["C"], SIZES["T"]), np.float32), normal(rng, (SIZES["N"], 5, SIZES["T"]),
+                                                                                    np.float32)
+    runs = []
+    for _ in range(3):
+        dW, db = np.empty((SIZES["C"], 5, 3), np.float32), np.empty(SIZES["C"], np.float32)
+        on_device(functools.partial(gpu.conv_backward_weight_cuda, chunk=7))(dW, dy, x, 2)
+        on_device(gpu.conv_backward_bias_cuda)(db, dy)
+        runs.append((dW, db))
+    for dW, db in runs[1:]:
+        assert np.array_equal(dW, runs[0][0]) and np.array_equal(db, runs[0][1])
+    assert "cuda.atomic" not in inspect.getsource(gpu), "kernels/gpu.py must add in a fixed order: no atomics"
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # A model on 'cuda' against the same model on 'cpu'
 
 
-def pair_of_models(dtype=np.float64, **arch):
-    """The same architecture and weights on 'cpu' and on 'cuda' (weights randomised, biases included)."""
+def pair_of_models(dtype=np.float64, gpu_backend="cuda", **arch):
+    """The same architecture and weights on 'cpu' and on 'cuda' (or ``gpu_backend``; weights randomised, biases
+    included)."""
     kw = dict(input_channels=2, outputs=3, nb_filters=SIZES["C"], kernel_size=SIZES["K"], dilations=[1, 2, 4],
               dtype=dtype, seed=0)
     kw.update(arch)
     cpu = pytcn.TCN(**kw, backend="cpu")
     randomize(cpu.params, np.random.default_rng(1))
-    gpu = pytcn.TCN(**kw, backend="cuda")
+    gpu = pytcn.TCN(**kw, backend=gpu_backend)
     gpu.load_state_dict(cpu.state_dict())
     return cpu, gpu
 
@@ -134,6 +291,27 @@ def test_cuda_model_computes_what_the_cpu_model_computes(arch):
     assert_close(pytcn.to_numpy(gpu.backward(dy)), cpu.backward(dy), what="input gradient")
     for name in cpu.params:
         assert_close(pytcn.to_numpy(gpu.grads[name]), cpu.grads[name], what=f"gradient of {name}")
+
+
+def fast_kernels_backend():
+    """The 'cuda' backend with the fast convolutions, as on a GPU (in the simulator, 'cuda' runs the reference
+    kernels: kernels/gpu.py, model_kernels). In the simulator, with small tiles: a block of 256 threads, the size a
+    GPU runs, takes it a tenth of a second."""
+    return dataclasses.replace(backends.get_backend("cuda"), **{op: cuda_twins()[op] for op in FAST_OPS})
+
+
+def test_a_model_on_the_fast_kernels_trains_as_on_the_cpu():
+    # every option that changes which convolutions run, or how: skip connections, two stacks (a downsample),
+    # weight normalisation, a head on every step (its weight gradient a sum over N*T rows)
+    cpu, gpu = pair_of_models(**ARCHITECTURES[-1], gpu_backend=fast_kernels_backend())
+    x = np.random.default_rng(11).standard_normal((SIZES["N"], SIZES["T"], 2))
+    for m in (cpu, gpu):
+        y = m.forward(x, training=True)
+        m.backward(np.ones(y.shape) / y.size)
+        pytcn.Adam(m.params, lr=1e-2, max_grad_norm=0.5).step(m.grads)
+    assert_close(pytcn.to_numpy(gpu.forward(x)), cpu.forward(x), what="forward after a step")
+    for name, p in cpu.state_dict().items():
+        assert_close(gpu.state_dict()[name], p, what=name)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
@@ -394,3 +572,56 @@ def test_gradient_norm_of_device_gradients_equals_the_cpu_one():
     assert_close(np.float64(pytcn.optim.global_grad_norm(gpu.grads)), np.float64(expected))  # backend inferred
     assert_close(np.float64(pytcn.optim.clip_factor(gpu.grads, 0.1)),
                  np.float64(pytcn.optim.clip_factor(cpu.grads, 0.1)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Compiled for a GPU. The simulator runs kernels as Python: it accepts code that numba-cuda's compiler refuses (a
+# shared array whose shape is an expression, not a constant, passed there and failed here). With NVIDIA's compiler
+# libraries (pip packages nvidia-nvvm and nvidia-cuda-nvrtc, in the test extra), numba-cuda compiles to PTX without
+# a GPU or a driver.
+
+COMPILE_FAST_KERNELS = """
+import numba, numpy as np
+from numba import cuda, types
+from pytcn.kernels import gpu
+
+def signature(*args):
+    return tuple(types.Array(numba.from_dtype(a.dtype), a.ndim, "C") if isinstance(a, np.ndarray)
+                 else numba.typeof(a) for a in args)
+
+def compile(kernel, *args):
+    ptx, _ = cuda.compile_ptx(kernel.py_func, signature(*args), cc=(9, 0))  # an H100 or H200
+    return ptx
+
+for dtype in (np.float32, np.float64):
+    zero = dtype(0)
+    y, x = np.zeros((2, 3, 5), dtype), np.zeros((2, 4, 5), dtype)
+    W, b = np.zeros((3, 4, 2), dtype), np.zeros(3, dtype)
+    ptx = compile(gpu._tap_gemm_kernel(gpu.CONV_TILES), y, x, W, b, 2, True, True, zero)
+    # the 8 sums of a thread stay in registers: a local array indexed by a non-constant would be spilled to memory
+    assert "__local_depot" not in ptx, "tap_gemm: the accumulators are in local memory"
+    assert ptx.count("fma.rn.f" + ("32" if dtype == np.float32 else "64")) >= 8
+    for partial in (np.zeros((1, 3, 8), dtype), np.zeros((4, 3, 8))):
+        ptx = compile(gpu._weight_gradient_kernel(gpu.WEIGHT_TILES), partial, y, x, 2, 64, zero)
+        assert "__local_depot" not in ptx, "weight_gradient: the accumulators are in local memory"
+    compile(gpu._bias_gradient_kernel(gpu.BIAS_THREADS), b, y, zero)
+    compile(gpu._chunk_sum_kernel, b, np.zeros((4, 3)))
+print("compiled")
+"""
+
+
+def nvidia_compiler_libraries():
+    """Whether the wheels of NVIDIA's NVVM and NVRTC libraries are installed (numba-cuda finds them there)."""
+    spec = importlib.util.find_spec("nvidia")
+    roots = [Path(p) for p in (spec.submodule_search_locations if spec else [])]
+    return all(any(root.glob(f"*/lib/{lib}.so*") for root in roots) for lib in ("libnvvm", "libnvrtc"))
+
+
+@pytest.mark.skipif(not nvidia_compiler_libraries() and not ON_CI,
+                    reason="needs NVIDIA's compiler libraries: pip install nvidia-nvvm nvidia-cuda-nvrtc (in the test "
+                           "extra)")
+def test_fast_kernels_compile_for_a_gpu():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    out = subprocess.run([sys.executable, "-c", COMPILE_FAST_KERNELS], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert out.returncode == 0 and "compiled" in out.stdout, out.stderr[-3000:]

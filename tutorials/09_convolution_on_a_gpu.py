@@ -2,11 +2,11 @@
 # # The causal convolution on a GPU
 #
 # Tutorial 02 took the causal dilated convolution from its formula to the NumPy twin and the Numba CPU kernel.
-# This one reads its CUDA kernel (`kernels/gpu.py`, written with numba-cuda) beside the formula, runs it, and trains
-# a model with `backend="cuda"`. It needs numba-cuda (`pip install -e '.[test]'` or `'.[cuda]'`). Without an NVIDIA
-# GPU it runs in numba-cuda's simulator, which executes every CUDA thread as a Python thread: slow, so the sizes
-# here are tiny, but the arithmetic is the GPU's. Its sizes are already small, so `PYTCN_QUICK` only sends the
-# figure to a temporary folder.
+# This one reads its CUDA kernel (`kernels/gpu.py`, written with numba-cuda) beside the formula, runs it, then reads
+# the tiled kernel a GPU runs for speed, and trains a model with `backend="cuda"`. It needs numba-cuda
+# (`pip install -e '.[test]'` or `'.[cuda]'`). Without an NVIDIA GPU it runs in numba-cuda's simulator, which
+# executes every CUDA thread as a Python thread: slow, so the sizes here are tiny, but the arithmetic is the GPU's.
+# Its sizes are already small, so `PYTCN_QUICK` only sends the figure to a temporary folder.
 
 # %%
 import os
@@ -103,8 +103,9 @@ fig.savefig(os.path.join(FIGURES, "09_threads.png"), dpi=100)
 # %% [markdown]
 # ## 2. Run it, and compare with the NumPy twin
 #
-# Arrays go to the device with `to_device`; the kernel writes `y` there; `copy_to_host` brings it back. The CUDA
-# twin has the NumPy twin's signature (outputs first), so the comparison is one line.
+# Arrays go to the device with `to_device`; the kernel writes `y` there; `copy_to_host` brings it back.
+# `conv_forward_reference` launches the kernel above; it has the NumPy twin's signature (outputs first), so the
+# comparison is one line.
 
 # %%
 rng = np.random.default_rng(0)
@@ -116,7 +117,7 @@ y = np.empty((N, C_out, T))
 kernels.conv_forward_numpy(y, x, W, b, d)
 
 dev_y = gpu.device_array((N, C_out, T), np.float64)
-gpu.conv_forward_cuda(dev_y, gpu.to_device(x), gpu.to_device(W), gpu.to_device(b), d)
+gpu.conv_forward_reference(dev_y, gpu.to_device(x), gpu.to_device(W), gpu.to_device(b), d)
 print("CUDA vs NumPy twin, largest difference:", np.abs(dev_y.copy_to_host() - y).max())
 assert np.allclose(dev_y.copy_to_host(), y, rtol=1e-12, atol=1e-12)
 
@@ -132,16 +133,83 @@ dy = rng.standard_normal((N, C_out, T))
 dW = np.empty_like(W)
 kernels.conv_backward_weight_numpy(dW, dy, x, d)
 dev_dW = gpu.device_array(W.shape, np.float64)
-gpu.conv_backward_weight_cuda(dev_dW, gpu.to_device(dy), gpu.to_device(x), d)
+gpu.conv_backward_weight_reference(dev_dW, gpu.to_device(dy), gpu.to_device(x), d)
 print("weight gradient, CUDA vs NumPy twin:", np.abs(dev_dW.copy_to_host() - dW).max())
 assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
 
 # %% [markdown]
-# ## 4. A model on the GPU
+# ## 4. Tiles in shared memory: the kernels a GPU runs
+#
+# The kernels above are clear, and slow. The thread of `y[n, o, t]` reads `C_in * K` inputs and as many weights from
+# global memory, and its neighbours along `o` read the same inputs again; the thread of `dW[o, i, j]` adds all
+# `N * T` terms alone, while a small TCN has only a few thousand weights to give threads to. pytcn keeps them as the
+# reference (`gpu.CUDA_REFERENCES`, the oracle of the tests on a GPU) and runs faster kernels beside them
+# (`gpu.CUDA_TWINS`, what a model with `backend="cuda"` runs on a GPU):
+#
+# - **The forward and the input gradient** are, for each tap `j`, a matrix product: `W[:, :, j]` times the input
+#   shifted by `(K-1-j)*d`. A block of 256 threads computes a tile of 32 channels by 64 steps. Together its threads
+#   copy 16 input channels of the shifted window, and the weights they meet, into *shared memory* (on the chip,
+#   shared by the block), wait for each other (`cuda.syncthreads()`), and each adds its 2 x 4 outputs from there,
+#   keeping them in registers. The bias and the ReLU are applied to the registers before the one write.
+# - **The weight gradient** is one matrix product whose inner sum runs over all `(n, t)`. It is cut into chunks,
+#   one block per (tile of weights, chunk); a second kernel adds the chunks' partial sums, always in chunk order.
+# - **The bias gradient** is one block per channel: each thread adds every 256th term, then the 256 sums meet in a
+#   tree in shared memory.
+#
+# Here is the tiled kernel of the forward and the input gradient (a function of the tile sizes builds it: shared
+# arrays need sizes known when the kernel compiles):
+
+# %%
+print(inspect.getsource(gpu._tap_gemm_kernel))
+
+# %% [markdown]
+# How many reads of global memory does a tile save? For each tap and input channel, the reference kernel reads one
+# input and one weight per output. A tile reads `T_TILE` inputs and `P_TILE` weights and makes `P_TILE * T_TILE`
+# outputs' worth of multiply-adds from them:
+
+# %%
+tiles = gpu.CONV_TILES
+P_TILE, T_TILE = tiles.ROWS * tiles.PER_ROW, tiles.COLS * tiles.PER_COL
+reads_per_output = (P_TILE + T_TILE) / (P_TILE * T_TILE)
+print(f"tiles of {P_TILE} x {T_TILE}: {reads_per_output:.3f} reads per output and tap-channel, against 2: "
+      f"{2 / reads_per_output:.0f} times fewer")
+assert round(2 / reads_per_output) == 43
+
+# %% [markdown]
+# The tiled kernels compute what the NumPy twins compute, with the tile sizes a GPU runs and with small ones: tiles
+# of 4 x 9 outputs, 6 threads, channels staged 5 at a time, so that even these small shapes cover several tiles, a
+# partial last tile, and a staging whose elements do not divide among the threads (the simulator's speed is Python's,
+# whatever the tiles). The weight gradient is also cut into chunks of 7 terms, and gives the same bits every run.
+
+# %%
+small = gpu.Tiles(ROWS=2, COLS=3, PER_ROW=2, PER_COL=3, DEPTH=5)
+x6 = rng.standard_normal((N, 6, T))
+W6 = rng.standard_normal((C_out, 6, K))
+y6 = np.empty((N, C_out, T))
+kernels.conv_relu_forward_numpy(y6, x6, W6, b, d)
+dW6 = np.empty_like(W6)
+kernels.conv_backward_weight_numpy(dW6, dy, x6, d)
+for name, tile_sizes in [("the GPU's", gpu.CONV_TILES), ("small", small)]:
+    dev_y6 = gpu.device_array(y6.shape, np.float64)
+    gpu.conv_relu_forward_cuda(dev_y6, gpu.to_device(x6), gpu.to_device(W6), gpu.to_device(b), d, tiles=tile_sizes)
+    print(f"tiled forward with {name} tiles, vs NumPy twin:", np.abs(dev_y6.copy_to_host() - y6).max())
+    assert np.allclose(dev_y6.copy_to_host(), y6, rtol=1e-12, atol=1e-12)
+runs = []
+for _ in range(2):
+    dev_dW6 = gpu.device_array(W6.shape, np.float64)
+    gpu.conv_backward_weight_cuda(dev_dW6, gpu.to_device(dy), gpu.to_device(x6), d, tiles=small, chunk=7)
+    runs.append(dev_dW6.copy_to_host())
+print(f"weight gradient in {-(-N * T // 7)} chunks, vs NumPy twin:", np.abs(runs[0] - dW6).max())
+assert np.allclose(runs[0], dW6, rtol=1e-12, atol=1e-12)
+assert np.array_equal(runs[0], runs[1])  # the same bits every run
+
+# %% [markdown]
+# ## 5. A model on the GPU
 #
 # `backend="cuda"` puts the parameters, their gradients, Adam's moments and every activation on the device. The
 # same seed draws the same initial weights on every backend, so the two models below start equal, and after a few
-# training steps they still agree to rounding.
+# training steps they still agree to rounding. (On a GPU the model runs the tiled kernels; in the simulator, the
+# reference ones, which the simulator runs faster: its cost is Python's, per operation, not memory traffic.)
 
 # %%
 from pytcn.tasks.adding import adding_problem  # noqa: E402
@@ -164,12 +232,14 @@ assert difference < 1e-10
 # %% [markdown]
 # ## Summary
 #
-# A CUDA kernel here is the formula's loop body, run by one thread per output element; its twin in NumPy is the
-# oracle, as on the CPU. `tests/test_kernels.py` runs every kernel property test on the CUDA kernels too, and
-# `tests/test_cuda.py` checks whole models against the CPU. `python benchmarks/gpu.py` times a step on a real GPU.
+# A reference CUDA kernel is the formula's loop body, run by one thread per output element; its twin in NumPy is
+# the oracle, as on the CPU. The tiled kernels beside it compute the same from shared memory. `tests/test_kernels.py`
+# runs every kernel property test on the CUDA kernels too, `tests/test_cuda.py` checks the tiled kernels with small
+# and full tiles, and whole models against the CPU. `python benchmarks/gpu.py` times a step on a real GPU.
 #
 # - One thread per output element, consecutive threads on consecutive steps: the reads of a warp are neighbours.
-# - The weight gradient is a sum over every sequence and step, done by one thread per weight in a fixed order.
+# - A tile's threads stage what they share in shared memory: 43 times fewer reads of global memory per output.
+# - The weight gradient is split over blocks and chunks, and added in a fixed order: the same bits every run.
 # - The CUDA kernels agree with the NumPy twins to roundoff, and a model trains the same on either backend.
 #
 # ## Exercises
@@ -177,6 +247,8 @@ assert difference < 1e-10
 # 1. How many blocks does `launch` give for a batch of 64 sequences of 1000 steps through a layer of 32 channels?
 # 2. Why would the weight gradient, summed by many threads adding into one number at once (atomic additions), not
 #    give the same bits on every run? Show it with three float32 numbers.
+# 3. How many blocks does the tiled forward kernel launch for blog's first layer (32 sequences, 20 channels, 600
+#    steps) with `CONV_TILES`?
 #
 # Solutions below (folded in the rendered site).
 
@@ -189,3 +261,9 @@ print(f"{blocks} blocks of {threads} threads")
 # Solution 2: atomics add in whatever order the threads arrive, and floating-point addition is not associative
 a, b, c = np.float32(1e8), np.float32(-1e8), np.float32(1.0)
 assert (a + b) + c != a + (b + c)  # 1.0 against 0.0
+
+# Solution 3: one block per tile of 32 channels x 64 steps, per sequence: 1 x 10 x 32
+tile_rows, tile_steps = gpu.CONV_TILES.ROWS * gpu.CONV_TILES.PER_ROW, gpu.CONV_TILES.COLS * gpu.CONV_TILES.PER_COL
+n_blocks = -(-20 // tile_rows) * -(-600 // tile_steps) * 32
+assert n_blocks == 320
+print(f"{n_blocks} blocks of {gpu.CONV_TILES.ROWS * gpu.CONV_TILES.COLS} threads")
