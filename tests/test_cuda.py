@@ -141,25 +141,29 @@ tiled_cases = conv_cases(N=st.integers(1, 2), T=st.integers(1, 30), C_in=st.inte
 tiled_examples = settings(max_examples=25 if cuda_simulated() else 60)
 
 
+def assert_fast_equals_twin(twin, fast, shape, dtype, inputs, what):
+    """fast(out, *inputs) on the device (out starting as NaN) equals twin(out, *inputs) on the host."""
+    out = np.full(shape, np.nan, dtype)
+    expected = out.copy()
+    twin(expected, *inputs)
+    on_device(fast)(out, *inputs)
+    assert_close(out, expected, dtype=dtype, what=what)
+
+
 @pytest.mark.parametrize("op", ["conv_forward", "conv_relu_forward"])
 @tiled_examples
 @given(case=tiled_cases, tiles=conv_tiles)
 def test_fast_forward_equals_numpy_twin(op, case, tiles):
-    y = np.full((case.N, case.C_out, case.T), np.nan, case.dtype)
-    expected = y.copy()
-    kernels.TWINS[op][0](expected, case.x, case.W, case.b, case.d)
-    on_device(functools.partial(gpu_module().CUDA_TWINS[op], tiles=tiles))(y, case.x, case.W, case.b, case.d)
-    assert_close(y, expected, dtype=case.dtype, what=f"{op}, {case}")
+    assert_fast_equals_twin(kernels.TWINS[op][0], functools.partial(gpu_module().CUDA_TWINS[op], tiles=tiles),
+                            (case.N, case.C_out, case.T), case.dtype, (case.x, case.W, case.b, case.d), f"{op}, {case}")
 
 
 @tiled_examples
 @given(case=tiled_cases, tiles=conv_tiles)
 def test_fast_backward_input_equals_numpy_twin(case, tiles):
-    dx = np.full(case.x.shape, np.nan, case.dtype)
-    expected = dx.copy()
-    kernels.conv_backward_input_numpy(expected, case.dy, case.W, case.d)
-    on_device(functools.partial(gpu_module().conv_backward_input_cuda, tiles=tiles))(dx, case.dy, case.W, case.d)
-    assert_close(dx, expected, dtype=case.dtype, what=f"conv_backward_input, {case}")
+    assert_fast_equals_twin(kernels.conv_backward_input_numpy,
+                            functools.partial(gpu_module().conv_backward_input_cuda, tiles=tiles), case.x.shape,
+                            case.dtype, (case.dy, case.W, case.d), f"conv_backward_input, {case}")
 
 
 @tiled_examples
@@ -169,22 +173,18 @@ def test_fast_backward_weight_equals_numpy_twin_in_one_chunk_or_several(case, ti
     # the simulator, a block of the tiles a GPU runs (256 threads) takes a tenth of a second: few chunks there.
     if tiles.ROWS * tiles.COLS > 32 and chunk is not None and cuda_simulated():
         chunk = max(chunk, math.ceil(case.N * case.T / 3))
-    dW = np.full(case.W.shape, np.nan, case.dtype)
-    expected = dW.copy()
-    kernels.conv_backward_weight_numpy(expected, case.dy, case.x, case.d)
-    kernel = functools.partial(gpu_module().conv_backward_weight_cuda, chunk=chunk, tiles=tiles)
-    on_device(kernel)(dW, case.dy, case.x, case.d)
-    assert_close(dW, expected, dtype=case.dtype, what=f"conv_backward_weight (chunks of {chunk}), {case}")
+    assert_fast_equals_twin(kernels.conv_backward_weight_numpy,
+                            functools.partial(gpu_module().conv_backward_weight_cuda, chunk=chunk, tiles=tiles),
+                            case.W.shape, case.dtype, (case.dy, case.x, case.d),
+                            f"conv_backward_weight (chunks of {chunk}), {case}")
 
 
 @tiled_examples
 @given(case=tiled_cases, threads=bias_threads)
 def test_fast_backward_bias_equals_numpy_twin_for_any_tree(case, threads):
-    db = np.full(case.b.shape, np.nan, case.dtype)
-    expected = db.copy()
-    kernels.conv_backward_bias_numpy(expected, case.dy)
-    on_device(functools.partial(gpu_module().conv_backward_bias_cuda, threads=threads))(db, case.dy)
-    assert_close(db, expected, dtype=case.dtype, what=f"conv_backward_bias ({threads} threads), {case}")
+    assert_fast_equals_twin(kernels.conv_backward_bias_numpy,
+                            functools.partial(gpu_module().conv_backward_bias_cuda, threads=threads), case.b.shape,
+                            case.dtype, (case.dy,), f"conv_backward_bias ({threads} threads), {case}")
 
 
 @given(terms=st.integers(1, 10**7), tiles_per_chunk=st.integers(1, 2000), depth=st.integers(1, 64))
@@ -195,9 +195,10 @@ def test_weight_gradient_chunks_cover_the_sum_and_fill_the_gpu(terms, tiles_per_
     assert chunk % depth == 0, "a chunk is whole stagings"
     assert (chunks - 1) * chunk < terms <= chunks * chunk, "no chunk is empty, and they cover the sum"
     assert chunks == 1 or chunk >= gpu.MIN_CHUNK_STAGES * depth, "a chunk is long enough to be worth a block"
-    assert chunks * tiles_per_chunk <= max(tiles_per_chunk, 2 * kernels._config.CUDA_TARGET_BLOCKS)
-    if terms >= 4 * depth * gpu.MIN_CHUNK_STAGES * kernels._config.CUDA_TARGET_BLOCKS and tiles_per_chunk == 1:
-        assert chunks >= kernels._config.CUDA_TARGET_BLOCKS // 2, "a long sum in one tile is split over the GPU"
+    target = kernels._config.CUDA_TARGET_BLOCKS
+    assert chunks <= max(1, math.ceil(target / tiles_per_chunk)), "no more blocks than the target asks for"
+    if terms >= 4 * depth * gpu.MIN_CHUNK_STAGES * target and tiles_per_chunk == 1:
+        assert chunks >= target // 2, "a long sum in one tile is split over the GPU"
 
 
 FAST_OPS = ["conv_forward", "conv_relu_forward", "conv_backward_input", "conv_backward_weight",
