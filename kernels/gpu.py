@@ -466,6 +466,8 @@ def weight_gradient_chunk(terms, tiles_per_chunk, depth):
 
 def conv_backward_weight_cuda(dW, dy, x, d, tiles=None, chunk=None):
     tiles = tiles or WEIGHT_TILES
+    if chunk is not None and not (isinstance(chunk, int) and chunk >= 1):
+        raise ValueError(f"chunk must be a positive number of (n, t) terms, or None, got {chunk!r}")
     C_out, C_in, K = dW.shape
     N, _, T = x.shape
     O_TILE, C_TILE = tiles.ROWS * tiles.PER_ROW, tiles.COLS * tiles.PER_COL
@@ -510,7 +512,10 @@ def _bias_gradient_kernel(threads):
 
 
 def conv_backward_bias_cuda(db, dy, threads=None):
-    threads = threads or BIAS_THREADS
+    threads = BIAS_THREADS if threads is None else threads
+    if not (isinstance(threads, int) and 1 <= threads <= 1024 and threads & (threads - 1) == 0):
+        # the tree halves the threads at each level: with 3, the third thread's sum would be dropped, silently
+        raise ValueError(f"threads must be a power of 2 from 1 to 1024, got {threads!r}")
     _bias_gradient_kernel(threads)[db.size, threads](db, dy, db.dtype.type(0))
 
 

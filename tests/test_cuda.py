@@ -201,6 +201,20 @@ def test_weight_gradient_chunks_cover_the_sum_and_fill_the_gpu(terms, tiles_per_
         assert chunks >= target // 2, "a long sum in one tile is split over the GPU"
 
 
+@pytest.mark.parametrize("threads", [0, 3, 2048, 2.0])
+def test_a_bias_tree_of_a_bad_size_is_refused_by_name(threads):
+    with pytest.raises(ValueError, match=f"threads must be a power of 2 from 1 to 1024, got {threads!r}"):
+        on_device(functools.partial(gpu_module().conv_backward_bias_cuda, threads=threads))(
+            np.zeros(2, np.float32), np.zeros((1, 2, 3), np.float32))
+
+
+@pytest.mark.parametrize("chunk", [0, -5, 2.5])
+def test_a_weight_gradient_chunk_of_a_bad_length_is_refused_by_name(chunk):
+    with pytest.raises(ValueError, match=f"chunk must be a positive number of .*, got {chunk!r}"):
+        on_device(functools.partial(gpu_module().conv_backward_weight_cuda, chunk=chunk))(
+            np.zeros((2, 1, 2), np.float32), np.zeros((1, 2, 3), np.float32), np.zeros((1, 1, 3), np.float32), 1)
+
+
 FAST_OPS = ["conv_forward", "conv_relu_forward", "conv_backward_input", "conv_backward_weight",
             "conv_backward_bias", "linear_backward"]
 
