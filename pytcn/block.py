@@ -3,7 +3,7 @@ import numpy as np
 
 from . import _validate
 from .backends import get_backend
-from .layers import BatchNorm1d, CausalConv1D, Dropout, Layer, LayerNorm, ReLU, SpatialDropout1D
+from .layers import BatchNorm1d, CausalConv1D, Dropout, Layer, LayerNorm, ReLU, SpatialDropout1D, _under
 from .memory import empty
 
 
@@ -165,8 +165,3 @@ class ResidualBlock(Layer):
             self.backend.add(dx, dx, dresidual)
             grads |= {f"downsample.{name}": g for name, g in grads_r.items()}
         return dx, grads
-
-
-def _under(arrays, prefix):
-    """The arrays of ``arrays`` whose names start with ``prefix``, under the rest of their names."""
-    return {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}

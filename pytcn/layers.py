@@ -27,6 +27,12 @@ from .initializers import initialize
 from .memory import empty
 
 
+def _under(arrays, prefix):
+    """The arrays of ``arrays`` (name -> array) whose names start with ``prefix``, under the rest of their names: the
+    gradients a model hands one of its layers to write into (``out=`` of the backward passes)."""
+    return {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
+
+
 def _gradient_array(backend, out, name, shape, dtype):
     """out[name], where a caller gave arrays to write the gradients into; else a new array."""
     return out[name] if out is not None and name in out else empty(backend, shape, dtype)

@@ -16,7 +16,7 @@ import numpy as np
 from . import _validate
 from .backends import get_backend, pack, packed_zeros
 from .block import ResidualBlock
-from .layers import Linear
+from .layers import Linear, _under
 from .memory import Workspace, afresh, empty, zeros
 
 
@@ -354,9 +354,9 @@ class TCN:
             dy = self._on_backend(dy)
             if self.return_sequences:
                 drows, grads = self.linear.backward(dy.reshape(N * T, self.outputs), head_cache,
-                                                    out=self._gradients_of("linear."))  # N*T, F
+                                                    out=_under(self.grads, "linear."))  # N*T, F
             else:
-                drows, grads = self.linear.backward(dy, head_cache, out=self._gradients_of("linear."))  # N, F
+                drows, grads = self.linear.backward(dy, head_cache, out=_under(self.grads, "linear."))  # N, F
             self._store_gradients("linear.", grads)
             with self._arena(ws.backward):  # read by every block: lives through the whole backward pass
                 dfeatures = empty(be, features_shape, self.dtype)
@@ -373,7 +373,7 @@ class TCN:
                 scratch.reset(keep=dh if b < len(self.blocks) - 1 else None)  # the block above is done: only
             with self._arena(scratch, reset=False):  # its input gradient dh, which this block reads, lives on
                 dh, grads = self.blocks[b].backward(dh, block_caches[b], dbranch,
-                                                    out=self._gradients_of(f"tcn.network.{b}."))
+                                                    out=_under(self.grads, f"tcn.network.{b}."))
                 self._store_gradients(f"tcn.network.{b}.", grads)
         dx = be.empty(x_shape, self.dtype)  # the caller's: not from an arena
         be.transpose(dx, dh)  # back to (N, T, C_in)
@@ -417,10 +417,6 @@ class TCN:
         dev = empty(self.backend, a.shape, a.dtype)
         self.backend.load(dev, a)
         return dev
-
-    def _gradients_of(self, prefix):
-        """The model's gradient arrays under ``prefix``, by the rest of their names: a layer writes into them."""
-        return {name[len(prefix):]: g for name, g in self.grads.items() if name.startswith(prefix)}
 
     def _store_gradients(self, prefix, grads):
         for name, g in grads.items():

@@ -8,6 +8,8 @@ variable yourself (0 or 1) overrides this choice.
 import importlib.util
 import os
 import sys
+import threading
+import traceback
 
 import numpy as np
 import pytest
@@ -78,7 +80,29 @@ def simulator_as_strict_as_a_gpu():
         finally:
             sys.setswitchinterval(interval)
 
+    # The simulator makes a block's shared array on the first thread's call (it checks its dict, then creates): two
+    # threads preempted between the two make two arrays, and each stages into its own. With the short switch interval
+    # above that happened in CI (uninitialised values in a tiled kernel's output, FlakyFailure); under a lock it can't.
+    shared_lock = threading.Lock()
+
+    def shared_array_made_once(self, shape, dtype, alignment=None):
+        if alignment is not None or shape == 0:
+            return original_shared_array(self, shape, dtype, alignment)
+        caller = traceback.extract_stack(sys._getframe(1), limit=1)[0][0:2]  # the simulator's key: the call's line
+        with shared_lock:
+            if caller not in self._allocations:
+                self._allocations[caller] = np.empty(shape, numpy_support.as_dtype(dtype)
+                                                     if isinstance(dtype, types.Type) else dtype)
+            return self._allocations[caller]
+
+    from numba.core import types
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+    from numba.np import numpy_support
+
+    original_shared_array = FakeCUDAShared.array
+
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FakeCUDAShared, "array", shared_array_made_once)
         mp.setattr(fake, "__getattr__", getattr_of_a_real_device_array)
         for name in ARITHMETIC:
             mp.setattr(fake, name, refused(name), raising=False)
