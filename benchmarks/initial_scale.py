@@ -3,11 +3,11 @@
     python benchmarks/initial_scale.py             # adding problem, T = 200, 256 sequences, seed 0
     python benchmarks/initial_scale.py --train     # and three architectures trained at the study's reduced scale
 
-For every architecture of the isolation and fixed-rf experiments (pytcn.experiments) and every initialiser, the MSE
-of the untrained model on adding-problem sequences, and the range over architectures. With --train, the base, the
-deepest (k=2, D=6, s=6) and a short-sighted (k=7, D=3) architecture are trained with each initialiser at the study's
+For every architecture of the isolation and fixed-rf experiments (pytcn.study.experiments) and every initialiser,
+the MSE of the untrained model on adding-problem sequences, and the range over architectures. With --train, the base,
+the deepest (k=2, D=6, s=6) and a short-sighted (k=7, D=3) architecture are trained with each initialiser at the study's
 reduced adding settings, and the validation MSE of every epoch printed. A measurement, not a test:
-docs/experiments.md quotes it for the choice of pytcn.experiments.INITIALIZER.
+docs/experiments.md quotes it for the choice of pytcn.study.experiments.INITIALIZER.
 """
 import argparse
 import sys
@@ -15,8 +15,8 @@ import sys
 import numpy as np
 
 import pytcn
-from pytcn.experiments import NB_FILTERS, dilations, expand
-from pytcn.initializers import INITIALIZERS
+from pytcn.nn.initializers import INITIALIZERS
+from pytcn.study.experiments import NB_FILTERS, dilations, expand
 from pytcn.tasks.adding import adding_problem
 
 
@@ -47,9 +47,9 @@ def main(argv=None):
 def train(length):
     import tempfile
 
-    from pytcn.config import make_config
-    from pytcn.experiments import SCALES
+    from pytcn.study.experiments import SCALES
     from pytcn.training import Trainer
+    from pytcn.training.config import make_config
 
     settings = dict(SCALES["reduced"]["adding"], length=length)
     print(f"# trained: {settings}; validation MSE after each epoch")

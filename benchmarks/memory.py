@@ -7,7 +7,7 @@
 Each round times --steps training steps (forward, loss, backward, Adam) and --steps inference passes of each
 model, after --warmup; the figures are medians over steps, one line per model and round, with the bytes the model
 holds between steps (its arenas; nothing for fresh allocation). What it shows: how much of a step the allocator
-costs (page faults, alignment; pytcn/memory.py), with everything else equal.
+costs (page faults, alignment; pytcn/runtime/memory.py), with everything else equal.
 """
 import argparse
 import os

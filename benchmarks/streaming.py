@@ -29,10 +29,9 @@ import numba
 import numpy as np
 
 import pytcn
-from pytcn.config import make_config
-from pytcn.streaming import stream_flops
-from pytcn.taskdata import TASKS
+from pytcn.nn.streaming import stream_flops
 from pytcn.training import build_model
+from pytcn.training.config import TASKS, make_config
 
 
 def window_flops(model, batch, R):

@@ -14,7 +14,7 @@ every op of both tables, in ``gpu.CUDA_TWINS``.
 This package imports nothing from ``pytcn``.
 """
 from .adam import adam_update_numba, adam_update_numpy
-from .arrays import PLUMBING  # noqa: F401 (the plumbing table, for pytcn.backends)
+from .arrays import PLUMBING  # noqa: F401 (the plumbing table, for pytcn.runtime.backends)
 from .conv import (
     conv_backward_bias_numba,
     conv_backward_bias_numpy,

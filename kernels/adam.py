@@ -9,7 +9,7 @@
 a scalar of that dtype: the factor of gradient clipping (1 without), applied here rather than in a pass of its own
 over a copy of the gradients. Its product with grad is rounded to the dtype, as torch.nn.utils.clip_grad_norm_'s
 in-place scaling rounds it, so clipping here or before gives the same bits. Called once over all of a model's
-parameters at once when they share one flat buffer (pytcn.model), so one pass updates everything.
+parameters at once when they share one flat buffer (pytcn.nn.model), so one pass updates everything.
 """
 import numpy as np
 from numba import njit, prange

@@ -1,7 +1,7 @@
 """CUDA twins of every kernel, written with numba-cuda, to be read beside the CPU loops they mirror.
 
-Import this module only where numba-cuda is installed (``pip install -e '.[cuda]'``); ``pytcn.backends`` does so when
-a model asks for ``backend="cuda"``, and says what is missing otherwise. Without a GPU, setting
+Import this module only where numba-cuda is installed (``pip install -e '.[cuda]'``); ``pytcn.runtime.backends`` does
+so when a model asks for ``backend="cuda"``, and says what is missing otherwise. Without a GPU, setting
 ``NUMBA_ENABLE_CUDASIM=1`` before Numba is imported runs every kernel here in numba-cuda's simulator (one Python
 thread per CUDA thread: slow, but exact, and how the test suite checks these kernels on machines with no GPU).
 
@@ -1163,8 +1163,8 @@ CUDA_REFERENCES = {name[:-len("_reference")]: fn for name, fn in sorted(globals(
 
 
 def model_kernels():
-    """op -> the CUDA twin a model runs (pytcn.backends): the fast kernels on a GPU. In numba-cuda's simulator, the
-    reference kernels instead. The simulator runs one Python thread per CUDA thread, so its cost is Python's per
+    """op -> the CUDA twin a model runs (pytcn.runtime.backends): the fast kernels on a GPU. In numba-cuda's simulator,
+    the reference kernels instead. The simulator runs one Python thread per CUDA thread, so its cost is Python's per
     operation; a tiled kernel spends operations on staging and on the unused rows of partial tiles to save memory
     traffic a simulator does not have, and ran a tiny model's training step 6 to 10 times slower there (6.3 and 11 s
     with two tile sizes, against 1.1 s). The fast kernels are tested in the simulator op by op, and in a model

@@ -3,15 +3,17 @@
 Hand-written forward and backward passes for causal dilated convolution, the residual block, the TCN stack, its head,
 its losses and Adam, on Numba CPU kernels (``kernels/``) that are tested against plain NumPy twins.
 """
-from . import initializers, interop, layers, losses, optim, streaming
-from .backends import BackendUnavailableError, get_backend, to_numpy
-from .block import ResidualBlock
-from .checkpoint import CheckpointError, load_model
-from .gradcheck import GradcheckResult, gradcheck
-from .layers import BatchNorm1d, CausalConv1D, Dropout, LayerNorm, Linear, ReLU, SpatialDropout1D
-from .losses import cross_entropy, mse
-from .model import TCN, receptive_field
-from .optim import SGD, Adam
+from . import interop
+from .nn import initializers, layers, losses, optim, streaming
+from .nn.block import ResidualBlock
+from .nn.gradcheck import GradcheckResult, gradcheck
+from .nn.layers import BatchNorm1d, CausalConv1D, Dropout, LayerNorm, Linear, ReLU, SpatialDropout1D
+from .nn.losses import cross_entropy, mse
+from .nn.model import TCN, receptive_field
+from .nn.optim import SGD, Adam
+from .nn.saving import load_model
+from .runtime.archive import CheckpointError
+from .runtime.backends import BackendUnavailableError, get_backend, to_numpy
 
 __version__ = "0.1.0"
 

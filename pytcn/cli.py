@@ -1,11 +1,11 @@
-"""The `pytcn` command: a thin layer over pytcn.config, pytcn.training, pytcn.checkpoint and pytcn.tasks.download.
+"""The `pytcn` command: a thin layer over the library (pytcn.training, pytcn.study, pytcn.nn, pytcn.tasks.download).
 
     pytcn train {adding,copy-memory,mnist} [options]    train a task (defaults per task: pytcn train TASK --help)
     pytcn train TASK --out DIR --resume                 continue the run saved in DIR, with its own settings
     pytcn evaluate CHECKPOINT                           recompute the test metric of a checkpoint (or a run's folder)
     pytcn info CHECKPOINT                               architecture, parameter count, receptive field
     pytcn download {mnist,fashion-mnist}                fetch the IDX files into the per-user cache
-    pytcn sweep run EXPERIMENT... [--task TASK...]      the blog post's study on Dask (pytcn.sweep)
+    pytcn sweep run EXPERIMENT... [--task TASK...]      the blog post's study on Dask (pytcn.study.sweep)
     pytcn sweep plot                                    its figures, from the results store
 
 A mistake in what the user gave (an option out of range, a missing or damaged file, a NaN loss) ends the command
@@ -17,9 +17,8 @@ import os
 import sys
 import traceback
 
-from .checkpoint import CheckpointError
-from .config import ConfigError, check_config, default_config, make_config, option_name
-from .taskdata import TASKS
+from .runtime.archive import CheckpointError
+from .training.config import TASKS, ConfigError, check_config, default_config, make_config, option_name
 
 EXIT_ERROR = 2
 EXIT_BUG = 70  # EX_SOFTWARE of sysexits.h: an internal software error
@@ -165,7 +164,7 @@ def build_parser():
 
 
 def _sweep_parser(sub):
-    from .experiments import EXPERIMENTS
+    from .study.experiments import EXPERIMENTS
 
     sweep = sub.add_parser("sweep", help="the blog post's architecture study: run its experiments on Dask, plot them",
                            allow_abbrev=False)
@@ -212,14 +211,14 @@ def _overrides(items):
 
 
 def cmd_sweep(args):
-    from . import sweep
-    from .experiments import expand
+    from .study import sweep
+    from .study.experiments import expand
 
     store_path = os.path.join(args.dir, "results.sqlite")
     if args.action == "plot":
         if not os.path.exists(store_path):
             raise UsageError(f"{store_path}: no results there; run `pytcn sweep run ...` first (or give --dir)")
-        from .plot import plot_all
+        from .study.figures import plot_all
 
         paths = plot_all(sweep.Store(store_path), args.out or os.path.join(args.dir, "figures"))
         if not paths:
@@ -306,7 +305,7 @@ def _resume(args, progress):
 
 
 def _run_config(out):
-    from .checkpoint import load_run
+    from .training import load_run
 
     return load_run(os.path.join(out, "checkpoint.npz"))[0]["config"]
 
@@ -340,8 +339,7 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from .checkpoint import load_run
-    from .training import Trainer, evaluate
+    from .training import Trainer, evaluate, load_run
 
     meta, params, _, _ = load_run(args.checkpoint)
     config = dict(meta["config"])
@@ -364,8 +362,7 @@ def cmd_evaluate(args):
 
 
 def cmd_info(args):
-    from .checkpoint import load_run
-    from .training import build_model
+    from .training import build_model, load_run
 
     meta, params, _, _ = load_run(args.checkpoint)
     c = meta["config"]
@@ -399,10 +396,9 @@ def cmd_stream(args):
 
     import numpy as np
 
-    from .backends import to_numpy
-    from .checkpoint import load_run
-    from .files import write_atomic
-    from .training import build_model
+    from .runtime.backends import to_numpy
+    from .runtime.files import write_atomic
+    from .training import build_model, load_run
 
     if args.chunk < 1:
         raise UsageError(f"--chunk must be >= 1, got {args.chunk}")
@@ -438,9 +434,9 @@ def cmd_stream(args):
 
 
 def cmd_draw(args):
-    from .checkpoint import load_checkpoint
-    from .model import receptive_field
+    from .nn.model import receptive_field
     from .plot import dilation_diagram
+    from .runtime.archive import load_checkpoint
 
     if args.source:
         meta, _, _, _ = load_checkpoint(args.source)
@@ -482,7 +478,7 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "str
 
 def user_errors():
     """The exceptions that mean a mistake in the user's input or environment, never a bug in pytcn."""
-    from .backends import BackendUnavailableError
+    from .runtime.backends import BackendUnavailableError
     from .tasks.mnist import DataError, DataNotFoundError
     from .training import TrainingError
 

@@ -38,7 +38,7 @@ import zipfile
 
 import numpy as np
 
-from . import _validate
+from .runtime import validate
 
 # ---------------------------------------------------------------------------------------------------------------
 # the pytcn side
@@ -84,11 +84,11 @@ def model_from(params, *, dilations=None, nb_stacks=1, **kwargs):
     What a state dict cannot say is asked for: ``dilations`` (of one stack; by default 1, 2, 4, ... as locuslab/TCN
     and pytorch-tcn choose them), ``nb_stacks``, and in ``kwargs`` use_skip_connections, return_sequences and the
     other TCN arguments (the dtype is that of the arrays)."""
-    from .model import TCN
+    from .nn.model import TCN
 
     arch = architecture(params)
     blocks = arch.pop("blocks")
-    nb_stacks = _validate.integer("nb_stacks", nb_stacks, 1)
+    nb_stacks = validate.integer("nb_stacks", nb_stacks, 1)
     if blocks % nb_stacks:
         raise ValueError(f"params hold {blocks} blocks, which {nb_stacks} stacks cannot share equally")
     if dilations is None:
@@ -221,7 +221,7 @@ def to_locuslab(model, weight_norm="weight_norm", prefix="tcn.", head="linear.")
     (torch.nn.utils.weight_norm, as locuslab's code does), "parametrizations" writes
     ``parametrizations.weight.original0/1`` (torch.nn.utils.parametrizations.weight_norm). Both spellings are written
     for ``net.0`` and ``net.4`` too, as PyTorch saves them."""
-    _validate.one_of("weight_norm", weight_norm, ("weight_norm", "parametrizations"))
+    validate.one_of("weight_norm", weight_norm, ("weight_norm", "parametrizations"))
     _locuslab_shaped(model)
     params = _weights(model)
     names = ("weight_g", "weight_v") if weight_norm == "weight_norm" else tuple(_PARAMETRIZED)
@@ -479,7 +479,7 @@ def write_keras_tcn(path, model):
     one Dense layer (``keras.Sequential([Input(...), TCN(...), Dense(outputs)])``): ``model.load_weights(path)``.
     Written atomically."""
     h5py = _h5py()
-    from .files import write_atomic
+    from .runtime.files import write_atomic
 
     weights = to_keras_tcn(model)
 

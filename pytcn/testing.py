@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover (hypothesis is in the test extra)
                       "(or pip install 'pytcn[test]')") from None
 
 from . import kernels
-from .gradcheck import gradcheck
+from .nn.gradcheck import gradcheck
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: relative and absolute tolerance by dtype: float32 sums of a few hundred terms lose a few ulps per term

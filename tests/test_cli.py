@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 import pytcn
 from pytcn import cli
-from pytcn.checkpoint import load_checkpoint
-from pytcn.config import ConfigError, default_config, make_config, option_name
+from pytcn.runtime.archive import load_checkpoint
 from pytcn.training import Trainer, TrainingError
+from pytcn.training.config import ConfigError, default_config, make_config, option_name
 
 from .helpers import one_numba_thread  # noqa: F401 (fixture: tiny runs, many calls)
 
@@ -288,8 +288,8 @@ def test_the_learning_curve_has_whole_epochs_on_its_axis(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from pytcn.taskdata import make_task
     from pytcn.training import curve_figure
+    from pytcn.training.taskdata import make_task
 
     task = make_task("adding", 10, 0, 8, 8, 8)
     history = [dict(epoch=e, train_loss=1.0 / e, val_loss=1.0 / e, val_metric=1.0 / e) for e in (1, 2, 3)]

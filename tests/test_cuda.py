@@ -32,7 +32,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pytcn
-from pytcn import backends, kernels
+from pytcn import kernels
+from pytcn.runtime import backends
 from tests.helpers import (
     NUMBA_CUDA,
     ON_CI,

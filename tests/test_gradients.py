@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import pytcn
-from pytcn.gradcheck import numerical_gradient, relative_error
+from pytcn.nn.gradcheck import numerical_gradient, relative_error
 
 from .helpers import one_numba_thread, randomize  # noqa: F401 (one_numba_thread: autouse fixture)
 

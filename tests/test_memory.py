@@ -1,4 +1,4 @@
-"""Where a model's arrays come from (pytcn/memory.py): a model reusing its buffers computes exactly what a model
+"""Where a model's arrays come from (pytcn/runtime/memory.py): a model reusing its buffers computes exactly what a model
 allocating every array anew computes, never reads a buffer whose arena was reset, allocates in a training step only
 the two arrays it hands back, and holds about the memory fresh allocation needed at its peak. Layers keep no state
 between forward and backward, and one model can be used from several threads."""
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import pytcn
-from pytcn.backends import get_backend
-from pytcn.memory import Arena
+from pytcn.runtime.backends import get_backend
+from pytcn.runtime.memory import Arena
 
 from .helpers import NUMBA_CUDA, one_numba_thread  # noqa: F401 (fixture)
 
@@ -276,7 +276,7 @@ def test_an_arena_poisons_what_it_takes_back_and_clear_drops_everything():
     a[...] = 1.0
     with arena.use():  # reset first
         assert np.isnan(a).all()
-        assert same_memory(pytcn.memory.empty(get_backend("cpu"), (3,), np.float64), a)
+        assert same_memory(pytcn.runtime.memory.empty(get_backend("cpu"), (3,), np.float64), a)
     assert arena.nbytes == 24
     arena.clear()
     assert arena.nbytes == 0
@@ -286,7 +286,7 @@ def test_an_arena_poisons_what_it_takes_back_and_clear_drops_everything():
 def test_an_array_of_another_backend_inside_a_pass_is_refused():
     with Arena(get_backend("cpu")).use():
         with pytest.raises(RuntimeError, match="backend 'numpy' was asked for while an arena of backend 'cpu'"):
-            pytcn.memory.empty(get_backend("numpy"), (2,), np.float64)
+            pytcn.runtime.memory.empty(get_backend("numpy"), (2,), np.float64)
 
 
 def test_host_buffers_start_on_a_cache_line_at_staggered_page_offsets():
@@ -301,9 +301,9 @@ def test_host_buffers_start_on_a_cache_line_at_staggered_page_offsets():
 PYTCN = Path(pytcn.__file__).parent
 
 
-@pytest.mark.parametrize("module", ["layers.py", "block.py", "model.py"])
+@pytest.mark.parametrize("module", ["nn/layers.py", "nn/block.py", "nn/model.py"])
 def test_layers_block_and_model_say_nothing_about_lifetimes(module):
-    """Memory is decided in pytcn/memory.py alone: no releasing, pooling or hidden saving in the maths."""
+    """Memory is decided in pytcn/runtime/memory.py alone: no releasing, pooling or hidden saving in the maths."""
     names = {node.attr if isinstance(node, ast.Attribute) else node.id
              for node in ast.walk(ast.parse((PYTCN / module).read_text()))
              if isinstance(node, (ast.Attribute, ast.Name))}

@@ -352,8 +352,8 @@ def training_steps(backend, tmp_path):
             model.backward(dy)
             optimizer.step(model.grads)
     pytcn.gradcheck(small_model(backend=backend), rng.standard_normal((2, 5, 2)))
-    from pytcn.config import make_config
     from pytcn.training import Trainer
+    from pytcn.training.config import make_config
 
     config = make_config("adding", length=6, train_size=8, val_size=4, test_size=4, epochs=1, batch_size=4,
                          nb_filters=3, dilations=[1, 2], backend=backend)

@@ -249,7 +249,7 @@ def test_bad_masks_are_named(mask, error, message):
 
 
 def test_mask_warmup_is_checked_where_it_cannot_work(tmp_path):
-    from pytcn.config import ConfigError, make_config
+    from pytcn.training.config import ConfigError, make_config
 
     with pytest.raises(ConfigError, match="would leave no step to learn from: the receptive field is 435"):
         make_config("copy-memory", mask_warmup=True)

@@ -17,7 +17,7 @@ def test_the_wheel_installs_pytcn_alone_with_its_kernels_and_tasks_inside(tmp_pa
     top_level = {name.split("/")[0] for name in names} - {name.split("/")[0] for name in names if ".dist-info/" in name}
     assert top_level == {"pytcn"}, sorted(names)
     for module in ("pytcn/kernels/conv.py", "pytcn/kernels/gpu.py", "pytcn/tasks/mnist.py", "pytcn/tasks/adding.py",
-                   "pytcn/model.py", "pytcn/testing.py", "pytcn/streaming.py", "pytcn/interop.py",
+                   "pytcn/nn/model.py", "pytcn/testing.py", "pytcn/nn/streaming.py", "pytcn/interop.py",
                    "pytcn/kernels/stream.py"):
         assert module in names, f"{module} is missing from the wheel"
 

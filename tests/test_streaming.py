@@ -222,8 +222,8 @@ def test_mistakes_are_named(call, message):
 
 def test_pytcn_stream_writes_what_the_full_forward_gives(tmp_path, capsys):
     from pytcn import cli
-    from pytcn.checkpoint import load_run
     from pytcn.training import build_model
+    from pytcn.training.loop import load_run
 
     run = tmp_path / "run"
     small = ["--length", "12", "--train-size", "32", "--val-size", "16", "--test-size", "16", "--nb-filters", "4",

@@ -1,5 +1,5 @@
-"""The blog post's study: its experiments as trials (pytcn.experiments), their runs and results store on Dask
-(pytcn.sweep), its figures (pytcn.plot) and the `pytcn sweep` command."""
+"""The blog post's study: its experiments as trials (pytcn.study.experiments), their runs and results store on Dask
+(pytcn.study.sweep), its figures (pytcn.study.figures) and the `pytcn sweep` command."""
 import json
 import os
 import signal
@@ -7,8 +7,9 @@ import signal
 import numpy as np
 import pytest
 
-from pytcn import cli, experiments, plot, sweep
-from pytcn.experiments import BASE, expand
+from pytcn import cli
+from pytcn.study import experiments, figures, sweep
+from pytcn.study.experiments import BASE, expand
 from pytcn.training import Trainer
 
 from .helpers import one_numba_thread  # noqa: F401 (fixture)
@@ -192,7 +193,7 @@ def is_png(path):
 
 def test_every_figure_is_drawn_from_the_store_alone(tmp_path):
     store = fake_results(tmp_path / "results.sqlite")
-    paths = plot.plot_all(store, tmp_path / "figures")
+    paths = figures.plot_all(store, tmp_path / "figures")
     names = sorted(os.path.basename(p) for p in paths)
     assert names == ["bubbles.png", "copy-length.png", "triangle-adding.png", "triangle-copy-memory.png"]
     assert all(is_png(p) for p in paths)
@@ -201,10 +202,10 @@ def test_every_figure_is_drawn_from_the_store_alone(tmp_path):
 def test_the_triangle_puts_isolation_at_the_vertices_and_fixed_rf_on_the_shaded_edges(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    figures = []
-    monkeypatch.setattr(plot, "_save", lambda fig, path: figures.append(fig) or path)
-    plot.triangle(fake_results(tmp_path / "r.sqlite"), "adding", str(tmp_path / "t.png"))
-    (fig,) = figures
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.append(fig) or path)
+    figures.triangle(fake_results(tmp_path / "r.sqlite"), "adding", str(tmp_path / "t.png"))
+    (fig,) = drawn
     panels = {ax.get_title().splitlines()[0]: ax for ax in fig.axes}
     assert set(panels) == {"kernel size k alone", "dilated levels D alone", "stacks s alone",
                            "kernel size k vs dilated levels D", "kernel size k vs stacks s",
@@ -222,14 +223,14 @@ def test_the_triangle_puts_isolation_at_the_vertices_and_fixed_rf_on_the_shaded_
 def test_the_copy_length_figure_marks_both_receptive_fields(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    figures = []
-    monkeypatch.setattr(plot, "_save", lambda fig, path: figures.append(fig) or path)
-    plot.copy_length(fake_results(tmp_path / "r.sqlite"), str(tmp_path / "c.png"))
-    (ax,) = figures[0].axes
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.append(fig) or path)
+    figures.copy_length(fake_results(tmp_path / "r.sqlite"), str(tmp_path / "c.png"))
+    (ax,) = drawn[0].axes
     lines = [line.get_label() for line in ax.get_lines()]
     assert "exact receptive field (125 steps)" in lines and "2^(D-1) k s (48 steps)" in lines
     assert ax.get_xlabel() == "sequence length T + 20 (steps)" and ax.get_ylabel() == "validation accuracy"
-    plt.close(figures[0])
+    plt.close(drawn[0])
 
 
 # ------------------------------------------------------------------------------------------------------------------

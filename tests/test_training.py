@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pytcn import cli
-from pytcn.checkpoint import load_checkpoint, save_checkpoint
+from pytcn.runtime.archive import load_checkpoint, save_checkpoint
 from pytcn.training import Trainer, TrainingError, default_config
 
 

@@ -287,7 +287,7 @@ def test_failed_load_state_dict_changes_nothing():
 
 # ---------------------------------------------------------------------------------------------------------------
 # converted, not refused: any real floating input, in any memory layout, is copied to a C-contiguous array of the
-# model's dtype at the boundary (pytcn._validate.float_array), so it gives what its contiguous copy gives
+# model's dtype at the boundary (pytcn.runtime.validate.float_array), so it gives what its contiguous copy gives
 
 
 def strided_in_time(rng):
@@ -353,7 +353,7 @@ def test_noncontiguous_input_to_a_layer_gives_the_same_result_as_its_contiguous_
 
 def test_the_table_reaches_the_numba_backend():
     # the exact-type test above only means something if the bad cases run against the Numba kernels' backend
-    assert MODEL.backend is pytcn.backends.BACKENDS["cpu"]
+    assert MODEL.backend is pytcn.runtime.backends.BACKENDS["cpu"]
 
 
 def test_relu_and_dropout_backward_reject_a_dy_of_the_wrong_shape():

@@ -29,7 +29,7 @@ import numpy as np
 
 import pytcn
 from pytcn import kernels
-from pytcn.gradcheck import numerical_gradient, relative_error
+from pytcn.nn.gradcheck import numerical_gradient, relative_error
 
 # PYTCN_QUICK=1, the test suite's reduced mode: the figure goes to a temporary folder instead of tutorials/figures
 QUICK = os.environ.get("PYTCN_QUICK") == "1"

@@ -25,7 +25,7 @@ import numpy as np
 
 import pytcn
 from pytcn import kernels
-from pytcn.gradcheck import numerical_gradient, relative_error
+from pytcn.nn.gradcheck import numerical_gradient, relative_error
 
 # PYTCN_QUICK=1, the test suite's reduced mode: fewer steps where there is training, and the figures go to a
 # temporary folder instead of tutorials/figures (whose copies are those of full runs)

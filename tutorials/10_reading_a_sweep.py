@@ -20,9 +20,9 @@ import tempfile
 
 import numpy as np
 
-from pytcn import plot
-from pytcn.experiments import EXPERIMENTS
-from pytcn.sweep import Store
+from pytcn.study import figures
+from pytcn.study.experiments import EXPERIMENTS
+from pytcn.study.sweep import Store
 
 # this tutorial trains nothing, so PYTCN_QUICK (the test suite's reduced mode) changes nothing here; the figures it
 # draws are those of docs/figures, drawn again into a temporary folder
@@ -88,7 +88,7 @@ print("the trials below it:", [(r["k"], r["D"], r["s"], r["receptive_field"], ro
 # - copy length: the accuracy of one architecture against the blank length T, with both receptive fields marked.
 
 # %%
-paths = plot.plot_all(store, FIGURES)
+paths = figures.plot_all(store, FIGURES)
 for path in paths:
     print("drew", os.path.basename(path), "(as docs/figures has it)")
 assert len(paths) == 5
@@ -112,8 +112,8 @@ fig.tight_layout()
 #
 # ## Summary
 #
-# - A sweep is a list of trials (pytcn.experiments) and one results file (pytcn.sweep.Store) that any machine can
-#   read and plot.
+# - A sweep is a list of trials (pytcn.study.experiments) and one results file (pytcn.study.sweep.Store) that any
+#   machine can read and plot.
 # - On copy memory the exact receptive field predicts every trial of this run: learned exactly where R ≥ T + 11.
 #
 # ## Exercises

@@ -1,10 +1,10 @@
 """The residual block of keras-tcn and locuslab/TCN."""
 import numpy as np
 
-from . import _validate
-from .backends import get_backend
+from ..runtime import validate
+from ..runtime.backends import get_backend
+from ..runtime.memory import empty
 from .layers import BatchNorm1d, CausalConv1D, Dropout, Layer, LayerNorm, ReLU, SpatialDropout1D, _under
-from .memory import empty
 
 
 class ResidualBlock(Layer):
@@ -38,8 +38,8 @@ class ResidualBlock(Layer):
                  use_weight_norm=False, kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu",
                  padding="causal", use_layer_norm=False, use_batch_norm=False):
         super().__init__()
-        use_layer_norm = _validate.boolean("use_layer_norm", use_layer_norm)
-        use_batch_norm = _validate.boolean("use_batch_norm", use_batch_norm)
+        use_layer_norm = validate.boolean("use_layer_norm", use_layer_norm)
+        use_batch_norm = validate.boolean("use_batch_norm", use_batch_norm)
         if use_layer_norm + use_batch_norm + bool(use_weight_norm) > 1:
             raise ValueError("use_weight_norm, use_layer_norm and use_batch_norm: only one normalisation at a time "
                              "(as in keras-tcn), got more than one")
@@ -48,7 +48,7 @@ class ResidualBlock(Layer):
                     use_weight_norm=use_weight_norm, kernel_initializer=kernel_initializer, rng=rng, dtype=dtype,
                     backend=backend, padding=padding)
         dropout = {"spatial": SpatialDropout1D, "elementwise": Dropout}[
-            _validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))]
+            validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))]
         self.conv1 = CausalConv1D(in_channels, out_channels, **conv)
         self.norm1 = norm(out_channels, dtype=dtype, backend=backend) if norm else None
         self.dropout1 = dropout(dropout_rate, backend)

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _validate
-from .backends import get_backend, pack, packed_zeros
+from ..runtime import validate
+from ..runtime.archive import save_checkpoint
+from ..runtime.backends import get_backend, pack, packed_zeros
+from ..runtime.memory import Workspace, afresh, empty, zeros
 from .block import ResidualBlock
 from .layers import Linear, _under
-from .memory import Workspace, afresh, empty, zeros
 
 
 def receptive_field(kernel_size, dilations, nb_stacks=1):
@@ -29,8 +30,8 @@ def receptive_field(kernel_size, dilations, nb_stacks=1):
     (D levels of dilation, s stacks) gives 2^5 * 6 * 1 = 192 for the same network: it counts one convolution per
     block and ignores that a kernel of size K spans only K-1 gaps.
     """
-    K = _validate.integer("kernel_size", kernel_size, 1)
-    stacks = _validate.integer("nb_stacks", nb_stacks, 1)
+    K = validate.integer("kernel_size", kernel_size, 1)
+    stacks = validate.integer("nb_stacks", nb_stacks, 1)
     return 1 + 2 * (K - 1) * stacks * sum(_check_dilations(dilations))
 
 
@@ -78,12 +79,12 @@ class TCN:
     and besides: ``input_channels`` (C_in), ``outputs`` (the head's width: 1 for a regression, the number of classes
     for a classification), ``dtype`` (float32 or float64), ``seed`` (initial weights and dropout masks) and
     ``backend`` ('cpu' for the Numba kernels, 'numpy' for the reference ones, 'cuda' for the GPU kernels: see
-    pytcn.backends; on 'cuda' the parameters live on the GPU, forward returns a device array, and
+    pytcn.runtime.backends; on 'cuda' the parameters live on the GPU, forward returns a device array, and
     ``pytcn.to_numpy`` or ``state_dict`` bring arrays back).
 
     Its activations and gradients come from arenas that hand the same buffers out again at every pass (see
-    pytcn.memory and ``configure_memory``): after the first step of a batch shape, a training step allocates only the
-    two arrays it hands back, the prediction and the input gradient, which are the caller's to keep.
+    pytcn.runtime.memory and ``configure_memory``): after the first step of a batch shape, a training step allocates
+    only the two arrays it hands back, the prediction and the input gradient, which are the caller's to keep.
 
     One model may be used from several threads: its passes run one at a time (a lock), and each thread keeps its
     own arenas and its own last pass, so a forward in one thread never disturbs a backward in another. ``grads``
@@ -98,29 +99,29 @@ class TCN:
                  activation="relu", kernel_initializer="he_normal", use_weight_norm=False, dtype=np.float32,
                  seed=None, backend="cpu", dropout_type="spatial", padding="causal", use_layer_norm=False,
                  use_batch_norm=False):
-        self.input_channels = _validate.integer("input_channels", input_channels, 1)
-        self.outputs = _validate.integer("outputs", outputs, 1)
-        self.kernel_size = _validate.integer("kernel_size", kernel_size, 1)
-        self.nb_stacks = _validate.integer("nb_stacks", nb_stacks, 1)
+        self.input_channels = validate.integer("input_channels", input_channels, 1)
+        self.outputs = validate.integer("outputs", outputs, 1)
+        self.kernel_size = validate.integer("kernel_size", kernel_size, 1)
+        self.nb_stacks = validate.integer("nb_stacks", nb_stacks, 1)
         self.dilations = _check_dilations(dilations)
         self.nb_filters = self._check_nb_filters(nb_filters)
-        self.use_skip_connections = _validate.boolean("use_skip_connections", use_skip_connections)
-        self.dropout_rate = _validate.real("dropout_rate", dropout_rate, 0.0, 1.0, high_open=True)
-        self.dropout_type = _validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))
-        self.padding = _validate.one_of("padding", padding, ("causal", "same"))
-        self.return_sequences = _validate.boolean("return_sequences", return_sequences)
-        self.activation = _validate.one_of("activation", activation, ("relu",))
+        self.use_skip_connections = validate.boolean("use_skip_connections", use_skip_connections)
+        self.dropout_rate = validate.real("dropout_rate", dropout_rate, 0.0, 1.0, high_open=True)
+        self.dropout_type = validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))
+        self.padding = validate.one_of("padding", padding, ("causal", "same"))
+        self.return_sequences = validate.boolean("return_sequences", return_sequences)
+        self.activation = validate.one_of("activation", activation, ("relu",))
         self.kernel_initializer = kernel_initializer
-        self.use_weight_norm = _validate.boolean("use_weight_norm", use_weight_norm)
-        self.use_layer_norm = _validate.boolean("use_layer_norm", use_layer_norm)
-        self.use_batch_norm = _validate.boolean("use_batch_norm", use_batch_norm)
+        self.use_weight_norm = validate.boolean("use_weight_norm", use_weight_norm)
+        self.use_layer_norm = validate.boolean("use_layer_norm", use_layer_norm)
+        self.use_batch_norm = validate.boolean("use_batch_norm", use_batch_norm)
         if self.use_weight_norm + self.use_layer_norm + self.use_batch_norm > 1:
             raise ValueError(f"use_weight_norm, use_layer_norm and use_batch_norm: one normalisation at most (as in "
                              f"keras-tcn), got {use_weight_norm}, {use_layer_norm} and {use_batch_norm}")
-        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.dtype = validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
         if seed is not None:
-            _validate.integer("seed", seed, 0)
+            validate.integer("seed", seed, 0)
         self.seed = seed
         channels = self.nb_filters if isinstance(self.nb_filters, list) else [self.nb_filters] * len(self.dilations)
         if self.use_skip_connections and len(set(channels)) > 1:
@@ -141,8 +142,9 @@ class TCN:
                 c_in = c_out
         self.linear = Linear(c_in, self.outputs, rng=self.rng, dtype=self.dtype, backend=self.backend)
 
-        # every parameter is a view of its slice of one flat buffer (pytcn.backends.pack), and so is every gradient,
-        # so that an optimizer updates them all in one pass; the layers take the parameters' views as their arrays
+        # every parameter is a view of its slice of one flat buffer (pytcn.runtime.backends.pack), and so is every
+        # gradient, so that an optimizer updates them all in one pass; the layers take the parameters' views as their
+        # arrays
         self.params = pack(self.backend, dict(self._layers_named_parameters()))  # live: updated in place
         self.grads = packed_zeros(self.backend, self.params)  # written by backward (not accumulated)
         for b, block in enumerate(self.blocks):
@@ -156,12 +158,12 @@ class TCN:
         self._lock = threading.Lock()  # one pass at a time: concurrent passes would write the same gradients
 
     def configure_memory(self, reuse=True, poison=False):
-        """How the model's passes get their arrays (pytcn/memory.py). ``reuse=True`` (the default): from arenas
+        """How the model's passes get their arrays (pytcn/runtime/memory.py). ``reuse=True`` (the default): from arenas
         that hand the same buffers out again at every pass, one set per thread. ``reuse=False``: every array anew,
         as a layer on its own allocates (for comparisons: the tests check both ways agree, benchmarks/memory.py
         times them). ``poison=True``: buffers filled with NaN whenever their arena is reset (for tests)."""
-        self._reuse = _validate.boolean("reuse", reuse)
-        self._poison = _validate.boolean("poison", poison)
+        self._reuse = validate.boolean("reuse", reuse)
+        self._poison = validate.boolean("poison", poison)
         self._threads = threading.local()  # each thread's Workspace, made at its first pass
 
     def workspace(self):
@@ -180,8 +182,8 @@ class TCN:
             if len(nb_filters) != len(self.dilations):
                 raise ValueError(f"nb_filters must be an int or a list with one entry per dilation "
                                  f"({len(self.dilations)}), got {nb_filters!r}")
-            return [_validate.integer("nb_filters", f, 1) for f in nb_filters]
-        return _validate.integer("nb_filters", nb_filters, 1)
+            return [validate.integer("nb_filters", f, 1) for f in nb_filters]
+        return validate.integer("nb_filters", nb_filters, 1)
 
     # ---------------------------------------------------------------------------------------------------------
     # what the network is
@@ -261,9 +263,9 @@ class TCN:
         that sequence alone, whatever the padding after it. (With return_sequences every step is output: leave
         lengths out and mask the padding out of the loss instead, ``pytcn.losses.length_mask``.)
         """
-        training = _validate.boolean("training", training)
+        training = validate.boolean("training", training)
         if rng is not None:
-            _validate.generator("rng", rng)
+            validate.generator("rng", rng)
         if training and rng is None:
             rng = self.rng
         x = self._validated("x", x, 3, (None, None, self.input_channels))
@@ -293,7 +295,7 @@ class TCN:
             if self.padding == "same":
                 raise ValueError("lengths cannot be used with padding='same': there a step reads the steps after it, "
                                  "so the padding after a shorter sequence changes its outputs")
-            lengths = _validate.lengths("lengths", lengths, N, T)
+            lengths = validate.lengths("lengths", lengths, N, T)
             return lengths - 1
         if self.return_sequences:
             return None
@@ -380,7 +382,7 @@ class TCN:
         return dx
 
     # ---------------------------------------------------------------------------------------------------------
-    # streaming: one step at a time (pytcn/streaming.py)
+    # streaming: one step at a time (pytcn/nn/streaming.py)
 
     def stream(self, batch_size=None, state=None):
         """A stream state for ``batch_size`` sequences at their start (zeros), or a copy of ``state`` on this model's
@@ -407,7 +409,7 @@ class TCN:
         """``a`` checked (and, on the host, converted to the model's dtype and made contiguous)."""
         if self.backend.on_device and self.backend.is_array(a):
             return self.backend.array(name, a, ndim, self.dtype, shape)
-        return _validate.float_array(name, a, ndim, self.dtype, shape)
+        return validate.float_array(name, a, ndim, self.dtype, shape)
 
     def _on_backend(self, a):
         """A validated array in the backend's memory: on a device backend, a NumPy array is copied into a buffer of
@@ -446,7 +448,7 @@ class TCN:
     def load_state_dict(self, state_dict):
         """Copies ``state_dict``'s arrays into the parameters and buffers, after checking every name, shape and
         dtype."""
-        _validate.matching_arrays("state_dict", state_dict, self.params | self.buffers)
+        validate.matching_arrays("state_dict", state_dict, self.params | self.buffers)
         for name, p in self.params.items():
             self.backend.load(p, state_dict[name])  # in place: an optimizer holding these arrays keeps working
         for name, b in self.buffers.items():
@@ -458,9 +460,7 @@ class TCN:
     def save(self, path):
         """Writes the architecture and the parameters to ``path`` (an .npz of plain arrays, written atomically);
         ``pytcn.load_model(path)`` rebuilds the model."""
-        from .checkpoint import save_model
-
-        save_model(path, self)
+        save_checkpoint(path, self.state_dict(), {"model": self.config})
 
     def __repr__(self):
         return (f"TCN({', '.join(f'{k}={v!r}' for k, v in self.config.items())}) "

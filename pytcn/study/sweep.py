@@ -1,4 +1,4 @@
-"""Running a study: many trials (pytcn.experiments) trained on Dask, their results in one SQLite file.
+"""Running a study: many trials (pytcn.study.experiments) trained on Dask, their results in one SQLite file.
 
     store = Store("runs/sweep/results.sqlite")
     run(store, expand("isolation", "adding"), "runs/sweep")      # a LocalCluster sized to the machine
@@ -127,7 +127,7 @@ def versions():
     import numba
     import numpy
 
-    from . import __version__
+    from .. import __version__
 
     return dict(pytcn=__version__, numpy=numpy.__version__, numba=numba.__version__, python=platform.python_version(),
                 machine=platform.machine(), processor=platform.processor() or platform.machine())
@@ -139,7 +139,7 @@ def run_trial(config, run_dir, threads=1):
     "error"}. Runs on a Dask worker; never raises for a failed trial, so that a sweep goes on."""
     import numba
 
-    from .training import Trainer
+    from ..training.loop import Trainer
 
     t0 = time.perf_counter()
     try:

@@ -24,7 +24,7 @@ came from (``Workspace``):
 Streaming (pytcn.streaming) has two more: ``stream_step``, one step's temporaries, reset at each step; and
 ``stream``, what a call of ``step`` with a chunk of steps holds through the chunk (its input and outputs, time-major).
 
-A model keeps one workspace per thread (pytcn.model), so that a forward in one thread never overwrites the caches of
+A model keeps one workspace per thread (pytcn.nn.model), so that a forward in one thread never overwrites the caches of
 another thread's pass. With ``poison=True`` every buffer is filled with NaN when its arena is reset: a result that
 read an array after its arena was reset (a bug in the rules above) turns into NaN, which the tests look for.
 """

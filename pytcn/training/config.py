@@ -10,8 +10,22 @@ code, and its errors name the option (``--batch-size``) where the Python ones na
 """
 import numbers
 
-from .initializers import INITIALIZERS
-from .taskdata import DEFAULTS, TASKS
+from ..nn.initializers import INITIALIZERS
+
+TASKS = ("adding", "copy-memory", "mnist")
+
+#: per task: (input channels, outputs, return_sequences) of its model
+SHAPES = {"adding": (2, 1, False), "copy-memory": (1, 10, True), "mnist": (1, 10, False)}
+
+#: per task: the defaults of `pytcn train TASK`, chosen so that a run converges on a 2-core CPU (see README)
+DEFAULTS = {
+    "adding": dict(length=200, nb_filters=24, kernel_size=6, dilations=[1, 2, 4, 8, 16], epochs=10, lr=2e-3,
+                   batch_size=32, max_grad_norm=1.0, train_size=20000, val_size=1000, test_size=1000),
+    "copy-memory": dict(length=100, nb_filters=10, kernel_size=8, dilations=[1, 2, 4, 8, 16], epochs=20, lr=5e-4,
+                        batch_size=32, max_grad_norm=1.0, train_size=10000, val_size=1000, test_size=1000),
+    "mnist": dict(length=784, nb_filters=25, kernel_size=7, dilations=[1, 2, 4, 8, 16, 32, 64, 128], epochs=3,
+                  lr=2e-3, batch_size=64, max_grad_norm=1.0, train_size=55000, val_size=5000, test_size=10000),
+}
 
 
 class ConfigError(ValueError):

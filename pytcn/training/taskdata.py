@@ -13,22 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import losses
-
-TASKS = ("adding", "copy-memory", "mnist")
-
-#: per task: (input channels, outputs, return_sequences) of its model
-SHAPES = {"adding": (2, 1, False), "copy-memory": (1, 10, True), "mnist": (1, 10, False)}
-
-#: per task: the defaults of `pytcn train TASK`, chosen so that a run converges on a 2-core CPU (see README)
-DEFAULTS = {
-    "adding": dict(length=200, nb_filters=24, kernel_size=6, dilations=[1, 2, 4, 8, 16], epochs=10, lr=2e-3,
-                   batch_size=32, max_grad_norm=1.0, train_size=20000, val_size=1000, test_size=1000),
-    "copy-memory": dict(length=100, nb_filters=10, kernel_size=8, dilations=[1, 2, 4, 8, 16], epochs=20, lr=5e-4,
-                        batch_size=32, max_grad_norm=1.0, train_size=10000, val_size=1000, test_size=1000),
-    "mnist": dict(length=784, nb_filters=25, kernel_size=7, dilations=[1, 2, 4, 8, 16, 32, 64, 128], epochs=3,
-                  lr=2e-3, batch_size=64, max_grad_norm=1.0, train_size=55000, val_size=5000, test_size=10000),
-}
+from ..nn import losses
+from .config import DEFAULTS, SHAPES, TASKS, ConfigError
 
 
 @dataclass
@@ -66,8 +52,8 @@ def make_task(name, length=None, seed=0, train_size=None, val_size=None, test_si
               data_dir=None, permute=False):
     """Builds the splits of task ``name``. Synthetic tasks draw train, validation and test from three independent
     streams of ``seed``; MNIST reads its files (see pytcn.tasks.mnist) and splits them."""
-    from .tasks.adding import BASELINE_MSE, adding_problem
-    from .tasks.copy_memory import baseline_loss, copy_memory
+    from ..tasks.adding import BASELINE_MSE, adding_problem
+    from ..tasks.copy_memory import baseline_loss, copy_memory
 
     d = DEFAULTS[name]
     length = d["length"] if length is None else length
@@ -84,8 +70,7 @@ def make_task(name, length=None, seed=0, train_size=None, val_size=None, test_si
                         False, 1.0 / 8, "chance", f"copy memory, T={length}",
                         extra={"baseline_loss": baseline_loss(length)})
     if name == "mnist":
-        from .config import ConfigError
-        from .tasks.mnist import SplitError, sequential_mnist
+        from ..tasks.mnist import SplitError, sequential_mnist
 
         try:
             data = sequential_mnist(dataset, data_dir=data_dir, permute=permute, seed=seed, n_val=sizes["val"])

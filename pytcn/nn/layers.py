@@ -12,8 +12,8 @@ Every layer works in the kernels' layout, channels before time:
 - ``backward(dy, cache) -> (dx, grads)``: the input gradient, and dict name -> gradient of every parameter.
 
 A layer keeps no state between the two calls: what the backward needs is in the cache it is given. Arrays come from
-``pytcn.memory.empty``: a new array for a layer on its own (as ``np.empty``), the model's reused buffers during one of
-the model's passes; which, and for how long, is decided by the model alone (pytcn/memory.py).
+``pytcn.runtime.memory.empty``: a new array for a layer on its own (as ``np.empty``), the model's reused buffers
+during one of the model's passes; which, and for how long, is decided by the model alone (pytcn/runtime/memory.py).
 
 On a device backend (``backend="cuda"``) params, inputs, outputs, caches and gradients are device arrays: a layer
 does its array arithmetic with the backend's kernels and plumbing ops (``kernels/arrays.py``), never with NumPy. A
@@ -21,10 +21,10 @@ NumPy input is validated and copied to the device.
 """
 import numpy as np
 
-from . import _validate
-from .backends import get_backend
+from ..runtime import validate
+from ..runtime.backends import get_backend
+from ..runtime.memory import empty
 from .initializers import initialize
-from .memory import empty
 
 
 def _under(arrays, prefix):
@@ -95,14 +95,14 @@ class CausalConv1D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, dilation=1, *, activation=None, use_weight_norm=False,
                  kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu", padding="causal"):
         super().__init__()
-        self.activation = _validate.one_of("activation", activation, (None, "relu"))
-        self.padding = _validate.one_of("padding", padding, ("causal", "same"))
-        self.in_channels = _validate.integer("in_channels", in_channels, 1)
-        self.out_channels = _validate.integer("out_channels", out_channels, 1)
-        self.kernel_size = _validate.integer("kernel_size", kernel_size, 1)
-        self.dilation = _validate.integer("dilation", dilation, 1)
+        self.activation = validate.one_of("activation", activation, (None, "relu"))
+        self.padding = validate.one_of("padding", padding, ("causal", "same"))
+        self.in_channels = validate.integer("in_channels", in_channels, 1)
+        self.out_channels = validate.integer("out_channels", out_channels, 1)
+        self.kernel_size = validate.integer("kernel_size", kernel_size, 1)
+        self.dilation = validate.integer("dilation", dilation, 1)
         self.use_weight_norm = bool(use_weight_norm)
-        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.dtype = validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
         rng = np.random.default_rng() if rng is None else rng
         shape = (self.out_channels, self.in_channels, self.kernel_size)
@@ -222,7 +222,7 @@ class ReLU(Layer):
     def forward(self, x, x2=None):
         """x: any shape -> y: the same shape, cache. With ``x2`` (x's shape and dtype), y = max(x + x2, 0) in one
         pass; the backward pass is the same, and the gradient of the sum is the gradient of each term."""
-        x = self.backend.array("x", x, len(getattr(x, "shape", ())), _validate.kernel_dtype(x))
+        x = self.backend.array("x", x, len(getattr(x, "shape", ())), validate.kernel_dtype(x))
         y = empty(self.backend, x.shape, x.dtype)
         if x2 is None:
             self.backend.relu_forward(y, x)
@@ -247,12 +247,12 @@ class _InvertedDropout(Layer):
 
     def __init__(self, rate, backend="cpu"):
         super().__init__()
-        self.rate = _validate.real("rate", rate, 0.0, 1.0, high_open=True)
+        self.rate = validate.real("rate", rate, 0.0, 1.0, high_open=True)
         self.backend = get_backend(backend)
 
     def forward(self, x, training=False, rng=None):
         """x: (N, C, T) -> y, cache (the mask, or None when nothing was dropped)."""
-        x = self.backend.array("x", x, 3, _validate.kernel_dtype(x))
+        x = self.backend.array("x", x, 3, validate.kernel_dtype(x))
         if not training or self.rate == 0.0:
             return x, None  # the identity: backward passes dy through
         if rng is None:
@@ -266,7 +266,7 @@ class _InvertedDropout(Layer):
 
     def backward(self, dy, cache):
         mask = cache
-        dy = self.backend.array("dy", dy, 3, _validate.kernel_dtype(dy))
+        dy = self.backend.array("dy", dy, 3, validate.kernel_dtype(dy))
         if mask is None:
             return dy, {}
         if tuple(self.mask_shape(dy.shape)) != tuple(mask.shape):
@@ -304,9 +304,9 @@ class LayerNorm(Layer):
 
     def __init__(self, channels, eps=1e-5, dtype=np.float32, backend="cpu"):
         super().__init__()
-        self.channels = _validate.integer("channels", channels, 1)
-        self.eps = _validate.real("eps", eps, 0.0, low_open=True)
-        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.channels = validate.integer("channels", channels, 1)
+        self.eps = validate.real("eps", eps, 0.0, low_open=True)
+        self.dtype = validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
         self.params["weight"] = np.ones(self.channels, self.dtype)
         self.params["bias"] = np.zeros(self.channels, self.dtype)
@@ -346,10 +346,10 @@ class BatchNorm1d(Layer):
 
     def __init__(self, channels, eps=1e-5, momentum=0.1, dtype=np.float32, backend="cpu"):
         super().__init__()
-        self.channels = _validate.integer("channels", channels, 1)
-        self.eps = _validate.real("eps", eps, 0.0, low_open=True)
-        self.momentum = _validate.real("momentum", momentum, 0.0, 1.0)
-        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.channels = validate.integer("channels", channels, 1)
+        self.eps = validate.real("eps", eps, 0.0, low_open=True)
+        self.momentum = validate.real("momentum", momentum, 0.0, 1.0)
+        self.dtype = validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
         self.params["weight"] = np.ones(self.channels, self.dtype)
         self.params["bias"] = np.zeros(self.channels, self.dtype)
@@ -420,9 +420,9 @@ class Linear(Layer):
     def __init__(self, in_features, out_features, *, kernel_initializer="glorot_uniform", rng=None,
                  dtype=np.float32, backend="cpu"):
         super().__init__()
-        self.in_features = _validate.integer("in_features", in_features, 1)
-        self.out_features = _validate.integer("out_features", out_features, 1)
-        self.dtype = _validate.as_dtype("dtype", dtype)
+        self.in_features = validate.integer("in_features", in_features, 1)
+        self.out_features = validate.integer("out_features", out_features, 1)
+        self.dtype = validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
         rng = np.random.default_rng() if rng is None else rng
         self.params["weight"] = initialize(kernel_initializer, (self.out_features, self.in_features), rng, self.dtype)

@@ -6,8 +6,8 @@ norm is at most ``max_grad_norm``, as torch.nn.utils.clip_grad_norm_ does.
 """
 import numpy as np
 
-from . import _validate
-from .backends import Packed, backend_of, get_backend, infer_backend, packed_zeros
+from ..runtime import validate
+from ..runtime.backends import Packed, backend_of, get_backend, infer_backend, packed_zeros
 
 
 def global_grad_norm(grads, backend=None):
@@ -30,7 +30,7 @@ class _Optimizer:
         if not hasattr(params, "items"):
             raise TypeError(f"params must be a dict of name -> array (model.params), got {type(params).__name__}")
         self.params = dict(params)
-        # a model's params are views of one flat buffer (pytcn.backends.pack): then one pass updates them all
+        # a model's params are views of one flat buffer (pytcn.runtime.backends.pack): then one pass updates them all
         self._packed = params if isinstance(params, Packed) else None
         # unless named: the backend of a model's params, or for another dict 'cuda' for device arrays, else 'cpu'
         self.backend = backend_of(params, infer_backend(*self.params.values())) if backend is None \
@@ -41,14 +41,14 @@ class _Optimizer:
             if not self.backend.is_array(p):
                 raise TypeError(f"params[{name!r}] must be a {kind} (backend {self.backend.name!r}), got "
                                 f"{type(p).__name__}")
-            if p.dtype not in _validate.FLOAT_DTYPES:
+            if p.dtype not in validate.FLOAT_DTYPES:
                 raise TypeError(f"params[{name!r}] must be float32 or float64, got {p.dtype}")
             contiguous = p.is_c_contiguous() if self.backend.on_device else p.flags.c_contiguous and p.flags.writeable
             if not contiguous:
                 raise ValueError(f"params[{name!r}] must be a writeable C-contiguous array (it is updated in "
                                  f"place), got strides {p.strides} for shape {p.shape}")
-        self.lr = _validate.real("lr", lr, 0.0)  # 0 is allowed, as torch allows it (nothing moves)
-        self.max_grad_norm = None if max_grad_norm is None else _validate.real(
+        self.lr = validate.real("lr", lr, 0.0)  # 0 is allowed, as torch allows it (nothing moves)
+        self.max_grad_norm = None if max_grad_norm is None else validate.real(
             "max_grad_norm", max_grad_norm, 0.0, low_open=True)
 
     def _checked(self, grads):
@@ -109,10 +109,10 @@ class Adam(_Optimizer):
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0, max_grad_norm=None,
                  backend=None):
         super().__init__(params, lr, max_grad_norm, backend)
-        self.beta1 = _validate.real("beta1", beta1, 0.0, 1.0, high_open=True)
-        self.beta2 = _validate.real("beta2", beta2, 0.0, 1.0, high_open=True)
-        self.epsilon = _validate.real("epsilon", epsilon, 0.0)
-        self.weight_decay = _validate.real("weight_decay", weight_decay, 0.0)
+        self.beta1 = validate.real("beta1", beta1, 0.0, 1.0, high_open=True)
+        self.beta2 = validate.real("beta2", beta2, 0.0, 1.0, high_open=True)
+        self.epsilon = validate.real("epsilon", epsilon, 0.0)
+        self.weight_decay = validate.real("weight_decay", weight_decay, 0.0)
         self.t = 0
         if self._packed is not None:
             self.m, self.v = packed_zeros(self.backend, self._packed), packed_zeros(self.backend, self._packed)
@@ -147,8 +147,8 @@ class Adam(_Optimizer):
             raise ValueError(f"state must have the keys 't', 'm' and 'v' of Adam.state_dict(); missing "
                              f"{', '.join(map(repr, missing))}")
         for key in ("m", "v"):
-            _validate.matching_arrays(f"Adam's {key}", state[key], getattr(self, key))
+            validate.matching_arrays(f"Adam's {key}", state[key], getattr(self, key))
         for key in ("m", "v"):
             for name, a in getattr(self, key).items():
                 self.backend.load(a, state[key][name])
-        self.t = _validate.integer("t", state["t"], 0)
+        self.t = validate.integer("t", state["t"], 0)

@@ -25,3 +25,18 @@ def write_atomic(path, write, mode="wb"):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def new_figure(figsize):
+    """A matplotlib Figure of its own, outside pyplot: the library never changes the caller's backend, nor keeps
+    figures open in pyplot's list (a notebook shows a returned Figure as any other)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def save_figure(fig, path, fmt="png", dpi=110):
+    """Saves a matplotlib Figure to ``path`` atomically, making its folder; returns the path."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))
+    return path

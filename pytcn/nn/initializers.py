@@ -12,7 +12,7 @@ fan_in and fan_out of a convolution weight (C_out, C_in, K) are C_in * K and C_o
 """
 import numpy as np
 
-from . import _validate
+from ..runtime import validate
 
 # std of a standard normal truncated to [-2, 2]; keras divides by it so the truncated draw has the wanted std
 _TRUNCATED_STD = 0.87962566103423978
@@ -36,7 +36,7 @@ def _truncated_normal(rng, shape, std):
 
 def initialize(name, shape, rng, dtype):
     """A new array of ``shape`` drawn by the initializer called ``name`` from ``rng``."""
-    _validate.one_of("kernel_initializer", name, INITIALIZERS)
+    validate.one_of("kernel_initializer", name, INITIALIZERS)
     fan_in, fan_out = _fans(shape)
     if name == "he_normal":
         w = _truncated_normal(rng, shape, np.sqrt(2.0 / fan_in))

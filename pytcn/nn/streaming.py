@@ -28,8 +28,8 @@ to save it, ``{name: pytcn.to_numpy(a) for name, a in state.items()}`` is plain 
 """
 import numpy as np
 
-from . import _validate
-from .memory import afresh, empty
+from ..runtime import validate
+from ..runtime.memory import afresh, empty
 
 
 def history_shapes(model, batch_size):
@@ -52,12 +52,12 @@ def new_state(model, batch_size=None, state=None):
         if batch_size is None:
             raise TypeError("stream() needs batch_size (the number of sequences streamed together), or a state to "
                             "copy")
-        N = _validate.integer("batch_size", batch_size, 1)
+        N = validate.integer("batch_size", batch_size, 1)
         new = {name: be.zeros(shape, model.dtype) for name, shape in history_shapes(model, N).items()}
         new["step"] = np.zeros((), np.int64)
         return new
     N = check_state(model, state)
-    if batch_size is not None and _validate.integer("batch_size", batch_size, 1) != N:
+    if batch_size is not None and validate.integer("batch_size", batch_size, 1) != N:
         raise ValueError(f"batch_size is {batch_size}, but the state given holds {N} sequences")
     new = {}
     for name, a in state.items():
@@ -111,7 +111,7 @@ def step(model, x, state):
     x = model._validated("x", x, ndim, shape)  # N None: a model of kernel size 1 keeps no history, any N goes
     with model._lock:
         ws = model.workspace()
-        with model._arena(ws.stream):  # pytcn/memory.py
+        with model._arena(ws.stream):  # pytcn/runtime/memory.py
             x = model._on_backend(x)
             if ndim == 2:
                 return _one_step(model, ws, x, state), state
@@ -193,7 +193,7 @@ def _describe(x):
 
 def stream_flops(model, batch_size=1):
     """Floating-point operations of one streaming step for ``batch_size`` sequences (a multiply-add counts 2)."""
-    batch_size = _validate.integer("batch_size", batch_size, 1)
+    batch_size = validate.integer("batch_size", batch_size, 1)
     total = 0
     for block in model.blocks:
         convs = [block.conv1, block.conv2] + ([block.downsample] if block.downsample is not None else [])

@@ -7,8 +7,8 @@ code; the training loop passes its model's backend (``pytcn.mse(pred, y, backend
 """
 import numpy as np
 
-from . import _validate
-from .backends import get_backend, is_device_array, to_numpy
+from ..runtime import validate
+from ..runtime.backends import get_backend, is_device_array, to_numpy
 
 
 def mse(pred, target, backend=None, mask=None):
@@ -44,7 +44,7 @@ def cross_entropy(logits, labels, backend=None, mask=None):
         raise ValueError(f"logits must be (N, C) or (N, T, C), got shape {logits.shape}")
     shape = tuple(logits.shape)  # a tuple on every backend (the CUDA simulator's shapes index no negatives)
     C = shape[-1]
-    labels = _validate.labels_array("labels", labels, shape[:-1], C)
+    labels = validate.labels_array("labels", labels, shape[:-1], C)
     flat = logits.reshape(logits.size // C, C)  # M, C
     dflat = be.empty(flat.shape, flat.dtype)
     if mask is None:
@@ -58,11 +58,11 @@ def cross_entropy(logits, labels, backend=None, mask=None):
 def length_mask(lengths, T):
     """(N, T) booleans, True at the steps t < lengths[n] of sequence n: the padding after each sequence masked out
     of a loss over every step (``mse(..., mask=length_mask(lengths, T))``)."""
-    T = _validate.integer("T", T, 1)
+    T = validate.integer("T", T, 1)
     lengths = np.asarray(lengths)
     if lengths.ndim != 1:
         raise ValueError(f"lengths must be one length per sequence (a 1-D array), got shape {lengths.shape}")
-    lengths = _validate.lengths("lengths", lengths, lengths.shape[0], T)
+    lengths = validate.lengths("lengths", lengths, lengths.shape[0], T)
     return np.arange(T)[None, :] < lengths[:, None]
 
 
@@ -70,8 +70,8 @@ def warmup_mask(T, receptive_field):
     """(T,) booleans, False at the first receptive_field - 1 steps: an output there reads zero padding in place of
     inputs before the start (it sees fewer than R steps), so a sequence-to-sequence loss may leave it out. Broadcasts
     over the batch: ``cross_entropy(logits, labels, mask=warmup_mask(T, model.receptive_field))``."""
-    T = _validate.integer("T", T, 1)
-    R = _validate.integer("receptive_field", receptive_field, 1)
+    T = validate.integer("T", T, 1)
+    R = validate.integer("receptive_field", receptive_field, 1)
     if R > T:
         raise ValueError(f"receptive_field {R} leaves no step of a sequence of T = {T} out of its warm-up: a loss "
                          f"masked so would count nothing")
@@ -116,4 +116,4 @@ def _as_prediction(name, a, be):
                         f"{type(a).__name__}")
     if len(a.shape) == 0:
         raise ValueError(f"{name} must have at least one dimension, got shape {a.shape}")
-    return be.array(name, a, len(a.shape), _validate.kernel_dtype(a))
+    return be.array(name, a, len(a.shape), validate.kernel_dtype(a))

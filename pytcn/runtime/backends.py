@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import _validate, kernels
+from .. import kernels
+from . import validate
 
 
 class BackendUnavailableError(RuntimeError):
@@ -79,7 +80,7 @@ class Backend:
         return a
 
     def array(self, name, x, ndim, dtype, shape=None):
-        """``x`` validated as ``_validate.float_array`` does, in this backend's memory.
+        """``x`` validated as ``validate.float_array`` does, in this backend's memory.
 
         A NumPy array is checked (and converted to ``dtype`` where needed), then copied to the device on a device
         backend. An array already on the device is checked, never converted: its dtype must be ``dtype``.
@@ -88,12 +89,12 @@ class Backend:
             if x.dtype != dtype:
                 raise TypeError(f"{name} is a device array of {x.dtype}; it must be {dtype} (arrays on the GPU are "
                                 f"not converted: convert it on the host, or build the model with dtype={x.dtype})")
-            _validate.shape_of(name, x, ndim, shape)
+            validate.shape_of(name, x, ndim, shape)
             if not x.is_c_contiguous():
                 raise ValueError(f"{name} must be a C-contiguous device array, got strides {x.strides} for shape "
                                  f"{x.shape}")
             return x
-        return self.to_device(_validate.float_array(name, x, ndim, dtype, shape))
+        return self.to_device(validate.float_array(name, x, ndim, dtype, shape))
 
     def load(self, dst, src):
         """Copies the NumPy array ``src`` into ``dst`` (an array of this backend of the same shape), in place."""
@@ -141,7 +142,7 @@ def _cuda_backend():
         raise BackendUnavailableError(
             "backend 'cuda' found numba-cuda but no usable NVIDIA GPU (no GPU, or no driver: nvidia-smi should list "
             "one); set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in numba-cuda's simulator instead (slow)")
-    from .kernels import gpu
+    from ..kernels import gpu
 
     twins = gpu.model_kernels()  # on a GPU, the fast ones; in the simulator, the one-thread-per-output references
     ops = {op: twins[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}
@@ -158,7 +159,7 @@ def get_backend(backend):
     what is missing and how to install it, when 'cuda' cannot run here."""
     if isinstance(backend, Backend):
         return backend
-    name = _validate.one_of("backend", backend, NAMES)
+    name = validate.one_of("backend", backend, NAMES)
     if name not in BACKENDS:
         BACKENDS[name] = _cuda_backend()
     return BACKENDS[name]

@@ -30,9 +30,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from .config import make_config
-from .model import TCN
-from .taskdata import SHAPES, TASKS
+from ..nn.model import TCN
+from ..training.config import SHAPES, TASKS, make_config
 
 EXPERIMENTS = ("isolation", "fixed-rf", "copy-length")
 
@@ -125,7 +124,7 @@ class Trial:
 
     @property
     def config(self):
-        """The full training configuration (pytcn.config), checked."""
+        """The full training configuration (pytcn.training.config), checked."""
         return make_config(self.task, nb_filters=NB_FILTERS, kernel_size=self.k, dilations=dilations(self.D),
                            nb_stacks=self.s, kernel_initializer=INITIALIZER, dropout_rate=0.0, use_weight_norm=False,
                            use_skip_connections=False, seed=self.seed, **self.settings)

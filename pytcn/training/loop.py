@@ -2,7 +2,7 @@
 
 A run lives in one output folder:
 
-    checkpoint.npz     the latest state (see pytcn.checkpoint), written atomically after every epoch and on Ctrl-C
+    checkpoint.npz     the latest state (see pytcn.runtime.archive), written atomically after every epoch and on Ctrl-C
     metrics.jsonl      one JSON object per finished epoch
     curve.png          the learning curves, drawn when the run ends
 
@@ -21,13 +21,13 @@ import time
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from .config import ConfigError, check_config, default_config  # noqa: F401 (default_config: part of this API)
-from .files import write_atomic
-from .losses import warmup_mask
-from .model import TCN
-from .optim import Adam
-from .taskdata import SHAPES, make_task
+from ..nn.losses import warmup_mask
+from ..nn.model import TCN
+from ..nn.optim import Adam
+from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
+from ..runtime.files import write_atomic
+from .config import SHAPES, ConfigError, check_config, default_config  # noqa: F401 (default_config: part of this API)
+from .taskdata import make_task
 
 MODEL_KEYS = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_connections", "dropout_rate",
               "dropout_type", "padding", "use_weight_norm", "use_layer_norm", "use_batch_norm", "kernel_initializer")
@@ -35,6 +35,16 @@ MODEL_KEYS = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_c
 
 class TrainingError(RuntimeError):
     """A run that cannot go on (a NaN or infinite loss, say); the message says what and where."""
+
+
+def load_run(path):
+    """load_checkpoint (pytcn/runtime/archive.py) for a training run (what `pytcn train` writes), not a saved model:
+    (meta, params, adam_m, adam_v), the run's configuration checked."""
+    meta, params, adam_m, adam_v = load_checkpoint(path)
+    if "config" not in meta:
+        raise CheckpointError(f"{path}: is a saved model, not a training run (it has no training configuration); "
+                              f"load it with pytcn.load_model")
+    return meta, params, adam_m, adam_v
 
 
 def build_model(config):
@@ -99,7 +109,7 @@ class _StopFlag:
 class Trainer:
     """One training run in ``out_dir``: ``Trainer(config, out_dir).run()``, or ``Trainer.resume(out_dir)``.
 
-    ``config`` is a full configuration (``pytcn.config.make_config(task, **fields)``), checked here once more."""
+    ``config`` is a full configuration (``pytcn.training.make_config(task, **fields)``), checked here once more."""
 
     def __init__(self, config, out_dir, progress=True, log=print):
         self.config = check_config(dict(config))
@@ -136,7 +146,7 @@ class Trainer:
                     dropout_state=self.model.rng.bit_generator.state, history=self.history, elapsed=self.elapsed,
                     threads=_threads())
         adam = self.optimizer.state_dict()  # NumPy copies, on every backend
-        ckpt.save_checkpoint(self.checkpoint_path, self.model.state_dict(), meta, adam["m"], adam["v"])
+        save_checkpoint(self.checkpoint_path, self.model.state_dict(), meta, adam["m"], adam["v"])
         self.saved_at = (self.epoch, self.batch)
 
     @classmethod
@@ -145,7 +155,7 @@ class Trainer:
         epochs (at least the epochs it has finished), on another backend (the arithmetic then differs in its last
         bits from an uninterrupted run), or reading MNIST from another folder."""
         path = os.path.join(os.fspath(out_dir), "checkpoint.npz")
-        meta, params, adam_m, adam_v = ckpt.load_run(path)
+        meta, params, adam_m, adam_v = load_run(path)
         config = meta["config"]
         if epochs is not None:
             if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs < int(meta["epoch"]):
@@ -169,7 +179,7 @@ class Trainer:
             self.model.load_state_dict(params)
             self.optimizer.load_state_dict({"t": int(meta["step"]), "m": adam_m, "v": adam_v})
         except (ValueError, TypeError, KeyError) as e:
-            raise ckpt.CheckpointError(f"{path}: does not fit the architecture in its own configuration "
+            raise CheckpointError(f"{path}: does not fit the architecture in its own configuration "
                                        f"({e})") from None
         self.epoch, self.batch = int(meta["epoch"]), int(meta["batch"])
         self.saved_at = (self.epoch, self.batch)

@@ -9,9 +9,10 @@ Inside the archive (plain arrays only: it is read with ``allow_pickle=False``, s
     param/<name>           every model parameter, under its state_dict name
     adam_m/<name>, adam_v/<name>    Adam's moment estimates (when the optimizer is Adam)
 
-A saved model (``model.save(path)``, ``pytcn.load_model(path)``) is the same archive with the model's configuration
-and parameters only. Writing is atomic (pytcn.files): the archive goes to a temporary file in the same folder, is
-flushed to disk, and only then renamed over the old checkpoint, so a crash mid-write leaves the previous one whole.
+A saved model (``model.save(path)``, ``pytcn.load_model(path)``: pytcn/nn/saving.py) is the same archive with the
+model's configuration and parameters only. Writing is atomic (pytcn/runtime/files.py): the archive goes to a temporary
+file in the same folder, is flushed to disk, and only then renamed over the old checkpoint, so a crash mid-write leaves
+the previous one whole.
 """
 import json
 import os
@@ -86,44 +87,3 @@ def load_checkpoint(path):
     if not isinstance(meta, dict) or not ("config" in meta or "model" in meta):
         raise CheckpointError(f"{path}: checkpoint metadata describes neither a run nor a model")
     return meta, groups["param"], groups["adam_m"], groups["adam_v"]
-
-
-def load_run(path):
-    """load_checkpoint for a training run (what `pytcn train` writes), not a saved model."""
-    meta, params, adam_m, adam_v = load_checkpoint(path)
-    if "config" not in meta:
-        raise CheckpointError(f"{path}: is a saved model, not a training run (it has no training configuration); "
-                              f"load it with pytcn.load_model")
-    from .config import ADDED_LATER
-
-    for field, meant in ADDED_LATER.items():  # a run written before the field existed ran with this
-        if isinstance(meta["config"], dict):
-            meta["config"].setdefault(field, meant)
-    return meta, params, adam_m, adam_v
-
-
-def save_model(path, model):
-    """Writes ``model``'s architecture (``model.config``) and parameters to ``path``, in the checkpoint format:
-    ``pytcn.load_model(path)`` rebuilds it."""
-    save_checkpoint(path, model.state_dict(), {"model": model.config})
-
-
-def load_model(path, backend=None):
-    """The model saved in ``path``: a file of ``model.save`` or a `pytcn train` checkpoint (or a run's folder), on
-    the backend it was saved from or on ``backend``."""
-    from .model import TCN
-    from .training import build_model
-
-    meta, params, _, _ = load_checkpoint(path)
-    try:
-        if "model" in meta:
-            config = dict(meta["model"])
-            if backend is not None:
-                config["backend"] = backend
-            model = TCN(**config)
-        else:  # a checkpoint of an older pytcn, which recorded the run's configuration only
-            model = build_model(dict(meta["config"], **({} if backend is None else {"backend": backend})))
-        model.load_state_dict(params)
-    except (ValueError, TypeError, KeyError) as e:
-        raise CheckpointError(f"{path}: does not describe a model this pytcn can build ({e})") from None
-    return model

@@ -1,0 +1,24 @@
+"""A model built again from a file: ``pytcn.load_model(path)``, the inverse of ``TCN.save(path)``.
+
+The file is the checkpoint archive of pytcn/runtime/archive.py with the model's configuration (``meta["model"]``, the
+arguments of ``TCN``) and its state_dict; a training run's checkpoint holds both too, so either loads here.
+"""
+from ..runtime.archive import CheckpointError, load_checkpoint
+from .model import TCN
+
+
+def load_model(path, backend=None):
+    """The model saved in ``path``: a file of ``model.save`` or a `pytcn train` checkpoint (or a run's folder), on
+    the backend it was saved from or on ``backend``."""
+    meta, params, _, _ = load_checkpoint(path)
+    if "model" not in meta:
+        raise CheckpointError(f"{path}: holds no model configuration (meta has no 'model' entry)")
+    config = dict(meta["model"])
+    if backend is not None:
+        config["backend"] = backend
+    try:
+        model = TCN(**config)
+        model.load_state_dict(params)
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: does not describe a model this pytcn can build ({e})") from None
+    return model
