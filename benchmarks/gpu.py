@@ -3,7 +3,7 @@
     python benchmarks/gpu.py                                  # every configuration, 3 rounds
     python benchmarks/gpu.py wide@256 seq_mnist --rounds 5    # some of them
     python benchmarks/gpu.py --json benchmarks/gpu_results.jsonl
-    python benchmarks/gpu.py --tiny --rounds 1                # shrunk sizes: checks this script in the simulator
+    python benchmarks/gpu.py --tiny --kernels reference --rounds 1  # shrunk sizes: checks this script in the simulator
 
 The configurations are the five of benchmarks/speed.py and, with the batch raised to 256, seq_mnist@256,
 copy_memory@256 and wide@256. Each measurement runs in a fresh worker process, and the workers alternate within a
@@ -27,6 +27,10 @@ Needs numba-cuda and an NVIDIA GPU (pip install -e '.[cuda]'); PyTorch with CUDA
 pytcn alone). --tiny shrinks every configuration (batch 2, 24 steps, 4 channels, dilations 1 and 2) so that the
 whole script runs in numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1) and PyTorch on the CPU: a check that the
 script works before GPU time is spent on it, not a measurement.
+
+--kernels chooses the convolutions pytcn's CUDA backend runs (pytcn.cuda_backend): the tiled ones, what a GPU should
+run and the default; or the one-thread-per-output references, which the simulator runs several times faster (its cost
+is Python's per operation, and tiling only adds operations there): for a --tiny check.
 """
 import argparse
 import importlib.util
@@ -58,17 +62,17 @@ def register_configurations(tiny):
     return list(speed.CONFIGS)
 
 
-def worker_pytcn_cuda(name, steps, warmup):
+def worker_pytcn_cuda(name, steps, warmup, kernels):
     from numba import cuda
 
     import pytcn
-    from pytcn.kernels import gpu
+    from pytcn.kernels import cuda as cuda_kernels
 
     t0 = time.perf_counter()
-    model = speed.pytcn_model(name, "cuda")
+    model = speed.pytcn_model(name, pytcn.cuda_backend(kernels=kernels))
     optimizer = pytcn.Adam(model.params, lr=1e-3)
     x_host, y = speed.data(name)
-    x = gpu.to_device(x_host)  # on the GPU once, as PyTorch's batch is
+    x = cuda_kernels.to_device(x_host)  # on the GPU once, as PyTorch's batch is
     loss_fn = pytcn.mse if speed.CONFIGS[name][7] == 1 else pytcn.cross_entropy
 
     def train_step():
@@ -96,7 +100,7 @@ def _counting(fn, counts, key):
     return counted
 
 
-def worker_pytcn_launches(name):
+def worker_pytcn_launches(name, kernels):
     """What one training step asks of the GPU, counted through numba-cuda at the configuration's full size: kernel
     launches (every ``kernel[blocks, threads]``, which pytcn launches at once; also by kernel), device allocations
     (``cuda.device_array``; a cuMemAlloc each, outside the model's arenas), copies to the device, and copies to the
@@ -104,14 +108,13 @@ def worker_pytcn_launches(name):
     a step launches depends on the shapes only (the weight gradient's chunks included), so the count is exact in the
     simulator too, in seconds."""
     import collections
-    import dataclasses
 
     from numba import cuda
 
     import pytcn
-    from pytcn.kernels import gpu
+    from pytcn.kernels import cuda as cuda_kernels
 
-    counts, kernels = collections.Counter(), collections.Counter()
+    counts, by_kernel = collections.Counter(), collections.Counter()
 
     @cuda.jit
     def probe(a):  # a kernel, to find numba-cuda's class of kernels (the simulator has its own)
@@ -119,7 +122,7 @@ def worker_pytcn_launches(name):
 
     def count_launch(kernel, configuration):
         counts["launches"] += 1
-        kernels[getattr(kernel, "py_func", getattr(kernel, "fn", None)).__name__] += 1
+        by_kernel[getattr(kernel, "py_func", getattr(kernel, "fn", None)).__name__] += 1
         return lambda *args: None
 
     kernel_class, array_class = type(probe), type(cuda.device_array(1))
@@ -127,28 +130,25 @@ def worker_pytcn_launches(name):
     array_class.copy_to_host = _counting(array_class.copy_to_host, counts, "to_host")
     cuda.device_array = _counting(cuda.device_array, counts, "allocations")
     cuda.to_device = _counting(cuda.to_device, counts, "to_device")
-    # the kernels a GPU runs: in the simulator, backend "cuda" runs the reference convolutions (gpu.model_kernels)
-    backend = dataclasses.replace(pytcn.get_backend("cuda"),
-                                  **{op: gpu.CUDA_TWINS[op] for op in gpu.CUDA_REFERENCES})
-    model = speed.pytcn_model(name, backend)
+    model = speed.pytcn_model(name, pytcn.cuda_backend(kernels=kernels))  # the kernels the timed workers run
     optimizer = pytcn.Adam(model.params, lr=1e-3)
     x_host, y = speed.data(name)
-    x = gpu.to_device(x_host)
+    x = cuda_kernels.to_device(x_host)
     loss_fn = pytcn.mse if speed.CONFIGS[name][-1] == 1 else pytcn.cross_entropy
     for _ in range(2):  # the first step sets up the arenas and Adam's moments; the second is the one counted
         counts.clear()
-        kernels.clear()
+        by_kernel.clear()
         _, dpred = loss_fn(model.forward(x, training=True), y)
         model.backward(dpred)
         optimizer.step(model.grads)
-    return dict(counts, by_kernel=dict(kernels.most_common()))
+    return dict(counts, by_kernel=dict(by_kernel.most_common()))
 
 
-def worker(kind, name, steps, warmup, threads, tiny):
+def worker(kind, name, steps, warmup, threads, tiny, kernels):
     if kind == "pytcn-launches":
-        return worker_pytcn_launches(name)
+        return worker_pytcn_launches(name, kernels)
     if kind == "pytcn-cuda":
-        return worker_pytcn_cuda(name, steps, warmup)
+        return worker_pytcn_cuda(name, steps, warmup, kernels)
     if kind == "pytcn-cpu":
         return speed.worker_pytcn(name, steps, warmup)
     import torch
@@ -165,7 +165,8 @@ def worker(kind, name, steps, warmup, threads, tiny):
 
 def run_worker(kind, name, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, name, "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--threads", str(args.threads)] + (["--tiny"] if args.tiny else [])
+           "--warmup", str(args.warmup), "--threads", str(args.threads), "--kernels", args.kernels] + \
+        (["--tiny"] if args.tiny else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False,
                          env=dict(os.environ, NUMBA_NUM_THREADS=str(args.threads)))
     if out.returncode != 0:
@@ -209,6 +210,8 @@ def device_name():
 
 
 def main(argv=None):
+    from pytcn.runtime.backends import CUDA_KERNELS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", nargs="*", help="configurations (default: all, see above)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per worker (median)")
@@ -219,6 +222,8 @@ def main(argv=None):
     parser.add_argument("--no-cpu", action="store_true", help="skip pytcn's CPU backend")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even where it is installed")
     parser.add_argument("--tiny", action="store_true", help="shrunk sizes, to check the script in the simulator")
+    parser.add_argument("--kernels", choices=CUDA_KERNELS, default="tiled",
+                        help="the convolutions of pytcn's CUDA backend (default: tiled; reference: for a --tiny check)")
     parser.add_argument("--json", help="append one JSON line per configuration to this file")
     parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -229,7 +234,7 @@ def main(argv=None):
 
     if args.worker:
         (name,) = args.configs
-        print(json.dumps(worker(args.worker, name, args.steps, args.warmup, args.threads, args.tiny)))
+        print(json.dumps(worker(args.worker, name, args.steps, args.warmup, args.threads, args.tiny, args.kernels)))
         return 0
 
     import numba
@@ -248,7 +253,7 @@ def main(argv=None):
                                                                                           ["pytcn-cpu"])
     print(f"# GPU {gpu}; FP32 peak {'%.0f GFLOP/s (nominal)' % peak if peak else 'unknown'}; CPU "
           f"{speed.cpu_info()[0]}, {args.threads} threads; numba {numba.__version__}, numpy {speed.np.__version__}; "
-          f"{'with PyTorch' if with_torch else 'PyTorch not installed'}"
+          f"{'with PyTorch' if with_torch else 'PyTorch not installed'}; pytcn's {args.kernels} convolutions"
           f"{'; TINY sizes: not a measurement' if args.tiny else ''}")
     print(f"# command: python benchmarks/gpu.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(f"{'config':18s} {'cuda ms':>9s} {'GFLOP/s':>9s} {'%peak':>6s} {'fp32 ms':>9s} {'ratio':>6s} "
@@ -262,6 +267,7 @@ def main(argv=None):
         med = {kind: {key: statistics.median(r[key] for r in rs) for key in ("train_ms", "infer_ms", "first_s")}
                for kind, rs in runs.items()}
         row, line = result_row(name, med, gpu, peak, args.tiny)
+        row["kernels"] = args.kernels
         launches = run_worker("pytcn-launches", name, args)
         row.update({f"step_{key}": value for key, value in launches.items()})
         print(line + " " + " ".join(f"{launches.get(key, 0):>9d}" for key in COUNTED), flush=True)

@@ -8,8 +8,9 @@ C-contiguous input of one floating dtype (float32 or float64); ``pytcn`` validat
 calling them.
 
 ``arrays.PLUMBING`` holds the array operations a model does between kernels (transposes, sums, dropout masks, weight
-normalisation): NumPy on the CPU. ``gpu`` (imported only on request, since it needs numba-cuda) has a CUDA twin of
-every op of both tables, in ``gpu.CUDA_TWINS``.
+normalisation): NumPy on the CPU. The package ``cuda`` (imported only on request, since it needs numba-cuda) has a
+CUDA twin of every op of both tables, in ``cuda.CUDA_TWINS``, each in the file of ``kernels/cuda/`` named like the
+CPU file of its op (``kernels/cuda/norm.py`` beside ``norm.py``; the tiled convolutions in ``kernels/cuda/tiled.py``).
 
 This package imports nothing from ``pytcn``.
 """

@@ -23,7 +23,7 @@ SERIAL = dict(cache=True, fastmath=FASTMATH)
 SERIAL_INLINED = dict(SERIAL, inline="always")
 PARALLEL = dict(cache=True, fastmath=FASTMATH, parallel=True)
 
-# CUDA (kernels/gpu.py). One thread per output element, in blocks of CUDA_THREADS: a multiple of the warp size (32)
+# CUDA (kernels/cuda/). One thread per output element, in blocks of CUDA_THREADS: a multiple of the warp size (32)
 # large enough to hide memory latency on every GPU since 2016, small enough that the short rows of a small TCN
 # still fill many blocks. A sum over a whole array (a loss, the gradient norm) gives each thread about CUDA_SUM_CHUNK
 # elements, and then one thread adds the threads' sums. Both are used on the host, to size launches and buffers.
@@ -31,10 +31,11 @@ PARALLEL = dict(cache=True, fastmath=FASTMATH, parallel=True)
 # division and square root by approximations, which Adam's update and the weight normalisation would feel.
 CUDA_THREADS = 128
 CUDA_SUM_CHUNK = 256
-# The fast weight gradient (kernels/gpu.py) splits its long sum over (n, t) into chunks, each a block of threads, until
-# about this many blocks run: an H100 or H200 has 132 multiprocessors, each holding several blocks of 256 threads, and
-# a GPU is only busy with a few blocks waiting on each while others compute. More chunks cost a second pass over more
-# partial sums. A constant of the shapes, not of the GPU it runs on, so that results are the same bits on every GPU.
+# The fast weight gradient (kernels/cuda/tiled.py) splits its long sum over (n, t) into chunks, each a block of
+# threads, until about this many blocks run: an H100 or H200 has 132 multiprocessors, each holding several blocks of
+# 256 threads, and a GPU is only busy with a few blocks waiting on each while others compute. More chunks cost a second
+# pass over more partial sums. A constant of the shapes, not of the GPU it runs on, so that results are the same bits
+# on every GPU.
 CUDA_TARGET_BLOCKS = 512
 CUDA = dict(cache=True)
 CUDA_DEVICE = dict(CUDA, device=True)  # a function a kernel calls on the GPU (a row's loss), not a launch

@@ -2,7 +2,7 @@
 
 On the CPU these are NumPy one-liners, already as fast as a loop would be, and the CPU backends run them as they are.
 They are kernels at all because on a GPU every array lives on the device, where NumPy cannot reach it: there each
-one has a CUDA twin (``kernels/gpu.py``), tested against the function here.
+one has a CUDA twin (``kernels/cuda/arrays.py``), tested against the function here.
 
 Same conventions as every kernel: outputs first, then inputs; arrays C-contiguous.
 
@@ -108,5 +108,19 @@ def sgd_update_numpy(param, grad, lr):
     param -= param.dtype.type(lr) * grad
 
 
-#: op name -> NumPy function; the CPU backends run these, the CUDA backend their twins in kernels/gpu.py
-PLUMBING = {name[:-len("_numpy")]: fn for name, fn in sorted(globals().items()) if name.endswith("_numpy")}
+#: op name -> NumPy function; the CPU backends run these, the CUDA backend their twins in kernels/cuda/arrays.py
+PLUMBING = {
+    "fill": fill_numpy,
+    "copy": copy_numpy,
+    "add": add_numpy,
+    "scale": scale_numpy,
+    "sum_squares": sum_squares_numpy,
+    "transpose": transpose_numpy,
+    "take_steps": take_steps_numpy,
+    "scatter_steps": scatter_steps_numpy,
+    "window": window_numpy,
+    "scale_channels": scale_channels_numpy,
+    "weight_norm": weight_norm_numpy,
+    "weight_norm_backward": weight_norm_backward_numpy,
+    "sgd_update": sgd_update_numpy,
+}

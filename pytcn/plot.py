@@ -3,6 +3,7 @@ output step reads, drawn as the blog post draws it, and checked against a real m
 """
 import os
 
+from .nn.architecture import receptive_field
 from .runtime.files import new_figure, save_figure
 
 
@@ -13,7 +14,7 @@ def reach(kernel_size, dilations, nb_stacks=1, padding="causal", T=None, output_
     default). Returns (T, output_step, layers), layers[0] the input's steps."""
     K = kernel_size
     convs = [d for _ in range(nb_stacks) for d in dilations for _conv in range(2)]
-    span = 2 * (K - 1) * nb_stacks * sum(dilations)  # R - 1
+    span = receptive_field(K, dilations, nb_stacks) - 1
     if T is None:
         T = span + 1 + (6 if padding == "same" else 3)
     if output_step is None:
@@ -28,8 +29,6 @@ def reach(kernel_size, dilations, nb_stacks=1, padding="causal", T=None, output_
 
 def diagram_size(kernel_size, dilations, nb_stacks=1, padding="causal"):
     """The (width, height) in inches that ``dilation_diagram`` gives its own figure: wide enough for every step."""
-    from .nn.model import receptive_field
-
     receptive_field(kernel_size, dilations, nb_stacks)  # checks the three, naming a bad one
     if padding not in ("causal", "same"):
         raise ValueError(f"padding must be 'causal' or 'same', got {padding!r}")
@@ -47,7 +46,7 @@ def dilation_diagram(model_or_config, path=None, output_step=None, ax=None):
 
     In a notebook, draw into an Axes made with pyplot (``fig, ax = plt.subplots(figsize=...)``) to see the
     diagram inline: a Figure made outside pyplot shows only as text until pyplot has shown one."""
-    from .nn.model import TCN, receptive_field
+    from .nn.model import TCN
 
     if isinstance(model_or_config, TCN):
         m = model_or_config

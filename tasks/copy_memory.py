@@ -16,12 +16,28 @@ import numpy as np
 
 N_SYMBOLS = 10  # how many symbols are copied
 N_CLASSES = 10  # 0 blank, 1..8 symbols, 9 delimiter
+N_VALUES = 8  # the values a symbol takes: 1..8
 DELIMITER = 9
 
 
-def baseline_loss(T):
-    """Cross-entropy of the memoryless strategy: certain blanks, then a uniform guess over the 8 symbols."""
-    return N_SYMBOLS * np.log(8) / (T + 2 * N_SYMBOLS)
+def sequence_length(T):
+    """The steps of one sequence with a blank stretch T: the symbols, T - 1 blanks, N_SYMBOLS + 1 delimiters."""
+    return T + 2 * N_SYMBOLS
+
+
+def recalled(a):
+    """The recall stretch of per-step arrays ``a`` (n, T + 20, ...): its last N_SYMBOLS steps."""
+    return a[:, -N_SYMBOLS:]
+
+
+def baseline_loss(T, mask=None):
+    """Cross-entropy of the memoryless strategy (certain blanks, then a uniform guess over the N_VALUES symbols),
+    averaged over every step, or over the steps ``mask`` keeps ((T + 20,) booleans): ln(8) at each recalled step,
+    0 elsewhere."""
+    if mask is None:
+        return N_SYMBOLS * np.log(N_VALUES) / sequence_length(T)
+    kept = np.asarray(mask, bool)
+    return float(kept[-N_SYMBOLS:].sum() * np.log(N_VALUES) / kept.sum())
 
 
 def copy_memory(n, T, rng, dtype=np.float32):
@@ -30,8 +46,8 @@ def copy_memory(n, T, rng, dtype=np.float32):
         raise ValueError(f"T must be >= 1, got {T!r}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n!r}")
-    length = T + 2 * N_SYMBOLS
-    symbols = rng.integers(1, 9, (n, N_SYMBOLS))  # 1..8
+    length = sequence_length(T)
+    symbols = rng.integers(1, N_VALUES + 1, (n, N_SYMBOLS))  # 1..8
     x = np.zeros((n, length, 1), dtype)
     x[:, :N_SYMBOLS, 0] = symbols
     x[:, N_SYMBOLS + T - 1:, 0] = DELIMITER  # the last N_SYMBOLS + 1 steps

@@ -1,6 +1,6 @@
 """Test-session setup that must happen before Numba is imported.
 
-Without a GPU, the CUDA tests (tests/test_cuda.py) run the kernels of kernels/gpu.py in numba-cuda's simulator, which
+Without a GPU, the CUDA tests (tests/test_cuda.py) run the kernels of kernels/cuda/ in numba-cuda's simulator, which
 Numba only enables when NUMBA_ENABLE_CUDASIM=1 is set before it is first imported; so it is set here, unless the
 machine has an NVIDIA driver (/dev/nvidiactl), where the same tests run on the GPU at full size. Setting the
 variable yourself (0 or 1) overrides this choice.
@@ -108,3 +108,14 @@ def simulator_as_strict_as_a_gpu():
             mp.setattr(fake, name, refused(name), raising=False)
         mp.setattr(simulated_kernel.FakeCUDAKernel, "__call__", launch_with_device_arrays)
         yield
+
+
+@pytest.fixture
+def cuda_by_name_for_tests(monkeypatch):
+    """For a test that can only name backend 'cuda' (a run's configuration, the CLI, the README's example): during the
+    test the name stands for tests.helpers.cuda_backend_for_tests(), the reference kernels in the simulator, which
+    get_backend finds in backends.BACKENDS before it would make the tiled one."""
+    from pytcn.runtime import backends
+    from tests.helpers import cuda_backend_for_tests
+
+    monkeypatch.setitem(backends.BACKENDS, "cuda", cuda_backend_for_tests())

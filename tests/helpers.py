@@ -80,47 +80,64 @@ def cuda_simulated():
     return bool(numba.config.ENABLE_CUDASIM)
 
 
-def gpu_module():
-    """pytcn.kernels.gpu (imported on first use: it needs numba-cuda)."""
-    from pytcn.kernels import gpu
+def cuda_kernels():
+    """pytcn.kernels.cuda (imported on first use: it needs numba-cuda); its files are its attributes (``.tiled``)."""
+    from pytcn.kernels import cuda
 
-    return gpu
+    return cuda
+
+
+def cuda_backend_for_tests():
+    """The 'cuda' backend the tests build models on: on a GPU the tiled kernels, as a user's model runs; in numba-cuda's
+    simulator the one-thread-per-output reference kernels in their place (``cuda_backend(kernels="reference")``). The
+    simulator runs one Python thread per CUDA thread, so its cost is Python's per operation; a tiled kernel spends
+    operations on staging and on the unused rows of partial tiles to save memory traffic a simulator does not have,
+    and ran a tiny model's training step 6 to 10 times slower there (6.3 and 11 s with two tile sizes, against 1.1 s).
+    The tiled kernels are tested in the simulator op by op, and in a model (tests/test_cuda.py)."""
+    from pytcn.runtime.backends import cuda_backend
+
+    return cuda_backend(kernels="reference" if cuda_simulated() else "tiled")
+
+
+def model_backend(backend):
+    """What a test passes as a model's ``backend=`` for the backend named ``backend``: cuda_backend_for_tests() for
+    'cuda', the name itself for the others."""
+    return cuda_backend_for_tests() if backend == "cuda" else backend
 
 
 def small_tiles():
     """Tiles for the fast CUDA kernels that small shapes cross: 6 threads in 2 rows of 3, each 2 x 3 outputs (tiles of
     4 x 9), staging 5 channels or terms at a time (20 and 45 elements, neither a multiple of 6). In the simulator a
     block of 6 threads is quick, where one of the 256 a GPU runs takes a tenth of a second."""
-    return gpu_module().Tiles(ROWS=2, COLS=3, PER_ROW=2, PER_COL=3, DEPTH=5)
+    return cuda_kernels().tiled.Tiles(ROWS=2, COLS=3, PER_ROW=2, PER_COL=3, DEPTH=5)
 
 
 SMALL_BIAS_THREADS = 4
 
 
 def cuda_twins():
-    """op -> the CUDA twin the tests call: kernels/gpu.py's CUDA_TWINS, and in the simulator the fast kernels with
+    """op -> the CUDA twin the tests call: kernels/cuda's CUDA_TWINS, and in the simulator the fast kernels with
     small tiles (tests/test_cuda.py also runs them with the tiles a GPU runs)."""
-    gpu = gpu_module()
+    twins = cuda_kernels().CUDA_TWINS
     if not cuda_simulated():
-        return gpu.CUDA_TWINS
+        return twins
     small = {"tiles": small_tiles(), "threads": SMALL_BIAS_THREADS}
-    sizes = {op: [name for name in inspect.signature(fn).parameters if name in small]
-             for op, fn in gpu.CUDA_TWINS.items()}
+    sizes = {op: [name for name in inspect.signature(fn).parameters if name in small] for op, fn in twins.items()}
     return {op: functools.partial(fn, **{name: small[name] for name in sizes[op]}) if sizes[op] else fn
-            for op, fn in gpu.CUDA_TWINS.items()}
+            for op, fn in twins.items()}
 
 
 def on_device(fn):
     """``fn`` (a CUDA twin) made callable with NumPy arrays: every array argument (also inside a list) goes to the
     device, and after the call every one comes back into the array it came from. Returns what ``fn`` returns."""
-    from pytcn.kernels import gpu
+    cuda = cuda_kernels()
 
     def call(*args):
         pairs = []
 
         def to_device(a):
             if isinstance(a, np.ndarray):
-                pairs.append((a, gpu.to_device(a)))
+                pairs.append((a, cuda.to_device(a)))
                 return pairs[-1][1]
             if isinstance(a, list):
                 return [to_device(item) for item in a]

@@ -7,10 +7,12 @@ Not part of the suite (pytest does not collect this file): it checks the suite i
 to a kernel's blocking, chunking or leftover branches, with a bug added here for every new path. Each bug is a
 one-line edit of one function of kernels/conv.py (or of the file named with it), made in a copy of the checkout
 (the working tree is never touched); tests/test_kernels.py and tests/test_streaming.py then run on the copy with an
-empty Numba cache (for kernels/gpu.py, the fast-kernel tests of tests/test_cuda.py, 10-60 s per bug). It
+empty Numba cache (for kernels/cuda/, the fast-kernel tests of tests/test_cuda.py, 10-60 s per bug; for
+pytcn/nn/layers.py, whose functions are methods named by their class, tests/test_dropout.py). It
 prints CAUGHT or MISSED per bug and exits 1 if any was missed.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -114,91 +116,105 @@ MUTANTS = [
     ("kernels/norm.py", "_batch_norm_statistics",
      "var[c] = acc / M",
      "var[c] = acc / (M - 1 + 1e-9)"),
-    # the fast CUDA kernels (kernels/gpu.py), checked by tests/test_cuda.py in the simulator (and the PTX compiler)
-    ("kernels/gpu.py", "tap_gemm",
+    # the fast CUDA kernels (kernels/cuda/tiled.py, and the head's gradients through them in kernels/cuda/linear.py),
+    # checked by tests/test_cuda.py in the simulator (and the PTX compiler)
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'if q < Q and p < P:  # past the last channel: zeros, which add nothing',
      'if q < Q:  # past the last channel: zeros, which add nothing'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'w = W[q, p, j] if transposed else W[p, q, j]',
      'w = W[p, q, j] if transposed else W[p, q, j]'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'if q < Q and 0 <= s < T:',
      'if q < Q and s < T:'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'if q < Q and 0 <= s < T:',
      'if q < Q and 0 <= s:'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'acc[a, c] += w * window[q, col + c * COLS]',
      'acc[a, c] += w * window[q, col + c]'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'w = weights[q, row + a * ROWS]',
      'w = weights[q, row + a]'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'for q0 in range(0, Q, DEPTH):',
      'for q0 in range(0, DEPTH, DEPTH):'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'for e in range(me, DEPTH * T_TILE, THREADS):',
      'for e in range(me, DEPTH * T_TILE - 1, THREADS):'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'for e in range(me, DEPTH * P_TILE, THREADS):',
      'for e in range(me + 1, DEPTH * P_TILE, THREADS):'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'if p < P and t < T:',
      'if p < P and t < T - 1:'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'out[n, p, t] = zero if relu and v <= 0 else v',
      'out[n, p, t] = v'),
-    ("kernels/gpu.py", "tap_gemm",
+    ("kernels/cuda/tiled.py", "tap_gemm",
      'v += b[p]',
      'v += b[0]'),
-    ("kernels/gpu.py", "weight_gradient",
+    ("kernels/cuda/tiled.py", "weight_gradient",
      'if o < C_out and r < r_end:',
      'if r < r_end:'),
-    ("kernels/gpu.py", "weight_gradient",
+    ("kernels/cuda/tiled.py", "weight_gradient",
      's = r % T - (K - 1 - c % K) * d',
      's = r % T - (K - 1 - c // K) * d'),
-    ("kernels/gpu.py", "weight_gradient",
+    ("kernels/cuda/tiled.py", "weight_gradient",
      'if s >= 0:  # earlier steps read the causal zeros',
      'if s >= -1:  # earlier steps read the causal zeros'),
-    ("kernels/gpu.py", "weight_gradient",
+    ("kernels/cuda/tiled.py", "weight_gradient",
      'partial[cuda.blockIdx.z, o, column] = acc[a, c]',
      'partial[0, o, column] = acc[a, c]'),
-    ("kernels/gpu.py", "weight_gradient",
+    ("kernels/cuda/tiled.py", "weight_gradient",
      'g = dy_terms[row + a * ROWS, k]',
      'g = dy_terms[row, k]'),
-    ("kernels/gpu.py", "weight_gradient",
+    ("kernels/cuda/tiled.py", "weight_gradient",
      'acc[a, c] += g * x_terms[col + c * COLS, k]',
      'acc[a, c] += g * x_terms[col, k]'),
-    ("kernels/gpu.py", "weight_gradient",
+    ("kernels/cuda/tiled.py", "weight_gradient",
      'for e in range(me, C_TILE * DEPTH, THREADS):',
      'for e in range(me, C_TILE * DEPTH - 1, THREADS):'),
-    ("kernels/gpu.py", "weight_gradient",
+    ("kernels/cuda/tiled.py", "weight_gradient",
      'dy_terms = cuda.shared.array((O_TILE, PADDED), dy.dtype)',
      'dy_terms = cuda.shared.array((O_TILE, DEPTH + 1), dy.dtype)'),
-    ("kernels/gpu.py", "_chunk_sum_kernel",
+    ("kernels/cuda/tiled.py", "_chunk_sum_kernel",
      'for p in range(partial.shape[0]):',
      'for p in range(partial.shape[0] - 1):'),
-    ("kernels/gpu.py", "conv_backward_weight_cuda",
+    ("kernels/cuda/tiled.py", "conv_backward_weight_cuda",
      'chunks = math.ceil(N * T / chunk)',
      'chunks = max(1, N * T // chunk)'),
-    ("kernels/gpu.py", "bias_gradient",
+    ("kernels/cuda/tiled.py", "bias_gradient",
      'for r in range(me, N * T, threads):',
      'for r in range(me, N * T - 1, threads):'),
-    ("kernels/gpu.py", "bias_gradient",
+    ("kernels/cuda/tiled.py", "bias_gradient",
      'width = threads // 2',
      'width = threads // 4'),
-    ("kernels/gpu.py", "weight_gradient_chunk",
+    ("kernels/cuda/tiled.py", "weight_gradient_chunk",
      'return math.ceil(stages / chunks) * depth',
      'return max(1, stages // chunks) * depth'),
-    ("kernels/gpu.py", "linear_backward_cuda",
+    ("kernels/cuda/linear.py", "linear_backward_cuda",
      'conv_backward_bias_cuda(db, dy.reshape(M, O, 1), threads=threads)',
      'conv_backward_bias_cuda(db, dy.reshape(M, O, 1)[:1], threads=threads)'),
+    # the layers (pytcn/nn/layers.py), checked by tests/test_dropout.py: inverted dropout's scale, which once passed
+    # every test but the site's and the CUDA ones
+    ("pytcn/nn/layers.py", "_InvertedDropout.forward",
+     "keep / (1.0 - self.rate)",
+     "keep / (1.0 + self.rate)"),
 ]
 
 
 def plant(text, function, line, bug):
-    start = text.index(f"def {function}(")
-    end = text.find("\ndef ", start + 1)
+    """``text`` with ``line`` replaced by ``bug`` in ``function``: a top-level function's name, or a method's
+    qualified by its class ("_InvertedDropout.forward"), for a file with several methods of one name."""
+    cls, _, function = function.rpartition(".")
+    if cls:  # the method: from its def to the next def of a method, or the next class
+        start = text.index(f"\n    def {function}(", re.search(rf"^class {cls}\b", text, re.M).start()) + 1
+        end = min([k for k in (text.find("\n    def ", start), text.find("\nclass ", start)) if k >= 0],
+                  default=len(text))
+    else:
+        start = text.index(f"def {function}(")
+        end = text.find("\ndef ", start + 1)
     body = text[start:end]
     assert line in body, f"{function} no longer has the line {line!r}: update this list"
     return text[:start] + body.replace(line, bug, 1) + text[end:]
@@ -229,7 +245,8 @@ def main(argv):
             copy_of_checkout(tree)
             (tree / path).write_text(plant(original, function, line, bug))
             env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache))
-            tests = (["tests/test_cuda.py", "-k", "fast or chunk"] if path == "kernels/gpu.py" else
+            tests = (["tests/test_cuda.py", "-k", "fast or chunk"] if path.startswith("kernels/cuda/") else
+                     ["tests/test_dropout.py", "-k", "not cuda"] if path == "pytcn/nn/layers.py" else
                      ["tests/test_kernels.py", "tests/test_streaming.py", "-k", "not cuda"])
             out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
                                  cwd=tree, env=env, capture_output=True, text=True)

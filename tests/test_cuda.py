@@ -1,8 +1,9 @@
-"""The CUDA backend: kernels/gpu.py and a model with backend="cuda".
+"""The CUDA backend: kernels/cuda/ and a model with backend="cuda".
 
 The kernels of kernels.TWINS are checked on 'cuda' by tests/test_kernels.py, with every other backend. Here:
 
-- the table of CUDA twins covers every op, with the NumPy twin's signature;
+- the table of CUDA twins covers every op, with the NumPy twin's signature, each twin in the file of kernels/cuda/
+  named like its CPU twin's;
 - the plumbing ops (kernels/arrays.py) equal their NumPy references;
 - a model on 'cuda' computes what the same model on 'cpu' computes (forward, input gradient, every parameter
   gradient, Adam steps with clipping and dropout), over a grid of architectures. The CPU model's gradients are
@@ -13,9 +14,9 @@ The kernels of kernels.TWINS are checked on 'cuda' by tests/test_kernels.py, wit
 - training, resuming and the CLI work on 'cuda'; asking for 'cuda' where it cannot run says why in one line.
 
 Without a GPU every test runs in numba-cuda's simulator (tests/conftest.py), on small shapes; on a GPU the shapes
-are full size.
+are full size. The models here run on tests.helpers.cuda_backend_for_tests(): the tiled kernels on a GPU, the
+reference kernels in the simulator, where the tiled ones are checked op by op and in one model.
 """
-import dataclasses
 import functools
 import importlib.util
 import inspect
@@ -38,9 +39,10 @@ from tests.helpers import (
     NUMBA_CUDA,
     ON_CI,
     assert_close,
+    cuda_backend_for_tests,
+    cuda_kernels,
     cuda_simulated,
     cuda_twins,
-    gpu_module,
     needs_numba_cuda,
     on_device,
     randomize,
@@ -57,7 +59,7 @@ examples = settings(max_examples=10 if cuda_simulated() else 40)
 
 def test_every_op_has_a_cuda_twin_with_the_signature_of_its_numpy_twin():
     references = {op: pair[0] for op, pair in kernels.TWINS.items()} | kernels.PLUMBING
-    twins = gpu_module().CUDA_TWINS
+    twins = cuda_kernels().CUDA_TWINS
     assert set(twins) == set(references), f"ops without a CUDA twin: {set(references) - set(twins)}, " \
                                           f"CUDA twins of no op: {set(twins) - set(references)}"
     for op, fn in twins.items():
@@ -68,6 +70,21 @@ def test_every_op_has_a_cuda_twin_with_the_signature_of_its_numpy_twin():
 
 def required_parameters(fn):
     return [name for name, p in inspect.signature(fn).parameters.items() if p.default is p.empty]
+
+
+def test_every_cuda_twin_sits_in_the_file_named_like_its_cpu_twin_s():
+    # a reader finds the CUDA twin of an op of kernels/norm.py in kernels/cuda/norm.py; the fast convolutions have a
+    # file of their own, tiled.py, beside the formulas in kernels/cuda/conv.py
+    cuda = cuda_kernels()
+    cpu = {op: pair[0] for op, pair in kernels.TWINS.items()} | kernels.PLUMBING
+    for table, renamed in ((cuda.CUDA_TWINS, {"conv": "tiled"}), (cuda.CUDA_REFERENCES, {})):
+        for op, fn in table.items():
+            home = cpu[op].__module__.rsplit(".", 1)[1]
+            assert fn.__module__ == f"{cuda.__name__}.{renamed.get(home, home)}", \
+                f"{fn.__name__} is in {fn.__module__}, its CPU twin in {cpu[op].__module__}"
+    cpu_files = {path.stem for path in Path(kernels.__file__).parent.glob("*.py")}
+    cuda_files = {path.stem for path in Path(cuda.__file__).parent.glob("*.py")}
+    assert cuda_files - {"__init__", "_device", "tiled"} <= cpu_files, "a file of kernels/cuda/ twins no CPU file"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -133,8 +150,8 @@ def test_cuda_plumbing_equals_numpy_reference(op, data):
 
 # the tiles a GPU runs, and small ones (tests/helpers.py)
 SMALL_TILES = small_tiles() if NUMBA_CUDA else None
-conv_tiles = st.sampled_from([SMALL_TILES, gpu_module().CONV_TILES] if NUMBA_CUDA else [None])
-weight_tiles = st.sampled_from([SMALL_TILES, gpu_module().WEIGHT_TILES] if NUMBA_CUDA else [None])
+conv_tiles = st.sampled_from([SMALL_TILES, cuda_kernels().tiled.CONV_TILES] if NUMBA_CUDA else [None])
+weight_tiles = st.sampled_from([SMALL_TILES, cuda_kernels().tiled.WEIGHT_TILES] if NUMBA_CUDA else [None])
 bias_threads = st.sampled_from([1, 2, 4, 8, 256])
 # channels past two tiles and two stagings, lengths past three tiles of 9 steps
 tiled_cases = conv_cases(N=st.integers(1, 2), T=st.integers(1, 30), C_in=st.integers(1, 11),
@@ -155,7 +172,7 @@ def assert_fast_equals_twin(twin, fast, shape, dtype, inputs, what):
 @tiled_examples
 @given(case=tiled_cases, tiles=conv_tiles)
 def test_fast_forward_equals_numpy_twin(op, case, tiles):
-    assert_fast_equals_twin(kernels.TWINS[op][0], functools.partial(gpu_module().CUDA_TWINS[op], tiles=tiles),
+    assert_fast_equals_twin(kernels.TWINS[op][0], functools.partial(cuda_kernels().CUDA_TWINS[op], tiles=tiles),
                             (case.N, case.C_out, case.T), case.dtype, (case.x, case.W, case.b, case.d), f"{op}, {case}")
 
 
@@ -163,7 +180,7 @@ def test_fast_forward_equals_numpy_twin(op, case, tiles):
 @given(case=tiled_cases, tiles=conv_tiles)
 def test_fast_backward_input_equals_numpy_twin(case, tiles):
     assert_fast_equals_twin(kernels.conv_backward_input_numpy,
-                            functools.partial(gpu_module().conv_backward_input_cuda, tiles=tiles), case.x.shape,
+                            functools.partial(cuda_kernels().tiled.conv_backward_input_cuda, tiles=tiles), case.x.shape,
                             case.dtype, (case.dy, case.W, case.d), f"conv_backward_input, {case}")
 
 
@@ -175,7 +192,7 @@ def test_fast_backward_weight_equals_numpy_twin_in_one_chunk_or_several(case, ti
     if tiles.ROWS * tiles.COLS > 32 and chunk is not None and cuda_simulated():
         chunk = max(chunk, math.ceil(case.N * case.T / 3))
     assert_fast_equals_twin(kernels.conv_backward_weight_numpy,
-                            functools.partial(gpu_module().conv_backward_weight_cuda, chunk=chunk, tiles=tiles),
+                            functools.partial(cuda_kernels().tiled.conv_backward_weight_cuda, chunk=chunk, tiles=tiles),
                             case.W.shape, case.dtype, (case.dy, case.x, case.d),
                             f"conv_backward_weight (chunks of {chunk}), {case}")
 
@@ -184,35 +201,35 @@ def test_fast_backward_weight_equals_numpy_twin_in_one_chunk_or_several(case, ti
 @given(case=tiled_cases, threads=bias_threads)
 def test_fast_backward_bias_equals_numpy_twin_for_any_tree(case, threads):
     assert_fast_equals_twin(kernels.conv_backward_bias_numpy,
-                            functools.partial(gpu_module().conv_backward_bias_cuda, threads=threads), case.b.shape,
-                            case.dtype, (case.dy,), f"conv_backward_bias ({threads} threads), {case}")
+                            functools.partial(cuda_kernels().tiled.conv_backward_bias_cuda, threads=threads),
+                            case.b.shape, case.dtype, (case.dy,), f"conv_backward_bias ({threads} threads), {case}")
 
 
 @given(terms=st.integers(1, 10**7), tiles_per_chunk=st.integers(1, 2000), depth=st.integers(1, 64))
 def test_weight_gradient_chunks_cover_the_sum_and_fill_the_gpu(terms, tiles_per_chunk, depth):
-    gpu = gpu_module()
-    chunk = gpu.weight_gradient_chunk(terms, tiles_per_chunk, depth)
+    tiled = cuda_kernels().tiled
+    chunk = tiled.weight_gradient_chunk(terms, tiles_per_chunk, depth)
     chunks = math.ceil(terms / chunk)
     assert chunk % depth == 0, "a chunk is whole stagings"
     assert (chunks - 1) * chunk < terms <= chunks * chunk, "no chunk is empty, and they cover the sum"
-    assert chunks == 1 or chunk >= gpu.MIN_CHUNK_STAGES * depth, "a chunk is long enough to be worth a block"
+    assert chunks == 1 or chunk >= tiled.MIN_CHUNK_STAGES * depth, "a chunk is long enough to be worth a block"
     target = kernels._config.CUDA_TARGET_BLOCKS
     assert chunks <= max(1, math.ceil(target / tiles_per_chunk)), "no more blocks than the target asks for"
-    if terms >= 4 * depth * gpu.MIN_CHUNK_STAGES * target and tiles_per_chunk == 1:
+    if terms >= 4 * depth * tiled.MIN_CHUNK_STAGES * target and tiles_per_chunk == 1:
         assert chunks >= target // 2, "a long sum in one tile is split over the GPU"
 
 
 @pytest.mark.parametrize("threads", [0, 3, 2048, 2.0])
 def test_a_bias_tree_of_a_bad_size_is_refused_by_name(threads):
     with pytest.raises(ValueError, match=f"threads must be a power of 2 from 1 to 1024, got {threads!r}"):
-        on_device(functools.partial(gpu_module().conv_backward_bias_cuda, threads=threads))(
+        on_device(functools.partial(cuda_kernels().tiled.conv_backward_bias_cuda, threads=threads))(
             np.zeros(2, np.float32), np.zeros((1, 2, 3), np.float32))
 
 
 @pytest.mark.parametrize("chunk", [0, -5, 2.5])
 def test_a_weight_gradient_chunk_of_a_bad_length_is_refused_by_name(chunk):
     with pytest.raises(ValueError, match=f"chunk must be a positive number of .*, got {chunk!r}"):
-        on_device(functools.partial(gpu_module().conv_backward_weight_cuda, chunk=chunk))(
+        on_device(functools.partial(cuda_kernels().tiled.conv_backward_weight_cuda, chunk=chunk))(
             np.zeros((2, 1, 2), np.float32), np.zeros((1, 2, 3), np.float32), np.zeros((1, 1, 3), np.float32), 1)
 
 
@@ -221,17 +238,17 @@ FAST_OPS = ["conv_forward", "conv_relu_forward", "conv_backward_input", "conv_ba
 
 
 def test_every_fast_kernel_keeps_its_reference_kernel():
-    gpu = gpu_module()
-    assert sorted(gpu.CUDA_REFERENCES) == sorted(FAST_OPS)
-    for op, reference in gpu.CUDA_REFERENCES.items():
+    cuda = cuda_kernels()
+    assert sorted(cuda.CUDA_REFERENCES) == sorted(FAST_OPS)
+    for op, reference in cuda.CUDA_REFERENCES.items():
         assert reference.__name__ == f"{op}_reference"
-        assert list(inspect.signature(reference).parameters) == required_parameters(gpu.CUDA_TWINS[op]), op
+        assert list(inspect.signature(reference).parameters) == required_parameters(cuda.CUDA_TWINS[op]), op
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_fast_kernels_equal_the_reference_kernels_on_the_device(dtype):
     # the GPU's own oracle: at full size on a GPU (many tiles, several chunks), small in the simulator
-    gpu = gpu_module()
+    cuda = cuda_kernels()
     N, T, C, K = SIZES["N"], SIZES["T"], SIZES["C"], SIZES["K"]
     rng = np.random.default_rng(9)
     x, dy = normal(rng, (N, C + 1, T), dtype), normal(rng, (N, C, T), dtype)
@@ -241,13 +258,13 @@ def test_fast_kernels_equal_the_reference_kernels_on_the_device(dtype):
                   "conv_backward_bias": (b.shape, (dy,))}
     for op, (shape, inputs) in conv_calls.items():
         fast, reference = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
-        on_device(gpu.CUDA_TWINS[op])(fast, *inputs)
-        on_device(gpu.CUDA_REFERENCES[op])(reference, *inputs)
+        on_device(cuda.CUDA_TWINS[op])(fast, *inputs)
+        on_device(cuda.CUDA_REFERENCES[op])(reference, *inputs)
         assert_close(fast, reference, dtype=dtype, what=op)
     rows, features = normal(rng, (N * T, C), dtype), normal(rng, (N * T, 4), dtype)
     head = normal(rng, (4, C), dtype)
     results = []
-    for fn in (gpu.CUDA_TWINS["linear_backward"], gpu.CUDA_REFERENCES["linear_backward"]):
+    for fn in (cuda.CUDA_TWINS["linear_backward"], cuda.CUDA_REFERENCES["linear_backward"]):
         outputs = [np.full(rows.shape, np.nan, dtype), np.full(head.shape, np.nan, dtype), np.full(4, np.nan, dtype)]
         on_device(fn)(*outputs, features, rows, head)
         results.append(outputs)
@@ -259,34 +276,35 @@ def test_fast_weight_gradient_is_the_same_bits_every_run():
     # the sums are split over blocks and chunks, but added in a fixed order: an atomicAdd anywhere would make the
     # order, and the last bits, change from run to run on a GPU (the simulator runs threads one by one, so the
     # source is checked too)
-    gpu = gpu_module()
+    tiled = cuda_kernels().tiled
     rng = np.random.default_rng(10)
     dy, x = normal(rng, (SIZES["N"], SIZES["C"], SIZES["T"]), np.float32), normal(rng, (SIZES["N"], 5, SIZES["T"]),
                                                                                     np.float32)
     runs = []
     for _ in range(3):
         dW, db = np.empty((SIZES["C"], 5, 3), np.float32), np.empty(SIZES["C"], np.float32)
-        on_device(functools.partial(gpu.conv_backward_weight_cuda, chunk=7))(dW, dy, x, 2)
-        on_device(gpu.conv_backward_bias_cuda)(db, dy)
+        on_device(functools.partial(tiled.conv_backward_weight_cuda, chunk=7))(dW, dy, x, 2)
+        on_device(tiled.conv_backward_bias_cuda)(db, dy)
         runs.append((dW, db))
     for dW, db in runs[1:]:
         assert np.array_equal(dW, runs[0][0]) and np.array_equal(db, runs[0][1])
-    assert "cuda.atomic" not in inspect.getsource(gpu), "kernels/gpu.py must add in a fixed order: no atomics"
+    for path in sorted(Path(tiled.__file__).parent.glob("*.py")):
+        assert "cuda.atomic" not in path.read_text(), f"kernels/cuda/{path.name} must add in a fixed order: no atomics"
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # A model on 'cuda' against the same model on 'cpu'
 
 
-def pair_of_models(dtype=np.float64, gpu_backend="cuda", **arch):
-    """The same architecture and weights on 'cpu' and on 'cuda' (or ``gpu_backend``; weights randomised, biases
-    included)."""
+def pair_of_models(dtype=np.float64, gpu_backend=None, **arch):
+    """The same architecture and weights on 'cpu' and on 'cuda' (``gpu_backend``, by default cuda_backend_for_tests();
+    weights randomised, biases included)."""
     kw = dict(input_channels=2, outputs=3, nb_filters=SIZES["C"], kernel_size=SIZES["K"], dilations=[1, 2, 4],
               dtype=dtype, seed=0)
     kw.update(arch)
     cpu = pytcn.TCN(**kw, backend="cpu")
     randomize(cpu.params, np.random.default_rng(1))
-    gpu = pytcn.TCN(**kw, backend=gpu_backend)
+    gpu = pytcn.TCN(**kw, backend=gpu_backend or cuda_backend_for_tests())
     gpu.load_state_dict(cpu.state_dict())
     return cpu, gpu
 
@@ -310,10 +328,26 @@ def test_cuda_model_computes_what_the_cpu_model_computes(arch):
 
 
 def fast_kernels_backend():
-    """The 'cuda' backend with the fast convolutions, as on a GPU (in the simulator, 'cuda' runs the reference
-    kernels: kernels/gpu.py, model_kernels). In the simulator, with small tiles: a block of 256 threads, the size a
-    GPU runs, takes it a tenth of a second."""
-    return dataclasses.replace(backends.get_backend("cuda"), **{op: cuda_twins()[op] for op in FAST_OPS})
+    """The 'cuda' backend with the fast convolutions, as on a GPU (where the other tests' models run them too). In the
+    simulator, with small tiles: a block of 256 threads, the size a GPU runs, takes it a tenth of a second."""
+    tiled, twins = backends.cuda_backend(kernels="tiled"), cuda_twins()
+    ops = {op: twins[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}
+    return backends.Backend("cuda", True, **ops, empty=tiled.empty, to_device=tiled.to_device, to_host=tiled.to_host,
+                            is_array=tiled.is_array)
+
+
+def test_cuda_backend_runs_the_kernels_it_is_asked_for_under_the_name_cuda():
+    cuda = cuda_kernels()
+    tiled, reference = backends.cuda_backend(), backends.cuda_backend(kernels="reference")
+    assert tiled.name == reference.name == "cuda"  # a model's configuration and checkpoints say 'cuda' either way
+    for op in FAST_OPS:
+        assert getattr(tiled, op) is cuda.CUDA_TWINS[op] and getattr(reference, op) is cuda.CUDA_REFERENCES[op], op
+    for op in set(cuda.CUDA_TWINS) - set(FAST_OPS):
+        assert getattr(tiled, op) is getattr(reference, op) is cuda.CUDA_TWINS[op], op
+    # by name, on a GPU or in the simulator: the tiled kernels
+    assert backends.get_backend("cuda").conv_forward is cuda.CUDA_TWINS["conv_forward"]
+    with pytest.raises(ValueError, match="kernels must be one of 'tiled', 'reference'; got 'naive'"):
+        backends.cuda_backend(kernels="naive")
 
 
 def test_a_model_on_the_fast_kernels_trains_as_on_the_cpu():
@@ -384,18 +418,16 @@ def test_a_seed_gives_the_same_initial_model_on_every_backend():
 
 
 class Transfers:
-    """Counts host-to-device copies (numba.cuda.to_device, which kernels/gpu.py calls for every new device array made
+    """Counts host-to-device copies (numba.cuda.to_device, which kernels/cuda/ calls for every new device array made
     from a host one, and copy_to_device of the device array type, which Backend.load calls to fill an existing one)
     and device-to-host copies (copy_to_host)."""
 
     def __init__(self, monkeypatch):
         from numba import cuda
 
-        from pytcn.kernels import gpu
-
         self.to_device = self.to_host = 0
         self._inside_to_device = False  # cuda.to_device may call copy_to_device itself: one copy, counted once
-        device_array_type = type(gpu.device_array(1, np.float32))
+        device_array_type = type(cuda_kernels().device_array(1, np.float32))
         original_to_device = cuda.to_device
         original_copy_to_device = device_array_type.copy_to_device
         original_to_host = device_array_type.copy_to_host
@@ -445,15 +477,14 @@ def test_a_training_step_copies_the_batch_in_and_the_loss_and_norm_out(monkeypat
 def test_the_simulator_refuses_what_a_gpu_refuses():
     # tests/conftest.py makes the simulator's device arrays as strict as real ones; without it, NumPy code reaching
     # a device array would pass every test here and fail on a GPU
-    from pytcn.kernels import gpu
-
-    a = gpu.to_device(np.ones(3, np.float32))
+    cuda = cuda_kernels()
+    a = cuda.to_device(np.ones(3, np.float32))
     with pytest.raises(AttributeError, match="'sum'"):
         a.sum()
     with pytest.raises(TypeError, match="NumPy arithmetic"):
         a * 2
     with pytest.raises(TypeError, match="is a NumPy array"):
-        gpu.fill_cuda(np.ones(3, np.float32), 0.0)
+        cuda.arrays.fill_cuda(np.ones(3, np.float32), 0.0)
 
 
 def test_gradcheck_refuses_a_cuda_module_and_says_what_to_do():
@@ -476,6 +507,7 @@ def tiny_config(tmp_path, backend):
     return config
 
 
+@pytest.mark.usefixtures("cuda_by_name_for_tests")  # a run's configuration names its backend
 def test_training_on_cuda_resumes_bit_for_bit_and_follows_the_cpu(tmp_path):
     from pytcn.training import Trainer
 
@@ -494,6 +526,7 @@ def test_training_on_cuda_resumes_bit_for_bit_and_follows_the_cpu(tmp_path):
         assert_close(p, on_cpu.model.state_dict()[name], what=f"{name}, cuda vs cpu after 2 epochs")
 
 
+@pytest.mark.usefixtures("cuda_by_name_for_tests")
 def test_cli_trains_and_evaluates_on_cuda(tmp_path, capsys):
     from pytcn.cli import main
 
@@ -513,13 +546,12 @@ def test_cli_trains_and_evaluates_on_cuda(tmp_path, capsys):
 
 
 def test_device_arrays_of_the_wrong_dtype_or_shape_are_refused_by_name():
-    from pytcn.kernels import gpu
-
+    cuda = cuda_kernels()
     model = pytcn.TCN(input_channels=2, nb_filters=3, kernel_size=2, dilations=[1], backend="cuda")
     with pytest.raises(TypeError, match="x is a device array of float64; it must be float32"):
-        model.forward(gpu.to_device(np.zeros((1, 4, 2))))
+        model.forward(cuda.to_device(np.zeros((1, 4, 2))))
     with pytest.raises(ValueError, match=r"x must have shape \(\*, \*, 2\), got \(1, 4, 3\)"):
-        model.forward(gpu.to_device(np.zeros((1, 4, 3), np.float32)))
+        model.forward(cuda.to_device(np.zeros((1, 4, 3), np.float32)))
     with pytest.raises(TypeError, match="params\\['w'\\] must be a device array"):
         pytcn.Adam({"w": np.zeros(3, np.float32)}, backend="cuda")
 
@@ -599,7 +631,7 @@ def test_gradient_norm_of_device_gradients_equals_the_cpu_one():
 COMPILE_FAST_KERNELS = """
 import numba, numpy as np
 from numba import cuda, types
-from pytcn.kernels import gpu
+from pytcn.kernels.cuda import tiled
 
 def signature(*args):
     return tuple(types.Array(numba.from_dtype(a.dtype), a.ndim, "C") if isinstance(a, np.ndarray)
@@ -613,15 +645,15 @@ for dtype in (np.float32, np.float64):
     zero = dtype(0)
     y, x = np.zeros((2, 3, 5), dtype), np.zeros((2, 4, 5), dtype)
     W, b = np.zeros((3, 4, 2), dtype), np.zeros(3, dtype)
-    ptx = compile(gpu._tap_gemm_kernel(gpu.CONV_TILES), y, x, W, b, 2, True, True, zero)
+    ptx = compile(tiled._tap_gemm_kernel(tiled.CONV_TILES), y, x, W, b, 2, True, True, zero)
     # the 8 sums of a thread stay in registers: a local array indexed by a non-constant would be spilled to memory
     assert "__local_depot" not in ptx, "tap_gemm: the accumulators are in local memory"
     assert ptx.count("fma.rn.f" + ("32" if dtype == np.float32 else "64")) >= 8
     for partial in (np.zeros((1, 3, 8), dtype), np.zeros((4, 3, 8))):
-        ptx = compile(gpu._weight_gradient_kernel(gpu.WEIGHT_TILES), partial, y, x, 2, 64, zero)
+        ptx = compile(tiled._weight_gradient_kernel(tiled.WEIGHT_TILES), partial, y, x, 2, 64, zero)
         assert "__local_depot" not in ptx, "weight_gradient: the accumulators are in local memory"
-    compile(gpu._bias_gradient_kernel(gpu.BIAS_THREADS), b, y, zero)
-    compile(gpu._chunk_sum_kernel, b, np.zeros((4, 3)))
+    compile(tiled._bias_gradient_kernel(tiled.BIAS_THREADS), b, y, zero)
+    compile(tiled._chunk_sum_kernel, b, np.zeros((4, 3)))
 print("compiled")
 """
 

@@ -28,6 +28,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
 
 
 @needs_numba_cuda
+@pytest.mark.usefixtures("cuda_by_name_for_tests")  # the example names backend "cuda", as a user would
 def test_readme_gpu_example_runs(tmp_path, monkeypatch):
     # on a GPU, or in numba-cuda's simulator (tests/conftest.py)
     monkeypatch.chdir(tmp_path)

@@ -5,8 +5,9 @@
   handles sequences shorter than its receptive field, K = 1 and dilations past the end; and it agrees with a brute
   force loop over its formula, an oracle that shares no code and no route with either kernel.
 - The parallel kernels give the same result on one thread and on two.
-- Structure: ``kernels/`` imports nothing from ``pytcn``, every ``njit`` takes its options from ``kernels/_config.py``,
-  and the fast-math set there keeps NaN and infinity, which do come out of the kernels.
+- Structure: ``kernels/`` (``kernels/cuda/`` included) imports nothing from ``pytcn``, every ``njit`` and ``cuda.jit``
+  takes its options from ``kernels/_config.py``, and the fast-math set there keeps NaN and infinity, which do come out
+  of the kernels.
 
 Arrays are drawn by ``tests/strategies.py``; all of them C-contiguous, as the kernels assume.
 """
@@ -262,9 +263,7 @@ def test_every_kernel_has_a_test_case():
 def test_every_kernel_in_the_package_is_listed_in_twins():
     listed = {fn for pair in kernels.TWINS.values() for fn in pair} | set(kernels.PLUMBING.values()) | \
         set(kernels.NAIVE.values())
-    for path in sorted(KERNELS_DIR.glob("*.py")):
-        if path.stem == "gpu":  # needs numba-cuda; tests/test_cuda.py checks its table
-            continue
+    for path in sorted(KERNELS_DIR.glob("*.py")):  # not kernels/cuda/: tests/test_cuda.py checks its tables
         module = importlib.import_module(f"{kernels.__name__}.{path.stem}")
         for name, value in vars(module).items():
             if name.endswith(("_numpy", "_numba", "_naive")) and not name.startswith("_"):
@@ -556,9 +555,19 @@ def test_one_and_two_threads_agree(case, which, data):
 
 
 def kernel_sources():
-    paths = sorted(KERNELS_DIR.glob("*.py"))
+    """{path under kernels/ ("conv.py", "cuda/conv.py"): its syntax tree}, for every source file of kernels/ and the
+    folders under it."""
+    paths = sorted(KERNELS_DIR.rglob("*.py"))
     assert len(paths) >= 2, f"no kernel sources found in {KERNELS_DIR}"
-    return {path.name: ast.parse(path.read_text(), filename=str(path)) for path in paths}
+    assert any(path.parent.name == "cuda" for path in paths), f"no CUDA kernel sources found in {KERNELS_DIR}/cuda"
+    return {path.relative_to(KERNELS_DIR).as_posix(): ast.parse(path.read_text(), filename=str(path))
+            for path in paths}
+
+
+def depth(name):
+    """How many folders below kernels/ the file ``name`` of kernel_sources() is: 0 for "conv.py", 1 for "cuda/conv.py".
+    Its relative imports of kernels/ go up this many levels and one more (``from .._config import CUDA``)."""
+    return name.count("/")
 
 
 def test_kernels_import_nothing_from_pytcn():
@@ -567,7 +576,7 @@ def test_kernels_import_nothing_from_pytcn():
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
-                assert node.level <= 1, f"kernels/{name}:{node.lineno} imports from outside kernels/"
+                assert node.level <= depth(name) + 1, f"kernels/{name}:{node.lineno} imports from outside kernels/"
                 modules = [node.module or ""] if node.level == 0 else []
             else:
                 continue
@@ -586,11 +595,11 @@ def config_option_names():
 
 def test_every_njit_takes_its_options_from_config():
     option_names = config_option_names()
-    found = 0
+    found = {"kernels/": 0, "kernels/cuda/": 0}
     for name, tree in kernel_sources().items():
         from_config = {alias.asname or alias.name for node in ast.walk(tree)
-                       if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "_config"
-                       for alias in node.names}
+                       if isinstance(node, ast.ImportFrom) and node.level == depth(name) + 1
+                       and node.module == "_config" for alias in node.names}
         calls = {id(node.func): node for node in ast.walk(tree) if isinstance(node, ast.Call)}
         for node in ast.walk(tree):
             is_jit = (isinstance(node, ast.Name) and node.id in ("njit", "jit")) or \
@@ -605,8 +614,9 @@ def test_every_njit_takes_its_options_from_config():
             options = call.keywords[0].value
             assert isinstance(options, ast.Name) and options.id in option_names & from_config, \
                 f"{where}: njit options {ast.unparse(options)} do not come from kernels/_config.py"
-            found += 1
-    assert found >= len(kernels.TWINS), f"found {found} njit calls for {len(kernels.TWINS)} kernels"
+            found["kernels/cuda/" if name.startswith("cuda/") else "kernels/"] += 1
+    for folder, count in found.items():
+        assert count >= len(kernels.TWINS), f"found {count} jit calls in {folder} for {len(kernels.TWINS)} kernels"
 
 
 def test_fastmath_in_config_keeps_nan_and_inf():

@@ -15,7 +15,7 @@ import pytcn
 from pytcn.runtime.backends import get_backend
 from pytcn.runtime.memory import Arena
 
-from .helpers import NUMBA_CUDA, one_numba_thread  # noqa: F401 (fixture)
+from .helpers import NUMBA_CUDA, model_backend, one_numba_thread  # noqa: F401 (fixture)
 
 BACKENDS = ["cpu", "numpy", pytest.param("cuda", marks=pytest.mark.skipif(
     not NUMBA_CUDA, reason="numba-cuda is not installed (pip install -e '.[test]')"))]
@@ -27,7 +27,7 @@ class Counting:
 
     def __init__(self, name="cpu"):
         self.live_bytes = self.peak_bytes = self.allocations = 0
-        self.backend = dataclasses.replace(get_backend(name), empty=self.empty)
+        self.backend = get_backend(name).replace(empty=self.empty)
 
     def empty(self, shape, dtype):
         a = np.empty(shape, dtype)
@@ -54,7 +54,7 @@ arch_ids = pytest.mark.parametrize(
 
 def model(backend, reuse=True, poison=False, **arch):
     arch = {**dict(input_channels=2, outputs=3, nb_filters=4, kernel_size=2, dilations=[1, 2], dtype=np.float64,
-                   seed=5, backend=backend), **arch}
+                   seed=5, backend=model_backend(backend)), **arch}
     m = pytcn.TCN(**arch)
     m.configure_memory(reuse=reuse, poison=poison)
     return m
@@ -301,10 +301,127 @@ def test_host_buffers_start_on_a_cache_line_at_staggered_page_offsets():
 PYTCN = Path(pytcn.__file__).parent
 
 
-@pytest.mark.parametrize("module", ["nn/layers.py", "nn/block.py", "nn/model.py"])
-def test_layers_block_and_model_say_nothing_about_lifetimes(module):
-    """Memory is decided in pytcn/runtime/memory.py alone: no releasing, pooling or hidden saving in the maths."""
-    names = {node.attr if isinstance(node, ast.Attribute) else node.id
-             for node in ast.walk(ast.parse((PYTCN / module).read_text()))
-             if isinstance(node, (ast.Attribute, ast.Name))}
-    assert not names & {"release", "release_all", "detach", "pool", "_saved", "use_pool"}, names
+# Memory is owned in one place (STYLE.md, convention 11): pytcn/runtime/memory.py says where arrays come from, and
+# pytcn/runtime/passes.py, through the model's ``self.passes``, when arenas reset, which lock a pass holds and whose
+# workspace it is. The layers and the block read as maths; the model reads as the chain rule.
+THREADS_AND_CONTEXTS = ("threading", "contextlib", "contextvars")
+
+
+@dataclasses.dataclass(frozen=True)
+class Bookkeeping:
+    """What a module of pytcn/nn may say about memory. memory_names: the names it may import from
+    pytcn.runtime.memory (None: any, but not the module itself); passes: whether it may import from
+    pytcn.runtime.passes; banned: names and attributes it may not use (nor import, nor take as an argument);
+    allowed: (name, attribute) pairs exempt from ``banned``."""
+
+    memory_names: frozenset = None
+    passes: bool = False
+    banned: frozenset = frozenset()
+    allowed: frozenset = frozenset()
+
+
+# a layer or the block: empty and zeros, as np.empty and np.zeros, and nothing about arenas, passes or threads
+LAYERS_RULES = Bookkeeping(
+    memory_names=frozenset({"empty", "zeros"}),
+    banned=frozenset({"reset", "clear", "use", "afresh", "Arena", "Workspace", "workspace", "passes", "new_pass",
+                      "arena", "lock", "last_pass"}))
+# the model: arenas, locks and workspaces through self.passes (self.passes.forward(x), self.passes.block_backward(...))
+MODEL_RULES = Bookkeeping(
+    passes=True,
+    banned=frozenset({"reset", "clear", "use", "new_pass", "last_pass", "lock", "Arena", "Workspace"}),
+    allowed=frozenset({("streaming", "reset")}))  # streaming.reset starts a stream's sequences afresh: no arena
+
+
+def bookkeeping(source, rules, package="pytcn.nn"):
+    """Where ``source`` (a module of ``package``) keeps memory's books itself, against ``rules``: a list of
+    (line, what), empty when it does not."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in THREADS_AND_CONTEXTS:
+                    found.append((node.lineno, f"imports {alias.name}"))
+                if alias.name in ("pytcn.runtime.memory", "pytcn.runtime.passes"):
+                    found.append((node.lineno, f"imports the module {alias.name}"))
+        elif isinstance(node, ast.ImportFrom):
+            home = package.split(".")
+            module = ".".join(home[:len(home) - node.level + 1] + [node.module or ""]).strip(".") if node.level \
+                else node.module
+            names = [alias.name for alias in node.names]
+            if module.split(".")[0] in THREADS_AND_CONTEXTS:
+                found.append((node.lineno, f"imports {', '.join(names)} from {module}"))
+            for name in names:
+                if module == "pytcn.runtime" and name in ("memory", "passes"):
+                    found.append((node.lineno, f"imports the module pytcn.runtime.{name}"))
+                elif module == "pytcn.runtime.memory" and rules.memory_names is not None and \
+                        name not in rules.memory_names:
+                    found.append((node.lineno, f"imports {name} from pytcn.runtime.memory (only "
+                                               f"{', '.join(sorted(rules.memory_names))})"))
+                elif module == "pytcn.runtime.passes" and not rules.passes:
+                    found.append((node.lineno, f"imports {name} from pytcn.runtime.passes"))
+                elif name in rules.banned:
+                    found.append((node.lineno, f"imports {name} from {module}"))
+        elif isinstance(node, ast.Attribute) and node.attr in rules.banned:
+            base = node.value.id if isinstance(node.value, ast.Name) else None
+            if (base, node.attr) not in rules.allowed:
+                found.append((node.lineno, f"uses the attribute {ast.unparse(node)}"))
+        elif isinstance(node, ast.Name) and node.id in rules.banned:
+            found.append((node.lineno, f"uses the name {node.id}"))
+        elif isinstance(node, (ast.arg, ast.keyword)) and node.arg in rules.banned:
+            found.append((node.lineno, f"takes or passes an argument {node.arg}"))
+    return sorted(set(found))
+
+
+RULES = {"nn/layers.py": LAYERS_RULES, "nn/block.py": LAYERS_RULES, "nn/model.py": MODEL_RULES}
+
+
+@pytest.mark.parametrize("module", RULES)
+def test_memory_bookkeeping_stays_out_of_the_layers_and_goes_through_the_model_s_passes(module):
+    found = bookkeeping((PYTCN / module).read_text(), RULES[module])
+    assert not found, "\n".join(f"pytcn/{module}:{line}: {what}" for line, what in found)
+
+
+def planted(module, line, method="forward"):
+    """The source of ``module`` with ``line`` put at the start of the body of its first ``def {method}(``; the
+    line's number."""
+    lines = (PYTCN / module).read_text().splitlines()
+    at = next(k for k, text in enumerate(lines) if text.lstrip().startswith(f"def {method}("))
+    while not lines[at].rstrip().endswith(":"):  # a signature over several lines
+        at += 1
+    indent = " " * (len(lines[at]) - len(lines[at].lstrip()) + 4)
+    lines.insert(at + 1, indent + line)
+    return "\n".join(lines) + "\n", at + 2
+
+
+# (module, the planted line, what the checker says of it)
+PLANTED = [
+    ("nn/layers.py", "ws.scratch.reset()", "uses the attribute ws.scratch.reset"),
+    ("nn/layers.py", "from ..runtime.memory import Arena", "imports Arena from pytcn.runtime.memory (only empty"),
+    ("nn/layers.py", "from ..runtime.memory import afresh", "imports afresh from pytcn.runtime.memory"),
+    ("nn/layers.py", "from ..runtime import memory", "imports the module pytcn.runtime.memory"),
+    ("nn/layers.py", "from ..runtime.passes import Passes", "imports Passes from pytcn.runtime.passes"),
+    ("nn/layers.py", "arena = None", "uses the name arena"),
+    ("nn/layers.py", "y = empty(self.backend, x.shape, x.dtype, workspace=self.ws)",
+     "takes or passes an argument workspace"),
+    ("nn/block.py", "import threading", "imports threading"),
+    ("nn/block.py", "from contextlib import nullcontext", "imports nullcontext from contextlib"),
+    ("nn/block.py", "import contextvars", "imports contextvars"),
+    ("nn/block.py", "self.passes.block_backward(None)", "uses the attribute self.passes"),
+    ("nn/block.py", "self.cache_pool.clear()", "uses the attribute self.cache_pool.clear"),
+    ("nn/model.py", "import threading", "imports threading"),
+    ("nn/model.py", "from ..runtime.memory import Workspace", "imports Workspace from pytcn.runtime.memory"),
+    ("nn/model.py", "ws = self.passes.workspace().new_pass(x.shape)",
+     "uses the attribute self.passes.workspace().new_pass"),
+    ("nn/model.py", "self.passes.lock.acquire()", "uses the attribute self.passes.lock"),
+    ("nn/model.py", "self.workspace().activations.use()", "uses the attribute self.workspace().activations.use"),
+]
+
+
+@pytest.mark.parametrize("module, line, said", PLANTED, ids=[f"{m}:{line}" for m, line, _ in PLANTED])
+def test_bookkeeping_planted_in_a_layer_the_block_or_the_model_is_reported(module, line, said):
+    source, number = planted(module, line)
+    # what the file itself says (nothing, once the test above passes), its lines after the planted one moved down
+    real = {(n + (n >= number), what) for n, what in bookkeeping((PYTCN / module).read_text(), RULES[module])}
+    found = [(n, what) for n, what in bookkeeping(source, RULES[module]) if (n, what) not in real]
+    assert found and all(n == number for n, _ in found), found
+    assert any(said in what for _, what in found), found

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 import pytcn
 from tests.helpers import (  # noqa: F401 (one_numba_thread: autouse fixture)
     assert_close,
+    cuda_backend_for_tests,
     cuda_simulated,
+    model_backend,
     needs_numba_cuda,
     one_numba_thread,
     randomize,
@@ -35,7 +37,7 @@ def same_conv_bruteforce(x, W, b, d):
        d=st.integers(1, 6), T=st.integers(1, 20), dtype=st.sampled_from(FLOAT_DTYPES), seed=seeds)
 def test_same_padding_centres_the_taps(backend, N, C_in, C_out, K, d, T, dtype, seed):
     rng = np.random.default_rng(seed)
-    layer = pytcn.CausalConv1D(C_in, C_out, K, d, padding="same", dtype=dtype, backend=backend)
+    layer = pytcn.Conv1D(C_in, C_out, K, d, padding="same", dtype=dtype, backend=model_backend(backend))
     W, b, x = normal(rng, (C_out, C_in, K), dtype), normal(rng, (C_out,), dtype), normal(rng, (N, C_in, T), dtype)
     layer.backend.load(layer.params["weight"], W)
     layer.backend.load(layer.params["bias"], b)
@@ -48,7 +50,7 @@ def test_same_padding_centres_the_taps(backend, N, C_in, C_out, K, d, T, dtype, 
 @pytest.mark.parametrize("K, d", [(2, 1), (3, 2), (4, 1), (3, 5)])  # odd and even spans; a span past the sequence
 def test_same_padding_layer_gradients_match_finite_differences(activation, use_weight_norm, K, d):
     rng = np.random.default_rng(K * 10 + d)
-    layer = pytcn.CausalConv1D(2, 3, K, d, activation=activation, use_weight_norm=use_weight_norm, padding="same",
+    layer = pytcn.Conv1D(2, 3, K, d, activation=activation, use_weight_norm=use_weight_norm, padding="same",
                                dtype=np.float64, rng=rng)
     randomize(layer.params, rng)
     assert_gradcheck(layer, rng.standard_normal((2, 2, 7)))
@@ -86,7 +88,7 @@ def test_same_padding_model_sees_both_ways_and_its_head_reads_the_middle_step():
 def test_same_padding_on_cuda_equals_cpu():
     kw = dict(input_channels=2, outputs=2, nb_filters=3, kernel_size=3, dilations=[1, 2], padding="same",
               return_sequences=True, dtype=np.float64, seed=0)
-    cpu, gpu = pytcn.TCN(**kw), pytcn.TCN(**kw, backend="cuda")
+    cpu, gpu = pytcn.TCN(**kw), pytcn.TCN(**kw, backend=cuda_backend_for_tests())
     randomize(cpu.params, np.random.default_rng(0))
     gpu.load_state_dict(cpu.state_dict())
     x = np.random.default_rng(1).standard_normal((2, 7, 2))
@@ -110,7 +112,7 @@ def test_streaming_refuses_same_padding():
 @backends
 def test_a_padded_batch_gives_each_sequence_its_own_output(backend):
     model = pytcn.TCN(input_channels=2, outputs=3, nb_filters=3, kernel_size=2, dilations=[1, 2], dtype=np.float64,
-                      seed=0, backend=backend)
+                      seed=0, backend=model_backend(backend))
     rng = np.random.default_rng(4)
     lengths = [5, 9, 1]
     batch = rng.standard_normal((3, 9, 2))
@@ -279,8 +281,8 @@ def test_layer_and_batch_norm_compute_their_formulas(backend, N, C, T, dtype, se
     rng = np.random.default_rng(seed)
     x = (3 * rng.standard_normal((N, C, T)) + 2).astype(dtype)
     weight, bias = normal(rng, (C,), dtype), normal(rng, (C,), dtype)
-    for layer, axes in [(pytcn.layers.LayerNorm(C, dtype=dtype, backend=backend), 1),
-                        (pytcn.layers.BatchNorm1d(C, dtype=dtype, backend=backend), (0, 2))]:
+    for layer, axes in [(pytcn.layers.LayerNorm(C, dtype=dtype, backend=model_backend(backend)), 1),
+                        (pytcn.layers.BatchNorm1d(C, dtype=dtype, backend=model_backend(backend)), (0, 2))]:
         layer.backend.load(layer.params["weight"], weight)
         layer.backend.load(layer.params["bias"], bias)
         y, _ = layer.forward(x, training=True)
@@ -291,7 +293,7 @@ def test_layer_and_batch_norm_compute_their_formulas(backend, N, C, T, dtype, se
 @backends
 def test_batch_norm_keeps_running_statistics_as_pytorch_and_uses_them_at_inference(backend):
     rng = np.random.default_rng(1)
-    layer = pytcn.layers.BatchNorm1d(3, dtype=np.float64, backend=backend)
+    layer = pytcn.layers.BatchNorm1d(3, dtype=np.float64, backend=model_backend(backend))
     batches = [2 + 3 * rng.standard_normal((4, 3, 5)) for _ in range(2)]
     mean, var = np.zeros(3), np.ones(3)
     for x in batches:  # running = 0.9 running + 0.1 statistic, the variance unbiased (M = 20 values per channel)
@@ -388,7 +390,7 @@ def test_streaming_a_normalised_model_equals_its_forward(norm):
 @needs_numba_cuda
 @pytest.mark.parametrize("norm", ["layer", "batch"])
 def test_normalised_models_on_cuda_follow_the_cpu(norm):
-    cpu, gpu = norm_model(norm), norm_model(norm, backend="cuda")
+    cpu, gpu = norm_model(norm), norm_model(norm, backend=cuda_backend_for_tests())
     gpu.load_state_dict(cpu.state_dict())
     x = np.random.default_rng(8).standard_normal((2, 6, 2))
     for training in (True, False):  # batch norm: a training pass moves the running statistics, then they are used

@@ -16,9 +16,10 @@ def test_the_wheel_installs_pytcn_alone_with_its_kernels_and_tasks_inside(tmp_pa
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names} - {name.split("/")[0] for name in names if ".dist-info/" in name}
     assert top_level == {"pytcn"}, sorted(names)
-    for module in ("pytcn/kernels/conv.py", "pytcn/kernels/gpu.py", "pytcn/tasks/mnist.py", "pytcn/tasks/adding.py",
-                   "pytcn/nn/model.py", "pytcn/testing.py", "pytcn/nn/streaming.py", "pytcn/interop.py",
-                   "pytcn/kernels/stream.py"):
+    cuda = [f"pytcn/kernels/cuda/{path.name}" for path in sorted((ROOT / "kernels" / "cuda").glob("*.py"))]
+    assert "pytcn/kernels/cuda/__init__.py" in cuda and "pytcn/kernels/cuda/tiled.py" in cuda, cuda
+    for module in ("pytcn/kernels/conv.py", "pytcn/tasks/mnist.py", "pytcn/tasks/adding.py", "pytcn/nn/model.py",
+                   "pytcn/testing.py", "pytcn/nn/streaming.py", "pytcn/interop.py", "pytcn/kernels/stream.py", *cuda):
         assert module in names, f"{module} is missing from the wheel"
 
 
@@ -41,5 +42,5 @@ def test_benchmarks_and_tutorials_use_the_public_api_only():
                 base = node.value
                 while isinstance(base, ast.Attribute):
                     base = base.value
-                assert not (isinstance(base, ast.Name) and base.id in ("pytcn", "cli", "kernels", "gpu")), \
+                assert not (isinstance(base, ast.Name) and base.id in ("pytcn", "cli", "kernels", "cuda_kernels")), \
                     f"{path.name}:{node.lineno} uses the private {node.attr}"

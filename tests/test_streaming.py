@@ -23,6 +23,7 @@ from tests.helpers import (  # noqa: F401 (one_numba_thread: autouse fixture)
     assert_close,
     cuda_simulated,
     cuda_twins,
+    model_backend,
     needs_numba_cuda,
     on_device,
     one_numba_thread,
@@ -86,7 +87,7 @@ def streamed_outputs(model, x, pieces, state=None):
 def test_stepping_equals_the_full_forward_at_every_step(backend, config, dtype, N, T, seed, data):
     if backend == "cuda" and not config["return_sequences"]:
         T = min(T, 6)  # one forward per step in the simulator: keep it short
-    model = pytcn.TCN(**config, dtype=dtype, seed=0, backend=backend)
+    model = pytcn.TCN(**config, dtype=dtype, seed=0, backend=model_backend(backend))
     rng = np.random.default_rng(seed)
     params = model.state_dict()
     randomize({name: params[name] for name in model.params}, rng)
@@ -119,7 +120,7 @@ def test_step_kernel_along_a_sequence_is_the_full_convolution(backend, N, C_in, 
 
 def model_and_input(backend="cpu", **overrides):
     config = dict(input_channels=2, outputs=2, nb_filters=3, kernel_size=3, dilations=[1, 2], nb_stacks=2,
-                  return_sequences=True, dtype=np.float64, seed=3, backend=backend) | overrides
+                  return_sequences=True, dtype=np.float64, seed=3, backend=model_backend(backend)) | overrides
     if backend == "cuda" and cuda_simulated():
         config["nb_stacks"] = 1  # one Python thread per CUDA thread: keep it small
     model = pytcn.TCN(**config)

@@ -183,9 +183,9 @@ assert np.allclose(y_fast, y, rtol=1e-12, atol=1e-12) and np.allclose(dx_fast, d
 # Solutions below (folded in the rendered site).
 
 # %% tags=["hide-cell"]
-# Solution 1: pytcn's CausalConv1D(padding="same"): the impulse now reaches steps t0 - 2 .. t0 + 2 (span (K-1)d = 4,
+# Solution 1: pytcn's Conv1D(padding="same"): the impulse now reaches steps t0 - 2 .. t0 + 2 (span (K-1)d = 4,
 # half of it before t0)
-layer = pytcn.CausalConv1D(1, 1, 3, d, padding="same", dtype=np.float64)
+layer = pytcn.Conv1D(1, 1, 3, d, padding="same", dtype=np.float64)
 layer.params["weight"][...] = w
 same_response, _ = layer.forward(impulse)
 print("padding='same' reaches steps", np.flatnonzero(same_response[0, 0]))

@@ -70,8 +70,10 @@ for scale in (0.01, 100.0):
 # %% [markdown]
 # ## 3. The same update as `pytcn.Adam`
 #
-# `pytcn.Adam` runs this update in one Numba kernel over all the parameters at once (`kernels/adam.py`, with its
-# NumPy twin). Five steps of random gradients on a small array: the hand version and pytcn's agree to roundoff.
+# `pytcn.Adam` runs this update in one kernel over all the parameters at once (`kernels/adam.py`): on a model's
+# parameters, its backend's (the Numba kernel on 'cpu'); on a plain dict of NumPy arrays, as here, the NumPy twin, as
+# every default backend is chosen (`pytcn.runtime.backends.backend_for`). Five steps of random gradients on a small
+# array: the hand version and pytcn's agree to roundoff.
 
 # %%
 rng = np.random.default_rng(0)

@@ -2,8 +2,9 @@
 # # The causal convolution on a GPU
 #
 # Tutorial 02 took the causal dilated convolution from its formula to the NumPy twin and the Numba CPU kernel.
-# This one reads its CUDA kernel (`kernels/gpu.py`, written with numba-cuda) beside the formula, runs it, then reads
-# the tiled kernel a GPU runs for speed, and trains a model with `backend="cuda"`. It needs numba-cuda
+# This one reads its CUDA kernel (`kernels/cuda/conv.py`, written with numba-cuda) beside the formula, runs it, then
+# reads the tiled kernel a GPU runs for speed (`kernels/cuda/tiled.py`), and trains a model with `backend="cuda"`. The
+# CUDA twin of every CPU kernel is in the file of `kernels/cuda/` named like the CPU one. It needs numba-cuda
 # (`pip install -e '.[test]'` or `'.[cuda]'`). Without an NVIDIA GPU it runs in numba-cuda's simulator, which
 # executes every CUDA thread as a Python thread: slow, so the sizes here are tiny, but the arithmetic is the GPU's.
 # Its sizes are already small, so `PYTCN_QUICK` only sends the figure to a temporary folder.
@@ -26,7 +27,7 @@ if importlib.util.find_spec("numba_cuda") is None:
 
 import pytcn
 from pytcn import kernels
-from pytcn.kernels import gpu
+from pytcn.kernels import cuda as cuda_kernels
 
 # this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
 # repository root) there is none, and the folder is found from the working directory
@@ -34,7 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() els
     "tutorials" if os.path.isdir("tutorials") else ".")
 FIGURES = tempfile.mkdtemp() if os.environ.get("PYTCN_QUICK") == "1" else os.path.join(HERE, "figures")
 os.makedirs(FIGURES, exist_ok=True)
-print("running on", "numba-cuda's simulator" if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else "the GPU")
+simulated = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+print("running on", "numba-cuda's simulator" if simulated else "the GPU")
 
 # %% [markdown]
 # ## 1. One thread per output element
@@ -48,7 +50,7 @@ print("running on", "numba-cuda's simulator" if os.environ.get("NUMBA_ENABLE_CUD
 # Here is the kernel's source, the loop body of the formula with the thread's index in place of the outer loops:
 
 # %%
-print(inspect.getsource(gpu._conv_forward_kernel.py_func))
+print(inspect.getsource(cuda_kernels.conv._conv_forward_kernel.py_func))
 
 # %% [markdown]
 # Consecutive threads take consecutive `t`, so the 32 threads of a warp read neighbouring elements of `x`: one or
@@ -56,9 +58,9 @@ print(inspect.getsource(gpu._conv_forward_kernel.py_func))
 # into the next row of `x`) instead of 32. `launch` gives enough blocks of `CUDA_THREADS` threads to cover the output:
 
 # %%
-print(inspect.getsource(gpu.launch))
+print(inspect.getsource(cuda_kernels.launch))
 N, C_in, C_out, T, K, d = 2, 3, 4, 10, 3, 2
-blocks, threads = gpu.launch(N * C_out * T)
+blocks, threads = cuda_kernels.launch(N * C_out * T)
 print("y has", N * C_out * T, "elements: launch gives (blocks, threads per block) =", (blocks, threads))
 assert blocks * threads >= N * C_out * T > (blocks - 1) * threads  # every element a thread, no block idle
 
@@ -116,8 +118,9 @@ b = rng.standard_normal(C_out)
 y = np.empty((N, C_out, T))
 kernels.conv_forward_numpy(y, x, W, b, d)
 
-dev_y = gpu.device_array((N, C_out, T), np.float64)
-gpu.conv_forward_reference(dev_y, gpu.to_device(x), gpu.to_device(W), gpu.to_device(b), d)
+dev_y = cuda_kernels.device_array((N, C_out, T), np.float64)
+cuda_kernels.conv_forward_reference(dev_y, cuda_kernels.to_device(x), cuda_kernels.to_device(W),
+                                    cuda_kernels.to_device(b), d)
 print("CUDA vs NumPy twin, largest difference:", np.abs(dev_y.copy_to_host() - y).max())
 assert np.allclose(dev_y.copy_to_host(), y, rtol=1e-12, atol=1e-12)
 
@@ -132,8 +135,8 @@ assert np.allclose(dev_y.copy_to_host(), y, rtol=1e-12, atol=1e-12)
 dy = rng.standard_normal((N, C_out, T))
 dW = np.empty_like(W)
 kernels.conv_backward_weight_numpy(dW, dy, x, d)
-dev_dW = gpu.device_array(W.shape, np.float64)
-gpu.conv_backward_weight_reference(dev_dW, gpu.to_device(dy), gpu.to_device(x), d)
+dev_dW = cuda_kernels.device_array(W.shape, np.float64)
+cuda_kernels.conv_backward_weight_reference(dev_dW, cuda_kernels.to_device(dy), cuda_kernels.to_device(x), d)
 print("weight gradient, CUDA vs NumPy twin:", np.abs(dev_dW.copy_to_host() - dW).max())
 assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
 
@@ -143,8 +146,8 @@ assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
 # The kernels above are clear, and slow. The thread of `y[n, o, t]` reads `C_in * K` inputs and as many weights from
 # global memory, and its neighbours along `o` read the same inputs again; the thread of `dW[o, i, j]` adds all
 # `N * T` terms alone, while a small TCN has only a few thousand weights to give threads to. pytcn keeps them as the
-# reference (`gpu.CUDA_REFERENCES`, the oracle of the tests on a GPU) and runs faster kernels beside them
-# (`gpu.CUDA_TWINS`, what a model with `backend="cuda"` runs on a GPU):
+# reference (`CUDA_REFERENCES`, the oracle of the tests on a GPU) and runs faster kernels beside them, in
+# `kernels/cuda/tiled.py` (`CUDA_TWINS`, what a model with `backend="cuda"` runs):
 #
 # - **The forward and the input gradient** are, for each tap `j`, a matrix product: `W[:, :, j]` times the input
 #   shifted by `(K-1-j)*d`. A block of 256 threads computes a tile of 32 channels by 64 steps. Together its threads
@@ -160,7 +163,7 @@ assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
 # arrays need sizes known when the kernel compiles):
 
 # %%
-print(inspect.getsource(gpu._tap_gemm_kernel))
+print(inspect.getsource(cuda_kernels.tiled._tap_gemm_kernel))
 
 # %% [markdown]
 # How many reads of global memory does a tile save? For each tap and input channel, the reference kernel reads one
@@ -168,7 +171,7 @@ print(inspect.getsource(gpu._tap_gemm_kernel))
 # outputs' worth of multiply-adds from them:
 
 # %%
-tiles = gpu.CONV_TILES
+tiles = cuda_kernels.tiled.CONV_TILES
 P_TILE, T_TILE = tiles.ROWS * tiles.PER_ROW, tiles.COLS * tiles.PER_COL
 reads_per_output = (P_TILE + T_TILE) / (P_TILE * T_TILE)
 print(f"tiles of {P_TILE} x {T_TILE}: {reads_per_output:.3f} reads per output and tap-channel, against 2: "
@@ -182,22 +185,24 @@ assert round(2 / reads_per_output) == 43
 # whatever the tiles). The weight gradient is also cut into chunks of 7 terms, and gives the same bits every run.
 
 # %%
-small = gpu.Tiles(ROWS=2, COLS=3, PER_ROW=2, PER_COL=3, DEPTH=5)
+small = cuda_kernels.tiled.Tiles(ROWS=2, COLS=3, PER_ROW=2, PER_COL=3, DEPTH=5)
 x6 = rng.standard_normal((N, 6, T))
 W6 = rng.standard_normal((C_out, 6, K))
 y6 = np.empty((N, C_out, T))
 kernels.conv_relu_forward_numpy(y6, x6, W6, b, d)
 dW6 = np.empty_like(W6)
 kernels.conv_backward_weight_numpy(dW6, dy, x6, d)
-for name, tile_sizes in [("the GPU's", gpu.CONV_TILES), ("small", small)]:
-    dev_y6 = gpu.device_array(y6.shape, np.float64)
-    gpu.conv_relu_forward_cuda(dev_y6, gpu.to_device(x6), gpu.to_device(W6), gpu.to_device(b), d, tiles=tile_sizes)
+for name, tile_sizes in [("the GPU's", cuda_kernels.tiled.CONV_TILES), ("small", small)]:
+    dev_y6 = cuda_kernels.device_array(y6.shape, np.float64)
+    cuda_kernels.conv_relu_forward_cuda(dev_y6, cuda_kernels.to_device(x6), cuda_kernels.to_device(W6),
+                                        cuda_kernels.to_device(b), d, tiles=tile_sizes)
     print(f"tiled forward with {name} tiles, vs NumPy twin:", np.abs(dev_y6.copy_to_host() - y6).max())
     assert np.allclose(dev_y6.copy_to_host(), y6, rtol=1e-12, atol=1e-12)
 runs = []
 for _ in range(2):
-    dev_dW6 = gpu.device_array(W6.shape, np.float64)
-    gpu.conv_backward_weight_cuda(dev_dW6, gpu.to_device(dy), gpu.to_device(x6), d, tiles=small, chunk=7)
+    dev_dW6 = cuda_kernels.device_array(W6.shape, np.float64)
+    cuda_kernels.conv_backward_weight_cuda(dev_dW6, cuda_kernels.to_device(dy), cuda_kernels.to_device(x6), d,
+                                           tiles=small, chunk=7)
     runs.append(dev_dW6.copy_to_host())
 print(f"weight gradient in {-(-N * T // 7)} chunks, vs NumPy twin:", np.abs(runs[0] - dW6).max())
 assert np.allclose(runs[0], dW6, rtol=1e-12, atol=1e-12)
@@ -208,14 +213,23 @@ assert np.array_equal(runs[0], runs[1])  # the same bits every run
 #
 # `backend="cuda"` puts the parameters, their gradients, Adam's moments and every activation on the device. The
 # same seed draws the same initial weights on every backend, so the two models below start equal, and after a few
-# training steps they still agree to rounding. (On a GPU the model runs the tiled kernels; in the simulator, the
-# reference ones, which the simulator runs faster: its cost is Python's, per operation, not memory traffic.)
+# training steps they still agree to rounding.
+#
+# Which convolutions the model runs is an argument of its backend, never a setting read behind it. The name
+# `backend="cuda"` gives the tiled kernels of section 4, what a GPU should run; `pytcn.cuda_backend(kernels=...)` makes
+# the same backend, also called "cuda", on the kernels asked for. This tutorial asks for the tiled ones on a GPU and for
+# the references of sections 1-3 in the simulator, which runs them faster: its cost is Python's, per operation, and
+# a tiled kernel's staging costs it operations and saves it nothing (a small model's training step ran 6 to 10 times
+# slower there on the tiled kernels).
 
 # %%
 from pytcn.tasks.adding import adding_problem  # noqa: E402
 
+kernel_choice = "reference" if simulated else "tiled"
+print(f"the model on 'cuda' runs the {kernel_choice} convolutions")
 arch = dict(input_channels=2, outputs=1, nb_filters=4, kernel_size=2, dilations=[1, 2], dtype=np.float64, seed=0)
-models = {backend: pytcn.TCN(**arch, backend=backend) for backend in ("cpu", "cuda")}
+models = {"cpu": pytcn.TCN(**arch, backend="cpu"),
+          "cuda": pytcn.TCN(**arch, backend=pytcn.cuda_backend(kernels=kernel_choice))}
 optimizers = {backend: pytcn.Adam(model.params, lr=1e-2) for backend, model in models.items()}
 for step in range(3):
     x_batch, y_batch = adding_problem(4, 12, np.random.default_rng(step))
@@ -241,6 +255,8 @@ assert difference < 1e-10
 # - A tile's threads stage what they share in shared memory: 43 times fewer reads of global memory per output.
 # - The weight gradient is split over blocks and chunks, and added in a fixed order: the same bits every run.
 # - The CUDA kernels agree with the NumPy twins to roundoff, and a model trains the same on either backend.
+# - Which kernels a model runs is an argument: `backend="cuda"` runs the tiled ones, `pytcn.cuda_backend(kernels=
+#   "reference")` the formulas.
 #
 # ## Exercises
 #
@@ -254,7 +270,7 @@ assert difference < 1e-10
 
 # %% tags=["hide-cell"]
 # Solution 1: 64 * 32 * 1000 = 2,048,000 elements, one thread each, in blocks of CUDA_THREADS
-blocks, threads = gpu.launch(64 * 32 * 1000)
+blocks, threads = cuda_kernels.launch(64 * 32 * 1000)
 assert blocks == -(-2_048_000 // threads)
 print(f"{blocks} blocks of {threads} threads")
 
@@ -263,7 +279,8 @@ a, b, c = np.float32(1e8), np.float32(-1e8), np.float32(1.0)
 assert (a + b) + c != a + (b + c)  # 1.0 against 0.0
 
 # Solution 3: one block per tile of 32 channels x 64 steps, per sequence: 1 x 10 x 32
-tile_rows, tile_steps = gpu.CONV_TILES.ROWS * gpu.CONV_TILES.PER_ROW, gpu.CONV_TILES.COLS * gpu.CONV_TILES.PER_COL
+tiles = cuda_kernels.tiled.CONV_TILES
+tile_rows, tile_steps = tiles.ROWS * tiles.PER_ROW, tiles.COLS * tiles.PER_COL
 n_blocks = -(-20 // tile_rows) * -(-600 // tile_steps) * 32
 assert n_blocks == 320
-print(f"{n_blocks} blocks of {gpu.CONV_TILES.ROWS * gpu.CONV_TILES.COLS} threads")
+print(f"{n_blocks} blocks of {tiles.ROWS * tiles.COLS} threads")

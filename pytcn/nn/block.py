@@ -4,7 +4,8 @@ import numpy as np
 from ..runtime import validate
 from ..runtime.backends import get_backend
 from ..runtime.memory import empty
-from .layers import BatchNorm1d, CausalConv1D, Dropout, Layer, LayerNorm, ReLU, SpatialDropout1D, _under
+from .architecture import check_normalisation
+from .layers import BatchNorm1d, Conv1D, Dropout, Layer, LayerNorm, ReLU, SpatialDropout1D, _under
 
 
 class ResidualBlock(Layer):
@@ -38,28 +39,25 @@ class ResidualBlock(Layer):
                  use_weight_norm=False, kernel_initializer="he_normal", rng=None, dtype=np.float32, backend="cpu",
                  padding="causal", use_layer_norm=False, use_batch_norm=False):
         super().__init__()
-        use_layer_norm = validate.boolean("use_layer_norm", use_layer_norm)
-        use_batch_norm = validate.boolean("use_batch_norm", use_batch_norm)
-        if use_layer_norm + use_batch_norm + bool(use_weight_norm) > 1:
-            raise ValueError("use_weight_norm, use_layer_norm and use_batch_norm: only one normalisation at a time "
-                             "(as in keras-tcn), got more than one")
+        use_weight_norm, use_layer_norm, use_batch_norm = check_normalisation(use_weight_norm, use_layer_norm,
+                                                                              use_batch_norm)
         norm = LayerNorm if use_layer_norm else BatchNorm1d if use_batch_norm else None
         conv = dict(kernel_size=kernel_size, dilation=dilation, activation=None if norm else "relu",
                     use_weight_norm=use_weight_norm, kernel_initializer=kernel_initializer, rng=rng, dtype=dtype,
                     backend=backend, padding=padding)
         dropout = {"spatial": SpatialDropout1D, "elementwise": Dropout}[
             validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))]
-        self.conv1 = CausalConv1D(in_channels, out_channels, **conv)
+        self.conv1 = Conv1D(in_channels, out_channels, **conv)
         self.norm1 = norm(out_channels, dtype=dtype, backend=backend) if norm else None
         self.dropout1 = dropout(dropout_rate, backend)
-        self.conv2 = CausalConv1D(out_channels, out_channels, **conv)
+        self.conv2 = Conv1D(out_channels, out_channels, **conv)
         self.norm2 = norm(out_channels, dtype=dtype, backend=backend) if norm else None
         self.dropout2 = dropout(dropout_rate, backend)
         self.relu = ReLU(backend)  # after a normalisation (without one, each convolution has its ReLU)
         # a 1x1 convolution (no weight normalisation, as in locuslab/TCN) only where the channel count changes
         self.downsample = None
         if in_channels != out_channels:
-            self.downsample = CausalConv1D(in_channels, out_channels, 1, 1, kernel_initializer=kernel_initializer,
+            self.downsample = Conv1D(in_channels, out_channels, 1, 1, kernel_initializer=kernel_initializer,
                                            rng=rng, dtype=dtype, backend=backend)
         self.relu_out = ReLU(backend)
         self.backend = get_backend(backend)
@@ -88,35 +86,35 @@ class ResidualBlock(Layer):
 
     def _conv_relu(self, conv, norm, x, training):
         """ReLU(norm(conv(x))), or the convolution with its own ReLU without a normalisation; (y, caches)."""
-        h, c = conv.forward(x)
+        h, c_conv = conv.forward(x)
         if norm is None:
-            return h, (c, None, None)
-        h, cn = norm.forward(h, training)
-        h, cr = self.relu.forward(h)
-        return h, (c, cn, cr)
+            return h, (c_conv, None, None)
+        h, c_norm = norm.forward(h, training)
+        h, c_relu = self.relu.forward(h)
+        return h, (c_conv, c_norm, c_relu)
 
     def _conv_relu_backward(self, conv, norm, dy, caches, out):
-        c, cn, cr = caches
+        c_conv, c_norm, c_relu = caches
         if norm is not None:
-            dy, _ = self.relu.backward(dy, cr)  # forward: h = ReLU(norm(z))
-            dy, grads_norm = norm.backward(dy, cn)
-        dx, grads = conv.backward(dy, c, out=out)
+            dy, _ = self.relu.backward(dy, c_relu)  # forward: h = ReLU(norm(z))
+            dy, grads_norm = norm.backward(dy, c_norm)
+        dx, grads = conv.backward(dy, c_conv, out=out)
         return dx, grads, (grads_norm if norm is not None else {})
 
     def forward(self, x, training=False, rng=None):
         """x: (N, C_in, T) -> (out, branch), both (N, C_out, T); cache."""
         h1, c1 = self._conv_relu(self.conv1, self.norm1, x, training)
-        h1, d1 = self.dropout1.forward(h1, training, rng)
+        h1, mask1 = self.dropout1.forward(h1, training, rng)
         h2, c2 = self._conv_relu(self.conv2, self.norm2, h1, training)
-        branch, d2 = self.dropout2.forward(h2, training, rng)
-        residual, cr = (x, None) if self.downsample is None else self.downsample.forward(x)
-        out, co = self.relu_out.forward(branch, residual)  # ReLU(branch + residual), in one pass
-        return (out, branch), (c1, d1, c2, d2, cr, co)
+        branch, mask2 = self.dropout2.forward(h2, training, rng)
+        residual, c_residual = (x, None) if self.downsample is None else self.downsample.forward(x)
+        out, c_out = self.relu_out.forward(branch, residual)  # ReLU(branch + residual), in one pass
+        return (out, branch), (c1, mask1, c2, mask2, c_residual, c_out)
 
     def step(self, x, histories, t):
         """One step of the forward pass at inference, for streaming: x: (N, C_in) at step t -> (out, branch), both
         (N, C_out), what ``forward`` gives at step t. ``histories``: {"conv1": (N, L, C_in), "conv2": (N, L, C_out)},
-        the ring buffers of the two convolutions (see CausalConv1D.step), updated in place. Dropout is the identity;
+        the ring buffers of the two convolutions (see Conv1D.step), updated in place. Dropout is the identity;
         a normalisation is applied to the step as to a sequence of one step (batch norm with its running averages)."""
         h1 = self._step_norm_relu(self.norm1, self.conv1.step(x, histories.get("conv1"), t))
         branch = self._step_norm_relu(self.norm2, self.conv2.step(h1, histories.get("conv2"), t))
@@ -139,20 +137,20 @@ class ResidualBlock(Layer):
         {name: gradient} of every parameter. ``out`` ({name: array}, optional): arrays to write the gradients of the
         convolutions into, in place, under the names returned ("conv1.weight", ...)."""
         out = out or {}
-        c1, d1, c2, d2, cr, co = cache
+        c1, mask1, c2, mask2, c_residual, c_out = cache
         # forward: out = ReLU(branch + residual)
-        dsum, _ = self.relu_out.backward(dout, co)
+        dsum, _ = self.relu_out.backward(dout, c_out)
         # ... and branch also went out as a skip connection, whose gradient adds here
         dbranch_total = dsum
         if dbranch is not None:
-            dbranch = self.backend.array("dbranch", dbranch, 3, dsum.dtype, shape=dsum.shape)
+            dbranch = self.backend.input("dbranch", dbranch, 3, dsum.dtype, shape=dsum.shape)
             dbranch_total = empty(self.backend, dsum.shape, dsum.dtype)
             self.backend.add(dbranch_total, dsum, dbranch)
         # back through branch = dropout2(ReLU(norm2(conv2(h1)))) and h1 = dropout1(ReLU(norm1(conv1(x)))), one layer
         # at a time
-        dh2, _ = self.dropout2.backward(dbranch_total, d2)
+        dh2, _ = self.dropout2.backward(dbranch_total, mask2)
         dh1, grads2, grads_norm2 = self._conv_relu_backward(self.conv2, self.norm2, dh2, c2, _under(out, "conv2."))
-        dh1, _ = self.dropout1.backward(dh1, d1)
+        dh1, _ = self.dropout1.backward(dh1, mask1)
         dx, grads1, grads_norm1 = self._conv_relu_backward(self.conv1, self.norm1, dh1, c1, _under(out, "conv1."))
         grads = {f"conv1.{name}": g for name, g in grads1.items()} | {f"conv2.{name}": g for name, g in grads2.items()}
         grads |= {f"norm1.{name}": g for name, g in grads_norm1.items()}
@@ -161,7 +159,7 @@ class ResidualBlock(Layer):
         if self.downsample is None:
             self.backend.add(dx, dx, dsum)  # dx +=
         else:
-            dresidual, grads_r = self.downsample.backward(dsum, cr, out=_under(out, "downsample."))
+            dresidual, grads_r = self.downsample.backward(dsum, c_residual, out=_under(out, "downsample."))
             self.backend.add(dx, dx, dresidual)
             grads |= {f"downsample.{name}": g for name, g in grads_r.items()}
         return dx, grads

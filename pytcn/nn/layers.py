@@ -68,8 +68,8 @@ def _to_backend(layer):
     layer.params = {name: be.array(name, p, p.ndim, p.dtype) for name, p in layer.params.items()}
 
 
-class CausalConv1D(Layer):
-    """Causal dilated 1-D convolution, optionally weight-normalised, optionally followed by a ReLU.
+class Conv1D(Layer):
+    """Dilated 1-D convolution, causal by default, optionally weight-normalised, optionally followed by a ReLU.
 
         y[n, o, t] = b[o] + sum_{i, j} W[o, i, j] * x[n, i, t - (K-1-j)*d]      (x = 0 before t = 0)
         y = max(y, 0)                                                           (activation="relu")
@@ -82,7 +82,8 @@ class CausalConv1D(Layer):
         W[o] = g[o] * v[o] / ||v[o]||,   ||v[o]|| = sqrt(sum_{i, j} v[o, i, j]^2)
         params: weight_g (C_out, 1, 1), weight_v (C_out, C_in, K), bias (C_out,); g starts at ||v|| so W = v.
 
-    ``padding="same"`` (keras's, for a non-causal TCN) centres the taps instead: of the (K-1)*d steps of padding,
+    ``padding="same"`` (keras's, for a non-causal TCN; then the layer is not causal, and ``CausalConv1D`` refuses it)
+    centres the taps instead: of the (K-1)*d steps of padding,
     P_left = (K-1)*d // 2 go before the sequence and P_right = (K-1)*d - P_left after it, so
 
         y[n, o, t] = b[o] + sum_{i, j} W[o, i, j] * x[n, i, t - P_left + j*d]      (x = 0 outside [0, T))
@@ -132,7 +133,7 @@ class CausalConv1D(Layer):
 
     def forward(self, x):
         """x: (N, C_in, T) -> y: (N, C_out, T), cache."""
-        x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
+        x = self.backend.input("x", x, 3, self.dtype, shape=(None, self.in_channels, None))
         W = self.weight()
         N, _, T = x.shape
         P = self.right_padding
@@ -181,7 +182,7 @@ class CausalConv1D(Layer):
         the gradients of those names into, in place (a model passes its own, which saves a copy of each)."""
         x, W, y = cache
         be = self.backend
-        dy = be.array("dy", dy, 3, self.dtype, shape=y.shape)
+        dy = be.input("dy", dy, 3, self.dtype, shape=y.shape)
         if self.activation == "relu":
             dz = empty(be, y.shape, self.dtype)
             be.relu_backward(dz, dy, y)  # forward: y = max(z, 0) of the convolution's z
@@ -212,6 +213,18 @@ class CausalConv1D(Layer):
         return dx, {"weight_g": dg, "weight_v": dv, "bias": db}
 
 
+class CausalConv1D(Conv1D):
+    """The TCN's convolution: Conv1D with padding="causal", so that an output never reads a later input. Every
+    argument is Conv1D's; ``padding="same"`` is refused here (a convolution that reads the future is not causal):
+    ask for ``Conv1D(..., padding="same")``."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, **options):
+        if options.get("padding", "causal") != "causal":
+            raise ValueError(f"padding must be 'causal' for a CausalConv1D, got {options['padding']!r} (for keras's "
+                             f"non-causal padding='same', use pytcn.Conv1D)")
+        super().__init__(in_channels, out_channels, kernel_size, dilation, **options)
+
+
 class ReLU(Layer):
     """y = max(x, 0), elementwise; the derivative at 0 is taken as 0."""
 
@@ -222,18 +235,18 @@ class ReLU(Layer):
     def forward(self, x, x2=None):
         """x: any shape -> y: the same shape, cache. With ``x2`` (x's shape and dtype), y = max(x + x2, 0) in one
         pass; the backward pass is the same, and the gradient of the sum is the gradient of each term."""
-        x = self.backend.array("x", x, len(getattr(x, "shape", ())), validate.kernel_dtype(x))
+        x = self.backend.input("x", x, None, None)
         y = empty(self.backend, x.shape, x.dtype)
         if x2 is None:
             self.backend.relu_forward(y, x)
         else:
-            x2 = self.backend.array("x2", x2, len(x.shape), x.dtype, shape=x.shape)
+            x2 = self.backend.input("x2", x2, len(x.shape), x.dtype, shape=x.shape)
             self.backend.add_relu_forward(y, x, x2)
         return y, y  # for the backward pass: the unit was active where y > 0
 
     def backward(self, dy, cache):
         y = cache
-        dy = self.backend.array("dy", dy, len(y.shape), y.dtype, shape=y.shape)
+        dy = self.backend.input("dy", dy, len(y.shape), y.dtype, shape=y.shape)
         dx = empty(self.backend, y.shape, y.dtype)
         self.backend.relu_backward(dx, dy, y)
         return dx, {}
@@ -252,7 +265,7 @@ class _InvertedDropout(Layer):
 
     def forward(self, x, training=False, rng=None):
         """x: (N, C, T) -> y, cache (the mask, or None when nothing was dropped)."""
-        x = self.backend.array("x", x, 3, validate.kernel_dtype(x))
+        x = self.backend.input("x", x, 3, None)
         if not training or self.rate == 0.0:
             return x, None  # the identity: backward passes dy through
         if rng is None:
@@ -266,7 +279,7 @@ class _InvertedDropout(Layer):
 
     def backward(self, dy, cache):
         mask = cache
-        dy = self.backend.array("dy", dy, 3, validate.kernel_dtype(dy))
+        dy = self.backend.input("dy", dy, 3, None)
         if mask is None:
             return dy, {}
         if tuple(self.mask_shape(dy.shape)) != tuple(mask.shape):
@@ -314,7 +327,7 @@ class LayerNorm(Layer):
 
     def forward(self, x, training=False):
         """x: (N, C, T) -> y, cache. ``training`` changes nothing (accepted for the same call as BatchNorm1d)."""
-        x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.channels, None))
+        x = self.backend.input("x", x, 3, self.dtype, shape=(None, self.channels, None))
         N, _, T = x.shape
         y = empty(self.backend, x.shape, self.dtype)
         mean = empty(self.backend, (N, T), self.dtype)
@@ -324,7 +337,7 @@ class LayerNorm(Layer):
 
     def backward(self, dy, cache):
         x, mean, rstd = cache
-        dy = self.backend.array("dy", dy, 3, self.dtype, shape=x.shape)
+        dy = self.backend.input("dy", dy, 3, self.dtype, shape=x.shape)
         dx = empty(self.backend, x.shape, self.dtype)
         dweight = empty(self.backend, (self.channels,), self.dtype)
         dbias = empty(self.backend, (self.channels,), self.dtype)
@@ -361,7 +374,7 @@ class BatchNorm1d(Layer):
 
     def forward(self, x, training=False):
         """x: (N, C, T) -> y, cache. In training, from the batch's statistics (and the running ones updated)."""
-        x = self.backend.array("x", x, 3, self.dtype, shape=(None, self.channels, None))
+        x = self.backend.input("x", x, 3, self.dtype, shape=(None, self.channels, None))
         be = self.backend
         N, _, T = x.shape
         y = empty(be, x.shape, self.dtype)
@@ -390,7 +403,7 @@ class BatchNorm1d(Layer):
 
     def backward(self, dy, cache):
         x, mean, var, batch_statistics = cache
-        dy = self.backend.array("dy", dy, 3, self.dtype, shape=x.shape)
+        dy = self.backend.input("dy", dy, 3, self.dtype, shape=x.shape)
         dx = empty(self.backend, x.shape, self.dtype)
         dweight = empty(self.backend, (self.channels,), self.dtype)
         dbias = empty(self.backend, (self.channels,), self.dtype)
@@ -431,15 +444,15 @@ class Linear(Layer):
 
     def forward(self, x):
         """x: (M, F) -> y: (M, O), cache."""
-        x = self.backend.array("x", x, 2, self.dtype, shape=(None, self.in_features))
+        x = self.backend.input("x", x, 2, self.dtype, shape=(None, self.in_features))
         y = empty(self.backend, (x.shape[0], self.out_features), self.dtype)
         self.backend.linear_forward(y, x, self.params["weight"], self.params["bias"])
         return y, x  # for the backward pass: dW = dy.T @ x
 
     def backward(self, dy, cache, out=None):
-        """dy: (M, O) -> dx: (M, F), {"weight": dW, "bias": db}. ``out``: as for CausalConv1D.backward."""
+        """dy: (M, O) -> dx: (M, F), {"weight": dW, "bias": db}. ``out``: as for Conv1D.backward."""
         x = cache
-        dy = self.backend.array("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
+        dy = self.backend.input("dy", dy, 2, self.dtype, shape=(x.shape[0], self.out_features))
         dx = empty(self.backend, x.shape, self.dtype)
         dW = _gradient_array(self.backend, out, "weight", self.params["weight"].shape, self.dtype)
         db = _gradient_array(self.backend, out, "bias", (self.out_features,), self.dtype)

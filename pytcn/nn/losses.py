@@ -2,13 +2,14 @@
 
 ``backend`` names the kernels that compute the loss: 'numpy' (the NumPy twins), 'cpu' (the Numba kernels) or 'cuda'
 (a prediction on the GPU; targets and labels, NumPy arrays, are copied there, and only the loss, one number, comes
-back). By default it follows the prediction: 'cuda' for a device array, else 'numpy', so that NumPy arrays meet NumPy
-code; the training loop passes its model's backend (``pytcn.mse(pred, y, backend=model.backend)``).
+back). By default it follows the prediction as every default backend does (``pytcn.runtime.backends.backend_for``):
+'cuda' for a device array, else 'numpy'; the training loop passes its model's backend (``pytcn.mse(pred, y,
+backend=model.backend)``).
 """
 import numpy as np
 
 from ..runtime import validate
-from ..runtime.backends import get_backend, is_device_array, to_numpy
+from ..runtime.backends import backend_for, is_device_array, to_numpy
 
 
 def mse(pred, target, backend=None, mask=None):
@@ -18,7 +19,7 @@ def mse(pred, target, backend=None, mask=None):
     positions pred.shape[:-1] (e.g. (N, T), or anything that broadcasts to it), >= 0, 0 for a position that must not
     count (see ``length_mask`` and ``warmup_mask``); the loss is then the weighted mean over the positions kept.
     """
-    be = _backend(pred, backend)
+    be = backend_for(pred, backend)
     pred = _as_prediction("pred", pred, be)
     target = be.array("target", target, len(pred.shape), pred.dtype, shape=pred.shape)
     dpred = be.empty(pred.shape, pred.dtype)
@@ -38,7 +39,7 @@ def cross_entropy(logits, labels, backend=None, mask=None):
     averaged over all N*T steps as torch.nn.CrossEntropyLoss does. ``mask``: weights of the positions (labels'
     shape, or anything that broadcasts to it), >= 0; the loss is then the weighted mean over the positions kept.
     """
-    be = _backend(logits, backend)
+    be = backend_for(logits, backend)
     logits = _as_prediction("logits", logits, be)
     if len(logits.shape) not in (2, 3):
         raise ValueError(f"logits must be (N, C) or (N, T, C), got shape {logits.shape}")
@@ -103,11 +104,6 @@ def accuracy(logits, labels):
     """The fraction of positions whose largest logit is the label's (logits may be a device array)."""
     return float(np.mean(np.argmax(to_numpy(logits), axis=-1) == labels))
 
-
-def _backend(pred, backend):
-    if backend is None:
-        return get_backend("cuda" if is_device_array(pred) else "numpy")
-    return get_backend(backend)
 
 
 def _as_prediction(name, a, be):

@@ -6,48 +6,19 @@
 Inputs and outputs are (batch, time, channels), as in keras-tcn; inside, the model works channels-first, the layout
 of the kernels, and transposes once on the way in and once on the way out.
 """
-import contextlib
-import numbers
-import threading
-from collections.abc import Sequence
-
 import numpy as np
 
 from ..runtime import validate
 from ..runtime.archive import save_checkpoint
 from ..runtime.backends import get_backend, pack, packed_zeros
-from ..runtime.memory import Workspace, afresh, empty, zeros
+from ..runtime.memory import afresh, empty, zeros
+from ..runtime.passes import Passes
+from . import streaming
+from .architecture import check_dilations, check_nb_filters, check_normalisation, receptive_field
 from .block import ResidualBlock
 from .layers import Linear, _under
 
-
-def receptive_field(kernel_size, dilations, nb_stacks=1):
-    """The exact number of input steps that can reach one output step: 1 + 2 (K-1) * nb_stacks * sum(dilations).
-
-    Each residual block holds two convolutions of kernel size K and dilation d; each looks (K-1)*d steps further
-    back, and the residual and skip paths add no reach of their own. Worked example, K = 6, dilations 1..32
-    (sum 63), one stack: R = 1 + 2 * 5 * 63 = 631 steps. The often-quoted approximation 2^(D-1) * K * s
-    (D levels of dilation, s stacks) gives 2^5 * 6 * 1 = 192 for the same network: it counts one convolution per
-    block and ignores that a kernel of size K spans only K-1 gaps.
-    """
-    K = validate.integer("kernel_size", kernel_size, 1)
-    stacks = validate.integer("nb_stacks", nb_stacks, 1)
-    return 1 + 2 * (K - 1) * stacks * sum(_check_dilations(dilations))
-
-
-def _check_dilations(dilations):
-    # an ordered sequence only: a set or a dict has a length too, but no order the blocks could follow
-    ordered = isinstance(dilations, Sequence) or (isinstance(dilations, np.ndarray) and dilations.ndim == 1)
-    if isinstance(dilations, (str, bytes)) or not ordered:
-        raise TypeError(f"dilations must be a list of positive integers, got {dilations!r}")
-    if len(dilations) == 0:
-        raise ValueError(f"dilations must not be empty, got {dilations!r}")
-    for d in dilations:
-        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
-            raise TypeError(f"dilations must be a list of positive integers, got {dilations!r} (with {d!r})")
-        if d < 1:
-            raise ValueError(f"dilations must all be >= 1, got {dilations!r} (with {d!r})")
-    return [int(d) for d in dilations]
+__all__ = ["TCN", "receptive_field"]
 
 
 class TCN:
@@ -103,30 +74,23 @@ class TCN:
         self.outputs = validate.integer("outputs", outputs, 1)
         self.kernel_size = validate.integer("kernel_size", kernel_size, 1)
         self.nb_stacks = validate.integer("nb_stacks", nb_stacks, 1)
-        self.dilations = _check_dilations(dilations)
-        self.nb_filters = self._check_nb_filters(nb_filters)
+        self.dilations = check_dilations("dilations", dilations)
         self.use_skip_connections = validate.boolean("use_skip_connections", use_skip_connections)
+        self.nb_filters = check_nb_filters(nb_filters, len(self.dilations), self.use_skip_connections)
         self.dropout_rate = validate.real("dropout_rate", dropout_rate, 0.0, 1.0, high_open=True)
         self.dropout_type = validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))
         self.padding = validate.one_of("padding", padding, ("causal", "same"))
         self.return_sequences = validate.boolean("return_sequences", return_sequences)
         self.activation = validate.one_of("activation", activation, ("relu",))
         self.kernel_initializer = kernel_initializer
-        self.use_weight_norm = validate.boolean("use_weight_norm", use_weight_norm)
-        self.use_layer_norm = validate.boolean("use_layer_norm", use_layer_norm)
-        self.use_batch_norm = validate.boolean("use_batch_norm", use_batch_norm)
-        if self.use_weight_norm + self.use_layer_norm + self.use_batch_norm > 1:
-            raise ValueError(f"use_weight_norm, use_layer_norm and use_batch_norm: one normalisation at most (as in "
-                             f"keras-tcn), got {use_weight_norm}, {use_layer_norm} and {use_batch_norm}")
+        self.use_weight_norm, self.use_layer_norm, self.use_batch_norm = check_normalisation(
+            use_weight_norm, use_layer_norm, use_batch_norm)
         self.dtype = validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
         if seed is not None:
             validate.integer("seed", seed, 0)
         self.seed = seed
         channels = self.nb_filters if isinstance(self.nb_filters, list) else [self.nb_filters] * len(self.dilations)
-        if self.use_skip_connections and len(set(channels)) > 1:
-            raise ValueError(f"nb_filters must be one width for all blocks when use_skip_connections is on (their "
-                             f"outputs are summed), got {nb_filters!r}")
 
         self.rng = np.random.default_rng(seed)  # initial weights, then the dropout masks of training steps
         self.blocks = []
@@ -154,36 +118,23 @@ class TCN:
         # touched by an optimizer; the blocks' own arrays, by name
         self.buffers = {name: b for k, block in enumerate(self.blocks) for name, b in
                         block.named_buffers(f"tcn.network.{k}.")}
-        self.configure_memory()
-        self._lock = threading.Lock()  # one pass at a time: concurrent passes would write the same gradients
+        # the lock, the per-thread arenas, the checks and the device copies around each pass (pytcn/runtime/passes.py)
+        self.passes = Passes(self.backend, self.dtype)
 
     def configure_memory(self, reuse=True, poison=False):
-        """How the model's passes get their arrays (pytcn/runtime/memory.py). ``reuse=True`` (the default): from arenas
-        that hand the same buffers out again at every pass, one set per thread. ``reuse=False``: every array anew,
-        as a layer on its own allocates (for comparisons: the tests check both ways agree, benchmarks/memory.py
+        """How the model's passes get their arrays (pytcn/runtime/memory.py). ``reuse=True`` (the default): from
+        arenas that hand the same buffers out again at every pass, one set per thread. ``reuse=False``: every array
+        anew, as a layer on its own allocates (for comparisons: the tests check both ways agree, benchmarks/memory.py
         times them). ``poison=True``: buffers filled with NaN whenever their arena is reset (for tests)."""
-        self._reuse = validate.boolean("reuse", reuse)
-        self._poison = validate.boolean("poison", poison)
-        self._threads = threading.local()  # each thread's Workspace, made at its first pass
+        self.passes.configure(reuse, poison)
 
     def workspace(self):
         """This thread's Workspace: its arenas and the caches of its last forward."""
-        ws = getattr(self._threads, "workspace", None)
-        if ws is None:
-            ws = self._threads.workspace = Workspace(self.backend, self._poison)
-        return ws
+        return self.passes.workspace()
 
     def _layers_named_parameters(self):
         named = [entry for b, block in enumerate(self.blocks) for entry in block.named_parameters(f"tcn.network.{b}.")]
         return named + self.linear.named_parameters("linear.")
-
-    def _check_nb_filters(self, nb_filters):
-        if isinstance(nb_filters, (list, tuple)):
-            if len(nb_filters) != len(self.dilations):
-                raise ValueError(f"nb_filters must be an int or a list with one entry per dilation "
-                                 f"({len(self.dilations)}), got {nb_filters!r}")
-            return [validate.integer("nb_filters", f, 1) for f in nb_filters]
-        return validate.integer("nb_filters", nb_filters, 1)
 
     # ---------------------------------------------------------------------------------------------------------
     # what the network is
@@ -213,7 +164,7 @@ class TCN:
             reach += d
             n = sum(int(p.size) for p in block.params.values())
             rows.append((str(b), str(b // len(self.dilations)), str(d), f"(N, T, {block.conv1.in_channels})",
-                         f"(N, T, {block.conv2.out_channels})", f"{n:,}", str(1 + 2 * (K - 1) * reach)))
+                         f"(N, T, {block.conv2.out_channels})", f"{n:,}", str(receptive_field(K, [reach]))))
         steps = "N, T, " if self.return_sequences else "N, "
         head_params = sum(int(p.size) for p in self.linear.params.values())
         rows.append(("head", "", "", f"({steps}{head_in[0]})", f"({steps}{self.outputs})", f"{head_params:,}", ""))
@@ -263,123 +214,120 @@ class TCN:
         that sequence alone, whatever the padding after it. (With return_sequences every step is output: leave
         lengths out and mask the padding out of the loss instead, ``pytcn.losses.length_mask``.)
         """
-        training = validate.boolean("training", training)
-        if rng is not None:
-            validate.generator("rng", rng)
-        if training and rng is None:
-            rng = self.rng
-        x = self._validated("x", x, 3, (None, None, self.input_channels))
-        steps = self._head_steps(x.shape[0], x.shape[1], lengths)
-        with self._lock:
-            ws = self.workspace()
-            ws.new_pass(tuple(x.shape[:2]))  # the arena is reset below: the caches of the previous pass die here
-            if steps is not None:  # on the backend; without lengths the same at every pass of this shape: kept
-                if lengths is not None:
-                    steps = self.backend.to_device(steps)
-                else:
-                    if ws.head_steps is None:
-                        ws.head_steps = self.backend.to_device(steps)
-                    steps = ws.head_steps
-            with self._arena(ws.forward):
-                y, caches = self._forward(self._on_backend(x), training, rng, steps)
-            ws.last_pass = (tuple(x.shape), caches, tuple(y.shape))
-        return y
-
-    def _head_steps(self, N, T, lengths):
-        """The step the head reads of each sequence (N,) int64, or None with return_sequences."""
-        if lengths is not None:
-            if self.return_sequences:
-                raise ValueError("lengths is for a head that reads one step (return_sequences=False); with "
-                                 "return_sequences every step is output: mask the padding out of the loss instead "
-                                 "(pytcn.losses.length_mask(lengths, T))")
-            if self.padding == "same":
-                raise ValueError("lengths cannot be used with padding='same': there a step reads the steps after it, "
-                                 "so the padding after a shorter sequence changes its outputs")
-            lengths = validate.lengths("lengths", lengths, N, T)
-            return lengths - 1
-        if self.return_sequences:
-            return None
-        # the last step; with padding='same' the middle one, as keras-tcn's head reads it
-        return np.full(N, T // 2 if self.padding == "same" else T - 1, np.int64)
-
-    def _forward(self, x, training, rng, steps):
-        """The pass in the kernels' layout: every array from the current arena. Returns y and the caches."""
-        be = self.backend
+        rng = self._dropout_rng(training, rng)
+        x = self.passes.checked("x", x, 3, (None, None, self.input_channels))  # the public boundary
         N, T, _ = x.shape
-        h = empty(be, (N, self.input_channels, T), self.dtype)
-        be.transpose(h, x)  # N, C_in, T: the kernels' layout
-        block_caches = []
-        features = None  # N, F, T: with skip connections, the sum of every block's branch output
-        if self.use_skip_connections:
-            features = zeros(be, (N, self.blocks[-1].conv2.out_channels, T), self.dtype)
-        for block in self.blocks:
-            (h, branch), cache = block.forward(h, training, rng)
-            block_caches.append(cache)
-            if self.use_skip_connections:
-                be.add(features, features, branch)  # features += branch, in place
-        if not self.use_skip_connections:
-            features = h
-        F = features.shape[1]
-        if self.return_sequences:
-            rows = empty(be, (N, T, F), self.dtype)
-            be.transpose(rows, features)
-            head_input = rows.reshape(N * T, F)
-        else:
-            head_input = empty(be, (N, F), self.dtype)
-            be.take_steps(head_input, features, steps)  # the head reads one step of each sequence
-        with afresh():  # the prediction is the caller's to keep: a new array, never an arena's
-            y, head_cache = self.linear.forward(head_input)  # N*T or N, outputs
-        if self.return_sequences:
-            y = y.reshape(N, T, self.outputs)
-        return y, (block_caches, head_cache, tuple(features.shape), steps)
+        lengths = self._checked_lengths(lengths, N, T)
+        be = self.backend
+        with self.passes.forward(x) as x:  # one pass at a time, this thread's arenas, x on the device
+            steps = self._head_steps(N, T, lengths)  # the time step the head reads of each sequence; None: every one
+            h = empty(be, (N, self.input_channels, T), self.dtype)
+            be.transpose(h, x)  # N, C_in, T: the kernels' layout
+            features = zeros(be, (N, self.width, T), self.dtype) if self.use_skip_connections else None
+            block_caches = []
+            for block in self.blocks:
+                (h, branch), cache = block.forward(h, training, rng)
+                block_caches.append(cache)
+                if self.use_skip_connections:
+                    be.add(features, features, branch)  # features = the sum of every block's branch
+            if not self.use_skip_connections:
+                features = h  # the last block's output
+            head_input = self._head_input(features, steps)  # N, F: the step the head reads; or N*T, F
+            with afresh():  # the prediction is the caller's to keep: a new array, never an arena's
+                y, head_cache = self.linear.forward(head_input)
+            y = y.reshape(N, T, self.outputs) if self.return_sequences else y
+            self.passes.keep((block_caches, head_cache, features.shape, steps), y.shape)  # for backward
+        return y
 
     def backward(self, dy):
         """dy: the gradient of the loss with respect to forward's output (its shape) -> dx: (N, T, input_channels).
 
         Fills ``grads`` (overwriting what the previous backward wrote) from the caches of this thread's last forward.
         """
-        with self._lock:
-            ws = self.workspace()
-            if ws.last_pass is None:
-                raise RuntimeError("TCN.backward called before forward (in this thread): there is no pass to go back "
-                                   "through")
-            x_shape, caches, y_shape = ws.last_pass
-            dy = self._validated("dy", dy, len(y_shape), y_shape)
-            return self._backward(ws, dy, x_shape, caches)
-
-    def _backward(self, ws, dy, x_shape, caches):
-        be = self.backend
-        block_caches, head_cache, features_shape, steps = caches
-        N, F, T = features_shape
-        scratch = ws.scratch
-        with self._arena(scratch):
-            dy = self._on_backend(dy)
+        be, grads = self.backend, self.grads
+        with self.passes.backward(dy) as (dy, (block_caches, head_cache, features_shape, steps)):
+            N, F, T = features_shape
             if self.return_sequences:
-                drows, grads = self.linear.backward(dy.reshape(N * T, self.outputs), head_cache,
-                                                    out=_under(self.grads, "linear."))  # N*T, F
+                drows, _ = self.linear.backward(dy.reshape(N * T, self.outputs), head_cache,
+                                                out=_under(grads, "linear."))  # N*T, F
             else:
-                drows, grads = self.linear.backward(dy, head_cache, out=_under(self.grads, "linear."))  # N, F
-            self._store_gradients("linear.", grads)
-            with self._arena(ws.backward):  # read by every block: lives through the whole backward pass
-                dfeatures = empty(be, features_shape, self.dtype)
-                if self.return_sequences:
-                    be.transpose(dfeatures, drows.reshape(N, T, F))  # forward: rows = features transposed
-                else:
-                    be.scatter_steps(dfeatures, drows, steps)  # forward read one step of each sequence
+                drows, _ = self.linear.backward(dy, head_cache, out=_under(grads, "linear."))  # N, F
+            with self.passes.whole_backward():  # read by every block: lives through the whole backward pass
+                dfeatures = self._head_input_backward(drows, steps, features_shape)  # N, F, T
                 # with skip connections: features = the sum of every block's branch, and the last block's out goes
                 # nowhere; without: features = the last block's out
                 dh = zeros(be, features_shape, self.dtype) if self.use_skip_connections else dfeatures
-        dbranch = dfeatures if self.use_skip_connections else None
-        for b in reversed(range(len(self.blocks))):
-            if self._reuse:
-                scratch.reset(keep=dh if b < len(self.blocks) - 1 else None)  # the block above is done: only
-            with self._arena(scratch, reset=False):  # its input gradient dh, which this block reads, lives on
-                dh, grads = self.blocks[b].backward(dh, block_caches[b], dbranch,
-                                                    out=_under(self.grads, f"tcn.network.{b}."))
-                self._store_gradients(f"tcn.network.{b}.", grads)
-        dx = be.empty(x_shape, self.dtype)  # the caller's: not from an arena
-        be.transpose(dx, dh)  # back to (N, T, C_in)
+            dbranch = dfeatures if self.use_skip_connections else None
+            for b in reversed(range(len(self.blocks))):
+                # the block above is done: only its input gradient dh, which this block reads, lives on
+                with self.passes.block_backward(keep=dh if b < len(self.blocks) - 1 else None):
+                    prefix = f"tcn.network.{b}."
+                    dh, block_grads = self.blocks[b].backward(dh, block_caches[b], dbranch, out=_under(grads, prefix))
+                    self._store_gradients(prefix, block_grads)
+            dx = be.empty((N, T, self.input_channels), self.dtype)  # the caller's: not from an arena
+            be.transpose(dx, dh)  # back to (N, T, C_in)
         return dx
+
+    __call__ = forward
+
+    @property
+    def width(self):
+        """F: the channels of the features the head reads (the last block's)."""
+        return self.blocks[-1].conv2.out_channels
+
+    def _dropout_rng(self, training, rng):
+        """The generator of this pass's dropout masks: ``rng``, or the model's own in training."""
+        training = validate.boolean("training", training)
+        if rng is not None:
+            validate.generator("rng", rng)
+        return self.rng if training and rng is None else rng
+
+    def _checked_lengths(self, lengths, N, T):
+        """``lengths`` (N ints in [1, T]) checked, or None."""
+        if lengths is None:
+            return None
+        if self.return_sequences:
+            raise ValueError("lengths is for a head that reads one step (return_sequences=False); with "
+                             "return_sequences every step is output: mask the padding out of the loss instead "
+                             "(pytcn.losses.length_mask(lengths, T))")
+        if self.padding == "same":
+            raise ValueError("lengths cannot be used with padding='same': there a step reads the steps after it, "
+                             "so the padding after a shorter sequence changes its outputs")
+        return validate.lengths("lengths", lengths, N, T)
+
+    def _head_steps(self, N, T, lengths):
+        """The time step the head reads of each sequence (N,) int64 on the backend, or None with return_sequences."""
+        if lengths is not None:
+            return self.backend.to_device(lengths - 1)  # each sequence's own last step
+        if self.return_sequences:
+            return None
+        # the last step; with padding='same' the middle one, as keras-tcn's head reads it; the same at every pass
+        step = T // 2 if self.padding == "same" else T - 1
+        return self.passes.device_constant("head steps", lambda: np.full(N, step, np.int64))
+
+    def _head_input(self, features, steps):
+        """The rows the head reads: features (N, F, T) at one step of each sequence, (N, F); or at every step,
+        (N*T, F)."""
+        be = self.backend
+        N, F, T = features.shape
+        if self.return_sequences:
+            rows = empty(be, (N, T, F), self.dtype)
+            be.transpose(rows, features)
+            return rows.reshape(N * T, F)
+        head_input = empty(be, (N, F), self.dtype)
+        be.take_steps(head_input, features, steps)
+        return head_input
+
+    def _head_input_backward(self, drows, steps, features_shape):
+        """The adjoint of ``_head_input``: dfeatures (N, F, T) from the rows' gradient."""
+        be = self.backend
+        N, F, T = features_shape
+        dfeatures = empty(be, features_shape, self.dtype)
+        if self.return_sequences:
+            be.transpose(dfeatures, drows.reshape(N, T, F))  # forward: rows = features transposed
+        else:
+            be.scatter_steps(dfeatures, drows, steps)  # forward read one step of each sequence
+        return dfeatures
 
     # ---------------------------------------------------------------------------------------------------------
     # streaming: one step at a time (pytcn/nn/streaming.py)
@@ -387,49 +335,22 @@ class TCN:
     def stream(self, batch_size=None, state=None):
         """A stream state for ``batch_size`` sequences at their start (zeros), or a copy of ``state`` on this model's
         backend (to keep a state, or to restore one saved as NumPy arrays). See pytcn.streaming."""
-        from . import streaming
-
         return streaming.new_state(self, batch_size, state)
 
     def step(self, x, state):
         """x: (N, input_channels), the inputs of the next step -> (y, state): y (N, outputs), what ``forward`` gives at
         that step, and the state, advanced in place. x may be a chunk (N, T, input_channels): y is (N, T, outputs).
         Dropout is off (inference)."""
-        from . import streaming
-
         return streaming.step(self, x, state)
 
     def reset_stream(self, state, samples=None):
         """Starts the sequences ``samples`` of ``state`` (indices into its batch; all by default) afresh, in place."""
-        from . import streaming
-
         return streaming.reset(self, state, samples)
-
-    def _validated(self, name, a, ndim, shape):
-        """``a`` checked (and, on the host, converted to the model's dtype and made contiguous)."""
-        if self.backend.on_device and self.backend.is_array(a):
-            return self.backend.array(name, a, ndim, self.dtype, shape)
-        return validate.float_array(name, a, ndim, self.dtype, shape)
-
-    def _on_backend(self, a):
-        """A validated array in the backend's memory: on a device backend, a NumPy array is copied into a buffer of
-        the current arena (once per pass) rather than into a new device allocation."""
-        if not self.backend.on_device or self.backend.is_array(a):
-            return a
-        dev = empty(self.backend, a.shape, a.dtype)
-        self.backend.load(dev, a)
-        return dev
 
     def _store_gradients(self, prefix, grads):
         for name, g in grads.items():
             if g is not self.grads[prefix + name]:  # not written in place (a norm's): copied
                 self.backend.copy(self.grads[prefix + name], g)
-
-    def _arena(self, arena, reset=True):
-        """The arena to allocate from, reset first unless told not to; or, without reuse, none: every array anew."""
-        return arena.use(reset) if self._reuse else contextlib.nullcontext()
-
-    __call__ = forward
 
     # ---------------------------------------------------------------------------------------------------------
     # parameters, PyTorch-style

@@ -7,15 +7,14 @@ norm is at most ``max_grad_norm``, as torch.nn.utils.clip_grad_norm_ does.
 import numpy as np
 
 from ..runtime import validate
-from ..runtime.backends import Packed, backend_of, get_backend, infer_backend, packed_zeros
+from ..runtime.backends import Packed, backend_for, packed_zeros
 
 
 def global_grad_norm(grads, backend=None):
     """sqrt(sum of every squared gradient entry), accumulated in float64: by default on the backend of a model's
-    ``grads``, or for another dict on 'cuda' for device arrays and 'cpu' for NumPy ones."""
-    arrays = list(grads.values())
-    be = backend_of(grads, infer_backend(*arrays)) if backend is None else get_backend(backend)
-    return float(np.sqrt(be.sum_squares(arrays)))
+    ``grads``, or for another dict on 'cuda' for device arrays and 'numpy' for NumPy ones (``backend_for``)."""
+    be = backend_for(grads, backend)
+    return float(np.sqrt(be.sum_squares(list(grads.values()))))
 
 
 def clip_factor(grads, max_grad_norm, backend=None):
@@ -32,9 +31,7 @@ class _Optimizer:
         self.params = dict(params)
         # a model's params are views of one flat buffer (pytcn.runtime.backends.pack): then one pass updates them all
         self._packed = params if isinstance(params, Packed) else None
-        # unless named: the backend of a model's params, or for another dict 'cuda' for device arrays, else 'cpu'
-        self.backend = backend_of(params, infer_backend(*self.params.values())) if backend is None \
-            else get_backend(backend)
+        self.backend = backend_for(params, backend)  # unless named: the model's, or the arrays' (backend_for)
         kind = "device array" if self.backend.on_device else "NumPy array"
         for name, p in self.params.items():
             # updated in place by the kernels, so a parameter cannot be converted: it is refused instead

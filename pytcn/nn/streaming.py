@@ -108,35 +108,32 @@ def step(model, x, state):
         raise ValueError(f"x must be one step (N, input_channels) or a chunk of steps (N, T, input_channels), got "
                          f"{_describe(x)}")
     shape = (N, model.input_channels) if ndim == 2 else (N, None, model.input_channels)
-    x = model._validated("x", x, ndim, shape)  # N None: a model of kernel size 1 keeps no history, any N goes
-    with model._lock:
-        ws = model.workspace()
-        with model._arena(ws.stream):  # pytcn/runtime/memory.py
-            x = model._on_backend(x)
-            if ndim == 2:
-                return _one_step(model, ws, x, state), state
-            # a chunk: the steps one after the other, each step's input and output a contiguous (N, C) row of a
-            # time-major copy (T, N, C), made and undone with the model's transpose of the last two axes
-            N, T, C = x.shape
-            xt = empty(be, (N, C, T), model.dtype)
-            be.transpose(xt, x)
-            x_rows = empty(be, (1, T, N * C), model.dtype)
-            be.transpose(x_rows, xt.reshape(1, N * C, T))  # T, N, C
-            x_rows = x_rows.reshape(T, N, C)
-            y_rows = empty(be, (T, N, model.outputs), model.dtype)
-            for t in range(T):
-                be.copy(y_rows[t], _one_step(model, ws, x_rows[t], state))
-            yt = empty(be, (1, N * model.outputs, T), model.dtype)
-            be.transpose(yt, y_rows.reshape(1, T, N * model.outputs))  # N, outputs, T
-            with afresh():  # the output is the caller's to keep
-                y = be.empty((N, T, model.outputs), model.dtype)
-            be.transpose(y, yt.reshape(N, model.outputs, T))
-            return y, state
+    x = model.passes.checked("x", x, ndim, shape)  # N None: a model of kernel size 1 keeps no history, any N goes
+    with model.passes.stream(x) as x:  # one call at a time; its arena (pytcn/runtime/passes.py); x on the device
+        if ndim == 2:
+            return _one_step(model, x, state), state
+        # a chunk: the steps one after the other, each step's input and output a contiguous (N, C) row of a
+        # time-major copy (T, N, C), made and undone with the model's transpose of the last two axes
+        N, T, C = x.shape
+        xt = empty(be, (N, C, T), model.dtype)
+        be.transpose(xt, x)
+        x_rows = empty(be, (1, T, N * C), model.dtype)
+        be.transpose(x_rows, xt.reshape(1, N * C, T))  # T, N, C
+        x_rows = x_rows.reshape(T, N, C)
+        y_rows = empty(be, (T, N, model.outputs), model.dtype)
+        for t in range(T):
+            be.copy(y_rows[t], _one_step(model, x_rows[t], state))
+        yt = empty(be, (1, N * model.outputs, T), model.dtype)
+        be.transpose(yt, y_rows.reshape(1, T, N * model.outputs))  # N, outputs, T
+        with afresh():  # the output is the caller's to keep
+            y = be.empty((N, T, model.outputs), model.dtype)
+        be.transpose(y, yt.reshape(N, model.outputs, T))
+        return y, state
 
 
-def _one_step(model, ws, x, state):
+def _one_step(model, x, state):
     """x: (N, C_in), contiguous, on the backend -> y: (N, outputs), a new array. Advances the state by one step."""
-    with model._arena(ws.stream_step):  # this step's temporaries: the same buffers again at the next step
+    with model.passes.stream_step():  # this step's temporaries: the same buffers again at the next step
         return _step_through_blocks(model, x, state)
 
 

@@ -4,75 +4,74 @@
 - ``"cpu"``: the Numba CPU kernels, the default.
 - ``"numpy"``: the NumPy references the kernels are tested against: slow, but every line can be stepped through
   in a debugger, which is what a tutorial wants.
-- ``"cuda"``: the numba-cuda kernels of ``kernels/gpu.py`` (``pip install -e '.[cuda]'``). Parameters, gradients,
-  Adam's moments and every activation live on the GPU; a batch goes there once per step, and the loss (and, with
-  gradient clipping, the gradient norm) comes back once per step.
+- ``"cuda"``: the numba-cuda kernels of ``kernels/cuda/`` (``pip install -e '.[cuda]'``), the convolutions tiled;
+  ``cuda_backend(kernels="reference")`` is the same backend on the one-thread-per-output reference convolutions.
+  Parameters, gradients, Adam's moments and every activation live on the GPU; a batch goes there once per step, and
+  the loss (and, with gradient clipping, the gradient norm) comes back once per step.
 
 A backend bundles the kernels (``kernels.TWINS``), the plumbing between them (``kernels.arrays.PLUMBING``: transposes,
-sums, dropout masks, weight normalisation) and four ways to handle its arrays: ``empty``, ``zeros``, ``array``
-(validate, and move to the backend's memory) and ``to_host`` (a NumPy copy).
+sums, dropout masks, weight normalisation) and its ways with arrays. An array reaches a backend in one of three ways,
+each for one purpose: ``array`` (check a caller's array, and copy it to the backend's memory: a new array), ``load``
+(copy a NumPy array into an array of the backend, in place: parameters, masks) and, during a model's pass,
+``Passes.on_backend`` (pytcn/runtime/passes.py: into a buffer of the current arena). ``to_host`` brings one back.
 """
+import contextlib
+import contextvars
 import importlib
 import importlib.util
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from .. import kernels
 from . import validate
 
+_trusted = contextvars.ContextVar("pytcn_trusted", default=False)  # per thread: inside a model's pass
+
+
+@contextlib.contextmanager
+def trusted():
+    """Within it (a model's pass, pytcn/runtime/passes.py), ``Backend.input`` takes arrays as they are."""
+    token = _trusted.set(True)
+    try:
+        yield
+    finally:
+        _trusted.reset(token)
+
 
 class BackendUnavailableError(RuntimeError):
     """The backend asked for cannot run here (numba-cuda or a GPU is missing); the message says which and what to do."""
 
 
-@dataclass(frozen=True)
 class Backend:
-    name: str
-    on_device: bool  # arrays are device arrays (numba-cuda), not NumPy arrays
-    # the kernels (kernels.TWINS)
-    conv_forward: Callable
-    conv_relu_forward: Callable
-    conv_backward_input: Callable
-    conv_backward_weight: Callable
-    conv_backward_bias: Callable
-    conv_step: Callable
-    relu_forward: Callable
-    relu_backward: Callable
-    add_relu_forward: Callable
-    scale_elements: Callable
-    linear_forward: Callable
-    linear_backward: Callable
-    mse: Callable
-    softmax_cross_entropy: Callable
-    masked_mse: Callable
-    masked_softmax_cross_entropy: Callable
-    adam_update: Callable
-    layer_norm_forward: Callable
-    layer_norm_backward: Callable
-    batch_norm_statistics: Callable
-    batch_norm_forward: Callable
-    batch_norm_backward: Callable
-    # the plumbing (kernels.arrays.PLUMBING)
-    add: Callable
-    copy: Callable
-    fill: Callable
-    take_steps: Callable
-    scale: Callable
-    scale_channels: Callable
-    scatter_steps: Callable
-    sgd_update: Callable
-    sum_squares: Callable
-    transpose: Callable
-    weight_norm: Callable
-    weight_norm_backward: Callable
-    window: Callable
-    # memory
-    empty: Callable  # (shape, dtype) -> an uninitialised array of this backend
-    to_device: Callable  # a C-contiguous NumPy array -> an array of this backend (itself on the host)
-    to_host: Callable  # an array of this backend -> a NumPy copy
-    is_array: Callable  # whether a value is an array of this backend
+    """A backend's kernels and its four ways with arrays.
+
+    Every op of the kernels' tables (``kernels.TWINS`` and ``kernels.arrays.PLUMBING``: the table is where the names
+    are written, once) is an attribute: ``backend.conv_forward(y, x, W, b, d)``. Besides them:
+
+    empty       (shape, dtype) -> an uninitialised array of this backend
+    to_device   a C-contiguous NumPy array -> an array of this backend (itself on the host)
+    to_host     an array of this backend -> a NumPy copy
+    is_array    whether a value is an array of this backend
+    """
+
+    def __init__(self, name, on_device, *, empty, to_device, to_host, is_array, **ops):
+        expected = set(kernels.TWINS) | set(kernels.PLUMBING)
+        if set(ops) != expected:
+            raise ValueError(f"backend {name!r}: ops missing {sorted(expected - set(ops))}, unknown "
+                             f"{sorted(set(ops) - expected)}")
+        self.name = name
+        self.on_device = on_device  # arrays are device arrays (numba-cuda), not NumPy arrays
+        self.empty, self.to_device, self.to_host, self.is_array = empty, to_device, to_host, is_array
+        self.ops = dict(ops)
+        self.__dict__.update(ops)
+
+    def __repr__(self):
+        return f"Backend({self.name!r})"
+
+    def replace(self, **changes):
+        """A copy of this backend with some ops or ways with arrays replaced (for tests that count calls)."""
+        ways = dict(empty=self.empty, to_device=self.to_device, to_host=self.to_host, is_array=self.is_array)
+        return Backend(self.name, self.on_device, **(ways | self.ops | changes))
 
     def zeros(self, shape, dtype):
         a = self.empty(shape, dtype)
@@ -95,6 +94,19 @@ class Backend:
                                  f"{x.shape}")
             return x
         return self.to_device(validate.float_array(name, x, ndim, dtype, shape))
+
+    def input(self, name, x, ndim, dtype, shape=None):
+        """A layer's input: checked and moved as ``array`` does it (``ndim`` None: any; ``dtype`` None: x's own
+        floating dtype); or, during a model's pass (``trusted``), x as it is. The model checked the pass's arrays at
+        its boundary (pytcn/runtime/passes.py), and its layers hand each other arrays they made: so each array is
+        checked once, and a layer used on its own still checks what it is given."""
+        if _trusted.get():
+            return x
+        if ndim is None:
+            ndim = len(getattr(x, "shape", ()))
+        if dtype is None:
+            dtype = validate.kernel_dtype(x)
+        return self.array(name, x, ndim, dtype, shape)
 
     def load(self, dst, src):
         """Copies the NumPy array ``src`` into ``dst`` (an array of this backend of the same shape), in place."""
@@ -121,7 +133,7 @@ def _numba_cuda_array_support():
     importlib.import_module("numba.cuda.np.arrayobj")
 
 
-def _cuda_backend():
+def _cuda_backend(which="tiled"):
     if importlib.util.find_spec("numba_cuda") is None:
         raise BackendUnavailableError(
             "backend 'cuda' needs the numba-cuda package, which is not installed: pip install 'numba-cuda[cu12]' "
@@ -142,12 +154,34 @@ def _cuda_backend():
         raise BackendUnavailableError(
             "backend 'cuda' found numba-cuda but no usable NVIDIA GPU (no GPU, or no driver: nvidia-smi should list "
             "one); set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in numba-cuda's simulator instead (slow)")
-    from ..kernels import gpu
+    from ..kernels import cuda as cuda_kernels
 
-    twins = gpu.model_kernels()  # on a GPU, the fast ones; in the simulator, the one-thread-per-output references
+    # the tiled convolutions of kernels/cuda/tiled.py, or in their place the references (see cuda_backend)
+    twins = cuda_kernels.CUDA_TWINS | (cuda_kernels.CUDA_REFERENCES if which == "reference" else {})
     ops = {op: twins[op] for op in [*kernels.TWINS, *kernels.PLUMBING]}
-    return Backend("cuda", True, **ops, empty=gpu.device_array, to_device=gpu.to_device, to_host=gpu.to_host,
-                   is_array=is_device_array)
+    return Backend("cuda", True, **ops, empty=cuda_kernels.device_array, to_device=cuda_kernels.to_device,
+                   to_host=cuda_kernels.to_host, is_array=is_device_array)
+
+
+#: what a 'cuda' backend can run its convolutions (and the head's weight gradient) on: see cuda_backend
+CUDA_KERNELS = ("tiled", "reference")
+
+
+def cuda_backend(kernels="tiled"):
+    """The backend 'cuda' with its convolutions, and the head's weight and bias gradients, on ``kernels``:
+
+    - ``"tiled"``: the fast kernels of kernels/cuda/tiled.py, in tiles of shared memory. What ``get_backend("cuda")``
+      gives, and what a GPU should run.
+    - ``"reference"``: the one-thread-per-output kernels of kernels/cuda/conv.py and linear.py (``CUDA_REFERENCES``),
+      each the formula with every operand read from global memory: slower on a GPU. In numba-cuda's simulator, which
+      runs each CUDA thread as a Python thread, they ran a small model's training step 6 to 10 times faster than the
+      tiled ones (whose staging costs the simulator Python operations and saves it nothing): the tests choose them
+      there (tests/helpers.py, cuda_backend_for_tests).
+
+    Every other op is the same either way, and so is the name, 'cuda', which a model's configuration and checkpoints
+    record. Pass the backend as a model's, a layer's or an optimizer's ``backend=``. Raises BackendUnavailableError
+    as get_backend('cuda') does."""
+    return _cuda_backend(validate.one_of("kernels", kernels, CUDA_KERNELS))
 
 
 BACKENDS = {"cpu": _host_backend("cpu", 1), "numpy": _host_backend("numpy", 0)}
@@ -199,15 +233,17 @@ def packed_zeros(backend, like):
     return _views(be, be.zeros(like.flat.shape, like.flat.dtype), {name: tuple(a.shape) for name, a in like.items()})
 
 
-def infer_backend(*arrays):
-    """'cuda' when any of ``arrays`` is a numba-cuda device array, else 'cpu'. (A model's ``params`` and ``grads``
-    know their backend: see ``backend_of``.)"""
-    return "cuda" if any(is_device_array(a) for a in arrays) else "cpu"
-
-
-def backend_of(arrays, default):
-    """The backend of a dict of arrays: its own when it is a model's (Packed), else ``default``."""
-    return arrays.backend if isinstance(arrays, Packed) else get_backend(default)
+def backend_for(arrays, backend=None):
+    """The one rule for a backend not named: ``backend`` when it is given; else the backend of a model's arrays (a
+    Packed dict knows it); else 'cuda' when any of ``arrays`` (a dict, a list or one array) is a device array, and
+    'numpy' for NumPy arrays, so that NumPy arrays meet NumPy code (a model's arrays, and the training loop, name
+    their backend). Losses, optimizers and the gradient norm all ask here."""
+    if backend is not None:
+        return get_backend(backend)
+    if isinstance(arrays, Packed):
+        return arrays.backend
+    values = arrays.values() if isinstance(arrays, dict) else arrays if isinstance(arrays, (list, tuple)) else [arrays]
+    return get_backend("cuda" if any(is_device_array(a) for a in values) else "numpy")
 
 
 def to_numpy(a):

@@ -2,10 +2,11 @@
 
 Layers ask for arrays with ``empty(backend, shape, dtype)``. A layer used on its own gets a new array, as ``np.empty``
 would give it (a large one aligned for the vector units, below), so its code can be stepped through as plain NumPy.
-During a model's pass, the model makes one of its arenas *current* (``with arena.use():``) and the same call hands out
-a buffer of that arena instead, one that the previous pass of the same shape allocated and is done with. A training
-step then allocates nothing but what it gives back to its caller (the prediction, the input gradient), takes no page
-faults, and works on buffers aligned for the vector units (1.15-1.3x faster steps, benchmarks/speed_results.md).
+During a model's pass, its runtime (pytcn/runtime/passes.py) makes one of its arenas *current* (``with arena.use():``)
+and the same call hands out a buffer of that arena instead, one that the previous pass of the same shape allocated and
+is done with. A training step then allocates nothing but what it gives back to its caller (the prediction, the input
+gradient), takes no page faults, and works on buffers aligned for the vector units (1.15-1.3x faster steps,
+benchmarks/speed_results.md).
 
 An arena hands out its buffers one by one and takes them all back at once, when it is reset: nothing is given back
 one array at a time, so no line of a layer is about memory. How long an array lives is decided by the arena it
@@ -24,9 +25,9 @@ came from (``Workspace``):
 Streaming (pytcn.streaming) has two more: ``stream_step``, one step's temporaries, reset at each step; and
 ``stream``, what a call of ``step`` with a chunk of steps holds through the chunk (its input and outputs, time-major).
 
-A model keeps one workspace per thread (pytcn.nn.model), so that a forward in one thread never overwrites the caches of
-another thread's pass. With ``poison=True`` every buffer is filled with NaN when its arena is reset: a result that
-read an array after its arena was reset (a bug in the rules above) turns into NaN, which the tests look for.
+A model keeps one workspace per thread (pytcn/runtime/passes.py), so that a forward in one thread never overwrites the
+caches of another thread's pass. With ``poison=True`` every buffer is filled with NaN when its arena is reset: a result
+that read an array after its arena was reset (a bug in the rules above) turns into NaN, which the tests look for.
 """
 import contextvars
 import ctypes
@@ -210,8 +211,9 @@ class Workspace:
         self.stream = Arena(backend, poison)
         self.stream_step = Arena(backend, poison)
         self.last_pass = None  # what the model's forward saved for its backward
+        self.pending = None  # ... and what the forward in progress saves, which becomes last_pass when it ends
         self.shape = None  # (N, T) of the passes the buffers were made for
-        self.head_steps = None  # the steps the head reads when they are the same at every pass of this shape
+        self.constants = {}  # arrays the same at every pass of this shape (the steps a head reads), on the backend
 
     def new_pass(self, shape):
         """Forgets the last pass; drops every buffer when the batch shape (N, T) changes."""
@@ -220,7 +222,7 @@ class Workspace:
             for arena in self.arenas:
                 arena.clear()
             self.shape = shape
-            self.head_steps = None
+            self.constants = {}
 
     @property
     def arenas(self):

@@ -30,6 +30,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from ..nn.architecture import receptive_field as exact_receptive_field
 from ..nn.model import TCN
 from ..training.config import SHAPES, TASKS, make_config
 
@@ -90,8 +91,9 @@ def dilations(D):
 
 
 def receptive_field(k, D, s):
-    """The exact receptive field: 1 + 2 (k - 1) s (2^D - 1)."""
-    return 1 + 2 * (k - 1) * s * (2 ** D - 1)
+    """The exact receptive field of kernel size k, dilations 1, 2, ..., 2^(D-1) and s stacks: 1 + 2 (k - 1) s (2^D - 1)
+    (pytcn.receptive_field, with sum(dilations) = 2^D - 1)."""
+    return exact_receptive_field(k, dilations(D), s)
 
 
 def approximate_receptive_field(k, D, s):

@@ -12,6 +12,7 @@ Each reads the results store alone: the figures of a sweep can be drawn on anoth
 import os
 
 from ..runtime.files import new_figure, save_figure
+from ..tasks.copy_memory import sequence_length
 
 VERTICES = {"k": (0.5, 0.76), "D": (0.21, 0.16), "s": (0.79, 0.16)}  # panel centres, in figure fractions
 NAMES = {"k": "kernel size k", "D": "dilated levels D", "s": "stacks s"}
@@ -115,7 +116,7 @@ def copy_length(store, path):
     rows = sorted(_finished(store.rows(experiment="copy-length")), key=lambda r: r["length"])
     if not rows:
         return None
-    lengths = [r["length"] + 20 for r in rows]
+    lengths = [sequence_length(r["length"]) for r in rows]
     fig = new_figure((8, 5))
     ax = fig.subplots()
     ax.plot(lengths, [r["metrics"]["accuracy_every_step"] for r in rows], "o-", label="every step")

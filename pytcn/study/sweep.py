@@ -26,6 +26,7 @@ import platform
 import sqlite3
 import time
 
+from ..tasks.copy_memory import recalled
 from .experiments import Trial
 
 STATUSES = ("pending", "running", "done", "failed")
@@ -171,7 +172,7 @@ def copy_memory_accuracies(model, task, split="val"):
     predicted = np.concatenate([np.argmax(model.backend.to_host(model.forward(x[i:i + 256])), axis=-1)
                                 for i in range(0, len(x), 256)])
     return dict(accuracy_every_step=float(np.mean(predicted == y)),
-                accuracy_last_10=float(np.mean(predicted[:, -10:] == y[:, -10:])))
+                accuracy_last_10=float(np.mean(recalled(predicted) == recalled(y))))
 
 
 def default_workers(threads=1):

@@ -8,9 +8,18 @@ naming it and the value given; nothing is ever replaced by a default behind the 
 The command line builds its configuration here too (pytcn.cli), so every `pytcn train` option is checked by the same
 code, and its errors name the option (``--batch-size``) where the Python ones name the field (``batch_size``).
 """
-import numbers
+import functools
 
+from ..nn.architecture import (
+    NORMALISATIONS,
+    check_dilations,
+    nb_filters_problem,
+    normalisation_problem,
+    receptive_field,
+)
 from ..nn.initializers import INITIALIZERS
+from ..runtime import validate
+from ..tasks import copy_memory
 
 TASKS = ("adding", "copy-memory", "mnist")
 
@@ -68,91 +77,74 @@ def make_config(task, **fields):
     return check_config(config)
 
 
-def _integer(value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        return f"must be an integer, got {value!r}"
-    if value < minimum:
-        return f"must be >= {minimum}, got {value!r}"
-    return None
+def _as_problem(check, *args):
+    """A check of pytcn/runtime/validate.py (or of pytcn/nn/architecture.py) as a field's check: what it says is
+    wrong, after the field's name, or None. One family of checks for a model's arguments and a configuration's
+    fields; a configuration only names the field in its own error (ConfigError)."""
+    def problem(value):
+        try:
+            check("", value, *args)
+        except (TypeError, ValueError) as e:
+            return str(e).lstrip()
+        return None
+    return problem
 
 
-def _real(value, low, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or abs(value) == float("inf"):
-        return f"must be a finite number, got {value!r}"
-    below = value <= low if low_open else value < low
-    above = high is not None and (value >= high if high_open else value > high)
-    if below or above:
-        upper = "inf)" if high is None else f"{high}{')' if high_open else ']'}"
-        return f"must be in {'(' if low_open else '['}{low}, {upper}, got {value!r}"
-    return None
+_integer = functools.partial(_as_problem, validate.integer)
+_boolean = _as_problem(validate.boolean)
 
 
-def _one_of(value, allowed):
-    return None if any(type(value) is type(a) and value == a for a in allowed) else \
-        f"must be one of {', '.join(map(repr, allowed))}; got {value!r}"
+def _real(low, high=None, low_open=False, high_open=False):
+    return _as_problem(validate.real, low, high, low_open, high_open)
 
 
-def _boolean(value):
-    return None if isinstance(value, bool) else f"must be True or False, got {value!r}"
-
-
-def _dilations(value):
-    if not isinstance(value, (list, tuple)) or not value:
-        return f"must be a non-empty list of integers >= 1, got {value!r}"
-    bad = [d for d in value if _integer(d, 1)]
-    return f"must all be integers >= 1, got {list(value)!r}" if bad else None
+def _one_of(allowed):
+    return _as_problem(validate.one_of, allowed)
 
 
 def _nb_filters(value):
+    """An integer >= 1 or a list of them (the list's length, and one width with skip connections, are the
+    architecture's rules: ``nb_filters_problem``)."""
     if isinstance(value, (list, tuple)):
-        return None if value and not any(_integer(f, 1) for f in value) else \
+        return None if value and not any(_integer(1)(f) for f in value) else \
             f"must be an integer >= 1 or a list of them, got {value!r}"
-    return _integer(value, 1)
+    return _integer(1)(value)
 
 
 CHECKS = {
-    "task": lambda v: _one_of(v, TASKS),
-    "length": lambda v: _integer(v, 1),
+    "task": _one_of(TASKS),
+    "length": _integer(1),
     "nb_filters": _nb_filters,
-    "kernel_size": lambda v: _integer(v, 1),
-    "nb_stacks": lambda v: _integer(v, 1),
-    "dilations": _dilations,
+    "kernel_size": _integer(1),
+    "nb_stacks": _integer(1),
+    "dilations": _as_problem(check_dilations),
     "use_skip_connections": _boolean,
-    "dropout_rate": lambda v: _real(v, 0.0, 1.0, high_open=True),
-    "dropout_type": lambda v: _one_of(v, ("spatial", "elementwise")),
-    "padding": lambda v: _one_of(v, ("causal", "same")),
+    "dropout_rate": _real(0.0, 1.0, high_open=True),
+    "dropout_type": _one_of(("spatial", "elementwise")),
+    "padding": _one_of(("causal", "same")),
     "mask_warmup": _boolean,
     "use_weight_norm": _boolean,
     "use_layer_norm": _boolean,
     "use_batch_norm": _boolean,
-    "kernel_initializer": lambda v: _one_of(v, INITIALIZERS),
-    "batch_size": lambda v: _integer(v, 1),
-    "epochs": lambda v: _integer(v, 1),
-    "lr": lambda v: _real(v, 0.0),
-    "max_grad_norm": lambda v: None if v is None else _real(v, 0.0, low_open=True),
-    "seed": lambda v: _integer(v, 0),
-    "train_size": lambda v: _integer(v, 1),
-    "val_size": lambda v: _integer(v, 1),
-    "test_size": lambda v: _integer(v, 1),
-    "dataset": lambda v: _one_of(v, ("mnist", "fashion-mnist")),
+    "kernel_initializer": _one_of(INITIALIZERS),
+    "batch_size": _integer(1),
+    "epochs": _integer(1),
+    "lr": _real(0.0),
+    "max_grad_norm": lambda v: None if v is None else _real(0.0, low_open=True)(v),
+    "seed": _integer(0),
+    "train_size": _integer(1),
+    "val_size": _integer(1),
+    "test_size": _integer(1),
+    "dataset": _one_of(("mnist", "fashion-mnist")),
     "data_dir": lambda v: None if v is None or isinstance(v, str) else f"must be a path or None, got {v!r}",
     "permute": _boolean,
-    "dtype": lambda v: _one_of(v, ("float32", "float64")),
-    "backend": lambda v: _one_of(v, ("cpu", "numpy", "cuda")),
+    "dtype": _one_of(("float32", "float64")),
+    "backend": _one_of(("cpu", "numpy", "cuda")),
 }
 
 
-#: fields added after configurations were first written into checkpoints and sweep results: a configuration
-#: written before a field existed ran with what the field's value here means, and is read so
-ADDED_LATER = {"dropout_type": "spatial", "padding": "causal", "mask_warmup": False, "use_layer_norm": False,
-               "use_batch_norm": False}
-
-
 def check_config(config):
-    """``config`` itself, after checking every field (ConfigError on the first wrong one). A field of
-    ``ADDED_LATER`` that is missing is set to the value that configurations written before it meant."""
-    for field, meant in ADDED_LATER.items():
-        config.setdefault(field, meant)
+    """``config`` itself, after checking every field (ConfigError on the first wrong one)."""
     missing = [field for field in CHECKS if field not in config]
     if missing:
         raise ConfigError(missing[0], "is missing from the configuration")
@@ -162,28 +154,22 @@ def check_config(config):
             raise ConfigError(field, problem)
     if config["task"] == "adding" and config["length"] < 2:
         raise ConfigError("length", f"of the adding problem must be >= 2 (two marked steps), got {config['length']!r}")
-    if isinstance(config["nb_filters"], (list, tuple)) and len(config["nb_filters"]) != len(config["dilations"]):
-        raise ConfigError("nb_filters", f"must be an integer or a list with one width per dilation "
-                                        f"({len(config['dilations'])}), got {config['nb_filters']!r}")
     if config["task"] == "mnist" and config["length"] != 784:
         raise ConfigError("length", f"of sequential MNIST is 784 (28 x 28 pixels), got {config['length']!r}")
-    if config["use_skip_connections"] and isinstance(config["nb_filters"], (list, tuple)) and \
-            len(set(config["nb_filters"])) > 1:
-        raise ConfigError("nb_filters", f"must be one width when use_skip_connections is on, got "
-                                        f"{config['nb_filters']!r}")
-    norms = [field for field in ("use_weight_norm", "use_layer_norm", "use_batch_norm") if config[field]]
-    if len(norms) > 1:
-        raise ConfigError(norms[1], f"cannot be on with {norms[0]} ({option_name(norms[0])}): one normalisation at "
-                                    f"most (as in keras-tcn)")
+    for problem in (nb_filters_problem(config["nb_filters"], len(config["dilations"]), config["use_skip_connections"]),
+                    normalisation_problem(*(config[field] for field in NORMALISATIONS))):
+        if problem is not None:  # the rules between the model's fields: pytcn/nn/architecture.py
+            raise ConfigError(*problem)
     if config["mask_warmup"]:
         if config["task"] != "copy-memory":
             raise ConfigError("mask_warmup", f"is for a loss over every step (copy-memory); the {config['task']} "
                                              f"model's head reads one step")
         if config["padding"] != "causal":
             raise ConfigError("mask_warmup", "is for causal models: with padding='same' both ends read padding")
-        R = 1 + 2 * (config["kernel_size"] - 1) * config["nb_stacks"] * sum(config["dilations"])
-        T = config["length"] + 20
+        R = receptive_field(config["kernel_size"], config["dilations"], config["nb_stacks"])
+        T = copy_memory.sequence_length(config["length"])
         if R > T:
             raise ConfigError("mask_warmup", f"would leave no step to learn from: the receptive field is {R} steps, "
-                                             f"the sequences {T} (--length {config['length']} + 20)")
+                                             f"the sequences {T} (--length {config['length']} + "
+                                             f"{T - config['length']})")
     return config

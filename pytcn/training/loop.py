@@ -26,6 +26,7 @@ from ..nn.model import TCN
 from ..nn.optim import Adam
 from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
 from ..runtime.files import write_atomic
+from ..tasks import copy_memory
 from .config import SHAPES, ConfigError, check_config, default_config  # noqa: F401 (default_config: part of this API)
 from .taskdata import make_task
 
@@ -68,7 +69,7 @@ def loss_mask(config, model):
     there reads zero padding in place of inputs before the start); else None."""
     if not config.get("mask_warmup"):
         return None
-    return warmup_mask(config["length"] + 20, model.receptive_field)  # copy-memory: T + 20 steps
+    return warmup_mask(copy_memory.sequence_length(config["length"]), model.receptive_field)
 
 
 def evaluate(model, task, split, batch_size=256, mask=None):
@@ -121,9 +122,8 @@ class Trainer:
         self.task, self.model, self.optimizer = build(self.config)
         self.mask = loss_mask(self.config, self.model)  # of the loss: None, or the warm-up steps left out
         if self.mask is not None and self.task.extra.get("baseline_loss"):
-            # copy memory's memoryless baseline (log 8 at each of the last 10 steps, 0 elsewhere) over the steps kept
-            kept = self.mask.astype(np.float64)
-            self.task.extra["baseline_loss"] = float(kept[-10:].sum() * np.log(8) / kept.sum())
+            # copy memory's memoryless baseline over the steps kept
+            self.task.extra["baseline_loss"] = copy_memory.baseline_loss(self.config["length"], self.mask)
         self.shuffle_rng = np.random.default_rng([self.config["seed"], 100])
         self.epoch = 0  # epochs finished
         self.batch = 0  # the next batch of the current epoch

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..nn import losses
+from ..tasks import copy_memory
 from .config import DEFAULTS, SHAPES, TASKS, ConfigError
 
 
@@ -44,7 +45,7 @@ class TaskData:
         if self.name == "adding":
             return float(np.mean((pred.astype(np.float64) - y) ** 2))
         if self.name == "copy-memory":
-            return losses.accuracy(pred[:, -10:], y[:, -10:])  # the ten recalled symbols
+            return losses.accuracy(copy_memory.recalled(pred), copy_memory.recalled(y))  # the recalled symbols
         return losses.accuracy(pred, y)
 
 
@@ -53,7 +54,6 @@ def make_task(name, length=None, seed=0, train_size=None, val_size=None, test_si
     """Builds the splits of task ``name``. Synthetic tasks draw train, validation and test from three independent
     streams of ``seed``; MNIST reads its files (see pytcn.tasks.mnist) and splits them."""
     from ..tasks.adding import BASELINE_MSE, adding_problem
-    from ..tasks.copy_memory import baseline_loss, copy_memory
 
     d = DEFAULTS[name]
     length = d["length"] if length is None else length
@@ -65,10 +65,10 @@ def make_task(name, length=None, seed=0, train_size=None, val_size=None, test_si
         return TaskData(name, splits, *SHAPES[name], "mse", "MSE", True, BASELINE_MSE, "MSE of always predicting 1",
                         f"adding problem, T={length}")
     if name == "copy-memory":
-        splits = {s: copy_memory(sizes[s], length, streams[s]) for s in sizes}
+        splits = {s: copy_memory.copy_memory(sizes[s], length, streams[s]) for s in sizes}
         return TaskData(name, splits, *SHAPES[name], "cross_entropy", "accuracy on the 10 recalled symbols",
                         False, 1.0 / 8, "chance", f"copy memory, T={length}",
-                        extra={"baseline_loss": baseline_loss(length)})
+                        extra={"baseline_loss": copy_memory.baseline_loss(length)})
     if name == "mnist":
         from ..tasks.mnist import SplitError, sequential_mnist
 
