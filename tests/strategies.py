@@ -247,3 +247,33 @@ def adam_problems(draw, weight_decay, dtype=dtypes):
 
 
 weight_decays = st.floats(1e-4, 0.1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dropout
+
+
+@dataclass(frozen=True)
+class DropoutProblem:
+    """x: (N, C, T), no entry zero (so that a dropped entry, y = 0, is told from a kept one); dy: x's shape; rate in
+    [0, 0.9]; seed: of the generator the layer draws its mask from (not the one that made x)."""
+
+    x: np.ndarray
+    dy: np.ndarray
+    rate: float
+    seed: int
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+
+@st.composite
+def dropout_problems(draw, dtype=dtypes, lengths=lengths):
+    dtype = draw(dtype)
+    shape = (draw(batch_sizes), draw(channels), draw(lengths))
+    rng = np.random.default_rng(draw(seeds))
+    x = rng.standard_normal(shape)
+    x = np.ascontiguousarray((np.sign(x) * (0.5 + np.abs(x))).astype(dtype))  # |x| >= 0.5
+    rate = draw(st.one_of(st.sampled_from([0.1, 0.3, 0.5, 0.75]), st.floats(0.0, 0.9)))
+    return DropoutProblem(x=x, dy=normal(rng, shape, dtype), rate=rate, seed=draw(seeds))
