@@ -201,6 +201,9 @@ def _as_weight_norm(params, key_prefix):
 
 
 def _locuslab_shaped(model):
+    if model.padding != "causal":
+        raise ValueError(f"padding={model.padding!r}: locuslab/TCN's convolutions are causal only (left padding, "
+                         f"then Chomp1d); its model would load these weights and compute something else")
     if model.use_layer_norm or model.use_batch_norm:
         raise ValueError("locuslab/TCN has no layer or batch normalisation: this model cannot be written as one")
     if model.use_skip_connections:
@@ -285,13 +288,22 @@ def from_pytorch_tcn(state_dict, prefix=None, head="projection_out."):
     return params
 
 
-def to_pytorch_tcn(model, prefix="", head="projection_out."):
+def to_pytorch_tcn(model, prefix="", head="projection_out.", causal=True):
     """The model's weights under pytorch-tcn's names (1.2.3): they load with ``strict=True`` into
     ``pytorch_tcn.TCN(input_channels, [widths...], kernel_size, dilations, use_norm=..., output_projection=outputs,
     use_skip_connections=False)`` with use_norm "weight_norm", "layer_norm" or "batch_norm" as the model's
     normalisation, None without one.
     Its output is (N, outputs, T): the head at every step; a model without return_sequences reads the last.
-    The padding buffers are written as zeros (the state of a stream at its start)."""
+    The padding buffers are written as zeros (the state of a stream at its start).
+
+    ``causal``: pytorch-tcn's argument of the same name, which a state dict cannot carry. A model with
+    padding="same" is exported only with ``causal=False``, saying that pytorch-tcn's TCN must be built with it too;
+    and a causal model only with ``causal=True``."""
+    validate.boolean("causal", causal)
+    if causal != (model.padding == "causal"):
+        raise ValueError(f"causal={causal}, but the model's padding is {model.padding!r}: build pytorch-tcn's TCN "
+                         f"with causal={model.padding == 'causal'} and pass the same here, or the weights load into "
+                         f"a model that computes something else")
     if model.use_skip_connections:
         raise ValueError("use_skip_connections=True: pytorch-tcn's skip connections add the blocks' outputs "
                          "differently from keras-tcn's, which pytcn follows; the weights would not give the same "

@@ -206,13 +206,25 @@ def assert_close(actual, expected, dtype=None, what="arrays"):
         raise AssertionError(f"{what}: shape {actual.shape}, expected {expected.shape}")
     rtol, atol = TOLERANCE[np.dtype(dtype or expected.dtype)]
     scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
-    bad = ~np.isclose(actual, expected, rtol=rtol, atol=atol * scale)
+    bad = ~np.isclose(actual, expected, rtol=rtol, atol=atol * scale)  # NaN is close to nothing, NaN included
     if bad.any():
         idx = np.argwhere(bad)[:5]
         lines = [f"  at {tuple(int(i) for i in k)}: {actual[tuple(k)]!r}, expected {expected[tuple(k)]!r}"
                  for k in idx]
         raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} entries differ (rtol={rtol}, "
                              f"atol={atol}*{scale:.3g})\n" + "\n".join(lines))
+
+
+def _finite(what, a):
+    """``a`` as an array, after failing with the first non-finite entries and their indices: a comparison with NaN is
+    False, so an assertion that compares must see every NaN or infinity first, or it passes the worst result."""
+    a = np.asarray(a)
+    bad = ~np.isfinite(a) if a.dtype.kind in "fc" else np.zeros(a.shape, bool)
+    if bad.any():
+        idx = np.argwhere(bad)[:5]
+        raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} entries are NaN or infinite\n" + "\n".join(
+            f"  at {tuple(int(i) for i in k)}: {a[tuple(k)]!r}" for k in idx))
+    return a
 
 
 def _forward_args(case):
@@ -249,12 +261,13 @@ def assert_causal(fn, cases=None, max_examples=60):
     cases = conv_cases(T=st.integers(2, 40)) if cases is None else cases
 
     def check(case):
-        y = np.asarray(fn(case.x, case.W, case.b, case.d))
+        name = getattr(fn, "__name__", "fn")
+        y = _finite(f"{name} on {case}", fn(case.x, case.W, case.b, case.d))
         rng = np.random.default_rng(case.seed)
         for s in range(1, case.T):
             x = case.x.copy()
             x[:, :, s:] = rng.standard_normal(x[:, :, s:].shape) * 10
-            y2 = np.asarray(fn(x, case.W, case.b, case.d))
+            y2 = _finite(f"{name} on {case}, its input changed from step {s} on", fn(x, case.W, case.b, case.d))
             moved = np.argwhere(y2[:, :, :s] != y[:, :, :s])
             if moved.size:
                 n, o, t = moved[0]
@@ -281,14 +294,17 @@ def assert_adjoint(forward, backward, wrt="x", cases=None, max_examples=60):
 
     def check(case):
         zero = np.zeros_like(case.b)
-        lhs = float(np.vdot(forward(case.x, case.W, zero, case.d), case.dy))
+        name = getattr(backward, "__name__", "backward")
+        y = _finite(f"{getattr(forward, '__name__', 'forward')} (the forward) on {case}",
+                    forward(case.x, case.W, zero, case.d))
+        lhs = float(np.vdot(y, case.dy))
         if wrt == "x":
-            rhs = float(np.vdot(case.x, backward(case.dy, case.W, case.d)))
+            rhs = float(np.vdot(case.x, _finite(f"{name} on {case}", backward(case.dy, case.W, case.d))))
         else:
-            rhs = float(np.vdot(case.W, backward(case.dy, case.x, case.d, case.K)))
+            rhs = float(np.vdot(case.W, _finite(f"{name} on {case}", backward(case.dy, case.x, case.d, case.K))))
         # the sum of the absolute values of the terms both sides add (an inner product may cancel to about 0)
         scale = float(np.vdot(forward(np.abs(case.x), np.abs(case.W), zero, case.d), np.abs(case.dy)))
-        if abs(lhs - rhs) > ADJOINT_TOLERANCE[case.dtype] * max(scale, 1e-300):
+        if not abs(lhs - rhs) <= ADJOINT_TOLERANCE[case.dtype] * max(scale, 1e-300):  # False for NaN: fails
             raise AssertionError(f"{getattr(backward, '__name__', 'backward')} on {case}: not the adjoint of the "
                                  f"forward in {wrt}: <forward({wrt}), dy> = {lhs!r} but <{wrt}, backward(dy)> = "
                                  f"{rhs!r}")

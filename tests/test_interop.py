@@ -103,6 +103,14 @@ def test_what_pytcn_exports_reads_back_as_the_same_model(name, norm):
     assert_close(again.forward(x), model.forward(x))
 
 
+def test_a_non_causal_model_exports_to_pytorch_tcn_when_causal_false_is_said():
+    model = random_model(padding="same")
+    again = interop.model_from(interop.from_pytorch_tcn(interop.to_pytorch_tcn(model, causal=False)),
+                               dilations=[1, 2, 4], padding="same")
+    x = np.random.default_rng(1).standard_normal((2, 9, 2))
+    assert_close(again.forward(x), model.forward(x))
+
+
 def test_keras_export_of_a_weight_normalised_model_writes_its_effective_kernels():
     model = random_model(use_weight_norm=True)
     kernel = interop.to_keras_tcn(model)["residual_block_1/conv1D_0/kernel"]
@@ -121,6 +129,10 @@ def test_keras_export_of_a_weight_normalised_model_writes_its_effective_kernels(
      "belongs to a layer pytcn does not have"),
     (lambda: interop.to_keras_tcn(random_model(use_batch_norm=True)), "Keras's epsilon (1e-3)"),
     (lambda: interop.to_locuslab(random_model(use_layer_norm=True)), "locuslab/TCN has no layer or batch"),
+    (lambda: interop.to_locuslab(random_model(padding="same")), "padding='same': locuslab/TCN's convolutions are"),
+    (lambda: interop.to_pytorch_tcn(random_model(padding="same")), "causal=True, but the model's padding is 'same'"),
+    (lambda: interop.to_pytorch_tcn(random_model(), causal=False), "causal=False, but the model's padding is"),
+    (lambda: interop.to_pytorch_tcn(random_model(), causal="no"), "causal must be True or False"),
     (lambda: interop.from_pytorch_tcn({"network.0.conv1.weight": np.ones((6, 2, 3)),
                                        "network.0.conv2.weight": np.ones((3, 3, 3))}), "a gated block"),
     (lambda: interop.from_locuslab({"tcn.network.0.conv1.parametrizations.weight.original0": np.ones(()),

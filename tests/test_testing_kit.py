@@ -87,6 +87,45 @@ def test_a_backward_that_is_not_the_adjoint_is_caught():
                                cases=SMALL)
 
 
+def nan_like(a):
+    return np.full(a.shape, np.nan)
+
+
+@pytest.mark.parametrize("wrt", ["x", "W"])
+def test_assert_adjoint_fails_on_a_nan_backward_or_forward_naming_the_place(wrt):
+    backward = loop_backward_input if wrt == "x" else loop_backward_weight
+
+    def nan_backward(*args):
+        return nan_like(backward(*args))
+
+    with pytest.raises(AssertionError, match=r"nan_backward on case .*NaN or infinite\n  at \(0, 0, 0\)"):
+        testing.assert_adjoint(loop_conv, nan_backward, wrt=wrt, cases=SMALL, max_examples=5)
+
+    def nan_forward(x, W, b, d):
+        return nan_like(loop_conv(x, W, b, d))
+
+    with pytest.raises(AssertionError, match=r"nan_forward \(the forward\) on case .*NaN or infinite"):
+        testing.assert_adjoint(nan_forward, backward, wrt=wrt, cases=SMALL, max_examples=5)
+
+    def one_inf(*args):
+        out = backward(*args)
+        out.flat[-1] = np.inf
+        return out
+
+    with pytest.raises(AssertionError, match=r"one_inf on case .*1 of \d+ entries are NaN or infinite\n  at "):
+        testing.assert_adjoint(loop_conv, one_inf, wrt=wrt, cases=SMALL, max_examples=5)
+
+
+def test_assert_causal_and_assert_matches_reference_fail_on_nan_saying_so():
+    def nan_conv(x, W, b, d):
+        return nan_like(loop_conv(x, W, b, d))
+
+    with pytest.raises(AssertionError, match=r"nan_conv on case .*NaN or infinite"):
+        testing.assert_causal(nan_conv, cases=SMALL, max_examples=5)
+    with pytest.raises(AssertionError, match=r"nan_conv on case .*entries differ"):
+        testing.assert_matches_reference(nan_conv, cases=SMALL, max_examples=5)
+
+
 def test_a_kernel_that_writes_its_input_or_leaves_output_unwritten_is_caught():
     def writes_input(x, W, b, d):
         y = loop_conv(x, W, b, d)
