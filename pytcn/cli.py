@@ -49,6 +49,49 @@ def _dilations(text):
     return values
 
 
+def _make_folder(folder, make=True):
+    """Makes ``folder`` (and those above it) if missing, or with ``make=False`` only checks that it could be made;
+    returns what stops it, or None when it is (or can be) a writable folder."""
+    above = os.path.abspath(folder)
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        return f"{above} is a file; a folder is needed there"
+    if not make:
+        return None if os.access(above, os.W_OK | os.X_OK) else f"the folder {above} is not writable"
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        return f"cannot make the folder {folder} ({e.strerror or e})"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
+def out_folder(option, path, make=True):
+    """The folder an option names for a command's output, made now, before any work (an existing folder is kept);
+    refused at once when it is a file or cannot be made. Every command's --out (and --dir) goes through here or
+    ``out_file``, so that all of them behave alike. ``make=False`` checks without making it, for a command that
+    makes its folder itself once its inputs are found (a run that cannot start leaves no folder behind)."""
+    problem = _make_folder(path, make)
+    if problem:
+        raise UsageError(f"{option} {path}: {problem}")
+    return path
+
+
+def out_file(option, path, suffixes=None):
+    """The file an option names for a command's output: its folder made now, as ``out_folder`` does, and refused at
+    once when it names a folder or, with ``suffixes``, ends otherwise."""
+    if suffixes and os.path.splitext(path)[1].lower() not in suffixes:
+        raise UsageError(f"{option} must end in {' or '.join(suffixes)}, got {path!r}")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path}: is a folder; give a file name (e.g. {os.path.join(path, 'out')})")
+    problem = _make_folder(os.path.dirname(path) or ".")
+    if problem:
+        raise UsageError(f"{option} {path}: {problem}")
+    return path
+
+
 def _train_parser(sub, task):
     d = default_config(task)
     p = sub.add_parser(task, help=f"train the {task} task", allow_abbrev=False,
@@ -220,7 +263,8 @@ def cmd_sweep(args):
             raise UsageError(f"{store_path}: no results there; run `pytcn sweep run ...` first (or give --dir)")
         from .study.figures import plot_all
 
-        paths = plot_all(sweep.Store(store_path), args.out or os.path.join(args.dir, "figures"))
+        out = out_folder("--out", args.out) if args.out else os.path.join(args.dir, "figures")
+        paths = plot_all(sweep.Store(store_path), out)
         if not paths:
             raise UsageError(f"{store_path}: no finished trial to draw yet")
         print("\n".join(paths))
@@ -245,6 +289,7 @@ def cmd_sweep(args):
     if args.threads < 1 or (args.workers is not None and args.workers < 1):
         raise UsageError(f"--threads and --workers must be >= 1, got {args.threads} and {args.workers}")
     overrides = _overrides(args.overrides)
+    out_folder("--dir", args.dir)
     trials = []
     for experiment in args.experiments:
         tasks = args.tasks or (["copy-memory"] if experiment == "copy-length" else list(TASKS))
@@ -330,6 +375,7 @@ def cmd_train(args):
         if os.path.exists(os.path.join(args.out, "checkpoint.npz")):
             raise UsageError(f"{os.path.join(args.out, 'checkpoint.npz')}: a run is already saved there; continue it "
                              f"with --resume, or choose another --out")
+        out_folder("--out", args.out, make=False)  # Trainer makes it once the task's data are found
         trainer = Trainer(config, args.out, progress=progress)
     print(f"{trainer.task.description}: {trainer.model.count_params()} parameters, receptive field "
           f"{trainer.model.receptive_field}, {len(trainer.task.splits['train'][0])} training sequences")
@@ -403,6 +449,9 @@ def cmd_stream(args):
     if args.chunk < 1:
         raise UsageError(f"--chunk must be >= 1, got {args.chunk}")
     meta, params, _, _ = load_run(args.checkpoint)
+    if meta["config"]["padding"] != "causal":
+        raise CheckpointError(f"{args.checkpoint}: was trained with padding {meta['config']['padding']!r}; only a "
+                              f"causal model can stream (its output at t must not read steps after t)")
     config = dict(meta["config"], backend=args.backend or meta["config"].get("backend", "cpu"))
     model = build_model(config)
     try:
@@ -413,13 +462,20 @@ def cmd_stream(args):
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise UsageError(f"{args.input}: not a readable .npy file of numbers ({e})") from None
+    if not isinstance(x, np.ndarray):  # np.load opens an .npz archive as a mapping of arrays
+        x.close()
+        raise UsageError(f"{args.input}: is an .npz archive; give one array as an .npy file (np.save)")
     one_sequence = x.ndim == 2
     if one_sequence:
         x = x[None]
     if x.ndim != 3 or x.shape[2] != model.input_channels or not np.issubdtype(x.dtype, np.floating):
         raise UsageError(f"{args.input}: expected floating inputs of shape (N, T, {model.input_channels}) or "
                          f"(T, {model.input_channels}), got {x.dtype} of shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise UsageError(f"{args.input}: holds no {'sequences' if x.shape[0] == 0 else 'steps'} (shape "
+                         f"{x.shape if not one_sequence else x.shape[1:]})")
     N, T, _ = x.shape
+    out_file("--out", args.out)  # its folder made, or the mistake said, before the input is streamed
     state = model.stream(N)
     y = np.empty((N, T, model.outputs), model.dtype)
     start = time.perf_counter()
@@ -428,7 +484,8 @@ def cmd_stream(args):
         y[:, t:t + args.chunk] = to_numpy(y_chunk)
     elapsed = time.perf_counter() - start
     write_atomic(args.out, lambda f: np.save(f, y[0] if one_sequence else y))
-    print(f"{N} sequence{'s' if N > 1 else ''} of {T} steps streamed in {elapsed:.2f} s ({T / elapsed:.0f} steps/s, "
+    rate = T / max(elapsed, 1e-9)
+    print(f"{N} sequence{'s' if N > 1 else ''} of {T} steps streamed in {elapsed:.2f} s ({rate:.0f} steps/s, "
           f"chunks of {args.chunk}); outputs {y.shape if not one_sequence else y.shape[1:]} written to {args.out}")
     return 0
 
@@ -450,6 +507,7 @@ def cmd_draw(args):
             receptive_field(args.kernel_size, args.dilations, args.nb_stacks)
         except (TypeError, ValueError) as e:
             raise UsageError(f"--{str(e).split()[0].replace('_', '-')} {' '.join(str(e).split()[1:])}") from None
+    out_file("--out", args.out, suffixes=(".png", ".svg"))
     try:
         dilation_diagram(config, args.out)
     except ValueError as e:
@@ -467,6 +525,8 @@ def cmd_download(args):
         of = f" of {total / 1e6:.1f}" if total else ""
         print(f"\r{name}: {done / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
 
+    if args.dir:
+        out_folder("--dir", args.dir)
     path = download(args.dataset, dest_dir=args.dir, base_url=args.base_url, progress=progress)
     print(f"\n{args.dataset}: the four files are in {path}")
     return 0
@@ -479,11 +539,12 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "str
 def user_errors():
     """The exceptions that mean a mistake in the user's input or environment, never a bug in pytcn."""
     from .runtime.backends import BackendUnavailableError
+    from .study.sweep import StoreError
     from .tasks.mnist import DataError, DataNotFoundError
     from .training import TrainingError
 
     return (UsageError, ConfigError, CheckpointError, TrainingError, BackendUnavailableError, DataError,
-            DataNotFoundError, ConnectionError)
+            DataNotFoundError, ConnectionError, StoreError)
 
 
 def main(argv=None):

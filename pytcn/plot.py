@@ -6,12 +6,34 @@ import os
 from .nn.architecture import receptive_field
 from .runtime.files import new_figure, save_figure
 
+#: The largest diagram drawn: a dot per step on a figure at most 40 inches wide is unreadable long before this, and
+#: the work (a set of steps per row, K taps from each, a row per convolution) grows as steps x taps x rows. At these
+#: limits a diagram takes a few seconds; past them it is refused at once, saying the receptive field, instead of
+#: running for minutes.
+MAX_STEPS = 4096  # receptive field
+MAX_ROWS = 128  # convolutions
+MAX_TAPS = 600_000  # steps x taps x rows
+
+
+def drawable(kernel_size, dilations, nb_stacks=1, T=None):
+    """Checks that the diagram of this architecture is small enough to draw (see ``MAX_STEPS``, ``MAX_ROWS`` and
+    ``MAX_TAPS``); raises ValueError saying its size and its receptive field when not."""
+    R = receptive_field(kernel_size, dilations, nb_stacks)  # checks the three, naming a bad one
+    steps = R + 6 if T is None else T
+    rows = 2 * len(dilations) * nb_stacks
+    if max(R, steps if T is not None else 0) > MAX_STEPS or rows > MAX_ROWS or steps * kernel_size * rows > MAX_TAPS:
+        raise ValueError(f"kernel_size {kernel_size}, dilations {list(dilations)}, nb_stacks {nb_stacks}: too large "
+                         f"to draw readably ({steps} steps, {rows} convolutions of {kernel_size} taps; at most "
+                         f"{MAX_STEPS} steps, {MAX_ROWS} convolutions and {MAX_TAPS} taps in all are drawn). Its "
+                         f"receptive field is {R} steps")
+
 
 def reach(kernel_size, dilations, nb_stacks=1, padding="causal", T=None, output_step=None):
     """Which steps of each layer feed one output step: a list, input first, of the sets of steps of the input and of
     each convolution's output that the output at ``output_step`` (the head's step: the last, or T // 2 with
     padding='same') reads through some path of taps. T: the steps drawn (the receptive field and a margin by
     default). Returns (T, output_step, layers), layers[0] the input's steps."""
+    drawable(kernel_size, dilations, nb_stacks, T)
     K = kernel_size
     convs = [d for _ in range(nb_stacks) for d in dilations for _conv in range(2)]
     span = receptive_field(K, dilations, nb_stacks) - 1

@@ -309,3 +309,118 @@ def test_help_shows_every_default_once(capsys):
                   "(default: mnist)", "(default: cpu)"):
         assert shown in text, shown
     assert text.count("every core") == 1 and "--length" not in text
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# `pytcn stream` and `pytcn draw`: a user's mistake is one line; --out behaves the same in every command
+
+STREAM_RUN = ["--length", "12", "--train-size", "32", "--val-size", "16", "--test-size", "16", "--nb-filters", "3",
+              "--kernel-size", "2", "--dilations", "1,2", "--batch-size", "16", "--no-progress", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two copy-memory runs of one epoch, causal and padding 'same' (module-wide: they are only read)."""
+    folder = tmp_path_factory.mktemp("runs")
+    for padding in ("causal", "same"):
+        assert cli.main(["train", "copy-memory", *STREAM_RUN, "--padding", padding, "--out",
+                         str(folder / padding)]) == 0
+    return folder
+
+
+def one_line(status, err, *fragments):
+    assert status == cli.EXIT_ERROR and err.startswith("pytcn: error: ") and err.count("\n") == 1, (status, err)
+    assert all(f in err for f in fragments), err
+
+
+@pytest.mark.parametrize("case", ["no sequences", "no steps", "npz", "out is a folder", "same padding"])
+def test_a_stream_mistake_is_one_line_said_before_any_work(runs, tmp_path, capsys, case):
+    x = np.zeros((2, 15, 1), np.float32)
+    inputs, out, run = tmp_path / "x.npy", tmp_path / "y.npy", runs / "causal"
+    expected = {"no sequences": "holds no sequences (shape (0, 15, 1))", "no steps": "holds no steps (shape (2, 0, 1))",
+                "npz": "is an .npz archive; give one array as an .npy file", "out is a folder": "is a folder",
+                "same padding": "was trained with padding 'same'; only a causal model can stream"}[case]
+    if case == "no sequences":
+        x = x[:0]
+    elif case == "no steps":
+        x = x[:, :0]
+    elif case == "npz":
+        inputs = tmp_path / "x.npz"
+        np.savez(inputs, x=x)
+    elif case == "out is a folder":
+        out.mkdir()
+    elif case == "same padding":
+        run = runs / "same"
+    if case != "npz":
+        np.save(inputs, x)
+    one_line(*run_cli(["stream", str(run), str(inputs), "--out", str(out)], capsys)[::2], expected)
+    assert case == "out is a folder" or not out.exists()
+
+
+def test_out_in_a_missing_folder_is_made_by_every_command(runs, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((15, 1), np.float32))
+    status, printed, _ = run_cli(["stream", str(runs / "causal"), str(tmp_path / "x.npy"), "--out",
+                                  str(tmp_path / "new" / "deeper" / "y.npy")], capsys)
+    assert status == 0 and np.load(tmp_path / "new" / "deeper" / "y.npy").shape == (15, 10), printed
+    assert run_cli(["draw", "--out", str(tmp_path / "drawn" / "d.svg")], capsys)[0] == 0
+    assert (tmp_path / "drawn" / "d.svg").exists()
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", str(tmp_path / "a" / "run")], capsys)[0] == 0
+    assert (tmp_path / "a" / "run" / "checkpoint.npz").exists()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["draw", "--out", "{file}/d.png"], "file is a file; a folder is needed there"),
+    (["draw", "--out", "{folder}"], "--out must end in .png or .svg"),
+    (["draw", "--out", "{folder}/x.png"], "is a folder; give a file name"),
+    (["stream", "{run}", "{x}", "--out", "{file}/y.npy"], "file is a file; a folder is needed there"),
+    (["train", "adding", *SMALL, "--out", "{file}/run"], "file is a file; a folder is needed there"),
+    (["sweep", "plot", "--dir", "{sweep}", "--out", "{file}"], "file is a file; a folder is needed there"),
+])
+def test_out_that_cannot_be_written_is_refused_at_once_by_every_command(runs, tmp_path, capsys, argv, fragment):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "folder" / "x.png").mkdir(parents=True)
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "results.sqlite").write_text("")  # plot stops at --out, before reading it
+    np.save(tmp_path / "x.npy", np.zeros((15, 1), np.float32))
+    names = dict(file=tmp_path / "file", folder=tmp_path / "folder", run=runs / "causal", x=tmp_path / "x.npy",
+                 sweep=tmp_path / "sweep")
+    one_line(*run_cli([a.format(**names) for a in argv], capsys)[::2], fragment)
+
+
+@pytest.mark.parametrize("argv", [["--kernel-size", "100000", "--dilations", "1"],
+                                  ["--kernel-size", "8", "--dilations", ",".join(str(2 ** i) for i in range(16))],
+                                  ["--kernel-size", "2", "--dilations", ",".join(["1"] * 65)]])
+def test_draw_refuses_an_architecture_too_large_to_draw_saying_its_receptive_field(tmp_path, capsys, argv):
+    status, _, err = run_cli(["draw", *argv, "--out", str(tmp_path / "d.png")], capsys)
+    one_line(status, err, "too large to draw readably", "Its receptive field is")
+    assert not (tmp_path / "d.png").exists()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# messages that blame the right thing
+
+def test_load_model_names_a_bad_backend_not_the_file(tmp_path):
+    pytcn.TCN(input_channels=1, nb_filters=2, dilations=[1]).save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match=r"^backend must be one of 'cpu', 'numpy', 'cuda'; got 'gpu'$"):
+        pytcn.load_model(tmp_path / "m.npz", backend="gpu")
+
+
+@pytest.mark.parametrize("config, fragment", [({}, "task is missing from the configuration"),
+                                              ([1], "is not a mapping of fields (got list)")])
+def test_a_run_with_a_damaged_configuration_names_what_is_wrong(runs, tmp_path, capsys, config, fragment):
+    from pytcn.runtime.archive import save_checkpoint
+
+    meta, params, adam_m, adam_v = load_checkpoint(runs / "causal")
+    save_checkpoint(tmp_path / "checkpoint.npz", params, dict(meta, config=config), adam_m, adam_v)
+    for command in ("evaluate", "info", "stream"):
+        extra = [str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy")] if command == "stream" else []
+        one_line(*run_cli([command, str(tmp_path), *extra], capsys)[::2], "its training configuration", fragment)
+
+
+@pytest.mark.parametrize("dtype, advice", [(np.float32, "or build the model with dtype=float32"),
+                                           (np.int64, "convert with .astype(float64); a model is float32 or float64")])
+def test_a_state_dict_of_another_dtype_gets_advice_that_can_be_followed(dtype, advice):
+    model = pytcn.TCN(input_channels=1, nb_filters=2, dilations=[1], dtype=np.float64)
+    state = {name: np.asarray(p).astype(dtype) for name, p in model.state_dict().items()}
+    with pytest.raises(TypeError, match=re.escape(advice)):
+        model.load_state_dict(state)

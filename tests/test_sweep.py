@@ -261,3 +261,22 @@ def test_sweep_mistakes_are_one_line(tmp_path, capsys, argv, message):
     status = cli.main(["sweep", *argv, "--dir", str(tmp_path / "nothing")])
     err = capsys.readouterr().err
     assert status == cli.EXIT_ERROR and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("content, fragment", [(b"not a database", "not a sweep's results file (file is not a "
+                                                                     "database)"),
+                                               ("other table", "its table 'trials' is not a sweep's (no column D,")])
+def test_a_results_file_that_is_not_a_sweep_s_is_one_line(tmp_path, capsys, content, fragment):
+    import sqlite3
+
+    path = tmp_path / "results.sqlite"
+    if content == "other table":
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE trials (a INTEGER)")
+        db.close()
+    else:
+        path.write_bytes(content)
+    for action in ("status", "plot"):
+        assert cli.main(["sweep", action, "--dir", str(tmp_path)]) == cli.EXIT_ERROR
+        err = capsys.readouterr().err
+        assert err.startswith(f"pytcn: error: {path}: ") and fragment in err and err.count("\n") == 1, err

@@ -4,12 +4,15 @@ The file is the checkpoint archive of pytcn/runtime/archive.py with the model's 
 arguments of ``TCN``) and its state_dict; a training run's checkpoint holds both too, so either loads here.
 """
 from ..runtime.archive import CheckpointError, load_checkpoint
+from ..runtime.backends import get_backend
 from .model import TCN
 
 
 def load_model(path, backend=None):
     """The model saved in ``path``: a file of ``model.save`` or a `pytcn train` checkpoint (or a run's folder), on
     the backend it was saved from or on ``backend``."""
+    if backend is not None:
+        get_backend(backend)  # a backend unknown or missing here is the caller's to fix, not the file's
     meta, params, _, _ = load_checkpoint(path)
     if "model" not in meta:
         raise CheckpointError(f"{path}: holds no model configuration (meta has no 'model' entry)")

@@ -87,7 +87,7 @@ class Backend:
         if self.on_device and self.is_array(x):
             if x.dtype != dtype:
                 raise TypeError(f"{name} is a device array of {x.dtype}; it must be {dtype} (arrays on the GPU are "
-                                f"not converted: convert it on the host, or build the model with dtype={x.dtype})")
+                                f"not converted: {validate.dtype_advice(x.dtype, dtype)})")
             validate.shape_of(name, x, ndim, shape)
             if not x.is_c_contiguous():
                 raise ValueError(f"{name} must be a C-contiguous device array, got strides {x.strides} for shape "

@@ -89,6 +89,14 @@ def shape_of(name, x, ndim, shape=None):
         raise ValueError(f"{name} must not be empty, got shape {got_shape}")
 
 
+def dtype_advice(given, needed):
+    """How to mend an array of dtype ``given`` where ``needed`` is wanted: a model can be built in float32 or
+    float64 only, so it is advised only for those."""
+    if np.dtype(given) in FLOAT_DTYPES:
+        return f"convert with .astype({np.dtype(needed).name}), or build the model with dtype={np.dtype(given).name}"
+    return f"convert with .astype({np.dtype(needed).name}); a model is float32 or float64"
+
+
 def matching_arrays(label, given, targets):
     """Checks that mapping ``given`` holds a NumPy array of the same shape and dtype for every name of ``targets``
     (name -> array, NumPy or device) and nothing else; ``label`` names the mapping in the messages."""
@@ -106,7 +114,7 @@ def matching_arrays(label, given, targets):
             raise ValueError(f"{label}[{name!r}] has shape {value.shape}, this model needs {tuple(target.shape)}")
         if value.dtype != target.dtype:
             raise TypeError(f"{label}[{name!r}] has dtype {value.dtype}, this model needs {target.dtype} "
-                            f"(convert with .astype, or build the model with dtype={value.dtype})")
+                            f"({dtype_advice(value.dtype, target.dtype)})")
 
 
 def lengths(name, value, N, T):

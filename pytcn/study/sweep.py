@@ -62,14 +62,25 @@ CREATE TABLE IF NOT EXISTS trials (
 """
 
 
+class StoreError(Exception):
+    """A results file that is not a sweep's: not SQLite, or a ``trials`` table of other columns."""
+
+
 class Store:
     """The results of a sweep: a SQLite file with one row per trial (``SCHEMA``)."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        try:
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+                have = {row[1] for row in db.execute("PRAGMA table_info(trials)")}
+        except sqlite3.DatabaseError as e:  # "file is not a database", say
+            raise StoreError(f"{self.path}: not a sweep's results file ({e})") from None
+        missing = sorted(_COLUMNS - have)
+        if missing:
+            raise StoreError(f"{self.path}: its table 'trials' is not a sweep's (no column {', '.join(missing)})")
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=60)
@@ -118,6 +129,9 @@ class Store:
     def counts(self):
         with self._connect() as db:
             return dict(db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+
+
+_COLUMNS = {line.split()[0] for line in SCHEMA.strip().splitlines()[1:-1]}
 
 
 def _now():

@@ -45,6 +45,13 @@ def load_run(path):
     if "config" not in meta:
         raise CheckpointError(f"{path}: is a saved model, not a training run (it has no training configuration); "
                               f"load it with pytcn.load_model")
+    if not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path}: its training configuration is not a mapping of fields "
+                              f"(got {type(meta['config']).__name__})")
+    try:
+        check_config(meta["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its training configuration is damaged: {e.field} {e.problem}") from None
     return meta, params, adam_m, adam_v
 
 
