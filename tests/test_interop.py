@@ -7,10 +7,14 @@ layout of the file Keras wrote. With PyTorch: what pytcn exports loads with ``st
 module (and into pytorch-tcn's TCN where that package is installed) and computes what pytcn computes.
 """
 import importlib.util
+import re
+import reprlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pytcn
 from pytcn import interop
@@ -147,6 +151,146 @@ def test_what_cannot_be_represented_is_refused_by_name(call, message):
     with pytest.raises((ValueError, TypeError)) as info:
         call()
     assert message in str(info.value)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# a bad argument is refused where it arises, naming the argument or the key (issue #25)
+
+
+def without(mapping, *keys):
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+@pytest.mark.parametrize("use_weight_norm, missing", [
+    (False, ["tcn.network.0.conv1.weight"]),
+    (False, ["tcn.network.2.conv2.weight"]),
+    (True, ["tcn.network.1.conv1.weight_v", "tcn.network.1.conv1.weight_g"]),
+])
+def test_a_convolution_without_its_weight_is_named_under_both_spellings(use_weight_norm, missing):
+    params = without(random_model(use_weight_norm=use_weight_norm).state_dict(), *missing)
+    layer = missing[0].rsplit(".", 1)[0]
+    for call in (interop.architecture, interop.model_from):  # was: KeyError
+        with pytest.raises(ValueError, match=rf"^params has no weight for {re.escape(layer)}: expected "
+                                             rf"{re.escape(layer)}\.weight, or {re.escape(layer)}\.weight_v and"):
+            call(params)
+
+
+def test_blocks_normalised_differently_are_named():
+    plain, normed = random_model().state_dict(), random_model(use_weight_norm=True).state_dict()
+    params = without(normed, *[k for k in normed if k.startswith("tcn.network.1.")])
+    params |= {k: v for k, v in plain.items() if k.startswith("tcn.network.1.")}
+    with pytest.raises(ValueError) as info:  # was: KeyError 'tcn.network.1.conv1.weight_v'
+        interop.model_from(params)
+    assert str(info.value) == ("params['tcn.network.0.conv1.weight_v'] and params['tcn.network.1.conv1.weight']: one "
+                               "convolution is weight-normalised, the other not; pytcn normalises every convolution "
+                               "or none")
+
+
+@pytest.mark.parametrize("missing", ["residual_block_1/conv1D_0/kernel", "residual_block_0/conv1D_1/bias",
+                                     "dense/kernel"])
+def test_a_keras_layer_without_its_kernel_or_bias_is_named_in_keras_names(missing):
+    weights = without(interop.to_keras_tcn(random_model()), missing)
+    with pytest.raises(ValueError) as info:  # was: from_keras_tcn returned them, and model_from raised a KeyError
+        interop.model_from(interop.from_keras_tcn(weights))
+    assert str(info.value).startswith("weights") and repr(missing) in str(info.value), str(info.value)
+
+
+def test_a_convolution_weight_of_two_dimensions_is_named():
+    params = random_model().state_dict()
+    params["tcn.network.0.conv1.weight"] = params["tcn.network.0.conv1.weight"][:, :, 0]
+    with pytest.raises(ValueError, match=re.escape("params['tcn.network.0.conv1.weight'] must have 3 dimensions, "
+                                                   "got shape (3, 2)")):
+        interop.model_from(params)  # was: IndexError, tuple index out of range
+    weights = interop.to_keras_tcn(random_model())
+    weights["residual_block_0/conv1D_0/kernel"] = weights["residual_block_0/conv1D_0/kernel"][0]
+    with pytest.raises(ValueError, match=re.escape("weights['residual_block_0/conv1D_0/kernel'] must have 3 "
+                                                   "dimensions, got shape (2, 3)")):
+        interop.from_keras_tcn(weights)  # was: NumPy's "axes don't match array"
+
+
+@pytest.mark.parametrize("call, error, message", [  # each was a message naming nothing, or none at all
+    (lambda: interop.model_from(random_model().state_dict(), dilations=5), TypeError,
+     "dilations must be a list of positive integers, got 5"),  # was: object of type 'int' has no len()
+    (lambda: interop.model_from(None), TypeError,
+     "params must be a mapping of names to arrays (a state_dict), got None (NoneType)"),  # was: not iterable
+    (lambda: interop.model_from(random_model()), TypeError, "got TCN("),  # a model, not its state dict
+    (lambda: interop.model_from(random_model().state_dict(), dtype=np.float32), TypeError,
+     "dtype: read from params, not an argument of model_from"),  # was: got multiple values for keyword argument
+    (lambda: interop.from_locuslab(interop.to_locuslab(random_model()), prefix=7), TypeError,
+     "prefix: expected a str or None, got 7 (int)"),  # was: unsupported operand type(s) for +: 'int' and 'str'
+    (lambda: interop.from_pytorch_tcn(interop.to_pytorch_tcn(random_model()), head=None), TypeError,
+     "head: expected a str, got None (NoneType)"),
+    (lambda: interop.to_locuslab(3), TypeError, "model: expected a pytcn.TCN, got 3 (int)"),  # was: AttributeError
+    (lambda: interop.to_pytorch_tcn({}), TypeError, "model: expected a pytcn.TCN, got {} (dict)"),
+    (lambda: interop.to_keras_tcn(None), TypeError, "model: expected a pytcn.TCN, got None (NoneType)"),
+    (lambda: interop.to_locuslab(random_model(), prefix=3), TypeError,
+     "prefix: expected a str, got 3 (int)"),  # was: accepted, writing keys 3network.0...
+    (lambda: interop.to_locuslab(random_model(), prefix="tcn"), ValueError,
+     "prefix: expected '' or a str ending in '.', got 'tcn'"),  # was: accepted, writing keys tcnnetwork.0...
+    (lambda: interop.from_locuslab({}), ValueError, "state_dict is empty: nothing to convert (expected "
+     "locuslab/TCN's names: tcn.network.{b}.conv1.weight_g"),  # was: {} returned
+    (lambda: interop.from_pytorch_tcn({}), ValueError, "state_dict is empty: nothing to convert (expected "
+     "pytorch-tcn's names: network.{b}.conv1.weight"),
+    (lambda: interop.from_keras_tcn({}), ValueError, "weights is empty: nothing to convert (expected keras-tcn's "
+     "names as read_keras_tcn gives them: residual_block_{b}/conv1D_0"),
+    (lambda: interop.from_locuslab(interop.to_locuslab(random_model()) | {"linear.bias": None}), TypeError,
+     "state_dict['linear.bias']: expected an array, got None"),  # was: accepted, as an object array
+])
+def test_a_bad_argument_is_named_with_the_value_given(call, error, message):
+    with pytest.raises(error) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_from_pytorch_tcn_drops_only_pytorch_tcn_s_own_padding_buffers():
+    model = random_model()
+    exported = interop.to_pytorch_tcn(model)
+    assert "network.0.conv1.padder.buffer" in exported  # 1.2.2 on: TemporalPad1d's buffer
+    old = {k.replace(".padder.buffer", ".buffer"): v for k, v in exported.items()}  # before 1.2.2: the conv's own
+    for state_dict in (exported, old):
+        assert interop.from_pytorch_tcn(state_dict).keys() == model.state_dict().keys()
+    for name in ("foo.buffer", "network.0.downsample.buffer", "network.1.buffer", "network.0.conv1.padder.buffer2"):
+        with pytest.raises(ValueError, match=f"unexpected key {re.escape(repr(name))}"):  # was: dropped silently
+            interop.from_pytorch_tcn(exported | {name: np.zeros((1, 2, 2))})
+
+
+def test_weights_that_are_not_finite_or_not_real_numbers_are_refused_by_key():
+    exported = interop.to_locuslab(random_model())
+    key = "tcn.network.1.conv2.weight_v"
+    for bad, value in ((np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")):
+        a = exported[key].copy()
+        a[1, 0, 2] = bad
+        with pytest.raises(ValueError, match=re.escape(f"state_dict['{key}'] holds {value} at index (1, 0, 2): "
+                                                       f"weights must be finite")):
+            interop.from_locuslab(exported | {key: a})  # was: accepted
+    for a, dtype in ((exported[key] > 0, "bool"), (exported[key].astype(complex), "complex128")):
+        with pytest.raises(TypeError, match=re.escape(f"state_dict['{key}']: expected an array of real numbers, "
+                                                      f"got dtype {dtype}")):
+            interop.from_locuslab(exported | {key: a})
+    model = random_model()
+    model.params["tcn.network.0.conv2.bias"][1] = np.nan  # a model that diverged in training
+    with pytest.raises(ValueError, match=re.escape("model: tcn.network.0.conv2.bias holds nan at index (1,)")):
+        interop.to_keras_tcn(model)
+
+
+def test_a_weight_of_the_wrong_size_is_named_as_it_was_given():
+    weights = interop.to_keras_tcn(random_model())
+    weights["residual_block_1/conv1D_1/bias"] = np.zeros(5)
+    with pytest.raises(ValueError) as info:  # was: from_keras_tcn returned it, model_from named pytcn's key
+        interop.from_keras_tcn(weights)
+    assert str(info.value) == ("weights['residual_block_1/conv1D_1/bias'] has shape (5,); the pytcn model the other "
+                               "weights describe needs (4,)")
+
+
+def test_write_keras_tcn_into_a_missing_folder_names_the_path_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setattr(interop, "to_keras_tcn", lambda model: pytest.fail("work began before the path was checked"))
+    path = tmp_path / "missing" / "model.weights.h5"
+    with pytest.raises(FileNotFoundError) as info:  # was: the hidden temporary file's name, after the work
+        interop.write_keras_tcn(path, random_model())
+    assert str(info.value) == f"path {str(path)!r}: its folder {tmp_path / 'missing'} does not exist"
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(IsADirectoryError, match="names a folder, not the file to write"):
+        interop.write_keras_tcn(tmp_path, random_model())
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -297,3 +441,239 @@ def test_a_pytorch_tcn_export_loads_strictly_into_its_tcn_and_computes_the_same(
             "parametrizations.weight.original1", "weight_v")
         grad = p.grad.numpy()[:, :, 0] if name == "projection_out.weight" else p.grad.numpy()
         assert_close(model.grads[ours], grad, what=f"gradient of {name}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# every entry point, fed generated bad arguments: a ValueError or TypeError naming the argument or the key, never
+# another exception, never a silent success; and arguments that are only unusual (read-only, non-contiguous arrays)
+# give what the usual ones give
+
+TINY = dict(input_channels=2, outputs=1, nb_filters=[2, 3], kernel_size=2, dilations=[1, 2],
+            use_skip_connections=False, dtype=np.float64, seed=0)  # block 1 has a downsample: every kind of weight
+NOT_MAPPINGS = [None, 3, 2.5, "linear.weight", b"linear.weight", [("linear.weight", np.ones((1, 3)))], np.ones(3),
+                object(), {"linear.weight", "linear.bias"}, {}]
+NOT_MODELS = [None, 3, "model", np.ones(3), object(), pytcn.TCN, {"linear.weight": np.ones((1, 3))}]
+NOT_PATHS = [None, 3, 2.5, b"model.weights.h5", ["model.weights.h5"], object()]
+BAD_KEYS = ["foo.buffer", "tcn.network.0.conv3.weight", "network.0.downsample.buffer", "linear.weight_g",
+            "residual_block_0/conv1D_2/kernel", "dense_1/kernel", "", "tcn.network.99999999999999999999.conv1.weight",
+            "residual_block_99999999999999999999/conv1D_0/kernel"]
+
+
+class Case:
+    """One generated call: ``call(tmp_path)``; ``names``: what its error must name, one of them at least (None: it
+    must succeed and give what ``same_as(tmp_path)`` gives)."""
+
+    def __init__(self, what, call, names=None, same_as=None):
+        self.what, self.call, self.names, self.same_as = what, call, names, same_as
+
+    def __repr__(self):
+        return self.what
+
+
+def _short(value):
+    return "a TCN" if isinstance(value, pytcn.TCN) else reprlib.repr(value)
+
+
+def tiny_model():
+    model = pytcn.TCN(**TINY)
+    randomize(model.params, np.random.default_rng(7))  # no bias left at zero, where float16 or int equal it
+    return model
+
+
+def bad_value(draw, a, weight=True):
+    """(a value for the key whose valid array is ``a``, whether an error must name that key itself rather than only
+    the argument: a bigger array can leave another key the one that no longer fits). Not a ``weight`` (pytorch-tcn's
+    streaming buffers, skipped): only what is no such buffer at all."""
+    kinds = ["None", "text", "object", "ragged", "bool", "complex", "object array", "strings", "not finite",
+             "extra axis", "fewer axes"]
+    kind = draw(st.sampled_from(kinds + (["empty", "float16", "int", "bigger"] if weight else [])))
+    if kind == "not finite":
+        b = a.astype(np.float64)
+        b.flat[draw(st.integers(0, a.size - 1))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        return kind, b, True
+    return kind, {"None": None, "text": "weights", "object": object(), "ragged": [[1.0], [1.0, 2.0]],
+                  "bool": a > 0, "complex": a.astype(complex), "object array": a.astype(object),
+                  "strings": a.astype(str), "extra axis": a[..., None],
+                  "fewer axes": a.reshape(-1)[:1].reshape(()) if a.ndim == 1 else a.reshape(-1),
+                  "empty": a[:0], "float16": a.astype(np.float16), "int": (10 * a).astype(np.int64),
+                  "bigger": np.concatenate([a, a[:1]])}[kind], kind != "bigger"
+
+
+def same(x, y):
+    """Whether two results (a dict of arrays or of plain values, or a model) are the same."""
+    if isinstance(x, pytcn.TCN):
+        return x.config == y.config and same(x.state_dict(), y.state_dict())
+    return x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) and np.asarray(x[k]).dtype == np.asarray(y[k]).dtype
+                                        for k in x)
+
+
+@st.composite
+def mapping_cases(draw, entry):
+    """A call of an entry point that takes a mapping of names to arrays, with one thing wrong."""
+    convert, label, valid = {
+        "architecture": (interop.architecture, "params", lambda: tiny_model().state_dict()),
+        "model_from": (lambda p: interop.model_from(p, dilations=[1, 2]), "params", lambda: tiny_model().state_dict()),
+        "from_locuslab": (interop.from_locuslab, "state_dict", lambda: interop.to_locuslab(tiny_model())),
+        "from_pytorch_tcn": (interop.from_pytorch_tcn, "state_dict", lambda: interop.to_pytorch_tcn(tiny_model())),
+        "from_keras_tcn": (interop.from_keras_tcn, "weights", lambda: interop.to_keras_tcn(tiny_model())),
+    }[entry]
+    mapping = valid()
+    keys = sorted(mapping)
+    wrong = draw(st.sampled_from(["whole", "value", "key", "name", "drop", "read-only", "non-contiguous"]))
+    if wrong == "whole":
+        value = draw(st.sampled_from(NOT_MAPPINGS + [tiny_model()]))
+        return Case(f"{entry}({_short(value)})", lambda tmp: convert(value), [label])
+    if wrong in ("read-only", "non-contiguous"):
+        def unusual(a):
+            if wrong == "read-only":
+                a = a.copy()
+                a.flags.writeable = False
+                return a
+            return np.asfortranarray(a) if a.ndim > 1 else np.repeat(a, 2)[::2]
+        return Case(f"{entry} with {wrong} arrays", lambda tmp: convert({k: unusual(v) for k, v in mapping.items()}),
+                    same_as=lambda tmp: convert(valid()))
+    if wrong == "name":
+        name = draw(st.sampled_from([3, None, ("linear.weight",), b"linear.weight"]))
+        return Case(f"{entry} with the name {name!r}", lambda tmp: convert(mapping | {name: np.ones(3)}), [label])
+    if wrong == "key":
+        key = draw(st.sampled_from(BAD_KEYS))
+        return Case(f"{entry} with the key {key!r}", lambda tmp: convert(mapping | {key: np.ones(3)}), [key])
+    key = draw(st.sampled_from(keys))
+    if wrong == "drop":
+        if key.endswith(".buffer"):  # pytorch-tcn's streaming state: not needed
+            return Case(f"{entry} without {key}", lambda tmp: convert(without(mapping, key)),
+                        same_as=lambda tmp: convert(mapping))
+        partner = key.replace(".conv1.", ".net.0.").replace(".conv2.", ".net.4.")  # locuslab's alias
+        partner = partner if partner != key else key.replace(".net.0.", ".conv1.").replace(".net.4.", ".conv2.")
+        shown = min(key, partner, key=lambda k: ".net." in k)  # errors name the convolution, not its alias
+        # named as given, or (from_pytorch_tcn) in pytcn's spelling "tcn.network..." or, for the head, by its prefix
+        return Case(f"{entry} without {key}", lambda tmp: convert(without(mapping, key, partner)),
+                    [shown, shown.split("network.", 1)[-1]])
+    kind, value, names_key = bad_value(draw, mapping[key], weight=not key.endswith(".buffer"))
+    return Case(f"{entry} with {key} {kind}", lambda tmp: convert(mapping | {key: value}),
+                [key] if names_key else [label])
+
+
+def non_finite_model(draw):
+    """A TCN one of whose parameters is NaN or infinite, as after a diverged training."""
+    model = tiny_model()
+    key = draw(st.sampled_from(sorted(model.params)))
+    model.params[key].flat[0] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    return model
+
+
+@st.composite
+def export_cases(draw, entry):
+    """A call of an entry point that takes a model, with one argument wrong."""
+    export, arguments = {
+        "to_locuslab": (interop.to_locuslab, dict(weight_norm=[None, 3, "weight", "parametrization", True],
+                                                  prefix=[3, None, "tcn", b"tcn.", ["tcn."], 1.5],
+                                                  head=[None, "", "linear", 3, b"linear."])),
+        "to_pytorch_tcn": (interop.to_pytorch_tcn, dict(prefix=[3, None, "network", b""], head=[None, "", "proj", 3],
+                                                        causal=[None, "yes", 1, 0, np.array(True), "True"])),
+        "to_keras_tcn": (interop.to_keras_tcn, {}),
+    }[entry]
+    argument = draw(st.sampled_from(["model", "model", *arguments]))
+    if argument == "model":
+        model = non_finite_model(draw) if draw(st.booleans()) else draw(st.sampled_from(NOT_MODELS))
+        return Case(f"{entry}({_short(model)})", lambda tmp: export(model), ["model"])
+    value = draw(st.sampled_from(arguments[argument]))
+    return Case(f"{entry}(model, {argument}={value!r})", lambda tmp: export(tiny_model(), **{argument: value}),
+                [argument])
+
+
+@st.composite
+def keras_file_cases(draw, entry):
+    """A call of read_keras_tcn or write_keras_tcn with one argument wrong."""
+    if entry == "write_keras_tcn":
+        if draw(st.booleans()):
+            path = draw(st.sampled_from(NOT_PATHS))
+            return Case(f"write_keras_tcn({path!r}, model)", lambda tmp: interop.write_keras_tcn(path, tiny_model()),
+                        ["path"])
+        model = non_finite_model(draw) if draw(st.booleans()) else draw(st.sampled_from(NOT_MODELS))
+
+        def write(tmp):
+            try:
+                return interop.write_keras_tcn(tmp / "model.weights.h5", model)
+            finally:
+                assert not list(tmp.iterdir()), "a file was written for a bad model"
+        return Case(f"write_keras_tcn(path, {_short(model)})", write, ["model"])
+    argument = draw(st.sampled_from(["path", "head"] + (["file", "head name"] if HAS_H5PY else [])))
+    if argument == "path":
+        path = draw(st.sampled_from(NOT_PATHS))
+        return Case(f"read_keras_tcn({path!r})", lambda tmp: interop.read_keras_tcn(path), ["path"])
+    if argument == "head":
+        head = draw(st.sampled_from([3, ["dense"], b"dense", object()]))
+        return Case(f"read_keras_tcn(file, head={head!r})",
+                    lambda tmp: interop.read_keras_tcn(FIXTURES / "keras_tcn.weights.h5", head=head), ["head"])
+    if argument == "head name":
+        return Case("read_keras_tcn(file, head='nope')",
+                    lambda tmp: interop.read_keras_tcn(FIXTURES / "keras_tcn.weights.h5", head="nope"), ["'nope'"])
+    content = draw(st.sampled_from(["not hdf5", "empty zip", "hdf5 without a TCN"]))
+
+    def read(tmp):
+        path = tmp / f"{content.replace(' ', '_')}.keras"
+        if content == "not hdf5":
+            path.write_bytes(b"not hdf5 at all")
+        elif content == "empty zip":
+            import zipfile
+            zipfile.ZipFile(path, "w").close()
+        else:
+            import h5py
+            with h5py.File(path, "w") as f:
+                f["layers/dense/vars/0"] = np.ones((2, 1))
+        return interop.read_keras_tcn(path)
+    return Case(f"read_keras_tcn(a file: {content})", read, [content.replace(" ", "_")])
+
+
+ENTRY_POINTS = {"architecture": mapping_cases, "model_from": mapping_cases, "from_locuslab": mapping_cases,
+                "from_pytorch_tcn": mapping_cases, "from_keras_tcn": mapping_cases, "to_locuslab": export_cases,
+                "to_pytorch_tcn": export_cases, "to_keras_tcn": export_cases, "read_keras_tcn": keras_file_cases,
+                "write_keras_tcn": keras_file_cases}
+
+
+@st.composite
+def model_from_argument_cases(draw):
+    """model_from with a valid state dict and one of its other arguments wrong."""
+    params = tiny_model().state_dict()
+    argument = draw(st.sampled_from(["dilations", "nb_stacks", "kwargs"]))
+    if argument == "kwargs":
+        name, value = draw(st.sampled_from([("dtype", np.float32), ("input_channels", 2), ("nb_filters", 3),
+                                            ("foo", 1), ("padding", "left"), ("return_sequences", "yes")]))
+        return Case(f"model_from(params, {name}={value!r})", lambda tmp: interop.model_from(params, **{name: value}),
+                    [name])
+    value = draw(st.sampled_from({
+        "dilations": [5, "1, 2", [1, 0], [1, -2], [1.0, 2.0], [True, 2], [], [1], [1, 2, 4], {1, 2}, [1] * 100_000,
+                      np.array([1.0, 2.0]), [[1], [2]], (d for d in [1, 2])],
+        "nb_stacks": [0, -1, 1.5, True, "2", None, 10 ** 12, 2],
+    }[argument]))
+    return Case(f"model_from(params, {argument}={reprlib.repr(value)})",
+                lambda tmp: interop.model_from(params, **{argument: value}), [argument])
+
+
+def test_every_entry_point_is_listed_in_the_property_test():
+    public = {name for name in dir(interop) if not name.startswith("_") and callable(getattr(interop, name))
+              and getattr(interop, name).__module__ == interop.__name__}
+    assert public == set(ENTRY_POINTS)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+@pytest.mark.parametrize("entry", [*ENTRY_POINTS, "model_from's other arguments"])
+def test_every_entry_point_given_a_bad_argument_raises_one_error_naming_it_never_another_or_a_silent_success(
+        entry, data, tmp_path):
+    case = data.draw(model_from_argument_cases() if entry == "model_from's other arguments"
+                     else ENTRY_POINTS[entry](entry), label="case")
+    folder = tmp_path / f"case{len(list(tmp_path.iterdir()))}"  # tmp_path lives across the examples
+    folder.mkdir()
+    if case.names is None:
+        assert same(case.call(folder), case.same_as(folder)), f"{case}: not what the usual arrays give"
+        return
+    with pytest.raises(Exception) as info:
+        case.call(folder)
+        pytest.fail(f"{case}: accepted")
+    error = info.value
+    assert isinstance(error, (ValueError, TypeError)) and not isinstance(error, (KeyError, IndexError,
+                                                                                  AttributeError)), (
+        f"{case}: {type(error).__name__}: {error}")
+    assert any(name in str(error) for name in case.names), f"{case}: the message names none of {case.names}: {error}"
