@@ -402,3 +402,19 @@ def test_summary_of_per_block_widths_and_a_head_at_every_step():
     assert rows["1"][3:] == ["(N, T, 4)", "(N, T, 5)", "170", "13"]
     assert rows["head"] == ["head", "(N, T, 5)", "(N, T, 10)", "60"]
     assert lines[-1] == "total: 306 parameters, receptive field 13 steps"
+
+
+@pytest.mark.parametrize("d", [2**31, 2**63, 2**70])
+def test_a_dilation_past_int32_is_refused_by_name_and_the_largest_runs(d):
+    # 2**70 was accepted, and forward failed inside the layer (Numba cannot type an int past int64)
+    with pytest.raises(ValueError, match=rf"^dilations must all be <= 2147483647 \(2\*\*31 - 1\), got \[1, {d}\]"):
+        pytcn.TCN(input_channels=1, dilations=[1, d])
+    # the largest: every tap but the last reads before the start, the zeros of the causal padding, so the model is
+    # the one of kernel size 1 made of the last taps
+    big = pytcn.TCN(input_channels=2, nb_filters=3, kernel_size=3, dilations=[2**31 - 1], seed=0)
+    assert big.receptive_field == 1 + 2 * 2 * (2**31 - 1)
+    pointwise = pytcn.TCN(input_channels=2, nb_filters=3, kernel_size=1, dilations=[1], seed=0)
+    pointwise.load_state_dict({name: p[:, :, -1:] if name.endswith(("conv1.weight", "conv2.weight")) else p
+                               for name, p in big.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 5, 2)).astype(np.float32)
+    assert_close(big.forward(x), pointwise.forward(x))

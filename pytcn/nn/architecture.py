@@ -15,6 +15,10 @@ import numpy as np
 from ..runtime import validate
 
 NORMALISATIONS = ("use_weight_norm", "use_layer_norm", "use_batch_norm")
+# The largest dilation: 2**31 - 1 steps. The kernels compute tap offsets (K-1-j)*d and ring-buffer slots in int64, which
+# stays exact for any K below 2**32; a larger Python int does not even type in Numba. No sequence or ring buffer of
+# (K-1)*d steps that fits in memory reaches further back.
+MAX_DILATION = 2**31 - 1
 
 
 def receptive_field(kernel_size, dilations, nb_stacks=1):
@@ -35,8 +39,8 @@ def receptive_field(kernel_size, dilations, nb_stacks=1):
 
 
 def check_dilations(name, dilations):
-    """``dilations`` as a list of ints, each >= 1: an ordered, non-empty sequence (a set or a dict has a length too,
-    but no order the blocks could follow)."""
+    """``dilations`` as a list of ints, each in [1, MAX_DILATION]: an ordered, non-empty sequence (a set or a dict has
+    a length too, but no order the blocks could follow)."""
     ordered = isinstance(dilations, Sequence) or (isinstance(dilations, np.ndarray) and dilations.ndim == 1)
     if isinstance(dilations, (str, bytes)) or not ordered:
         raise TypeError(f"{name} must be a list of positive integers, got {dilations!r}")
@@ -47,6 +51,8 @@ def check_dilations(name, dilations):
             raise TypeError(f"{name} must be a list of positive integers, got {dilations!r} (with {d!r})")
         if d < 1:
             raise ValueError(f"{name} must all be >= 1, got {dilations!r} (with {d!r})")
+        if d > MAX_DILATION:
+            raise ValueError(f"{name} must all be <= {MAX_DILATION} (2**31 - 1), got {dilations!r} (with {d!r})")
     return [int(d) for d in dilations]
 
 

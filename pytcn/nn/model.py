@@ -344,7 +344,8 @@ class TCN:
         return streaming.step(self, x, state)
 
     def reset_stream(self, state, samples=None):
-        """Starts the sequences ``samples`` of ``state`` (indices into its batch; all by default) afresh, in place."""
+        """Starts the sequences ``samples`` of ``state`` (indices into its batch, as NumPy indexes it: all by default,
+        none for an empty list) afresh, in place."""
         return streaming.reset(self, state, samples)
 
     def _store_gradients(self, prefix, grads):
