@@ -284,6 +284,22 @@ def test_gradcheck_refuses_float32_and_what_is_not_a_module():
         pytcn.gradcheck([1, 2], np.zeros((1, 3, 2)))
 
 
+@pytest.mark.parametrize("broken", ["weight", "input"])
+def test_gradcheck_reports_a_nan_gradient_as_the_worst_error_naming_it(broken):
+    layer = pytcn.Conv1D(2, 2, 2, 1, dtype=np.float64, backend="numpy", rng=np.random.default_rng(0))
+    backward = layer.backward
+
+    def nan_backward(dy, cache):
+        dx, grads = backward(dy, cache)
+        if broken == "input":
+            return np.full_like(dx, np.nan), grads
+        return dx, dict(grads, weight=np.full_like(grads["weight"], np.nan))
+
+    layer.backward = nan_backward
+    result = pytcn.gradcheck(layer, np.random.default_rng(1).standard_normal((1, 2, 4)))
+    assert result.max_rel_error == np.inf and result.worst.startswith(broken), result
+
+
 def test_the_learning_curve_has_whole_epochs_on_its_axis(tmp_path):
     import matplotlib
 

@@ -102,6 +102,7 @@ def gradcheck(module, x, dy=None, forward=None, h=1e-5, seed=0, check_input=True
     for name, z in arrays.items():
         numeric = numerical_gradient(lambda: float(np.sum(run(x)[0] * dy)), z, h)
         err = relative_error(analytic[name], numeric)
+        err[~np.isfinite(err)] = np.inf  # a NaN gradient is the worst error there is, not one that max() skips
         k = int(np.argmax(err))
         errors[name] = float(err.flat[k])
         if err.flat[k] > worst:
