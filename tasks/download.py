@@ -14,6 +14,7 @@ command that runs it is ``pytcn download {mnist,fashion-mnist} [--dir DIR] [--ba
 import http.client
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -103,6 +104,8 @@ def download(dataset, dest_dir=None, base_url=None, progress=None, *, checksums=
     spec = DATASETS[dataset]
     checksums = spec["sha256"] if checksums is None else checksums
     dest = default_cache_dir(dataset, env) if dest_dir is None else Path(dest_dir).expanduser()
+    if base_url is not None and urllib.parse.urlsplit(str(base_url)).scheme not in ("http", "https", "file"):
+        raise ValueError(f"base_url must be an http://, https:// or file:// address, got {base_url!r}")
     base_url = base_url or env.get(spec["mirror_env"]) or spec["url"]
     if not base_url.endswith("/"):
         base_url += "/"

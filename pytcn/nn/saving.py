@@ -16,6 +16,9 @@ def load_model(path, backend=None):
     meta, params, _, _ = load_checkpoint(path)
     if "model" not in meta:
         raise CheckpointError(f"{path}: holds no model configuration (meta has no 'model' entry)")
+    if not isinstance(meta["model"], dict):
+        raise CheckpointError(f"{path}: its model configuration is not a mapping of TCN's arguments (got "
+                              f"{type(meta['model']).__name__})")
     config = dict(meta["model"])
     if backend is not None:
         config["backend"] = backend

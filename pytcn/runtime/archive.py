@@ -20,7 +20,8 @@ import zipfile
 
 import numpy as np
 
-from .files import write_atomic
+from . import validate
+from .files import folder_for, write_atomic
 
 FORMAT = "pytcn-checkpoint-1"
 
@@ -31,12 +32,13 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path, params, meta, adam_m=None, adam_v=None):
     """Writes params (name -> array), optional Adam moments, and ``meta`` (JSON-serialisable) to ``path``."""
+    path = validate.file_path("path", path)
     arrays = {"format": np.array(FORMAT), "meta": np.array(json.dumps(meta))}
     arrays.update({f"param/{name}": p for name, p in params.items()})
     if adam_m is not None:
         arrays.update({f"adam_m/{name}": a for name, a in adam_m.items()})
         arrays.update({f"adam_v/{name}": a for name, a in adam_v.items()})
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder_for(path, make=True)
     write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
@@ -47,7 +49,7 @@ def load_checkpoint(path):
     Raises CheckpointError, with one line naming the file and the problem, for anything that is not a whole pytcn
     file.
     """
-    path = os.fspath(path)
+    path = validate.file_path("path", path)
     if os.path.isdir(path):
         inside = os.path.join(path, "checkpoint.npz")
         if not os.path.isfile(inside):
@@ -56,6 +58,8 @@ def load_checkpoint(path):
         path = inside
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if not os.access(path, os.R_OK):  # is_zipfile below would swallow the PermissionError and blame the content
+        raise CheckpointError(f"{path}: cannot be read (permission denied)")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not a pytcn checkpoint (not an .npz archive; truncated or another kind of "
                               f"file)")
@@ -81,6 +85,8 @@ def load_checkpoint(path):
             raise CheckpointError(f"{path}: holds pickled Python objects, which pytcn never loads (a pytcn "
                                   f"checkpoint holds plain arrays only)") from None
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
+    except RecursionError:  # JSON nested deeper than Python's stack: never written by pytcn
+        raise CheckpointError(f"{path}: corrupt checkpoint (its metadata is nested too deeply to read)") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError) as e:
         # np.load raises these for truncated or corrupt archives
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None

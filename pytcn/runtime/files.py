@@ -3,6 +3,28 @@ import os
 import secrets
 
 
+def folder_for(path, make=False):
+    """Checks that the file ``path`` can be written: not a folder, in a writable folder (made first, with those above
+    it, when ``make``). Raises IsADirectoryError, NotADirectoryError, FileNotFoundError or PermissionError naming
+    ``path`` as given, before any work and before a temporary file would be named in the message."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: names a folder; a file name is needed")
+    folder = os.path.dirname(os.path.abspath(path))
+    above = folder
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise NotADirectoryError(f"{path}: {above} is a file, not a folder")
+    if above != folder:
+        if not make:
+            raise FileNotFoundError(f"{path}: its folder {folder} does not exist")
+        os.makedirs(folder, exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: its folder {folder} is not writable")
+    return folder
+
+
 def write_atomic(path, write, mode="wb"):
     """Writes ``path`` through ``write(f)``, a function given the open file, so that the file is either its old
     self or whole: ``write`` fills a temporary file in the same folder, which is flushed to disk and only then
@@ -12,7 +34,7 @@ def write_atomic(path, write, mode="wb"):
     The file gets the permissions a plain ``open`` would give it (0o666 less the umask), not the 0o600 of
     ``tempfile.mkstemp``. ``mode`` is "wb" or "w"."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = folder_for(path)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
     try:
@@ -37,6 +59,6 @@ def new_figure(figsize):
 
 def save_figure(fig, path, fmt="png", dpi=110):
     """Saves a matplotlib Figure to ``path`` atomically, making its folder; returns the path."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder_for(path, make=True)
     write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))
     return path

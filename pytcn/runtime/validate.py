@@ -1,6 +1,7 @@
 """Checks at the public boundary. Each raises a TypeError or ValueError that names the argument and its value,
 so that nothing invalid reaches a kernel (where it would surface as a Numba typing error or an IndexError)."""
 import numbers
+import os
 
 import numpy as np
 
@@ -148,6 +149,20 @@ def labels_array(name, labels, shape, n_classes):
         bad = labels[(labels < 0) | (labels >= n_classes)].flat[0]
         raise ValueError(f"{name} must be in [0, {n_classes}), got a label {bad}")
     return np.ascontiguousarray(labels, dtype=np.int64)
+
+
+def file_path(name, value):
+    """``value`` as a str path: a str or an os.PathLike, not empty, without a NUL byte (no file system takes one)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected a str or an os.PathLike, got {value!r} ({type(value).__name__})")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError(f"{name}: expected a str path, got {path!r} ({type(path).__name__})")
+    if not path:
+        raise ValueError(f"{name}: expected the name of a file, got ''")
+    if "\0" in path:
+        raise ValueError(f"{name}: a path cannot hold a NUL byte, got {path!r}")
+    return path
 
 
 def one_of(name, value, allowed):

@@ -123,7 +123,10 @@ class Store:
         for row in rows:
             row["group"] = row.pop("grp")
             for key in ("config", "metrics", "versions"):
-                row[key] = json.loads(row[key]) if row[key] is not None else None
+                try:
+                    row[key] = json.loads(row[key]) if row[key] is not None else None
+                except (TypeError, ValueError, RecursionError):  # only a hand-edited or damaged file has these
+                    raise StoreError(f"{self.path}: trial {row['id']!r} has a damaged {key} (not JSON)") from None
         return rows
 
     def counts(self):
