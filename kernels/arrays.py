@@ -15,6 +15,10 @@ Same conventions as every kernel: outputs first, then inputs; arrays C-contiguou
     take_steps(out, x, steps)                 out[n, c] = x[n, c, steps[n]]            the head reading one step per
                                                                                        sequence (the last, mostly)
     scatter_steps(dx, dout, steps)            dx[n, c, t] = dout[n, c] if t = steps[n] else 0   ... and its backward
+    mean_steps(out, x, lengths)               out[n, c] = (1 / L_n) sum_{t < L_n} x[n, c, t], L_n = lengths[n]
+                                                                                       the head reading the mean over
+                                                                                       each sequence's own steps
+    spread_steps(dx, dout, lengths)           dx[n, c, t] = dout[n, c] / L_n if t < L_n else 0   ... and its backward
     window(out, x, start)                     out[n, c, k] = x[n, c, start + k], 0 outside x   (padding='same')
     scale_channels(y, x, mask)                y[n, c, t] = x[n, c, t] * mask[n, c]     spatial dropout, both ways
     weight_norm(W, g, v)                      W[o] = g[o] v[o] / ||v[o]||              W: (C_out, C_in, K)
@@ -69,6 +73,27 @@ def scatter_steps_numpy(dx, dout, steps):
     dx[np.arange(dx.shape[0]), :, steps] = dout  # forward: out[n, c] = x[n, c, steps[n]]: only that step is read
 
 
+def mean_steps_numpy(out, x, lengths):
+    """out[n, c] = (1 / L_n) * sum_{t < L_n} x[n, c, t], L_n = lengths[n]: x (N, C, T), lengths (N,) int64 in [1, T]
+    -> out (N, C). The mean over each sequence's own steps, its first L_n.
+
+    A sum whose ``where`` leaves each sequence's padding out: the steps after L_n are never read, so that a NaN or an
+    infinity there (whatever a padded batch holds) cannot reach the mean, as 0 * NaN would through a mask product.
+    """
+    T = x.shape[2]
+    own = np.arange(T) < lengths[:, None]  # N, T: True at the steps of the sequence itself
+    out[...] = x.sum(axis=2, where=own[:, None, :]) / lengths[:, None]  # N, C
+
+
+def spread_steps_numpy(dx, dout, lengths):
+    """The backward of mean_steps: dx (N, C, T) is dout[n, c] / L_n at the first L_n steps of sequence n, 0 after
+    them; dout (N, C), lengths (N,) int64 in [1, T]."""
+    T = dx.shape[2]
+    own = np.arange(T) < lengths[:, None]  # N, T
+    # forward: out[n, c] = (1 / L_n) sum_{t < L_n} x[n, c, t]: each of those steps gets 1 / L_n of dout, the rest none
+    np.multiply((dout / lengths[:, None]).astype(dx.dtype)[:, :, None], own[:, None, :], out=dx)
+
+
 def window_numpy(out, x, start):
     """out[n, c, k] = x[n, c, start + k] where 0 <= start + k < T_x, else 0: x (N, C, T_x) -> out (N, C, T_out).
 
@@ -118,6 +143,8 @@ PLUMBING = {
     "transpose": transpose_numpy,
     "take_steps": take_steps_numpy,
     "scatter_steps": scatter_steps_numpy,
+    "mean_steps": mean_steps_numpy,
+    "spread_steps": spread_steps_numpy,
     "window": window_numpy,
     "scale_channels": scale_channels_numpy,
     "weight_norm": weight_norm_numpy,

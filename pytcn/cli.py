@@ -18,7 +18,7 @@ import sys
 import traceback
 
 from .runtime.archive import CheckpointError
-from .training.config import TASKS, ConfigError, check_config, default_config, make_config, option_name
+from .training.config import SHAPES, TASKS, ConfigError, check_config, default_config, make_config, option_name
 
 EXIT_ERROR = 2
 EXIT_BUG = 70  # EX_SOFTWARE of sysexits.h: an internal software error
@@ -123,6 +123,9 @@ def _train_parser(sub, task):
     flag(m, "use_batch_norm", "batch normalisation after each convolution, before its ReLU (keras-tcn)")
     option(m, "padding", "causal, or same (non-causal, taps centred; the head reads step T // 2)",
            choices=["causal", "same"])
+    if not SHAPES[task][2]:  # a head that reads one row per sequence (copy-memory's reads every step)
+        option(m, "pooling", "what the head reads of each sequence: last (its last step) or mean (the mean of the "
+                             "features over its steps)", choices=["last", "mean"])
     option(m, "kernel_initializer", "he_normal, he_uniform, glorot_normal, glorot_uniform or normal", metavar="NAME")
     t = p.add_argument_group("training")
     if task == "copy-memory":
@@ -424,7 +427,7 @@ def cmd_info(args):
           f"dilations={c['dilations']} use_skip_connections={c['use_skip_connections']} "
           f"dropout_rate={c['dropout_rate']} dropout_type={c['dropout_type']} use_weight_norm={c['use_weight_norm']} "
           f"use_layer_norm={c['use_layer_norm']} use_batch_norm={c['use_batch_norm']} padding={c['padding']} "
-          f"dtype={c['dtype']}")
+          f"pooling={c['pooling']} dtype={c['dtype']}")
     print(f"trained on   backend {c.get('backend', 'cpu')}")
     print(f"parameters   {model.count_params()}")
     print(f"receptive    {model.receptive_field} steps")
@@ -452,6 +455,9 @@ def cmd_stream(args):
     if meta["config"]["padding"] != "causal":
         raise CheckpointError(f"{args.checkpoint}: was trained with padding {meta['config']['padding']!r}; only a "
                               f"causal model can stream (its output at t must not read steps after t)")
+    if meta["config"]["pooling"] != "last":
+        raise CheckpointError(f"{args.checkpoint}: was trained with pooling {meta['config']['pooling']!r}; a stream "
+                              f"outputs the head at each step, and a running mean over the steps is not implemented")
     config = dict(meta["config"], backend=args.backend or meta["config"].get("backend", "cpu"))
     model = build_model(config)
     try:
@@ -527,7 +533,10 @@ def cmd_download(args):
 
     if args.dir:
         out_folder("--dir", args.dir)
-    path = download(args.dataset, dest_dir=args.dir, base_url=args.base_url, progress=progress)
+    try:
+        path = download(args.dataset, dest_dir=args.dir, base_url=args.base_url, progress=progress)
+    except ValueError as e:  # a --base-url that is no address, or a file whose digest is not the dataset's
+        raise UsageError(str(e).replace("base_url ", "--base-url ", 1)) from None
     print(f"\n{args.dataset}: the four files are in {path}")
     return 0
 

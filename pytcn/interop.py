@@ -33,6 +33,8 @@ Normalisation layers: pytorch-tcn's batch and layer norm (``norm1``/``norm2``) a
 use_layer_norm: the same names, and PyTorch's eps and momentum). keras-tcn's are refused, naming them: Keras
 normalises with epsilon 1e-3 and a momentum of 0.99 where pytcn follows PyTorch (1e-5, 0.1), so its weights would
 not give the same model; locuslab/TCN has none.
+
+Heads: all three projects' heads read the last step (or every step); a model with pooling='mean' is not exported.
 """
 import io
 import os
@@ -365,7 +367,16 @@ def _as_weight_norm(params, key_prefix):
     return g, W
 
 
+def _head_reads_one_step(model, project):
+    """Every other project's head reads the last step (or every step): a model averaging over the steps is not
+    theirs."""
+    if model.pooling != "last":
+        raise ValueError(f"pooling={model.pooling!r}: {project}'s head reads the last step, not the mean over the "
+                         f"steps; its model would load these weights and compute something else")
+
+
 def _locuslab_shaped(model):
+    _head_reads_one_step(model, "locuslab/TCN")
     if model.padding != "causal":
         raise ValueError(f"padding={model.padding!r}: locuslab/TCN's convolutions are causal only (left padding, "
                          f"then Chomp1d); its model would load these weights and compute something else")
@@ -489,6 +500,7 @@ def to_pytorch_tcn(model, prefix="", head="projection_out.", causal=True):
     prefix = _prefix("prefix", prefix, empty=True)
     head = _prefix("head", head)
     validate.boolean("causal", causal)
+    _head_reads_one_step(model, "pytorch-tcn")
     if causal != (model.padding == "causal"):
         raise ValueError(f"causal={causal}, but the model's padding is {model.padding!r}: build pytorch-tcn's TCN "
                          f"with causal={model.padding == 'causal'} and pass the same here, or the weights load into "
@@ -583,6 +595,7 @@ def to_keras_tcn(model):
     normalisation since 3.5.5: a weight-normalised model is written with its effective kernels, W = g v / ||v||,
     which compute the same function."""
     _tcn(model)
+    _head_reads_one_step(model, "keras-tcn")
     if model.use_layer_norm or model.use_batch_norm:
         raise ValueError("keras-tcn normalises with Keras's epsilon (1e-3) and momentum (0.99), pytcn with PyTorch's "
                          "(1e-5, 0.1): a model with layer or batch norm is not written for keras-tcn")

@@ -1,15 +1,17 @@
 """Plant one bug at a time in every path of the convolution kernels and check that the kernel tests catch it.
 
     python tests/plant_bugs.py            # every bug (about 10 minutes on 2 cores)
-    python tests/plant_bugs.py 3 17       # bugs 3 and 17 only
+    python tests/plant_bugs.py 3 17       # bugs 3 and 17 only (their numbers: their places in MUTANTS, from 0)
+    python tests/plant_bugs.py --help     # this text
 
 Not part of the suite (pytest does not collect this file): it checks the suite itself, and belongs beside any change
 to a kernel's blocking, chunking or leftover branches, with a bug added here for every new path. Each bug is a
 one-line edit of one function of kernels/conv.py (or of the file named with it), made in a copy of the checkout
 (the working tree is never touched); tests/test_kernels.py and tests/test_streaming.py then run on the copy with an
 empty Numba cache (for kernels/cuda/, the fast-kernel tests of tests/test_cuda.py, 10-60 s per bug; for
-pytcn/nn/layers.py, whose functions are methods named by their class, tests/test_dropout.py). It
-prints CAUGHT or MISSED per bug and exits 1 if any was missed.
+pytcn/nn/layers.py, whose functions are methods named by their class, tests/test_dropout.py); a bug may name the
+pytest arguments that must catch it as a fifth entry, (file, function, line, bug, arguments). It prints CAUGHT or
+MISSED per bug and exits 1 if any was missed.
 """
 import os
 import re
@@ -21,7 +23,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (function of kernels/conv.py, a line of it, the line with the bug), or (file, function, line, bug)
+# the model with pooling='mean' against its hand computations (on the CPU backends), and its gradients
+MODEL_MEAN_TESTS = ["tests/test_options.py", "tests/test_gradients.py", "tests/test_model.py",
+                    "-k", "mean and not cuda"]
+
+# (function of kernels/conv.py, a line of it, the line with the bug), or (file, function, line, bug), or (file,
+# function, line, bug, the pytest arguments that must catch it)
 MUTANTS = [
     ("_four_rows_forward",
      "y3s[t] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3",
@@ -201,6 +208,57 @@ MUTANTS = [
     ("pytcn/nn/layers.py", "_InvertedDropout.forward",
      "keep / (1.0 - self.rate)",
      "keep / (1.0 + self.rate)"),
+    # the head's mean over each sequence's steps (pooling='mean'): mean_steps and spread_steps, in NumPy and CUDA, and
+    # the model's use of them, each wrong in one path only: a sequence shorter than T (lengths), or one of all T steps
+    ("kernels/arrays.py", "mean_steps_numpy",
+     "out[...] = x.sum(axis=2, where=own[:, None, :]) / lengths[:, None]  # N, C",
+     "out[...] = x.sum(axis=2, where=own[:, None, :]) / T  # N, C",
+     ["tests/test_kernels.py", "-k", "steps"]),
+    ("kernels/arrays.py", "mean_steps_numpy",
+     "own = np.arange(T) < lengths[:, None]",
+     "own = np.arange(T) < np.minimum(lengths, T - 1)[:, None]",
+     ["tests/test_kernels.py", "-k", "steps"]),
+    ("kernels/arrays.py", "spread_steps_numpy",
+     "np.multiply((dout / lengths[:, None])",
+     "np.multiply((dout / T)",
+     ["tests/test_kernels.py", "-k", "steps"]),
+    ("kernels/arrays.py", "spread_steps_numpy",
+     "own = np.arange(T) < lengths[:, None]",
+     "own = np.arange(T) < np.minimum(lengths, T - 1)[:, None]",
+     ["tests/test_kernels.py", "-k", "steps"]),
+    ("kernels/cuda/arrays.py", "_mean_steps_kernel",
+     "out[n, c] = acc / L",
+     "out[n, c] = acc / x.shape[2]",
+     ["tests/test_cuda.py", "-k", "plumbing and steps"]),
+    ("kernels/cuda/arrays.py", "_mean_steps_kernel",
+     "for t in range(1, L):",
+     "for t in range(1, min(L, x.shape[2] - 1)):",
+     ["tests/test_cuda.py", "-k", "plumbing and steps"]),
+    ("kernels/cuda/arrays.py", "_spread_steps_kernel",
+     "dx[n, c, t] = dout[n, c] / lengths[n] if t < lengths[n] else 0.0",
+     "dx[n, c, t] = dout[n, c] / T if t < lengths[n] else 0.0",
+     ["tests/test_cuda.py", "-k", "plumbing and steps"]),
+    ("kernels/cuda/arrays.py", "_spread_steps_kernel",
+     "dx[n, c, t] = dout[n, c] / lengths[n] if t < lengths[n] else 0.0",
+     "dx[n, c, t] = dout[n, c] / lengths[n] if t < min(lengths[n], T - 1) else 0.0",
+     ["tests/test_cuda.py", "-k", "plumbing and steps"]),
+    ("pytcn/nn/model.py", "TCN._head_lengths",
+     "return self.backend.to_device(lengths)",
+     "return self.backend.to_device(np.full(N, T, np.int64))",
+     MODEL_MEAN_TESTS),
+    ("pytcn/nn/model.py", "TCN._head_lengths",
+     'return self.passes.device_constant("head lengths", lambda: np.full(N, T, np.int64))',
+     'return self.passes.device_constant("head lengths", lambda: np.full(N, T - 1, np.int64))',
+     MODEL_MEAN_TESTS),
+    ("pytcn/nn/model.py", "TCN._head_input_backward",
+     "be.spread_steps(dfeatures, drows, reads)",
+     'be.spread_steps(dfeatures, drows, self.passes.device_constant("head lengths", lambda: np.full(N, T, np.int64)))',
+     MODEL_MEAN_TESTS),
+    # ... and on 'cuda' the lengths of a full batch are copied to the GPU once per batch shape, not at every pass
+    ("pytcn/nn/model.py", "TCN._head_lengths",
+     'return self.passes.device_constant("head lengths", lambda: np.full(N, T, np.int64))',
+     "return self.backend.to_device(np.full(N, T, np.int64))",
+     ["tests/test_cuda.py", "-k", "copies_the_batch"]),
 ]
 
 
@@ -233,19 +291,23 @@ def copy_of_checkout(to):
 
 
 def main(argv):
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
     only = [int(a) for a in argv]
     missed = []
     for k, mutant in enumerate(MUTANTS):
         if only and k not in only:
             continue
-        path, function, line, bug = mutant if len(mutant) == 4 else ("kernels/conv.py", *mutant)
+        path, function, line, bug, *arguments = mutant if len(mutant) >= 4 else ("kernels/conv.py", *mutant)
         original = (ROOT / path).read_text()
         with tempfile.TemporaryDirectory() as tmp:
             tree, cache = Path(tmp) / "tree", Path(tmp) / "numba-cache"
             copy_of_checkout(tree)
             (tree / path).write_text(plant(original, function, line, bug))
             env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache))
-            tests = (["tests/test_cuda.py", "-k", "fast or chunk"] if path.startswith("kernels/cuda/") else
+            tests = (arguments[0] if arguments else
+                     ["tests/test_cuda.py", "-k", "fast or chunk"] if path.startswith("kernels/cuda/") else
                      ["tests/test_dropout.py", "-k", "not cuda"] if path == "pytcn/nn/layers.py" else
                      ["tests/test_kernels.py", "tests/test_streaming.py", "-k", "not cuda"])
             out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],

@@ -73,6 +73,35 @@ def step_problems(draw, dtype=dtypes):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# The head's mean over each sequence's steps (kernels/arrays.py: mean_steps, spread_steps)
+
+
+@dataclass(frozen=True)
+class MeanStepsProblem:
+    """x: (N, C, T); lengths: (N,) int64 in [1, T], the steps of each sequence (the rest is padding); dout: (N, C)."""
+
+    x: np.ndarray
+    lengths: np.ndarray
+    dout: np.ndarray
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+
+@st.composite
+def mean_steps_problems(draw, dtype=dtypes):
+    """Each length 1 (a sequence of one step), T (no padding) or any in between, drawn for each sequence alone, so
+    that a batch mixes them."""
+    dtype = draw(dtype)
+    N, C, T = draw(batch_sizes), draw(channels), draw(lengths)
+    sequence_lengths = draw(st.lists(st.one_of(st.just(1), st.just(T), st.integers(1, T)), min_size=N, max_size=N))
+    rng = np.random.default_rng(draw(seeds))
+    return MeanStepsProblem(x=normal(rng, (N, C, T), dtype), lengths=np.array(sequence_lengths, np.int64),
+                            dout=normal(rng, (N, C), dtype))
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # ReLU, linear layer, losses, Adam
 
 

@@ -255,6 +255,30 @@ def test_a_cli_checkpoint_loads_as_a_model(tmp_path, capsys):
     assert status == cli.EXIT_ERROR and "is a saved model, not a training run" in err
 
 
+def test_a_run_with_mean_pooling_trains_reports_itself_loads_and_refuses_to_stream(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--pooling", "mean", "--out", str(out)], capsys)[0] == 0
+    status, info, _ = run_cli(["info", str(out)], capsys)
+    assert status == 0 and " pooling=mean " in info, info
+    assert "averaged over the steps" in info, info  # the model's summary says what the head reads
+    model = pytcn.load_model(out)
+    assert model.pooling == "mean" and model.config["pooling"] == "mean"
+    model.save(tmp_path / "model.npz")
+    again = pytcn.load_model(tmp_path / "model.npz")
+    assert again.config == model.config
+    x = np.random.default_rng(0).standard_normal((3, 12, 2)).astype(np.float32)
+    np.testing.assert_array_equal(again.forward(x, lengths=[12, 1, 5]), model.forward(x, lengths=[12, 1, 5]))
+    np.save(tmp_path / "x.npy", x)
+    status, _, err = run_cli(["stream", str(out), str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy")], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1, err
+    assert "was trained with pooling 'mean'" in err and "running mean" in err, err
+    with pytest.raises(ConfigError, match=r"^pooling 'mean' is for a head that reads one row per sequence; the "
+                                          r"copy-memory model outputs every step"):
+        make_config("copy-memory", pooling="mean")
+    with pytest.raises(ConfigError, match=r"^pooling must be one of 'last', 'mean'; got 'max'"):
+        make_config("adding", pooling="max")
+
+
 def test_files_honour_the_umask(tmp_path, capsys):
     old = os.umask(0o022)
     try:
@@ -322,7 +346,7 @@ def test_help_shows_every_default_once(capsys):
     text = " ".join(result.stdout.split())
     assert "(default: None)" not in text
     for shown in ("--batch-size N sequences per training step (default: 64)", "(default: float32)",
-                  "(default: mnist)", "(default: cpu)"):
+                  "(default: mnist)", "(default: cpu)", "over its steps) (default: last)"):
         assert shown in text, shown
     assert text.count("every core") == 1 and "--length" not in text
 

@@ -102,6 +102,12 @@ def plumbing_calls(draw, op):
     out = np.full((N, C, T), np.nan, dtype)  # an element a kernel forgets to write stays NaN
     v = normal(rng, (C, N, K), dtype)
     g = np.abs(normal(rng, (C, 1, 1), dtype)) + 0.5
+    # each sequence's length: 1, T (no padding) or between; the steps after it hold NaN, which the mean never reads
+    sequence_lengths = np.array(draw(st.lists(st.one_of(st.just(1), st.just(T), st.integers(1, T)), min_size=N,
+                                              max_size=N)), np.int64)
+    padded = x.copy()
+    for n, length in enumerate(sequence_lengths):
+        padded[n, :, length:] = np.nan
     calls = {
         "fill": ([out], [draw(st.sampled_from([0.0, 1.5]))]),
         "copy": ([out], [x]),
@@ -111,6 +117,8 @@ def plumbing_calls(draw, op):
         "transpose": ([np.full((N, T, C), np.nan, dtype)], [x]),
         "take_steps": ([np.full((N, C), np.nan, dtype)], [x, rng.integers(0, T, N)]),
         "scatter_steps": ([out], [normal(rng, (N, C), dtype), rng.integers(0, T, N)]),
+        "mean_steps": ([np.full((N, C), np.nan, dtype)], [padded, sequence_lengths]),
+        "spread_steps": ([out], [normal(rng, (N, C), dtype), sequence_lengths]),
         "window": ([np.full((N, C, draw(st.integers(1, 40))), np.nan, dtype)], [x, draw(st.integers(-45, 45))]),
         "scale_channels": ([out], [x, (rng.random((N, C)) > 0.3).astype(dtype) / dtype.type(0.7)]),
         "weight_norm": ([np.full(v.shape, np.nan, dtype)], [g, v]),
@@ -137,7 +145,7 @@ def test_cuda_plumbing_equals_numpy_reference(op, data):
         assert_close(np.float64(result), np.float64(expected_result), dtype=dtype, what=f"{op}: result")
     for a, b in zip(inputs, inputs_before):
         if isinstance(a, np.ndarray):
-            assert np.array_equal(a, b), f"{op} wrote an input"
+            assert np.array_equal(a, b, equal_nan=True), f"{op} wrote an input"  # NaN: the padding mean_steps skips
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -453,14 +461,14 @@ class Transfers:
         monkeypatch.setattr(device_array_type, "copy_to_host", copy_to_host)
 
 
-@pytest.mark.parametrize("dropout_rate", [0.0, 0.2])
-def test_a_training_step_copies_the_batch_in_and_the_loss_and_norm_out(monkeypatch, dropout_rate):
+@pytest.mark.parametrize("dropout_rate, pooling", [(0.0, "last"), (0.2, "last"), (0.0, "mean")])
+def test_a_training_step_copies_the_batch_in_and_the_loss_and_norm_out(monkeypatch, dropout_rate, pooling):
     _, gpu = pair_of_models(dtype=np.float32, use_weight_norm=True, use_skip_connections=True,
-                            dropout_rate=dropout_rate)
+                            dropout_rate=dropout_rate, pooling=pooling)
     optimizer = pytcn.Adam(gpu.params, max_grad_norm=1.0)
     x = np.random.default_rng(7).standard_normal((SIZES["N"], SIZES["T"], 2)).astype(np.float32)
     target = np.zeros((SIZES["N"], 3), np.float32)
-    gpu.forward(x)  # the first pass of a batch shape also copies in the steps the head reads, once for the shape
+    gpu.forward(x)  # the first pass of a batch shape also copies in the steps (or lengths) the head reads, once
     transfers = Transfers(monkeypatch)
     pred = gpu.forward(x, training=True)
     loss, dpred = pytcn.mse(pred, target)
@@ -631,7 +639,7 @@ def test_gradient_norm_of_device_gradients_equals_the_cpu_one():
 COMPILE_FAST_KERNELS = """
 import numba, numpy as np
 from numba import cuda, types
-from pytcn.kernels.cuda import tiled
+from pytcn.kernels.cuda import arrays, tiled
 
 def signature(*args):
     return tuple(types.Array(numba.from_dtype(a.dtype), a.ndim, "C") if isinstance(a, np.ndarray)
@@ -654,6 +662,10 @@ for dtype in (np.float32, np.float64):
         assert "__local_depot" not in ptx, "weight_gradient: the accumulators are in local memory"
     compile(tiled._bias_gradient_kernel(tiled.BIAS_THREADS), b, y, zero)
     compile(tiled._chunk_sum_kernel, b, np.zeros((4, 3)))
+    # the head's mean over each sequence's steps, whose sum starts from x's dtype and divides by an int64 length
+    lengths = np.ones(2, np.int64)
+    compile(arrays._mean_steps_kernel, np.zeros((2, 3), dtype), y, lengths)
+    compile(arrays._spread_steps_kernel, y, np.zeros((2, 3), dtype), lengths)
 print("compiled")
 """
 

@@ -136,6 +136,10 @@ def test_keras_export_of_a_weight_normalised_model_writes_its_effective_kernels(
     (lambda: interop.to_locuslab(random_model(padding="same")), "padding='same': locuslab/TCN's convolutions are"),
     (lambda: interop.to_pytorch_tcn(random_model(padding="same")), "causal=True, but the model's padding is 'same'"),
     (lambda: interop.to_pytorch_tcn(random_model(), causal=False), "causal=False, but the model's padding is"),
+    # the three projects' heads read the last step: a model averaging over the steps is none of theirs
+    (lambda: interop.to_locuslab(random_model(pooling="mean")), "pooling='mean': locuslab/TCN's head reads the last"),
+    (lambda: interop.to_pytorch_tcn(random_model(pooling="mean")), "pooling='mean': pytorch-tcn's head reads the"),
+    (lambda: interop.to_keras_tcn(random_model(pooling="mean")), "pooling='mean': keras-tcn's head reads the last"),
     (lambda: interop.to_pytorch_tcn(random_model(), causal="no"), "causal must be True or False"),
     (lambda: interop.from_pytorch_tcn({"network.0.conv1.weight": np.ones((6, 2, 3)),
                                        "network.0.conv2.weight": np.ones((3, 3, 3))}), "a gated block"),
@@ -639,7 +643,8 @@ def model_from_argument_cases(draw):
     argument = draw(st.sampled_from(["dilations", "nb_stacks", "kwargs"]))
     if argument == "kwargs":
         name, value = draw(st.sampled_from([("dtype", np.float32), ("input_channels", 2), ("nb_filters", 3),
-                                            ("foo", 1), ("padding", "left"), ("return_sequences", "yes")]))
+                                            ("foo", 1), ("padding", "left"), ("return_sequences", "yes"),
+                                            ("pooling", "max")]))
         return Case(f"model_from(params, {name}={value!r})", lambda tmp: interop.model_from(params, **{name: value}),
                     [name])
     value = draw(st.sampled_from({

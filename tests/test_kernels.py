@@ -4,6 +4,8 @@
 - The convolution: causal (exactly), its backward passes are its adjoints, it keeps the length of the sequence, it
   handles sequences shorter than its receptive field, K = 1 and dilations past the end; and it agrees with a brute
   force loop over its formula, an oracle that shares no code and no route with either kernel.
+- The head's mean over each sequence's steps (``mean_steps``, kernels/arrays.py) and its backward (``spread_steps``)
+  against brute-force loops, and adjoint to each other; the mean never reads the padding after a sequence.
 - The parallel kernels give the same result on one thread and on two.
 - Structure: ``kernels/`` (``kernels/cuda/`` included) imports nothing from ``pytcn``, every ``njit`` and ``cuda.jit``
   takes its options from ``kernels/_config.py``, and the fast-math set there keeps NaN and infinity, which do come out
@@ -36,6 +38,7 @@ from tests.strategies import (
     cross_entropy_problems,
     linear_problems,
     loss_weights,
+    mean_steps_problems,
     mse_problems,
     norm_problems,
     relu_problems,
@@ -505,6 +508,73 @@ def test_the_layer_takes_arrays_of_every_layout(backend):
         return layer.forward(x)[0]
 
     testing.assert_matches_reference(layer_forward, cases=testing.conv_cases(layouts=testing.all_layouts))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The head's mean over each sequence's steps: mean_steps and its backward spread_steps, NumPy on the CPU backends
+# (their CUDA twins are checked against them in tests/test_cuda.py)
+
+
+def mean_steps_bruteforce(x, lengths):
+    """The formula, term by term, in float64 Python scalars: out[n, c] = (1 / L_n) sum_{t < L_n} x[n, c, t]."""
+    N, C, _ = x.shape
+    out = np.zeros((N, C))
+    for n in range(N):
+        for c in range(C):
+            total = 0.0
+            for t in range(int(lengths[n])):
+                total += float(x[n, c, t])
+            out[n, c] = total / int(lengths[n])
+    return out
+
+
+def spread_steps_bruteforce(dout, lengths, T):
+    """Element by element: dx[n, c, t] = dout[n, c] / L_n for t < L_n, else 0."""
+    N, C = dout.shape
+    dx = np.zeros((N, C, T))
+    for n in range(N):
+        for c in range(C):
+            for t in range(T):
+                dx[n, c, t] = float(dout[n, c]) / int(lengths[n]) if t < lengths[n] else 0.0
+    return dx
+
+
+def with_padding(x, lengths, value):
+    """A copy of x (N, C, T) whose steps after each sequence's own, t >= lengths[n], hold ``value``."""
+    padded = x.copy()
+    for n, length in enumerate(lengths):
+        padded[n, :, length:] = value
+    return padded
+
+
+@given(problem=mean_steps_problems(), padding=st.sampled_from([np.nan, np.inf, 0.0]))
+def test_mean_steps_is_the_mean_over_each_sequence_s_own_steps_whatever_its_padding(problem, padding):
+    x, lengths = problem.x, problem.lengths
+    out = unwritten(problem.dout.shape, problem.dtype)
+    padded = with_padding(x, lengths, padding)
+    kernels.PLUMBING["mean_steps"](out, padded, lengths)
+    assert_close(out, mean_steps_bruteforce(x, lengths), dtype=problem.dtype,
+                 what=f"mean_steps, lengths {lengths.tolist()} of T = {x.shape[2]}, padding {padding}")
+
+
+@given(problem=mean_steps_problems())
+def test_spread_steps_gives_each_own_step_its_share_and_the_padding_zero(problem):
+    dx = unwritten(problem.x.shape, problem.dtype)
+    kernels.PLUMBING["spread_steps"](dx, problem.dout, problem.lengths)
+    assert_close(dx, spread_steps_bruteforce(problem.dout, problem.lengths, problem.x.shape[2]), dtype=problem.dtype,
+                 what=f"spread_steps, lengths {problem.lengths.tolist()} of T = {problem.x.shape[2]}")
+
+
+@given(problem=mean_steps_problems(dtype=st.just(np.dtype(np.float64))))
+def test_spread_steps_is_the_adjoint_of_mean_steps(problem):
+    # <mean_steps(x), dout> = <x, spread_steps(dout)> for every x and dout: the backward is the forward's transpose
+    x, lengths, dout = problem.x, problem.lengths, problem.dout
+    out, dx = unwritten(dout.shape, np.float64), unwritten(x.shape, np.float64)
+    kernels.PLUMBING["mean_steps"](out, x, lengths)
+    kernels.PLUMBING["spread_steps"](dx, dout, lengths)
+    lhs, rhs = float(np.sum(out * dout)), float(np.sum(x * dx))
+    scale = max(1.0, float(np.sum(np.abs(out * dout))), float(np.sum(np.abs(x * dx))))
+    assert abs(lhs - rhs) <= 1e-12 * scale, f"<mean_steps(x), dout> = {lhs!r} != <x, spread_steps(dout)> = {rhs!r}"
 
 
 # ----------------------------------------------------------------------------------------------------------------

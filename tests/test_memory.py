@@ -47,6 +47,7 @@ ARCHITECTURES = [
     dict(return_sequences=True, use_weight_norm=True),
     dict(nb_stacks=2, dropout_rate=0.3, use_weight_norm=True),
     dict(nb_stacks=2, dropout_rate=0.3, use_skip_connections=False, return_sequences=True),
+    dict(pooling="mean", use_weight_norm=True),  # the head reads the mean over the steps
 ]
 arch_ids = pytest.mark.parametrize(
     "arch", ARCHITECTURES, ids=lambda a: "-".join(f"{k}={v}" for k, v in a.items()) or "default")

@@ -241,7 +241,7 @@ def ref_weight(sd, prefix):
     return g * v / np.sqrt((v ** 2).sum(axis=(1, 2), keepdims=True))  # W[o] = g[o] v[o] / ||v[o]||
 
 
-def ref_forward(sd, dilations, nb_stacks, use_skip_connections, return_sequences, x):
+def ref_forward(sd, dilations, nb_stacks, use_skip_connections, return_sequences, x, pooling="last"):
     relu = lambda a: np.maximum(a, 0.0)  # noqa: E731
     h, skip_sum = x, 0.0
     for b in range(nb_stacks * len(dilations)):
@@ -257,7 +257,7 @@ def ref_forward(sd, dilations, nb_stacks, use_skip_connections, return_sequences
             skip_sum = skip_sum + h2
     features = skip_sum if use_skip_connections else h  # N, T, F
     if not return_sequences:
-        features = features[:, -1]  # N, F
+        features = features.mean(axis=1) if pooling == "mean" else features[:, -1]  # N, F
     return features @ sd["linear.weight"].T + sd["linear.bias"]
 
 
@@ -265,6 +265,8 @@ FORWARD_GRID = [dict(use_skip_connections=skip, use_weight_norm=wn, return_seque
                 for skip, wn, seq in itertools.product([False, True], repeat=3)]
 FORWARD_GRID.append(dict(use_skip_connections=False, use_weight_norm=True, return_sequences=True,
                          nb_filters=[3, 4]))  # widths 2 -> 3 -> 4 -> 3 -> 4: a downsample in every block
+FORWARD_GRID += [dict(use_skip_connections=skip, use_weight_norm=True, return_sequences=False, pooling="mean")
+                 for skip in (False, True)]  # the head reads the mean of the features over the steps
 
 
 @pytest.mark.parametrize("overrides", FORWARD_GRID, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
@@ -275,7 +277,7 @@ def test_forward_matches_an_independent_numpy_implementation(overrides):
     x = rng.standard_normal((2, 9, 2))
     sd = model.state_dict()
     expected = ref_forward(sd, model.dilations, model.nb_stacks, model.use_skip_connections,
-                           model.return_sequences, x)
+                           model.return_sequences, x, model.pooling)
     assert_close(model.forward(x), expected, what="TCN.forward vs the NumPy reference")
     if overrides.get("nb_filters") == [3, 4]:
         assert sorted(k for k in sd if "downsample.weight" in k) == [
@@ -402,6 +404,20 @@ def test_summary_of_per_block_widths_and_a_head_at_every_step():
     assert rows["1"][3:] == ["(N, T, 4)", "(N, T, 5)", "170", "13"]
     assert rows["head"] == ["head", "(N, T, 5)", "(N, T, 10)", "60"]
     assert lines[-1] == "total: 306 parameters, receptive field 13 steps"
+
+
+@pytest.mark.parametrize("overrides, reads", [
+    (dict(), "at the last step"),
+    (dict(padding="same"), "at the middle step (T // 2)"),
+    (dict(return_sequences=True), "at every step"),
+    (dict(pooling="mean"), "averaged over the steps (each sequence's own, given lengths)"),
+    (dict(pooling="mean", padding="same"), "averaged over the steps"),
+])
+def test_summary_says_which_steps_the_head_reads(overrides, reads):
+    lines = []
+    pytcn.TCN(input_channels=1, nb_filters=2, kernel_size=2, dilations=[1], seed=0, **overrides).summary(
+        print_fn=lines.append)
+    assert lines[0].endswith(f"the head reads the sum of every block's branch (skip connections) {reads}"), lines[0]
 
 
 @pytest.mark.parametrize("d", [2**31, 2**63, 2**70])

@@ -1,4 +1,5 @@
-"""The architecture options beyond the causal TCN: padding='same', padded batches of different lengths, loss masks.
+"""The architecture options beyond the causal TCN: padding='same', padded batches of different lengths, the mean over
+the steps (pooling='mean'), loss masks, layer and batch normalisation.
 
 Each is checked against an independent computation written here from its formula (never the code under test), on
 every backend ('numpy', 'cpu' and 'cuda', the last in numba-cuda's simulator without a GPU), and its backward
@@ -159,6 +160,71 @@ def test_lengths_are_refused_where_the_head_reads_every_step_or_the_future():
     with pytest.raises(ValueError, match="lengths cannot be used with padding='same'"):
         pytcn.TCN(input_channels=1, nb_filters=2, kernel_size=2, dilations=[1], padding="same",
                   seed=0).forward(x, lengths=[3, 6])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pooling='mean': the head reads the mean of the features over each sequence's steps (its own, given lengths)
+
+
+def mean_model_and_every_step_twin(backend, **overrides):
+    """A pooling='mean' model with random weights (float64), and its twin with return_sequences=True and the same
+    weights, whose output is the head at every step."""
+    config = dict(input_channels=2, outputs=3, nb_filters=3, kernel_size=2, dilations=[1, 2], dtype=np.float64,
+                  seed=0) | overrides
+    weights = pytcn.TCN(**config, pooling="mean")  # randomised on the host, then loaded on the backend
+    randomize(weights.params, np.random.default_rng(5))
+    mean = pytcn.TCN(**config, pooling="mean", backend=model_backend(backend))
+    every_step = pytcn.TCN(**config, return_sequences=True, backend=model_backend(backend))
+    for model in (mean, every_step):
+        model.load_state_dict(weights.state_dict())
+    return mean, every_step
+
+
+@backends
+@pytest.mark.parametrize("padding, lengths", [("causal", None), ("causal", [9, 1, 5]), ("same", None)],
+                         ids=["every_step", "lengths", "same_padding"])
+def test_mean_pooling_is_the_head_of_the_mean_of_the_features(backend, padding, lengths):
+    # The head is affine, W f + b: at the mean of the features over a sequence's steps its value is the mean of its
+    # values at those steps, which the twin outputs one by one. Over all T steps, or each sequence's own (a full one,
+    # one of a single step, one in between); with padding='same' over all T too
+    mean, every_step = mean_model_and_every_step_twin(backend, padding=padding)
+    x = np.random.default_rng(6).standard_normal((3, 9, 2))
+    y = pytcn.to_numpy(mean.forward(x, lengths=lengths))
+    heads = pytcn.to_numpy(every_step.forward(x))  # N, T, outputs
+    own = [9, 9, 9] if lengths is None else lengths
+    expected = np.stack([heads[n, :length].mean(axis=0) for n, length in enumerate(own)])
+    assert_close(y, expected, what=f"the mean pooled by the model against the mean of the head's steps, {own}")
+
+
+@backends
+def test_with_lengths_the_mean_of_a_sequence_does_not_depend_on_its_padding(backend):
+    mean, _ = mean_model_and_every_step_twin(backend)
+    lengths = [5, 9, 1]
+    x = np.random.default_rng(7).standard_normal((3, 9, 2))
+    y = pytcn.to_numpy(mean.forward(x, lengths=lengths))
+    for value in (100.0, np.nan):  # whatever the padding holds, even NaN
+        padded = x.copy()
+        padded[0, 5:] = value
+        padded[2, 1:] = value
+        assert_close(pytcn.to_numpy(mean.forward(padded, lengths=lengths)), y, what=f"padding {value}")
+        dx = pytcn.to_numpy(mean.backward(np.ones((3, 3))))
+        assert not dx[0, 5:].any() and not dx[2, 1:].any(), "the padding after a sequence gets no gradient"
+    for n, length in enumerate(lengths):
+        alone = pytcn.to_numpy(mean.forward(x[n:n + 1, :length]))
+        assert_close(y[n:n + 1], alone, what=f"sequence {n} of length {length}, and alone")
+
+
+@needs_numba_cuda
+@pytest.mark.parametrize("lengths", [None, [6, 2, 4]], ids=["every_step", "lengths"])
+def test_mean_pooling_on_cuda_equals_cpu(lengths):
+    cpu, _ = mean_model_and_every_step_twin("cpu", use_weight_norm=True)
+    gpu, _ = mean_model_and_every_step_twin("cuda", use_weight_norm=True)
+    x = np.random.default_rng(8).standard_normal((3, 6, 2))
+    assert_close(pytcn.to_numpy(gpu.forward(x, lengths=lengths)), cpu.forward(x, lengths=lengths))
+    dy = np.random.default_rng(9).standard_normal((3, 3))
+    assert_close(pytcn.to_numpy(gpu.backward(dy)), cpu.backward(dy))
+    for name in cpu.params:
+        assert_close(pytcn.to_numpy(gpu.grads[name]), cpu.grads[name], what=name)
 
 
 # ----------------------------------------------------------------------------------------------------------------

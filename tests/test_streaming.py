@@ -292,6 +292,16 @@ def test_mistakes_are_named(call, message):
     assert message in str(info.value)
 
 
+def test_a_model_with_mean_pooling_refuses_to_stream_saying_why():
+    # its head reads the mean over every step so far, which a stream (the head at each step) does not keep
+    model = pytcn.TCN(input_channels=2, nb_filters=3, kernel_size=2, dilations=[1, 2], pooling="mean", seed=0)
+    state = pytcn.TCN(**(model.config | {"pooling": "last"})).stream(3)  # a state of the same blocks
+    for call in (lambda: model.stream(3), lambda: model.stream(state=state),
+                 lambda: model.step(np.zeros((3, 2), np.float32), state), lambda: model.reset_stream(state)):
+        with pytest.raises(ValueError, match=r"pooling='mean' cannot stream: .*running mean .* is not implemented"):
+            call()
+
+
 def test_pytcn_stream_writes_what_the_full_forward_gives(tmp_path, capsys):
     from pytcn import cli
     from pytcn.training import build_model

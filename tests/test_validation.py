@@ -47,6 +47,10 @@ def tcn_case(error, pattern, **bad):
 CONSTRUCTOR = [
     tcn_case(ValueError, r"dropout_type.*got 'channel'", dropout_type="channel"),
     tcn_case(ValueError, r"padding.*got 'valid'", padding="valid"),
+    tcn_case(ValueError, r"pooling must be one of 'last', 'mean'; got 'max'", pooling="max"),
+    tcn_case(ValueError, r"pooling.*got None", pooling=None),
+    case("TCN-pooling-mean-with-return_sequences", lambda: small_tcn(pooling="mean", return_sequences=True),
+         ValueError, r"pooling='mean'.*return_sequences=True"),
     tcn_case(TypeError, r"use_layer_norm.*got 1\b", use_layer_norm=1),
     tcn_case(TypeError, r"use_batch_norm.*got 'yes'", use_batch_norm="yes"),
     tcn_case(ValueError, r"kernel_size.*got 0\b", kernel_size=0),

@@ -114,6 +114,44 @@ def scatter_steps_cuda(dx, dout, steps):
 
 
 @cuda.jit(**CUDA)
+def _mean_steps_kernel(out, x, lengths):
+    """One thread per out[n, c] = (1 / L_n) sum_{t < L_n} x[n, c, t]: a loop over the sequence's own steps, never
+    the padding after them."""
+    N, C = out.shape
+    k = cuda.grid(1)
+    if k >= N * C:
+        return
+    n = k // C
+    c = k % C
+    L = lengths[n]
+    acc = x[n, c, 0]  # L >= 1; started from a step of x, the sum is in x's dtype, as the CPU's
+    for t in range(1, L):
+        acc += x[n, c, t]
+    out[n, c] = acc / L
+
+
+def mean_steps_cuda(out, x, lengths):
+    _mean_steps_kernel[launch(out.size)](out, x, lengths)
+
+
+@cuda.jit(**CUDA)
+def _spread_steps_kernel(dx, dout, lengths):
+    N, C, T = dx.shape
+    k = cuda.grid(1)
+    if k >= N * C * T:
+        return
+    n = k // (C * T)
+    c = k // T % C
+    t = k % T
+    # forward: out[n, c] = (1 / L_n) sum_{t < L_n} x[n, c, t], so each of the first L_n steps gets dout[n, c] / L_n
+    dx[n, c, t] = dout[n, c] / lengths[n] if t < lengths[n] else 0.0
+
+
+def spread_steps_cuda(dx, dout, lengths):
+    _spread_steps_kernel[launch(dx.size)](dx, dout, lengths)
+
+
+@cuda.jit(**CUDA)
 def _window_kernel(out, x, start):
     N, C, T_out = out.shape
     T_x = x.shape[2]

@@ -3,6 +3,9 @@
     x: (N, T, C_in) -> blocks -> features (N, nb_filters, T) -> head -> y: (N, outputs)      return_sequences=False
                                                                        y: (N, T, outputs)   return_sequences=True
 
+Without return_sequences the head reads one row of features per sequence: its last step (pooling='last'), or the
+mean over its steps (pooling='mean').
+
 Inputs and outputs are (batch, time, channels), as in keras-tcn; inside, the model works channels-first, the layout
 of the kernels, and transposes once on the way in and once on the way out.
 """
@@ -35,7 +38,7 @@ class TCN:
     dropout_rate          dropout after each convolution's ReLU, in [0, 1), active with training=True
     dropout_type          'spatial' (keras-tcn's SpatialDropout1D: whole channels of a sequence) or 'elementwise'
                           (torch.nn.Dropout, as locuslab/TCN: every element on its own)
-    return_sequences      False: the head reads the last time step; True: every time step
+    return_sequences      False: the head reads one row per sequence (see pooling); True: every time step
     activation            'relu' (the only one implemented)
     kernel_initializer    see pytcn.initializers; the head is always initialised glorot_uniform, as keras's Dense
     use_weight_norm       weight-normalise both convolutions of every block
@@ -48,10 +51,16 @@ class TCN:
                           return_sequences=False the head reads step T // 2, as keras-tcn's does
 
     and besides: ``input_channels`` (C_in), ``outputs`` (the head's width: 1 for a regression, the number of classes
-    for a classification), ``dtype`` (float32 or float64), ``seed`` (initial weights and dropout masks) and
-    ``backend`` ('cpu' for the Numba kernels, 'numpy' for the reference ones, 'cuda' for the GPU kernels: see
-    pytcn.runtime.backends; on 'cuda' the parameters live on the GPU, forward returns a device array, and
-    ``pytcn.to_numpy`` or ``state_dict`` bring arrays back).
+    for a classification), ``pooling`` (below), ``dtype`` (float32 or float64), ``seed`` (initial weights and
+    dropout masks) and ``backend`` ('cpu' for the Numba kernels, 'numpy' for the reference ones, 'cuda' for the GPU
+    kernels: see pytcn.runtime.backends; on 'cuda' the parameters live on the GPU, forward returns a device array,
+    and ``pytcn.to_numpy`` or ``state_dict`` bring arrays back).
+
+    ``pooling`` says what the head reads of each sequence without return_sequences: 'last' (the default) the
+    features at its last step, as keras-tcn's and locuslab/TCN's heads do (with padding='same', step T // 2); 'mean'
+    their mean over its steps, global average pooling, from which FCN, ResNet and InceptionTime classify: over its
+    own lengths[n] steps when ``forward`` is given lengths, else over all T steps (with padding='same' too, which
+    takes no lengths). return_sequences=True outputs every step, and refuses pooling='mean'.
 
     Its activations and gradients come from arenas that hand the same buffers out again at every pass (see
     pytcn.runtime.memory and ``configure_memory``): after the first step of a batch shape, a training step allocates
@@ -69,7 +78,7 @@ class TCN:
                  dilations=(1, 2, 4, 8, 16, 32), use_skip_connections=True, dropout_rate=0.0, return_sequences=False,
                  activation="relu", kernel_initializer="he_normal", use_weight_norm=False, dtype=np.float32,
                  seed=None, backend="cpu", dropout_type="spatial", padding="causal", use_layer_norm=False,
-                 use_batch_norm=False):
+                 use_batch_norm=False, pooling="last"):
         self.input_channels = validate.integer("input_channels", input_channels, 1)
         self.outputs = validate.integer("outputs", outputs, 1)
         self.kernel_size = validate.integer("kernel_size", kernel_size, 1)
@@ -81,6 +90,10 @@ class TCN:
         self.dropout_type = validate.one_of("dropout_type", dropout_type, ("spatial", "elementwise"))
         self.padding = validate.one_of("padding", padding, ("causal", "same"))
         self.return_sequences = validate.boolean("return_sequences", return_sequences)
+        self.pooling = validate.one_of("pooling", pooling, ("last", "mean"))
+        if self.pooling == "mean" and self.return_sequences:
+            raise ValueError("pooling='mean' cannot be used with return_sequences=True: the mean over the steps is "
+                             "one row per sequence, and return_sequences outputs every step; choose one")
         self.activation = validate.one_of("activation", activation, ("relu",))
         self.kernel_initializer = kernel_initializer
         self.use_weight_norm, self.use_layer_norm, self.use_batch_norm = check_normalisation(
@@ -151,6 +164,15 @@ class TCN:
         return "weight norm" if self.use_weight_norm else "layer norm" if self.use_layer_norm else \
             "batch norm" if self.use_batch_norm else "no normalisation"
 
+    def _head_reads(self):
+        """Which steps of the features the head reads, in words (for ``summary``)."""
+        if self.return_sequences:
+            return "at every step"
+        if self.pooling == "mean":  # padding='same' takes no lengths: always over all T steps
+            return "averaged over the steps" + (" (each sequence's own, given lengths)" if self.padding == "causal"
+                                                else "")
+        return "at the middle step (T // 2)" if self.padding == "same" else "at the last step"
+
     def summary(self, print_fn=print):
         """Prints one row per block (its stack, dilation, input and output shapes, parameters, and the receptive field
         of the network up to it), the head, and the totals, as keras's Model.summary does; ``print_fn`` receives
@@ -179,8 +201,7 @@ class TCN:
         print_fn(f"TCN: {self.input_channels} input channel{'s' if self.input_channels > 1 else ''} -> "
                  f"{self.outputs} output{'s' if self.outputs > 1 else ''}, kernel size {K}, "
                  f"{len(self.blocks)} blocks ({self.nb_stacks} stack{'s' if self.nb_stacks > 1 else ''}), "
-                 f"{self._normalisation()}; the head reads {features} at "
-                 f"{'every step' if self.return_sequences else 'the last step'}")
+                 f"{self._normalisation()}; the head reads {features} {self._head_reads()}")
         for k, row in enumerate(rows):
             print_fn(line(row))
             if k == 0:
@@ -194,7 +215,7 @@ class TCN:
                     kernel_size=self.kernel_size, nb_stacks=self.nb_stacks, dilations=list(self.dilations),
                     use_skip_connections=self.use_skip_connections, dropout_rate=self.dropout_rate,
                     dropout_type=self.dropout_type, padding=self.padding,
-                    return_sequences=self.return_sequences, activation=self.activation,
+                    return_sequences=self.return_sequences, pooling=self.pooling, activation=self.activation,
                     kernel_initializer=self.kernel_initializer, use_weight_norm=self.use_weight_norm,
                     use_layer_norm=self.use_layer_norm, use_batch_norm=self.use_batch_norm,
                     dtype=self.dtype.name, seed=self.seed, backend=self.backend.name)
@@ -210,9 +231,10 @@ class TCN:
         ``backward`` stay in the model (in this thread's workspace) until the next forward; ``y`` is the caller's.
 
         ``lengths`` (N integers in [1, T]): a batch of sequences of different lengths, padded at the end to T steps;
-        the head then reads step lengths[n] - 1 of sequence n, its own last step, which a causal TCN computes from
-        that sequence alone, whatever the padding after it. (With return_sequences every step is output: leave
-        lengths out and mask the padding out of the loss instead, ``pytcn.losses.length_mask``.)
+        the head then reads step lengths[n] - 1 of sequence n, its own last step (pooling='mean': the mean over its
+        first lengths[n] steps), which a causal TCN computes from that sequence alone, whatever the padding after it.
+        (With return_sequences every step is output: leave lengths out and mask the padding out of the loss
+        instead, ``pytcn.losses.length_mask``.)
         """
         rng = self._dropout_rng(training, rng)
         x = self.passes.checked("x", x, 3, (None, None, self.input_channels))  # the public boundary
@@ -220,7 +242,9 @@ class TCN:
         lengths = self._checked_lengths(lengths, N, T)
         be = self.backend
         with self.passes.forward(x) as x:  # one pass at a time, this thread's arenas, x on the device
-            steps = self._head_steps(N, T, lengths)  # the time step the head reads of each sequence; None: every one
+            # what the head reads of each sequence, (N,) on the backend: the step (pooling='last'), or how many first
+            # steps it averages (pooling='mean'); None: every step
+            reads = self._head_lengths(N, T, lengths) if self.pooling == "mean" else self._head_steps(N, T, lengths)
             h = empty(be, (N, self.input_channels, T), self.dtype)
             be.transpose(h, x)  # N, C_in, T: the kernels' layout
             features = zeros(be, (N, self.width, T), self.dtype) if self.use_skip_connections else None
@@ -232,11 +256,11 @@ class TCN:
                     be.add(features, features, branch)  # features = the sum of every block's branch
             if not self.use_skip_connections:
                 features = h  # the last block's output
-            head_input = self._head_input(features, steps)  # N, F: the step the head reads; or N*T, F
+            head_input = self._head_input(features, reads)  # N, F: the step or the mean the head reads; or N*T, F
             with afresh():  # the prediction is the caller's to keep: a new array, never an arena's
                 y, head_cache = self.linear.forward(head_input)
             y = y.reshape(N, T, self.outputs) if self.return_sequences else y
-            self.passes.keep((block_caches, head_cache, features.shape, steps), y.shape)  # for backward
+            self.passes.keep((block_caches, head_cache, features.shape, reads), y.shape)  # for backward
         return y
 
     def backward(self, dy):
@@ -245,7 +269,7 @@ class TCN:
         Fills ``grads`` (overwriting what the previous backward wrote) from the caches of this thread's last forward.
         """
         be, grads = self.backend, self.grads
-        with self.passes.backward(dy) as (dy, (block_caches, head_cache, features_shape, steps)):
+        with self.passes.backward(dy) as (dy, (block_caches, head_cache, features_shape, reads)):
             N, F, T = features_shape
             if self.return_sequences:
                 drows, _ = self.linear.backward(dy.reshape(N * T, self.outputs), head_cache,
@@ -253,7 +277,7 @@ class TCN:
             else:
                 drows, _ = self.linear.backward(dy, head_cache, out=_under(grads, "linear."))  # N, F
             with self.passes.whole_backward():  # read by every block: lives through the whole backward pass
-                dfeatures = self._head_input_backward(drows, steps, features_shape)  # N, F, T
+                dfeatures = self._head_input_backward(drows, reads, features_shape)  # N, F, T
                 # with skip connections: features = the sum of every block's branch, and the last block's out goes
                 # nowhere; without: features = the last block's out
                 dh = zeros(be, features_shape, self.dtype) if self.use_skip_connections else dfeatures
@@ -305,9 +329,17 @@ class TCN:
         step = T // 2 if self.padding == "same" else T - 1
         return self.passes.device_constant("head steps", lambda: np.full(N, step, np.int64))
 
-    def _head_input(self, features, steps):
-        """The rows the head reads: features (N, F, T) at one step of each sequence, (N, F); or at every step,
-        (N*T, F)."""
+    def _head_lengths(self, N, T, lengths):
+        """How many first steps of each sequence the head averages (pooling='mean'), (N,) int64 on the backend: its
+        own length, or all T."""
+        if lengths is not None:
+            return self.backend.to_device(lengths)
+        # every step (padding='same' included, which refuses lengths); the same at every pass
+        return self.passes.device_constant("head lengths", lambda: np.full(N, T, np.int64))
+
+    def _head_input(self, features, reads):
+        """The rows the head reads: features (N, F, T) at one step of each sequence, or their mean over its first
+        steps (pooling='mean'), (N, F); or at every step, (N*T, F). ``reads``: the steps, or the lengths."""
         be = self.backend
         N, F, T = features.shape
         if self.return_sequences:
@@ -315,18 +347,23 @@ class TCN:
             be.transpose(rows, features)
             return rows.reshape(N * T, F)
         head_input = empty(be, (N, F), self.dtype)
-        be.take_steps(head_input, features, steps)
+        if self.pooling == "mean":
+            be.mean_steps(head_input, features, reads)  # the mean over the first reads[n] steps of sequence n
+        else:
+            be.take_steps(head_input, features, reads)  # step reads[n] of sequence n
         return head_input
 
-    def _head_input_backward(self, drows, steps, features_shape):
+    def _head_input_backward(self, drows, reads, features_shape):
         """The adjoint of ``_head_input``: dfeatures (N, F, T) from the rows' gradient."""
         be = self.backend
         N, F, T = features_shape
         dfeatures = empty(be, features_shape, self.dtype)
         if self.return_sequences:
             be.transpose(dfeatures, drows.reshape(N, T, F))  # forward: rows = features transposed
+        elif self.pooling == "mean":
+            be.spread_steps(dfeatures, drows, reads)  # forward: the mean over each sequence's first reads[n] steps
         else:
-            be.scatter_steps(dfeatures, drows, steps)  # forward read one step of each sequence
+            be.scatter_steps(dfeatures, drows, reads)  # forward read one step of each sequence
         return dfeatures
 
     # ---------------------------------------------------------------------------------------------------------

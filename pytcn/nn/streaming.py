@@ -22,9 +22,10 @@ A state is a plain dict of arrays, on the model's backend:
     "tcn.network.{b}.conv2"    ... and its second: (N, (K-1)*d, C_out)
 
 (none for K = 1, which reads only the current step). The skip connections and the head read the current step
-only, and dropout is off at inference, so nothing else is kept. ``step`` updates the state in place and returns it:
-its ring buffers must be writeable C-contiguous arrays (a read-only one is refused by name, never copied, which
-would leave the caller's state behind); x is only read, and may be read-only.
+only, and dropout is off at inference, so nothing else is kept. (Hence no stream for a model with padding='same',
+whose step t reads later inputs, nor with pooling='mean', whose head reads every step so far.) ``step`` updates the
+state in place and returns it: its ring buffers must be writeable C-contiguous arrays (a read-only one is refused
+by name, never copied, which would leave the caller's state behind); x is only read, and may be read-only.
 To keep a state (a checkpoint of the stream, a branch to try something on), copy it: ``model.stream(state=state)``;
 to save it, ``{name: pytcn.to_numpy(a) for name, a in state.items()}`` is plain NumPy arrays (np.savez), and
 ``model.stream(state=loaded)`` restores it. ``model.reset_stream(state, samples)`` starts some sequences afresh
@@ -53,7 +54,7 @@ def history_shapes(model, batch_size):
 
 def new_state(model, batch_size=None, state=None):
     """What ``TCN.stream`` returns: zeros for ``batch_size`` sequences, or a checked copy of ``state``."""
-    _check_causal(model)
+    _check_streamable(model)
     be = model.backend
     if batch_size is not None:
         batch_size = _checked_batch_size(model, batch_size)
@@ -81,7 +82,7 @@ def new_state(model, batch_size=None, state=None):
 def check_state(model, state):
     """The batch size of ``state``, after checking it is a stream state of ``model``: its names, its two counters,
     and each ring buffer's type, shape and dtype."""
-    _check_causal(model)
+    _check_streamable(model)
     if not isinstance(state, dict) or "step" not in state:
         got = f"a dict without 'step' (keys {sorted(state, key=repr)})" if isinstance(state, dict) else \
             type(state).__name__
@@ -136,10 +137,16 @@ def _checked_batch_size(model, batch_size):
     return N
 
 
-def _check_causal(model):
+def _check_streamable(model):
+    """A model that can stream: causal, and with a head that reads one step."""
     if model.padding == "same":
         raise ValueError("a model with padding='same' cannot stream: its output at step t reads inputs after t, which "
                          "a stream has not seen yet")
+    if model.pooling == "mean":
+        # the mean would need a running sum of the features and, for reset_stream, a step count per sequence (the
+        # state counts the steps of the whole batch): not implemented
+        raise ValueError("a model with pooling='mean' cannot stream: a stream outputs the head at each step, and a "
+                         "running mean of the features over the steps so far is not implemented")
 
 
 def _buffers(state):

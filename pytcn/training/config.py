@@ -60,11 +60,11 @@ def default_config(task):
     d = DEFAULTS[task]
     return dict(task=task, length=d["length"], nb_filters=d["nb_filters"], kernel_size=d["kernel_size"], nb_stacks=1,
                 dilations=list(d["dilations"]), use_skip_connections=False, dropout_rate=0.0, dropout_type="spatial",
-                padding="causal", mask_warmup=False, use_weight_norm=False, use_layer_norm=False, use_batch_norm=False,
-                kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"], lr=d["lr"],
-                max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"], val_size=d["val_size"],
-                test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False, dtype="float32",
-                backend="cpu")
+                padding="causal", pooling="last", mask_warmup=False, use_weight_norm=False, use_layer_norm=False,
+                use_batch_norm=False, kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"],
+                lr=d["lr"], max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"],
+                val_size=d["val_size"], test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False,
+                dtype="float32", backend="cpu")
 
 
 def make_config(task, **fields):
@@ -122,6 +122,7 @@ CHECKS = {
     "dropout_rate": _real(0.0, 1.0, high_open=True),
     "dropout_type": _one_of(("spatial", "elementwise")),
     "padding": _one_of(("causal", "same")),
+    "pooling": _one_of(("last", "mean")),
     "mask_warmup": _boolean,
     "use_weight_norm": _boolean,
     "use_layer_norm": _boolean,
@@ -160,6 +161,9 @@ def check_config(config):
                     normalisation_problem(*(config[field] for field in NORMALISATIONS))):
         if problem is not None:  # the rules between the model's fields: pytcn/nn/architecture.py
             raise ConfigError(*problem)
+    if config["pooling"] == "mean" and SHAPES[config["task"]][2]:
+        raise ConfigError("pooling", f"'mean' is for a head that reads one row per sequence; the {config['task']} "
+                                     f"model outputs every step (return_sequences)")
     if config["mask_warmup"]:
         if config["task"] != "copy-memory":
             raise ConfigError("mask_warmup", f"is for a loss over every step (copy-memory); the {config['task']} "

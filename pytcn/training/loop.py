@@ -31,7 +31,8 @@ from .config import SHAPES, ConfigError, check_config, default_config  # noqa: F
 from .taskdata import make_task
 
 MODEL_KEYS = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_connections", "dropout_rate",
-              "dropout_type", "padding", "use_weight_norm", "use_layer_norm", "use_batch_norm", "kernel_initializer")
+              "dropout_type", "padding", "pooling", "use_weight_norm", "use_layer_norm", "use_batch_norm",
+              "kernel_initializer")
 
 
 class TrainingError(RuntimeError):
