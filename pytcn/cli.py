@@ -41,7 +41,7 @@ class Parser(argparse.ArgumentParser):
 
 def _dilations(text):
     try:
-        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+        values = [int(v) for v in text.replace(" ", "").split(",")]  # '1,,2' is a typo, not 1,2
     except ValueError:
         raise argparse.ArgumentTypeError(f"dilations must be comma-separated integers, got {text!r}") from None
     if not values or min(values) < 1:
@@ -73,6 +73,8 @@ def out_folder(option, path, make=True):
     refused at once when it is a file or cannot be made. Every command's --out (and --dir) goes through here or
     ``out_file``, so that all of them behave alike. ``make=False`` checks without making it, for a command that
     makes its folder itself once its inputs are found (a run that cannot start leaves no folder behind)."""
+    if not path:
+        raise UsageError(f"{option} must name a folder, got ''")
     problem = _make_folder(path, make)
     if problem:
         raise UsageError(f"{option} {path}: {problem}")
@@ -82,6 +84,8 @@ def out_folder(option, path, make=True):
 def out_file(option, path, suffixes=None):
     """The file an option names for a command's output: its folder made now, as ``out_folder`` does, and refused at
     once when it names a folder or, with ``suffixes``, ends otherwise."""
+    if not path:
+        raise UsageError(f"{option} must name a file, got ''")
     if suffixes and os.path.splitext(path)[1].lower() not in suffixes:
         raise UsageError(f"{option} must end in {' or '.join(suffixes)}, got {path!r}")
     if os.path.isdir(path):
@@ -368,6 +372,8 @@ def cmd_train(args):
         if not 1 <= args.threads <= limit:
             raise UsageError(f"--threads must be in [1, {limit}] (Numba's threads on this machine), got {args.threads}")
         numba.set_num_threads(args.threads)
+    if not args.out:
+        raise UsageError("--out must name the run's folder, got ''")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out}: is a file; the run needs a folder")
     progress = not args.no_progress
@@ -499,6 +505,7 @@ def cmd_stream(args):
 def cmd_draw(args):
     from .nn.model import receptive_field
     from .plot import dilation_diagram
+    from .runtime import validate
     from .runtime.archive import load_checkpoint
 
     if args.source:
@@ -506,6 +513,13 @@ def cmd_draw(args):
         config = meta.get("config") or meta.get("model")  # a training run, or a saved model
         if not isinstance(config, dict):
             raise CheckpointError(f"{args.source}: holds no architecture to draw")
+        try:  # a damaged file's architecture is the file's fault: named with it, before any drawing
+            receptive_field(config["kernel_size"], config["dilations"], config.get("nb_stacks", 1))
+            validate.one_of("padding", config.get("padding", "causal"), ("causal", "same"))
+        except KeyError as e:
+            raise CheckpointError(f"{args.source}: its architecture has no {e.args[0]}") from None
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{args.source}: its architecture is damaged ({e})") from None
     else:
         config = dict(kernel_size=args.kernel_size, dilations=args.dilations, nb_stacks=args.nb_stacks,
                       padding=args.padding)
@@ -531,7 +545,7 @@ def cmd_download(args):
         of = f" of {total / 1e6:.1f}" if total else ""
         print(f"\r{name}: {done / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
 
-    if args.dir:
+    if args.dir is not None:
         out_folder("--dir", args.dir)
     try:
         path = download(args.dataset, dest_dir=args.dir, base_url=args.base_url, progress=progress)

@@ -67,6 +67,12 @@ CONSTRUCTOR = [
     tcn_case(TypeError, r"dilations.*got 4\b", dilations=4),
     tcn_case(TypeError, r"dilations.*got \{1, 2\}", dilations={1, 2}),  # a set has no order for the blocks
     tcn_case(ValueError, r"nb_stacks.*got 0\b", nb_stacks=0),
+    tcn_case(ValueError, r"nb_stacks x len\(dilations\) must be <= 10000 residual blocks, got 1000000000 x 2",
+             nb_stacks=10**9),
+    tcn_case(ValueError, r"kernel_size must be <= 2147483647, got 4611686018427387904", kernel_size=2**62),
+    tcn_case(ValueError, r"input_channels must be <= 2147483647, got 9223372036854775808", input_channels=2**63),
+    tcn_case(ValueError, r"outputs must be <= 2147483647, got 1180591620717411303424", outputs=2**70),
+    tcn_case(ValueError, r"nb_filters must be <= 2147483647, got 9223372036854775808", nb_filters=2**63),
     tcn_case(ValueError, r"nb_filters.*got 0\b", nb_filters=0),
     tcn_case(ValueError, r"nb_filters.*got \[4\]", nb_filters=[4]),  # two dilations, one width
     tcn_case(ValueError, r"nb_filters.*got 0\b", nb_filters=[4, 0]),

@@ -19,6 +19,14 @@ NORMALISATIONS = ("use_weight_norm", "use_layer_norm", "use_batch_norm")
 # stays exact for any K below 2**32; a larger Python int does not even type in Numba. No sequence or ring buffer of
 # (K-1)*d steps that fits in memory reaches further back.
 MAX_DILATION = 2**31 - 1
+# The widest size (channels, outputs, kernel size): the same int32 bound, checked before any array is made, so that a
+# huge width is named rather than met as NumPy's "array is too big" (a width that fits can still exhaust memory:
+# that is a MemoryError, which the CLI says in one line).
+MAX_SIZE = 2**31 - 1
+# The most residual blocks (nb_stacks x len(dilations)): each is Python objects and arrays built one by one, so a
+# count in the billions would run for minutes before failing; 10,000 blocks is 20,000 convolutions, hundreds of times
+# deeper than any TCN published.
+MAX_BLOCKS = 10_000
 
 
 def receptive_field(kernel_size, dilations, nb_stacks=1):
@@ -87,11 +95,20 @@ def normalisation_problem(use_weight_norm, use_layer_norm, use_batch_norm):
 def check_nb_filters(nb_filters, levels, use_skip_connections):
     """``nb_filters`` checked (``nb_filters_problem``) and returned as an int or a list of ints."""
     if isinstance(nb_filters, (list, tuple)):
-        nb_filters = [validate.integer("nb_filters", f, 1) for f in nb_filters]
+        nb_filters = [validate.integer("nb_filters", f, 1, MAX_SIZE) for f in nb_filters]
     else:
-        nb_filters = validate.integer("nb_filters", nb_filters, 1)
+        nb_filters = validate.integer("nb_filters", nb_filters, 1, MAX_SIZE)
     raise_problem(nb_filters_problem(nb_filters, levels, use_skip_connections))
     return nb_filters
+
+
+def blocks_problem(nb_stacks, levels):
+    """What is wrong with ``nb_stacks`` stacks of ``levels`` dilations (their count, ``MAX_BLOCKS`` at most), as
+    (argument, problem), or None."""
+    if nb_stacks * levels > MAX_BLOCKS:
+        return ("nb_stacks", f"x len(dilations) must be <= {MAX_BLOCKS} residual blocks, got {nb_stacks} x {levels} = "
+                             f"{nb_stacks * levels}")
+    return None
 
 
 def check_normalisation(use_weight_norm, use_layer_norm, use_batch_norm):

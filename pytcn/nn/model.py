@@ -17,7 +17,15 @@ from ..runtime.backends import get_backend, pack, packed_zeros
 from ..runtime.memory import afresh, empty, zeros
 from ..runtime.passes import Passes
 from . import streaming
-from .architecture import check_dilations, check_nb_filters, check_normalisation, receptive_field
+from .architecture import (
+    MAX_SIZE,
+    blocks_problem,
+    check_dilations,
+    check_nb_filters,
+    check_normalisation,
+    raise_problem,
+    receptive_field,
+)
 from .block import ResidualBlock
 from .layers import Linear, _under
 
@@ -79,11 +87,12 @@ class TCN:
                  activation="relu", kernel_initializer="he_normal", use_weight_norm=False, dtype=np.float32,
                  seed=None, backend="cpu", dropout_type="spatial", padding="causal", use_layer_norm=False,
                  use_batch_norm=False, pooling="last"):
-        self.input_channels = validate.integer("input_channels", input_channels, 1)
-        self.outputs = validate.integer("outputs", outputs, 1)
-        self.kernel_size = validate.integer("kernel_size", kernel_size, 1)
+        self.input_channels = validate.integer("input_channels", input_channels, 1, MAX_SIZE)
+        self.outputs = validate.integer("outputs", outputs, 1, MAX_SIZE)
+        self.kernel_size = validate.integer("kernel_size", kernel_size, 1, MAX_SIZE)
         self.nb_stacks = validate.integer("nb_stacks", nb_stacks, 1)
         self.dilations = check_dilations("dilations", dilations)
+        raise_problem(blocks_problem(self.nb_stacks, len(self.dilations)))
         self.use_skip_connections = validate.boolean("use_skip_connections", use_skip_connections)
         self.nb_filters = check_nb_filters(nb_filters, len(self.dilations), self.use_skip_connections)
         self.dropout_rate = validate.real("dropout_rate", dropout_rate, 0.0, 1.0, high_open=True)
@@ -100,9 +109,7 @@ class TCN:
             use_weight_norm, use_layer_norm, use_batch_norm)
         self.dtype = validate.as_dtype("dtype", dtype)
         self.backend = get_backend(backend)
-        if seed is not None:
-            validate.integer("seed", seed, 0)
-        self.seed = seed
+        self.seed = None if seed is None else validate.integer("seed", seed, 0)  # a Python int: config is JSON
         channels = self.nb_filters if isinstance(self.nb_filters, list) else [self.nb_filters] * len(self.dilations)
 
         self.rng = np.random.default_rng(seed)  # initial weights, then the dropout masks of training steps

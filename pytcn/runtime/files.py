@@ -2,12 +2,14 @@
 import os
 import secrets
 
+from . import validate
+
 
 def folder_for(path, make=False):
     """Checks that the file ``path`` can be written: not a folder, in a writable folder (made first, with those above
     it, when ``make``). Raises IsADirectoryError, NotADirectoryError, FileNotFoundError or PermissionError naming
     ``path`` as given, before any work and before a temporary file would be named in the message."""
-    path = os.fspath(path)
+    path = validate.file_path("path", path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path}: names a folder; a file name is needed")
     folder = os.path.dirname(os.path.abspath(path))

@@ -21,12 +21,14 @@ def as_dtype(name, dtype):
     return dt
 
 
-def integer(name, value, minimum=None):
-    """An int (not a bool, not a float that happens to be whole), at least ``minimum``."""
+def integer(name, value, minimum=None, maximum=None):
+    """An int (not a bool, not a float that happens to be whole), at least ``minimum`` and at most ``maximum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
     return int(value)
 
 
@@ -152,12 +154,11 @@ def labels_array(name, labels, shape, n_classes):
 
 
 def file_path(name, value):
-    """``value`` as a str path: a str or an os.PathLike, not empty, without a NUL byte (no file system takes one)."""
-    if not isinstance(value, (str, os.PathLike)):
+    """``value`` as a str path: a str, bytes or an os.PathLike, not empty, without a NUL byte (no file system takes
+    one)."""
+    if not isinstance(value, (str, bytes, os.PathLike)):
         raise TypeError(f"{name}: expected a str or an os.PathLike, got {value!r} ({type(value).__name__})")
-    path = os.fspath(value)
-    if not isinstance(path, str):
-        raise TypeError(f"{name}: expected a str path, got {path!r} ({type(path).__name__})")
+    path = os.fsdecode(value)  # bytes, as os.open takes them, decoded as the file system encodes names
     if not path:
         raise ValueError(f"{name}: expected the name of a file, got ''")
     if "\0" in path:

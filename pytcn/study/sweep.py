@@ -72,6 +72,8 @@ class Store:
     def __init__(self, path):
         self.path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        if os.path.exists(self.path) and not os.access(self.path, os.R_OK | os.W_OK):
+            raise StoreError(f"{self.path}: cannot be read and written (permission denied)")
         try:
             with self._connect() as db:
                 db.executescript(SCHEMA)

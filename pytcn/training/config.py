@@ -11,7 +11,9 @@ code, and its errors name the option (``--batch-size``) where the Python ones na
 import functools
 
 from ..nn.architecture import (
+    MAX_SIZE,
     NORMALISATIONS,
+    blocks_problem,
     check_dilations,
     nb_filters_problem,
     normalisation_problem,
@@ -106,16 +108,16 @@ def _nb_filters(value):
     """An integer >= 1 or a list of them (the list's length, and one width with skip connections, are the
     architecture's rules: ``nb_filters_problem``)."""
     if isinstance(value, (list, tuple)):
-        return None if value and not any(_integer(1)(f) for f in value) else \
-            f"must be an integer >= 1 or a list of them, got {value!r}"
-    return _integer(1)(value)
+        return None if value and not any(_integer(1, MAX_SIZE)(f) for f in value) else \
+            f"must be an integer in [1, {MAX_SIZE}] or a list of them, got {value!r}"
+    return _integer(1, MAX_SIZE)(value)
 
 
 CHECKS = {
     "task": _one_of(TASKS),
     "length": _integer(1),
     "nb_filters": _nb_filters,
-    "kernel_size": _integer(1),
+    "kernel_size": _integer(1, MAX_SIZE),
     "nb_stacks": _integer(1),
     "dilations": _as_problem(check_dilations),
     "use_skip_connections": _boolean,
@@ -158,6 +160,7 @@ def check_config(config):
     if config["task"] == "mnist" and config["length"] != 784:
         raise ConfigError("length", f"of sequential MNIST is 784 (28 x 28 pixels), got {config['length']!r}")
     for problem in (nb_filters_problem(config["nb_filters"], len(config["dilations"]), config["use_skip_connections"]),
+                    blocks_problem(config["nb_stacks"], len(config["dilations"])),
                     normalisation_problem(*(config[field] for field in NORMALISATIONS))):
         if problem is not None:  # the rules between the model's fields: pytcn/nn/architecture.py
             raise ConfigError(*problem)

@@ -53,7 +53,42 @@ def load_run(path):
         check_config(meta["config"])
     except ConfigError as e:
         raise CheckpointError(f"{path}: its training configuration is damaged: {e.field} {e.problem}") from None
+    problem = _run_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path}: its run record is damaged: {problem}")
     return meta, params, adam_m, adam_v
+
+
+def _count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+#: what a run's checkpoint records besides its configuration (Trainer.checkpoint writes them), and how each is read
+HISTORY_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_metric")
+
+
+def _run_problem(meta):
+    """What is wrong with the fields of a run's metadata that resuming, ``info`` and ``evaluate`` read, or None."""
+    missing = [key for key in ("epoch", "batch", "step", "epoch_shuffle_state", "dropout_state", "history")
+               if key not in meta]
+    if missing:
+        return f"{missing[0]} is missing"
+    for key in ("epoch", "batch", "step"):
+        if not _count(meta.get(key)):
+            return f"{key} must be a count (an integer >= 0), got {meta.get(key, 'nothing')!r}"
+    for key in ("epoch_shuffle_state", "dropout_state"):
+        if not isinstance(meta.get(key), dict):
+            return f"{key} must be a random generator's state (a mapping), got {meta.get(key, 'nothing')!r}"
+    history = meta.get("history")
+    if not isinstance(history, list):
+        return f"history must be a list of epochs, got {history!r}"
+    for k, h in enumerate(history):
+        missing = [f for f in HISTORY_FIELDS if not isinstance(h, dict) or not isinstance(h.get(f), (int, float))]
+        if missing:
+            return f"history[{k}] has no number {missing[0]!r}"
+    if not isinstance(meta.get("elapsed", 0.0), (int, float)):
+        return f"elapsed must be a number of seconds, got {meta['elapsed']!r}"
+    return None
 
 
 def build_model(config):
@@ -193,8 +228,12 @@ class Trainer:
         self.saved_at = (self.epoch, self.batch)
         self.epoch_sums = dict(meta.get("epoch_sums", _no_batches()))
         self.epoch_shuffle_state = meta["epoch_shuffle_state"]
-        self.shuffle_rng.bit_generator.state = meta["epoch_shuffle_state"]
-        self.model.rng.bit_generator.state = meta["dropout_state"]
+        try:
+            self.shuffle_rng.bit_generator.state = meta["epoch_shuffle_state"]
+            self.model.rng.bit_generator.state = meta["dropout_state"]
+        except (TypeError, ValueError, KeyError) as e:  # NumPy checks a generator's state; its words name neither
+            raise CheckpointError(f"{path}: its run record is damaged: a random generator's state does not load "
+                                  f"({e})") from None
         self.history = list(meta["history"])
         self.elapsed = float(meta.get("elapsed", 0.0))
         self._write_metrics()  # the file matches the checkpoint, whatever happened after it was written
