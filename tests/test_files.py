@@ -179,3 +179,18 @@ def test_an_unreadable_results_file_is_said_to_be_so(tmp_path, capsys, monkeypat
     assert cli.main(["sweep", "status", "--dir", str(tmp_path)]) == cli.EXIT_ERROR
     assert capsys.readouterr().err == (f"pytcn: error: {tmp_path / 'results.sqlite'}: cannot be read and written "
                                        f"(permission denied)\n")
+
+
+def test_a_done_trial_without_its_metrics_is_one_line_naming_it(tmp_path, capsys):
+    from pytcn.study import sweep
+    from pytcn.study.experiments import expand
+
+    store = sweep.Store(tmp_path / "results.sqlite")
+    store.add(expand("isolation", "adding", "reduced", 0, {})[:1])
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        trial = db.execute("SELECT id FROM trials").fetchone()[0]
+        db.execute("UPDATE trials SET status = 'done'")
+    db.close()
+    assert cli.main(["sweep", "plot", "--dir", str(tmp_path)]) == cli.EXIT_ERROR
+    assert capsys.readouterr().err == (f"pytcn: error: {tmp_path / 'results.sqlite'}: trial {trial!r} is done but has "
+                                       f"no metrics (a damaged row)\n")

@@ -129,6 +129,9 @@ class Store:
                     row[key] = json.loads(row[key]) if row[key] is not None else None
                 except (TypeError, ValueError, RecursionError):  # only a hand-edited or damaged file has these
                     raise StoreError(f"{self.path}: trial {row['id']!r} has a damaged {key} (not JSON)") from None
+            if row["status"] == "done" and not all(isinstance(row[k], (int, float)) for k in ("val_metric",
+                                                                                           "test_metric")):
+                raise StoreError(f"{self.path}: trial {row['id']!r} is done but has no metrics (a damaged row)")
         return rows
 
     def counts(self):
