@@ -618,7 +618,11 @@ def assert_gradcheck(module, x=None, max_relative_error=1e-6, seed=0, **options)
     upstream gradient): worst relative error below ``max_relative_error`` (a number in (0, 1)). ``x``: the input, by
     default a small standard normal (N=2, T=7) with the module's input channels. ``options`` go to gradcheck: dy, a
     float64 array of the output's shape; forward, a callable; h, a step > 0; check_input, a bool. A gradient with NaN
-    or infinity (or a forward with them near x) fails, naming the array."""
+    or infinity (or a forward with them near x) fails, naming the array.
+
+    Randomise the biases of a freshly built model first (they start at 0): a ReLU whose input is then exactly 0 sits
+    on its kink, where a central difference measures half a slope and the backward (as PyTorch's) takes none, so a
+    correct backward fails there. pytcn's own gradient tests draw every parameter at random for this reason."""
     if not all(callable(getattr(module, attr, None)) for attr in ("forward", "backward")) or not callable(
             getattr(getattr(module, "params", None), "items", None)):
         raise TypeError(f"module: expected a pytcn layer, block or model (with forward, backward and params), got "
