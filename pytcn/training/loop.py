@@ -128,6 +128,31 @@ def evaluate(model, task, split, batch_size=256, mask=None):
     return total / count, task.metric(np.concatenate(preds), y)
 
 
+class NonFiniteLoss(TrainingError):
+    """A training step whose loss is NaN or infinite (``loss``); nothing was updated. The caller says where."""
+
+    def __init__(self, loss):
+        super().__init__(f"loss is {loss}")
+        self.loss = loss
+
+
+def training_step(model, optimizer, loss_fn, x, y, lengths=None, mask=None):
+    """One training step on a batch: forward (dropout on), loss, backward, the optimizer's update. Returns (loss,
+    prediction on the model's backend).
+
+    ``loss_fn(pred, y, backend, mask) -> (loss, dpred)`` (TaskData.loss, or pytcn.losses' functions); ``lengths``
+    goes to ``model.forward`` (a padded batch of sequences of different lengths). A NaN or infinite loss raises
+    NonFiniteLoss before backward, so the parameters are left as they were. `pytcn train` (Trainer.step) and the
+    scikit-learn estimators (pytcn/estimators/) both train through this function."""
+    pred = model.forward(x, training=True, lengths=lengths)
+    loss, dpred = loss_fn(pred, y, model.backend, mask)
+    if not math.isfinite(loss):
+        raise NonFiniteLoss(loss)
+    model.backward(dpred)
+    optimizer.step(model.grads)
+    return loss, pred
+
+
 class _StopFlag:
     """Turns Ctrl-C (SIGINT) into a flag the loop reads between steps, so a step is never cut in half."""
 
@@ -306,9 +331,10 @@ class Trainer:
 
         On backend 'cuda' the batch goes to the GPU once, in forward; the loss and the prediction (for the batch's
         metric) come back; everything else stays on the device."""
-        pred = self.model.forward(x, training=True)
-        loss, dpred = self.task.loss(pred, y, self.model.backend, self.mask)
-        if not math.isfinite(loss):
+        try:
+            loss, pred = training_step(self.model, self.optimizer, self.task.loss, x, y, mask=self.mask)
+        except NonFiniteLoss as e:
+            loss = e.loss
             if self.saved_at is None:
                 kept = "no checkpoint had been written yet"
             else:
@@ -316,9 +342,8 @@ class Trainer:
                 when = f"after epoch {epoch}" if batch == 0 else f"in epoch {epoch + 1}, after batch {batch}"
                 kept = f"the last checkpoint ({self.checkpoint_path}, written {when}) is left as it was"
             raise TrainingError(f"loss is {loss} at step {self.optimizer.t + 1} (epoch {self.epoch + 1}, batch "
-                                f"{self.batch + 1}); nothing was saved after it: {kept}. Try a lower --lr or --clip.")
-        self.model.backward(dpred)
-        self.optimizer.step(self.model.grads)
+                                f"{self.batch + 1}); nothing was saved after it: {kept}. Try a lower --lr or --clip.") \
+                from None
         return loss, self.task.metric(self.model.backend.to_host(pred), y)
 
     def summary(self, interrupted=False):
