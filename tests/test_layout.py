@@ -7,6 +7,7 @@ lower layer (STYLE.md, convention 15).
     2  pytcn/nn/          the network and its maths, saving and loading
     3  pytcn/training/    configuration, task data, the loop            (+ tasks/)
     4  pytcn/study/       experiments, sweep, figures
+       pytcn/estimators/  scikit-learn's TCNClassifier and TCNRegressor (+ scikit-learn)
     5  pytcn/plot.py, pytcn/interop.py, pytcn/testing.py: each imports layers 0-4, never one another
     6  pytcn/__init__.py  the public face: re-exports from any layer below, never the CLI
     7  pytcn/cli.py, pytcn/__main__.py: anything
@@ -40,6 +41,7 @@ UNITS = [
     ("pytcn/nn/", 2, ("pytcn.nn",), ()),
     ("pytcn/training/", 3, ("pytcn.training",), ()),
     ("pytcn/study/", 4, ("pytcn.study",), ()),
+    ("pytcn/estimators/", 4, ("pytcn.estimators",), ()),
     ("pytcn/plot.py", 5, (), ("pytcn.plot",)),
     ("pytcn/interop.py", 5, (), ("pytcn.interop",)),
     ("pytcn/testing.py", 5, (), ("pytcn.testing",)),

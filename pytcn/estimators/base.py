@@ -1,0 +1,329 @@
+"""What TCNClassifier and TCNRegressor share: their parameters, fit, the batched forward, saving and pickling.
+
+The subclasses say only how targets become what the loss eats (``_encode_targets``) and how outputs become
+predictions. Design and defaults: docs/design/estimators.md.
+"""
+import math
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..nn.architecture import receptive_field
+from ..nn.model import TCN
+from ..nn.optim import Adam
+from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
+from ..training.loop import NonFiniteLoss, TrainingError, training_step
+from . import data
+
+#: fitted attributes that save() writes into the file's meta (as JSON) besides the model and classes_
+_SAVED = ("n_features_in_", "n_channels_", "input_ndim_", "dilations_", "mean_", "scale_", "n_iter_", "best_epoch_",
+          "monitor_", "history_")
+PREDICT_BATCH = 256
+
+
+class TCNEstimatorBase(BaseEstimator):
+    """A TCN with a global-average-pooling head, trained by fit on a collection of series. See TCNClassifier."""
+
+    def __init__(self, nb_filters=64, kernel_size=3, dilations=None, nb_stacks=1, use_skip_connections=True,
+                 dropout_rate=0.0, use_batch_norm=False, normalize="channel", max_epochs=200, batch_size="auto",
+                 lr=1e-3, lr_patience=10, lr_factor=0.5, min_lr=1e-4, validation_fraction=0.1, n_iter_no_change=30,
+                 max_grad_norm=1.0, dtype="float32", random_state=None, verbose=0, backend="cpu"):
+        self.nb_filters = nb_filters
+        self.kernel_size = kernel_size
+        self.dilations = dilations
+        self.nb_stacks = nb_stacks
+        self.use_skip_connections = use_skip_connections
+        self.dropout_rate = dropout_rate
+        self.use_batch_norm = use_batch_norm
+        self.normalize = normalize
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lr_patience = lr_patience
+        self.lr_factor = lr_factor
+        self.min_lr = min_lr
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.max_grad_norm = max_grad_norm
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+        self.backend = backend
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # (n_cases, n_channels, n_timepoints); the checks use 2-D only
+        return tags
+
+    # ---------------------------------------------------------------------------------------------------------
+    # inputs
+
+    def _validate_X(self, X, y=None, reset=True):
+        """(series: list of (T_i, C) float64 arrays, y or None). reset=True (fit): y is required; sets
+        n_features_in_ (X.shape[1]: time steps for 2-D X, channels for 3-D X and lists), n_channels_ and input_ndim_.
+        reset=False (predict): X only, checked against what fit saw."""
+        if reset and y is None:  # scikit-learn's words (check_requires_y_none matches them)
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        if data.is_collection(X):
+            series = data.check_collection("X", X, None if reset else self.n_channels_)
+            if reset:
+                self.n_features_in_ = self.n_channels_ = series[0].shape[1]
+                self.input_ndim_ = "list"
+            elif self.input_ndim_ == 2:
+                raise ValueError("X is a list of series, but the estimator was fitted on a 2-D array, whose columns "
+                                 f"are {self.n_features_in_} time steps; give a 2-D array of that width")
+            if y is not None:
+                y = self._check_y_for_collection(y, len(series))
+            return series, y
+        kwargs = dict(allow_nd=True, dtype=[np.float64, np.float32])
+        if y is None:
+            X = validate_data(self, X, reset=reset, **kwargs)
+        else:
+            X, y = validate_data(self, X, y, reset=reset, **self._y_kwargs(), **kwargs)
+        if X.ndim not in (2, 3):
+            raise ValueError(f"X must be 2-D (n_cases, n_timepoints), 3-D (n_cases, n_channels, n_timepoints) or a "
+                             f"list of 2-D (n_channels, n_timepoints) arrays, got shape {X.shape}")
+        if reset:
+            self.input_ndim_ = X.ndim
+            self.n_channels_ = 1 if X.ndim == 2 else X.shape[1]
+        elif X.ndim != self.input_ndim_ and not (self.input_ndim_ == "list" and X.ndim == 3):
+            raise ValueError(f"X is {X.ndim}-D, but the estimator was fitted on "
+                             f"{'a list of series' if self.input_ndim_ == 'list' else f'{self.input_ndim_}-D X'}")
+        return data.array_to_series(X), y
+
+    def _check_y_for_collection(self, y, n):
+        from sklearn.utils.validation import check_array, check_consistent_length
+
+        y = check_array(y, ensure_2d=False, dtype=None if not self._is_regressor() else "numeric",
+                        ensure_all_finite=True, input_name="y")
+        check_consistent_length(np.empty(n), y)
+        return y
+
+    def _is_regressor(self):
+        return False
+
+    def _y_kwargs(self):
+        return {}
+
+    # ---------------------------------------------------------------------------------------------------------
+    # fit
+
+    def fit(self, X, y):
+        """Trains a new model on X (see the class's docstring for the layouts) and y. Returns self."""
+        series, y = self._validate_X(X, y, reset=True)
+        targets, outputs, loss_fn = self._encode_targets(y)
+        self._check_params()
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+        normaliser = data.Normaliser(self.normalize).fit(series)
+        self.mean_, self.scale_ = normaliser.mean, normaliser.scale
+        series = normaliser.transform(series)
+        T_max = max(len(s) for s in series)
+        self.dilations_ = self._dilations(T_max)
+
+        self.model_ = TCN(input_channels=self.n_channels_, outputs=outputs, nb_filters=self.nb_filters,
+                          kernel_size=self.kernel_size, nb_stacks=self.nb_stacks, dilations=self.dilations_,
+                          use_skip_connections=self.use_skip_connections, dropout_rate=self.dropout_rate,
+                          use_batch_norm=self.use_batch_norm, pooling="mean", padding="causal", dtype=self.dtype,
+                          seed=seed, backend=self.backend)
+        optimizer = Adam(self.model_.params, lr=self.lr, max_grad_norm=self.max_grad_norm, backend=self.backend)
+        train_idx, val_idx = self._split(len(series), y, np.random.default_rng([seed, 1]))
+        self._train(series, targets, train_idx, val_idx, optimizer, loss_fn, np.random.default_rng([seed, 2]))
+        return self
+
+    def _check_params(self):
+        from ..runtime import validate
+
+        validate.integer("max_epochs", self.max_epochs, 1)
+        if not (self.batch_size == "auto" or data.is_integer(self.batch_size) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be 'auto' or an integer >= 1, got {self.batch_size!r}")
+        validate.real("validation_fraction", self.validation_fraction, 0.0, 1.0, high_open=True)
+        if self.n_iter_no_change is not None:
+            validate.integer("n_iter_no_change", self.n_iter_no_change, 1)
+        validate.integer("lr_patience", self.lr_patience, 1)
+        validate.real("lr_factor", self.lr_factor, 0.0, 1.0, low_open=True)
+        validate.real("min_lr", self.min_lr, 0.0)
+        validate.integer("verbose", self.verbose, 0)
+        if self.normalize not in data.NORMALIZE:
+            raise ValueError(f"normalize must be one of {data.NORMALIZE}, got {self.normalize!r}")
+
+    def _dilations(self, T_max):
+        """The dilations of the model: sized so that its receptive field covers the longest training series, or the
+        user's, never rewritten (a warning when their field is shorter than that series)."""
+        if self.dilations is None:
+            return data.auto_dilations(self.kernel_size, self.nb_stacks, T_max, receptive_field)
+        dilations = [int(d) for d in self.dilations] if isinstance(self.dilations, (list, tuple, np.ndarray)) \
+            else self.dilations  # anything else: TCN's own check names it
+        R = receptive_field(self.kernel_size, dilations, self.nb_stacks)
+        if R < T_max:
+            enough = data.auto_dilations(self.kernel_size, self.nb_stacks, T_max, receptive_field)
+            warnings.warn(f"the receptive field of dilations={list(dilations)} with kernel_size={self.kernel_size} "
+                          f"and nb_stacks={self.nb_stacks} is {R} steps, shorter than the longest training series "
+                          f"({T_max} steps): no output sees a whole series (dilations={enough} would, or "
+                          f"dilations=None sizes them from the data)", UserWarning, stacklevel=3)
+        return dilations
+
+    def _split(self, n, y, rng):
+        """(train indices, validation indices): floor(n * validation_fraction) cases held out, stratified by class
+        for a classifier whose every class has 2 cases or more; none held out when that is 0 (the monitored loss is
+        then the training loss: ``monitor_``)."""
+        n_val = math.floor(n * self.validation_fraction)
+        if n_val == 0 or n_val >= n:
+            self.monitor_ = "train_loss"
+            return np.arange(n), np.arange(0)
+        self.monitor_ = "val_loss"
+        order = rng.permutation(n)
+        strata = self._strata(y)
+        if strata is None:
+            return np.sort(order[n_val:]), np.sort(order[:n_val])
+        # stratified: each class gives its share (at least 1, at most all but 1) of the validation cases
+        val = []
+        for k in np.unique(strata):
+            members = order[strata[order] == k]
+            share = min(len(members) - 1, max(1, round(n_val * len(members) / n)))
+            val.extend(members[:share])
+        val = np.sort(np.array(val, dtype=np.int64))
+        return np.setdiff1d(np.arange(n), val), val
+
+    def _strata(self, y):
+        return None
+
+    def _train(self, series, targets, train_idx, val_idx, optimizer, loss_fn, shuffle_rng):
+        """The epochs: shuffled batches through pytcn.training.loop.training_step, the monitored loss, the learning
+        rate halved on a plateau, early stopping, and the best epoch's weights restored at the end.
+
+        TODO(#26, docs/design/estimators.md §2 step 2): this in-memory epoch driver is the one copy of loop logic
+        outside pytcn/training/; it goes once Trainer's epoch driver takes a TaskData built from arrays."""
+        from tqdm import tqdm
+
+        n = len(train_idx)
+        batch_size = data.auto_batch_size(n) if self.batch_size == "auto" else self.batch_size
+        dtype = self.model_.dtype
+        self.history_, best, best_state, since_best, plateau = [], math.inf, None, 0, (math.inf, 0)
+        bar = tqdm(range(self.max_epochs), desc=type(self).__name__, disable=not self.verbose, leave=False)
+        for epoch in bar:
+            order = train_idx[shuffle_rng.permutation(n)]
+            total = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start:start + batch_size]
+                x, lengths = data.padded(series, idx, dtype)
+                try:
+                    loss, _ = training_step(self.model_, optimizer, loss_fn, x, targets[idx], lengths=lengths)
+                except NonFiniteLoss as e:
+                    raise TrainingError(f"{type(self).__name__}.fit: the loss is {e.loss} in epoch {epoch + 1}; "
+                                        f"try a lower lr or max_grad_norm") from None
+                total += loss * len(idx)
+            record = dict(epoch=epoch + 1, train_loss=total / n, lr=optimizer.lr)
+            if len(val_idx):
+                record["val_loss"] = self._mean_loss(series, targets, val_idx, loss_fn)
+            self.history_.append(record)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k.endswith("loss")})
+            monitored = record[self.monitor_]
+            if monitored < best:
+                best, best_state, since_best, self.best_epoch_ = monitored, self.model_.state_dict(), 0, epoch + 1
+            else:
+                since_best += 1
+            # ReduceLROnPlateau (Keras's, as FCN and ResNet use it): lr * lr_factor after lr_patience epochs without
+            # a new best, not below min_lr
+            plateau_best, waited = plateau
+            plateau = (monitored, 0) if monitored < plateau_best else (plateau_best, waited + 1)
+            if plateau[1] >= self.lr_patience:
+                optimizer.lr = max(optimizer.lr * self.lr_factor, self.min_lr)
+                plateau = (plateau[0], 0)
+            if self.n_iter_no_change is not None and since_best >= self.n_iter_no_change:
+                break
+        bar.close()
+        self.n_iter_ = len(self.history_)
+        self.model_.load_state_dict(best_state)
+
+    def _mean_loss(self, series, targets, idx, loss_fn):
+        total = 0.0
+        for start in range(0, len(idx), PREDICT_BATCH):
+            batch = idx[start:start + PREDICT_BATCH]
+            x, lengths = data.padded(series, batch, self.model_.dtype)
+            loss, _ = loss_fn(self.model_.forward(x, lengths=lengths), targets[batch], self.model_.backend, None)
+            total += loss * len(batch)
+        return total / len(idx)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # predict
+
+    def _outputs(self, X):
+        """The model's outputs (n_cases, outputs) as float64 NumPy, for X checked and normalised as in fit."""
+        check_is_fitted(self, "model_")
+        series, _ = self._validate_X(X, reset=False)
+        series = data.Normaliser(self.normalize, self.mean_, self.scale_).transform(series)
+        out = []
+        for start in range(0, len(series), PREDICT_BATCH):
+            x, lengths = data.padded(series, range(start, min(start + PREDICT_BATCH, len(series))), self.model_.dtype)
+            out.append(self.model_.backend.to_host(self.model_.forward(x, lengths=lengths)))
+        return np.concatenate(out).astype(np.float64)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # saving and pickling
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "model_" in state:  # a TCN holds a lock and per-thread arenas: its architecture and arrays travel
+            state = dict(state)
+            model = state.pop("model_")
+            state["_model_saved"] = (model.config, model.state_dict())
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_model_saved", None)
+        super().__setstate__(state)
+        if saved is not None:
+            config, arrays = saved
+            self.model_ = TCN(**config)
+            self.model_.load_state_dict(arrays)
+
+    def save(self, path):
+        """Writes the fitted estimator to ``path`` in pytcn's checkpoint format (.npz, read without pickle):
+        the model's parameters, and its configuration, the estimator's parameters and its fitted attributes as JSON.
+        ``pytcn.estimators.load_estimator(path)`` reads it back."""
+        check_is_fitted(self, "model_")
+        fitted = {name: _to_json(getattr(self, name)) for name in _SAVED if hasattr(self, name)}
+        fitted.update(self._saved_targets())
+        meta = {"model": self.model_.config,
+                "estimator": {"class": type(self).__name__, "params": _to_json(self.get_params()), "fitted": fitted}}
+        save_checkpoint(path, self.model_.state_dict(), meta)
+
+    def _saved_targets(self):
+        return {}
+
+
+def load_estimator(path, classes):
+    """The estimator saved in ``path`` by ``save``; ``classes``: class name -> class."""
+    meta, params, _, _ = load_checkpoint(path)
+    record = meta.get("estimator")
+    if not isinstance(record, dict) or record.get("class") not in classes:
+        raise CheckpointError(f"{path}: holds no pytcn estimator (meta has no 'estimator' record naming one of "
+                              f"{', '.join(classes)})")
+    est = classes[record["class"]](**record["params"])
+    for name, value in record["fitted"].items():
+        setattr(est, name, _from_json(name, value))
+    est._restore_targets(record["fitted"])
+    est.model_ = TCN(**meta["model"])
+    est.model_.load_state_dict(params)
+    return est
+
+
+def _to_json(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_json(name, value):
+    return np.array(value, dtype=np.float64) if name in ("mean_", "scale_") and value is not None else value
