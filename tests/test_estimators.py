@@ -231,3 +231,54 @@ def test_no_warning_with_dilations_none():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TCNClassifier(**TINY).fit(X, y)
+
+
+@pytest.mark.parametrize("param, value, error", [
+    ("max_epochs", 0, ValueError), ("batch_size", "big", ValueError), ("batch_size", 0, ValueError),
+    ("validation_fraction", 1.0, ValueError), ("n_iter_no_change", 0, ValueError), ("normalize", "minmax", ValueError),
+    ("lr_factor", 1.5, ValueError), ("max_epochs", 2.0, TypeError),
+])
+def test_bad_parameters_are_named_at_fit(param, value, error):
+    X = np.random.default_rng(0).standard_normal((6, 5))
+    with pytest.raises(error, match=param):
+        TCNClassifier(**{**TINY, param: value}).fit(X, [0, 1, 0, 1, 0, 1])
+
+
+def test_a_model_fitted_on_3d_arrays_predicts_series_of_another_length():
+    rng = np.random.default_rng(10)
+    X, y = two_sines(20, 16, rng, channels=2)
+    clf = TCNClassifier(**TINY).fit(X, y)
+    assert clf.n_features_in_ == 2 == clf.n_channels_
+    assert clf.predict_proba(X[:, :, :9]).shape == (20, 2)
+    with pytest.raises(ValueError, match="X has 1 features, but TCNClassifier is expecting 2 features"):
+        clf.predict(X[:, :1])
+
+
+def test_verbose_shows_a_progress_bar_and_history_records_every_epoch(capsys):
+    rng = np.random.default_rng(11)
+    X, y = two_sines(20, 12, rng)
+    clf = TCNClassifier(**{**TINY, "n_iter_no_change": None}, verbose=1).fit(X, y)
+    assert "TCNClassifier" in capsys.readouterr().err
+    assert [h["epoch"] for h in clf.history_] == [1, 2, 3] and clf.n_iter_ == 3
+    assert all({"train_loss", "val_loss", "lr"} <= set(h) for h in clf.history_)
+    TCNClassifier(**TINY).fit(X, y)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_learning_rate_is_halved_on_a_plateau():
+    rng = np.random.default_rng(12)
+    X, y = two_sines(20, 12, rng)
+    # lr = 0 leaves the weights, and so the monitored loss, unchanged: every epoch after the first is a plateau;
+    # a rate below min_lr is never raised to it (Keras's rule)
+    clf = TCNClassifier(**{**TINY, "max_epochs": 6, "n_iter_no_change": None}, lr=0.0, lr_patience=2).fit(X, y)
+    assert [h["lr"] for h in clf.history_] == [0.0] * 6
+    assert len({h["val_loss"] for h in clf.history_}) == 1
+    # a rate too small to move float32 weights much: the loss stays (nearly) flat, the rate halves every 2 epochs
+    # down to min_lr
+    clf = TCNClassifier(**{**TINY, "max_epochs": 8, "n_iter_no_change": None}, lr=1e-12, lr_patience=2,
+                        min_lr=2.5e-13).fit(X, y)
+    losses = [h["val_loss"] for h in clf.history_]
+    if all(b >= a for a, b in zip(losses, losses[1:])):  # no new best after epoch 1
+        assert [h["lr"] for h in clf.history_] == [1e-12, 1e-12, 1e-12, 5e-13, 5e-13, 2.5e-13, 2.5e-13, 2.5e-13]
+    else:
+        pytest.fail(f"the validation loss improved at lr 1e-12 ({losses}): the test needs a flatter plateau")

@@ -227,10 +227,10 @@ class TCNEstimatorBase(BaseEstimator):
             else:
                 since_best += 1
             # ReduceLROnPlateau (Keras's, as FCN and ResNet use it): lr * lr_factor after lr_patience epochs without
-            # a new best, not below min_lr
+            # a new best, not below min_lr; a rate already at or below min_lr is left alone (never raised to it)
             plateau_best, waited = plateau
             plateau = (monitored, 0) if monitored < plateau_best else (plateau_best, waited + 1)
-            if plateau[1] >= self.lr_patience:
+            if plateau[1] >= self.lr_patience and optimizer.lr > self.min_lr:
                 optimizer.lr = max(optimizer.lr * self.lr_factor, self.min_lr)
                 plateau = (plateau[0], 0)
             if self.n_iter_no_change is not None and since_best >= self.n_iter_no_change:
