@@ -282,3 +282,35 @@ def test_the_learning_rate_is_halved_on_a_plateau():
         assert [h["lr"] for h in clf.history_] == [1e-12, 1e-12, 1e-12, 5e-13, 5e-13, 2.5e-13, 2.5e-13, 2.5e-13]
     else:
         pytest.fail(f"the validation loss improved at lr 1e-12 ({losses}): the test needs a flatter plateau")
+
+
+def test_series_normalisation_makes_predictions_blind_to_each_series_level_and_scale():
+    rng = np.random.default_rng(13)
+    X, y = two_sines(20, 12, rng)
+    clf = TCNClassifier(**TINY, normalize="series").fit(X, y)
+    assert clf.mean_ is None and clf.scale_ is None  # nothing fitted: each series by its own statistics
+    np.testing.assert_allclose(clf.predict_proba(3 * X + 7), clf.predict_proba(X), rtol=1e-4, atol=1e-6)
+    # the default ('channel') keeps the level: a shifted input changes the outputs
+    clf = TCNClassifier(**TINY).fit(X, y)
+    assert not np.allclose(clf.predict_proba(X + 7), clf.predict_proba(X))
+
+
+def test_regressor_fits_a_list_of_unequal_series():
+    rng = np.random.default_rng(14)
+    Xl = [rng.standard_normal((2, 5 + i % 7)) for i in range(24)]
+    y = np.array([x.mean() for x in Xl])
+    reg = TCNRegressor(**TINY).fit(Xl, y)
+    assert reg.predict(Xl).shape == (24,) and reg.n_features_in_ == 2
+    with pytest.raises(ValueError, match=r"X\[0\] has 3 channels, expected 2"):
+        reg.predict([np.zeros((3, 4))])
+
+
+def test_string_labels_of_object_dtype_are_saved_and_come_back_with_their_dtype(tmp_path):
+    rng = np.random.default_rng(15)
+    X, y = two_sines(20, 12, rng)
+    labels = np.array(["slow", "fast"], dtype=object)[y]  # as a pandas column of strings gives them
+    clf = TCNClassifier(**TINY).fit(X, labels)
+    clf.save(tmp_path / "est.npz")
+    back = load_estimator(tmp_path / "est.npz")
+    assert back.classes_.dtype == object and list(back.classes_) == ["fast", "slow"]
+    assert list(back.predict(X)) == list(clf.predict(X))

@@ -56,10 +56,13 @@ class TCNClassifier(ClassifierMixin, TCNEstimatorBase):
         return super().score(X, y, sample_weight)
 
     def _saved_targets(self):
-        if self.classes_.dtype.kind not in "biuf U":
+        plain = (bool, int, float, str, np.bool_, np.integer, np.floating, np.str_)
+        if self.classes_.dtype.kind not in "biufUO" or (
+                self.classes_.dtype.kind == "O" and not all(isinstance(c, plain) for c in self.classes_)):
             raise TypeError(f"save() writes labels as JSON: bool, integer, float or str labels only; classes_ has "
                             f"dtype {self.classes_.dtype} (pickle or joblib save any labels)")
-        return {"classes_": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str}
+        classes = [c.item() if isinstance(c, np.generic) else c for c in self.classes_]
+        return {"classes_": classes, "classes_dtype": self.classes_.dtype.str}
 
     def _restore_targets(self, fitted):
         self.classes_ = np.array(fitted["classes_"], dtype=np.dtype(fitted["classes_dtype"]))
