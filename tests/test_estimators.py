@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from pytcn.estimators import TCNClassifier, TCNRegressor, load_estimator  # noqa: E402
+from pytcn.estimators.base import _mean_loss  # noqa: E402
 
 TINY = dict(nb_filters=4, kernel_size=2, max_epochs=3, random_state=0)
 
@@ -30,8 +31,9 @@ def two_sines(n, T, rng, channels=1):
 
 #: why the tiny instances (3 epochs) fail the training checks, and where a trained instance passes them
 UNDERTRAINED = ("3 epochs of 4 filters (sized so that the suite's ~100 fits stay fast) do not reach the check's "
-                "training score (accuracy > 0.83, R^2 > 0.5); test_training_checks_pass_with_30_epochs runs the same "
-                "check on an instance trained for 30 epochs, which passes")
+                "training score (accuracy > 0.83, R^2 > 0.5); test_training_checks_pass_when_trained_longer runs the "
+                "same check on instances of 8 filters trained for 30 epochs (classifier) and 100 (regressor), which "
+                "pass")
 
 
 def _expected_failed_checks(estimator):
@@ -46,13 +48,13 @@ def test_sklearn_check(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("Estimator", [TCNClassifier, TCNRegressor])
-def test_training_checks_pass_with_30_epochs(Estimator):
+@pytest.mark.parametrize("Estimator, epochs", [(TCNClassifier, 30), (TCNRegressor, 100)])
+def test_training_checks_pass_when_trained_longer(Estimator, epochs):
     from sklearn.utils.estimator_checks import check_classifiers_train, check_regressors_train
 
     check = check_classifiers_train if Estimator is TCNClassifier else check_regressors_train
     for readonly_memmap, X_dtype in ((False, "float64"), (True, "float64"), (True, "float32")):
-        check(Estimator.__name__, Estimator(nb_filters=8, max_epochs=30, random_state=0),
+        check(Estimator.__name__, Estimator(nb_filters=8, max_epochs=epochs, random_state=0),
               readonly_memmap=readonly_memmap, X_dtype=X_dtype)
 
 
@@ -109,11 +111,24 @@ def test_normalisation_is_fitted_on_the_training_data_per_channel():
 def test_best_epoch_weights_are_kept():
     rng = np.random.default_rng(4)
     X, y = two_sines(40, 20, rng)
-    clf = TCNClassifier(**{**TINY, "max_epochs": 8}, lr=0.05).fit(X, y)
+    clf = TCNClassifier(**{**TINY, "max_epochs": 8}, lr=0.05, early_stopping=True, validation_fraction=0.25).fit(X, y)
+    assert clf.monitor_ == "val_loss"
     val = [h["val_loss"] for h in clf.history_]
     assert clf.best_epoch_ == int(np.argmin(val)) + 1
-    loss = clf._mean_loss(*_normalised(clf, X, y))
+    assert clf.best_epoch_ < len(val), "the test needs a run whose best epoch is not its last"
+    series, targets, val_idx, loss_fn = _normalised(clf, X, y)
+    loss = _mean_loss(clf.model_, series, targets, val_idx, loss_fn)
     assert loss == pytest.approx(min(val), rel=1e-6)
+
+
+def test_without_early_stopping_the_training_loss_is_monitored_and_nothing_held_out():
+    rng = np.random.default_rng(4)
+    X, y = two_sines(40, 20, rng)
+    clf = TCNClassifier(**{**TINY, "max_epochs": 4}).fit(X, y)  # 'auto': 40 cases are below EARLY_STOPPING_CASES
+    assert clf.monitor_ == "train_loss" and all("val_loss" not in h for h in clf.history_)
+    assert clf.best_epoch_ == int(np.argmin([h["train_loss"] for h in clf.history_])) + 1
+    with pytest.raises(ValueError, match=r"early_stopping=True holds out floor\(40 cases"):
+        TCNClassifier(**TINY, early_stopping=True, validation_fraction=0.01).fit(X, y)
 
 
 def _normalised(clf, X, y):
@@ -127,9 +142,7 @@ def _normalised(clf, X, y):
 
 
 def _seed(clf):
-    from sklearn.utils import check_random_state
-
-    return int(check_random_state(clf.random_state).randint(np.iinfo(np.int32).max))
+    return clf.random_state  # an int random_state is the seed itself
 
 
 def test_refit_with_the_same_random_state_is_bit_identical():

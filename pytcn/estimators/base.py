@@ -15,9 +15,16 @@ from ..nn.architecture import receptive_field
 from ..nn.model import TCN
 from ..nn.optim import Adam
 from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
+from ..runtime.backends import get_backend
+from ..training.epochs import EpochLoop
 from ..training.loop import NonFiniteLoss, TrainingError, training_step
 from . import data
+from .runs import FitInputError
 
+#: early_stopping='auto' holds out a validation split from this many training cases on: below, 10% is fewer than 100
+#: cases, whose loss is too noisy to pick the best epoch by (it kept epoch 2 of ArrowHead's 36 cases:
+#: docs/design/estimators.md), and the training loss is monitored instead, as FCN and ResNet do
+EARLY_STOPPING_CASES = 1000
 #: fitted attributes that save() writes into the file's meta (as JSON) besides the model and classes_
 _SAVED = ("n_features_in_", "n_channels_", "input_ndim_", "dilations_", "mean_", "scale_", "n_iter_", "best_epoch_",
           "monitor_", "history_")
@@ -29,7 +36,8 @@ class TCNEstimatorBase(BaseEstimator):
 
     def __init__(self, nb_filters=64, kernel_size=3, dilations=None, nb_stacks=1, use_skip_connections=True,
                  dropout_rate=0.0, use_batch_norm=False, normalize="channel", max_epochs=200, batch_size="auto",
-                 lr=1e-3, lr_patience=10, lr_factor=0.5, min_lr=1e-4, validation_fraction=0.1, n_iter_no_change=30,
+                 lr=1e-3, lr_patience=10, lr_factor=0.5, min_lr=1e-4, early_stopping="auto", validation_fraction=0.1,
+                 n_iter_no_change=30,
                  max_grad_norm=1.0, dtype="float32", random_state=None, verbose=0, backend="cpu"):
         self.nb_filters = nb_filters
         self.kernel_size = kernel_size
@@ -45,6 +53,7 @@ class TCNEstimatorBase(BaseEstimator):
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
         self.min_lr = min_lr
+        self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
@@ -112,11 +121,25 @@ class TCNEstimatorBase(BaseEstimator):
     # fit
 
     def fit(self, X, y):
-        """Trains a new model on X (see the class's docstring for the layouts) and y. Returns self."""
-        series, y = self._validate_X(X, y, reset=True)
-        targets, outputs, loss_fn = self._encode_targets(y)
-        self._check_params()
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        """Trains a new model on X (see the class's docstring for the layouts) and y. Returns self.
+
+        Ctrl-C stops it between two training steps with a KeyboardInterrupt; the estimator is then not fitted.
+        (``pytcn fit`` trains in a run folder instead, checkpointed after every epoch and resumable.)"""
+        return self._fit(X, y)
+
+    def _fit(self, X, y, run=None):
+        """fit, in memory (``run`` None) or in a run folder (``run``: a pytcn.estimators.runs.FitRun, which
+        checkpoints every epoch and may hold a checkpoint to resume from). Returns self, or None when Ctrl-C
+        interrupted a run in a folder (its checkpoint is written)."""
+        try:
+            series, y = self._validate_X(X, y, reset=True)
+            targets, outputs, loss_fn = self._encode_targets(y)
+            self._check_params()
+            seed = self._seed()
+        except (ValueError, TypeError) as e:  # in a run folder: the user's data or options (pytcn fit says so)
+            if run is None:
+                raise
+            raise FitInputError(str(e)) from None
 
         normaliser = data.Normaliser(self.normalize).fit(series)
         self.mean_, self.scale_ = normaliser.mean, normaliser.scale
@@ -124,15 +147,70 @@ class TCNEstimatorBase(BaseEstimator):
         T_max = max(len(s) for s in series)
         self.dilations_ = self._dilations(T_max)
 
-        self.model_ = TCN(input_channels=self.n_channels_, outputs=outputs, nb_filters=self.nb_filters,
-                          kernel_size=self.kernel_size, nb_stacks=self.nb_stacks, dilations=self.dilations_,
-                          use_skip_connections=self.use_skip_connections, dropout_rate=self.dropout_rate,
-                          use_batch_norm=self.use_batch_norm, pooling="mean", padding="causal", dtype=self.dtype,
-                          seed=seed, backend=self.backend)
-        optimizer = Adam(self.model_.params, lr=self.lr, max_grad_norm=self.max_grad_norm, backend=self.backend)
+        model = TCN(input_channels=self.n_channels_, outputs=outputs, nb_filters=self.nb_filters,
+                    kernel_size=self.kernel_size, nb_stacks=self.nb_stacks, dilations=self.dilations_,
+                    use_skip_connections=self.use_skip_connections, dropout_rate=self.dropout_rate,
+                    use_batch_norm=self.use_batch_norm, pooling="mean", padding="causal", dtype=self.dtype,
+                    seed=seed, backend=self.backend)
+        optimizer = Adam(model.params, lr=self.lr, max_grad_norm=self.max_grad_norm, backend=self.backend)
         train_idx, val_idx = self._split(len(series), y, np.random.default_rng([seed, 1]))
-        self._train(series, targets, train_idx, val_idx, optimizer, loss_fn, np.random.default_rng([seed, 2]))
+        batch_size = data.auto_batch_size(len(train_idx)) if self.batch_size == "auto" else self.batch_size
+        loop = EpochLoop(len(train_idx), batch_size, self.max_epochs, np.random.default_rng([seed, 2]),
+                         progress="epochs" if self.verbose else None, desc=type(self).__name__)
+        schedule = _Schedule()
+        if run is not None and run.resuming:
+            run.restore(loop, model, optimizer, schedule)
+
+        def step(idx):
+            idx = train_idx[idx]
+            x, lengths = data.padded(series, idx, model.dtype)
+            try:
+                loss, _ = training_step(model, optimizer, loss_fn, x, targets[idx], lengths=lengths)
+            except NonFiniteLoss as e:
+                raise TrainingError(f"{type(self).__name__}.fit: the loss is {e.loss} in epoch {loop.epoch + 1}"
+                                    f"{run.kept() if run is not None else ''}; try a lower lr or "
+                                    f"max_grad_norm") from None
+            return loss, 0.0
+
+        def end_epoch(sums):
+            record = dict(epoch=loop.epoch + 1, train_loss=sums["case_loss"] / sums["cases"], lr=optimizer.lr)
+            if len(val_idx):
+                record["val_loss"] = _mean_loss(model, series, targets, val_idx, loss_fn)
+            schedule.update(record["epoch"], record[self.monitor_], model, optimizer, self)
+            return record
+
+        def save(interrupted):
+            if run is not None:
+                run.save(self, loop, model, optimizer, schedule, interrupted)
+
+        def stop():
+            return self.n_iter_no_change is not None and schedule.since_best >= self.n_iter_no_change
+
+        interrupted = loop.run(step, end_epoch, save, stop)
+        if interrupted:
+            if run is None:
+                raise KeyboardInterrupt(f"{type(self).__name__}.fit was interrupted in epoch {loop.epoch + 1}")
+            return None
+        model.load_state_dict(schedule.best_state)
+        self.model_ = model
+        self.history_ = loop.history
+        self.n_iter_ = len(loop.history)
+        self.best_epoch_ = schedule.best_epoch
         return self
+
+    def _seed(self):
+        """The seed of the model's initial weights, its dropout masks, the shuffle and the validation split: an int
+        random_state itself, else one drawn from it (None: fresh entropy, as scikit-learn's check_random_state)."""
+        if data.is_integer(self.random_state):
+            if not 0 <= self.random_state < 2**32:
+                raise ValueError(f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got "
+                                 f"{self.random_state!r}")
+            return int(self.random_state)
+        try:
+            return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        except ValueError:
+            raise ValueError(f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got "
+                             f"{self.random_state!r}") from None
 
     def _check_params(self):
         from ..runtime import validate
@@ -140,7 +218,9 @@ class TCNEstimatorBase(BaseEstimator):
         validate.integer("max_epochs", self.max_epochs, 1)
         if not (self.batch_size == "auto" or data.is_integer(self.batch_size) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be 'auto' or an integer >= 1, got {self.batch_size!r}")
-        validate.real("validation_fraction", self.validation_fraction, 0.0, 1.0, high_open=True)
+        if self.early_stopping not in ("auto", True, False):
+            raise ValueError(f"early_stopping must be 'auto', True or False, got {self.early_stopping!r}")
+        validate.real("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True, high_open=True)
         if self.n_iter_no_change is not None:
             validate.integer("n_iter_no_change", self.n_iter_no_change, 1)
         validate.integer("lr_patience", self.lr_patience, 1)
@@ -167,11 +247,17 @@ class TCNEstimatorBase(BaseEstimator):
         return dilations
 
     def _split(self, n, y, rng):
-        """(train indices, validation indices): floor(n * validation_fraction) cases held out, stratified by class
-        for a classifier whose every class has 2 cases or more; none held out when that is 0 (the monitored loss is
-        then the training loss: ``monitor_``)."""
-        n_val = math.floor(n * self.validation_fraction)
-        if n_val == 0 or n_val >= n:
+        """(train indices, validation indices). With early stopping (``early_stopping=True``, or 'auto' and at least
+        EARLY_STOPPING_CASES cases), floor(n * validation_fraction) cases are held out, stratified by class for a
+        classifier whose every class has 2 cases or more, and their loss is monitored; without, none are held out
+        and the training loss is monitored (``monitor_`` says which)."""
+        on = self.early_stopping is True or (self.early_stopping == "auto" and n >= EARLY_STOPPING_CASES)
+        n_val = math.floor(n * self.validation_fraction) if on else 0
+        if on and not 1 <= n_val < n:
+            raise ValueError(f"early_stopping=True holds out floor({n} cases * validation_fraction="
+                             f"{self.validation_fraction}) = {n_val} cases for validation; it needs 1 to {n - 1}: "
+                             f"raise validation_fraction or set early_stopping=False")
+        if not on:
             self.monitor_ = "train_loss"
             return np.arange(n), np.arange(0)
         self.monitor_ = "val_loss"
@@ -190,63 +276,6 @@ class TCNEstimatorBase(BaseEstimator):
 
     def _strata(self, y):
         return None
-
-    def _train(self, series, targets, train_idx, val_idx, optimizer, loss_fn, shuffle_rng):
-        """The epochs: shuffled batches through pytcn.training.loop.training_step, the monitored loss, the learning
-        rate halved on a plateau, early stopping, and the best epoch's weights restored at the end.
-
-        TODO(#26, docs/design/estimators.md §2 step 2): this in-memory epoch driver is the one copy of loop logic
-        outside pytcn/training/; it goes once Trainer's epoch driver takes a TaskData built from arrays."""
-        from tqdm import tqdm
-
-        n = len(train_idx)
-        batch_size = data.auto_batch_size(n) if self.batch_size == "auto" else self.batch_size
-        dtype = self.model_.dtype
-        self.history_, best, best_state, since_best, plateau = [], math.inf, None, 0, (math.inf, 0)
-        bar = tqdm(range(self.max_epochs), desc=type(self).__name__, disable=not self.verbose, leave=False)
-        for epoch in bar:
-            order = train_idx[shuffle_rng.permutation(n)]
-            total = 0.0
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                x, lengths = data.padded(series, idx, dtype)
-                try:
-                    loss, _ = training_step(self.model_, optimizer, loss_fn, x, targets[idx], lengths=lengths)
-                except NonFiniteLoss as e:
-                    raise TrainingError(f"{type(self).__name__}.fit: the loss is {e.loss} in epoch {epoch + 1}; "
-                                        f"try a lower lr or max_grad_norm") from None
-                total += loss * len(idx)
-            record = dict(epoch=epoch + 1, train_loss=total / n, lr=optimizer.lr)
-            if len(val_idx):
-                record["val_loss"] = self._mean_loss(series, targets, val_idx, loss_fn)
-            self.history_.append(record)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k.endswith("loss")})
-            monitored = record[self.monitor_]
-            if monitored < best:
-                best, best_state, since_best, self.best_epoch_ = monitored, self.model_.state_dict(), 0, epoch + 1
-            else:
-                since_best += 1
-            # ReduceLROnPlateau (Keras's, as FCN and ResNet use it): lr * lr_factor after lr_patience epochs without
-            # a new best, not below min_lr; a rate already at or below min_lr is left alone (never raised to it)
-            plateau_best, waited = plateau
-            plateau = (monitored, 0) if monitored < plateau_best else (plateau_best, waited + 1)
-            if plateau[1] >= self.lr_patience and optimizer.lr > self.min_lr:
-                optimizer.lr = max(optimizer.lr * self.lr_factor, self.min_lr)
-                plateau = (plateau[0], 0)
-            if self.n_iter_no_change is not None and since_best >= self.n_iter_no_change:
-                break
-        bar.close()
-        self.n_iter_ = len(self.history_)
-        self.model_.load_state_dict(best_state)
-
-    def _mean_loss(self, series, targets, idx, loss_fn):
-        total = 0.0
-        for start in range(0, len(idx), PREDICT_BATCH):
-            batch = idx[start:start + PREDICT_BATCH]
-            x, lengths = data.padded(series, batch, self.model_.dtype)
-            loss, _ = loss_fn(self.model_.forward(x, lengths=lengths), targets[batch], self.model_.backend, None)
-            total += loss * len(batch)
-        return total / len(idx)
 
     # ---------------------------------------------------------------------------------------------------------
     # predict
@@ -287,43 +316,91 @@ class TCNEstimatorBase(BaseEstimator):
         the model's parameters, and its configuration, the estimator's parameters and its fitted attributes as JSON.
         ``pytcn.estimators.load_estimator(path)`` reads it back."""
         check_is_fitted(self, "model_")
-        fitted = {name: _to_json(getattr(self, name)) for name in _SAVED if hasattr(self, name)}
-        fitted.update(self._saved_targets())
-        meta = {"model": self.model_.config,
-                "estimator": {"class": type(self).__name__, "params": _to_json(self.get_params()), "fitted": fitted}}
+        meta = {"model": self.model_.config, "estimator": self.record()}
         save_checkpoint(path, self.model_.state_dict(), meta)
+
+    def record(self):
+        """The fitted estimator as JSON (its class, get_params(), the fitted attributes; not the model's arrays):
+        what save() writes beside the model, and what from_record() reads."""
+        check_is_fitted(self, "model_")
+        fitted = {name: data.to_json(getattr(self, name)) for name in _SAVED if hasattr(self, name)}
+        fitted.update(self._saved_targets())
+        return {"class": type(self).__name__, "params": data.to_json(self.get_params()), "fitted": fitted}
 
     def _saved_targets(self):
         return {}
 
 
-def load_estimator(path, classes):
-    """The estimator saved in ``path`` by ``save``; ``classes``: class name -> class."""
+def load_estimator(path, classes, backend=None):
+    """The estimator saved in ``path`` by ``save``; ``classes``: class name -> class. ``backend``: where its model
+    runs (default: where it was fitted)."""
     meta, params, _, _ = load_checkpoint(path)
     record = meta.get("estimator")
     if not isinstance(record, dict) or record.get("class") not in classes:
         raise CheckpointError(f"{path}: holds no pytcn estimator (meta has no 'estimator' record naming one of "
                               f"{', '.join(classes)})")
-    est = classes[record["class"]](**record["params"])
-    for name, value in record["fitted"].items():
-        setattr(est, name, _from_json(name, value))
-    est._restore_targets(record["fitted"])
-    est.model_ = TCN(**meta["model"])
-    est.model_.load_state_dict(params)
+    return from_record(record, classes[record["class"]], meta["model"], params, path, backend)
+
+
+def from_record(record, cls, model_config, params, path, backend=None):
+    """The fitted estimator of class ``cls`` that ``record()`` described, its model built from ``model_config`` and
+    ``params`` (on ``backend`` if given); a record that does not load is a CheckpointError naming ``path``."""
+    if backend is not None:
+        get_backend(backend)  # a backend missing here is the caller's to fix, not the file's
+    try:
+        est = cls(**record["params"])
+        if backend is not None:
+            est.backend = backend
+        for name, value in record["fitted"].items():
+            setattr(est, name, data.from_json(name, value))
+        est._restore_targets(record["fitted"])
+        est.model_ = TCN(**dict(model_config, **({"backend": backend} if backend is not None else {})))
+        est.model_.load_state_dict(params)
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: its estimator does not load ({type(e).__name__}: {e})") from None
     return est
 
 
-def _to_json(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {k: _to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+class _Schedule:
+    """What the estimators' training decides at the end of each epoch from the monitored loss: the best epoch and a
+    copy of its weights (restored when fit ends), and ReduceLROnPlateau (Keras's rule, as FCN and ResNet use it:
+    lr * lr_factor after lr_patience epochs without a new best, not below min_lr; a rate already at or below min_lr
+    is left alone, never raised to it). ``state()``/``restore()`` carry it through a run folder's checkpoint."""
+
+    FIELDS = ("best", "best_epoch", "since_best", "plateau_best", "plateau_waited")
+
+    def __init__(self):
+        self.best, self.best_epoch, self.since_best = math.inf, 0, 0
+        self.plateau_best, self.plateau_waited = math.inf, 0
+        self.best_state = None
+
+    def update(self, epoch, monitored, model, optimizer, est):
+        if monitored < self.best:
+            self.best, self.best_epoch, self.best_state, self.since_best = monitored, epoch, model.state_dict(), 0
+        else:
+            self.since_best += 1
+        if monitored < self.plateau_best:
+            self.plateau_best, self.plateau_waited = monitored, 0
+        else:
+            self.plateau_waited += 1
+        if self.plateau_waited >= est.lr_patience and optimizer.lr > est.min_lr:
+            optimizer.lr = max(optimizer.lr * est.lr_factor, est.min_lr)
+            self.plateau_waited = 0
+
+    def state(self):
+        return {k: (None if getattr(self, k) == math.inf else getattr(self, k)) for k in self.FIELDS}
+
+    def restore(self, state):
+        for k in self.FIELDS:
+            setattr(self, k, math.inf if state[k] is None else state[k])
 
 
-def _from_json(name, value):
-    return np.array(value, dtype=np.float64) if name in ("mean_", "scale_") and value is not None else value
+def _mean_loss(model, series, targets, idx, loss_fn):
+    """The mean loss over the cases ``idx`` (inference mode), in batches of PREDICT_BATCH."""
+    total = 0.0
+    for start in range(0, len(idx), PREDICT_BATCH):
+        batch = idx[start:start + PREDICT_BATCH]
+        x, lengths = data.padded(series, batch, model.dtype)
+        loss, _ = loss_fn(model.forward(x, lengths=lengths), targets[batch], model.backend, None)
+        total += loss * len(batch)
+    return total / len(idx)

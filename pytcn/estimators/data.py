@@ -111,3 +111,21 @@ def auto_batch_size(n):
 
 def is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def to_json(value):
+    """``value`` with NumPy arrays and scalars made plain Python, for a file's JSON meta."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def from_json(name, value):
+    """A fitted attribute read back from JSON: the normalisation's statistics as float64 arrays."""
+    return np.array(value, dtype=np.float64) if name in ("mean_", "scale_") and value is not None else value

@@ -12,12 +12,9 @@ run stopped in the middle of an epoch redraws the same permutation and continues
 masks (the model's generator). With the same thread count the kernels add in the same order, so a run stopped after
 epoch k and resumed ends with bit-for-bit the same parameters as one that never stopped.
 """
-import collections
 import json
 import math
 import os
-import signal
-import time
 
 import numpy as np
 
@@ -28,6 +25,7 @@ from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
 from ..runtime.files import write_atomic
 from ..tasks import copy_memory
 from .config import SHAPES, ConfigError, check_config, default_config  # noqa: F401 (default_config: part of this API)
+from .epochs import EpochLoop
 from .taskdata import make_task
 
 MODEL_KEYS = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_connections", "dropout_rate",
@@ -153,28 +151,6 @@ def training_step(model, optimizer, loss_fn, x, y, lengths=None, mask=None):
     return loss, pred
 
 
-class _StopFlag:
-    """Turns Ctrl-C (SIGINT) into a flag the loop reads between steps, so a step is never cut in half."""
-
-    def __init__(self):
-        self.raised = False
-        self._previous = None
-
-    def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: Ctrl-C cannot reach us anyway
-            self._previous = None
-        return self
-
-    def _handle(self, signum, frame):
-        self.raised = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 class Trainer:
     """One training run in ``out_dir``: ``Trainer(config, out_dir).run()``, or ``Trainer.resume(out_dir)``.
 
@@ -192,14 +168,16 @@ class Trainer:
         if self.mask is not None and self.task.extra.get("baseline_loss"):
             # copy memory's memoryless baseline over the steps kept
             self.task.extra["baseline_loss"] = copy_memory.baseline_loss(self.config["length"], self.mask)
-        self.shuffle_rng = np.random.default_rng([self.config["seed"], 100])
-        self.epoch = 0  # epochs finished
-        self.batch = 0  # the next batch of the current epoch
-        self.epoch_shuffle_state = self.shuffle_rng.bit_generator.state  # before this epoch's permutation
-        self.epoch_sums = _no_batches()  # the current epoch's batches so far: their losses and metrics, summed
-        self.history = []
-        self.elapsed = 0.0  # training seconds in earlier sessions of this run
+        self.loop = EpochLoop(len(self.task.splits["train"][0]), self.config["batch_size"], self.config["epochs"],
+                              np.random.default_rng([self.config["seed"], 100]),
+                              progress="batches" if progress else None)
         self.saved_at = None  # (epoch, batch) of the checkpoint on disk, None before the first
+
+    # the driver's counters, read by the CLI, the sweep and the tests
+    epoch = property(lambda self: self.loop.epoch)
+    batch = property(lambda self: self.loop.batch)
+    history = property(lambda self: self.loop.history)
+    elapsed = property(lambda self: self.loop.elapsed)
 
     @property
     def checkpoint_path(self):
@@ -209,10 +187,8 @@ class Trainer:
     # checkpoints
 
     def save(self):
-        meta = dict(config=self.config, model=self.model.config, step=self.optimizer.t, epoch=self.epoch,
-                    batch=self.batch, epoch_sums=self.epoch_sums, epoch_shuffle_state=self.epoch_shuffle_state,
-                    dropout_state=self.model.rng.bit_generator.state, history=self.history, elapsed=self.elapsed,
-                    threads=_threads())
+        meta = dict(config=self.config, model=self.model.config, step=self.optimizer.t, **self.loop.state(),
+                    dropout_state=self.model.rng.bit_generator.state, threads=_threads())
         adam = self.optimizer.state_dict()  # NumPy copies, on every backend
         save_checkpoint(self.checkpoint_path, self.model.state_dict(), meta, adam["m"], adam["v"])
         self.saved_at = (self.epoch, self.batch)
@@ -249,23 +225,17 @@ class Trainer:
         except (ValueError, TypeError, KeyError) as e:
             raise CheckpointError(f"{path}: does not fit the architecture in its own configuration "
                                        f"({e})") from None
-        self.epoch, self.batch = int(meta["epoch"]), int(meta["batch"])
-        self.saved_at = (self.epoch, self.batch)
-        self.epoch_sums = dict(meta.get("epoch_sums", _no_batches()))
-        self.epoch_shuffle_state = meta["epoch_shuffle_state"]
         try:
-            self.shuffle_rng.bit_generator.state = meta["epoch_shuffle_state"]
+            self.loop.restore(meta)
             self.model.rng.bit_generator.state = meta["dropout_state"]
         except (TypeError, ValueError, KeyError) as e:  # NumPy checks a generator's state; its words name neither
             raise CheckpointError(f"{path}: its run record is damaged: a random generator's state does not load "
                                   f"({e})") from None
-        self.history = list(meta["history"])
-        self.elapsed = float(meta.get("elapsed", 0.0))
+        self.saved_at = (self.epoch, self.batch)
         self._write_metrics()  # the file matches the checkpoint, whatever happened after it was written
 
     def _write_metrics(self):
-        text = "".join(json.dumps(h) + "\n" for h in self.history)
-        write_atomic(os.path.join(self.out_dir, "metrics.jsonl"), lambda f: f.write(text), "w")
+        write_metrics(self.out_dir, self.history)
 
     # -------------------------------------------------------------------------------------------------------------
     # the loop
@@ -274,57 +244,28 @@ class Trainer:
         """Trains until ``config['epochs']`` epochs are done, or Ctrl-C. Returns the summary dict (see summary)."""
         os.makedirs(self.out_dir, exist_ok=True)
         x_train, y_train = self.task.splits["train"]
-        n = len(x_train)
-        batch_size = self.config["batch_size"]
-        n_batches = math.ceil(n / batch_size)
-        interrupted = False
-        with _StopFlag() as stop:
-            while self.epoch < self.config["epochs"] and not interrupted:
-                self.shuffle_rng.bit_generator.state = self.epoch_shuffle_state
-                order = self.shuffle_rng.permutation(n)
-                bar = _progress(n_batches, self.batch, f"epoch {self.epoch + 1}/{self.config['epochs']}", self.progress)
-                t0 = time.perf_counter()
-                recent = collections.deque(maxlen=50)  # for the progress bar only
-                while self.batch < n_batches:
-                    idx = order[self.batch * batch_size:(self.batch + 1) * batch_size]
-                    loss, metric = self.step(x_train[idx], y_train[idx])
-                    self.batch += 1
-                    # the epoch's running sums go into a checkpoint written mid-epoch, so that a resumed epoch
-                    # records the mean over all its batches, not only those after the resume
-                    self.epoch_sums = dict(loss=self.epoch_sums["loss"] + loss,
-                                           metric=self.epoch_sums["metric"] + metric,
-                                           batches=self.epoch_sums["batches"] + 1)
-                    recent.append((loss, metric))
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{np.mean([r[0] for r in recent]):.4g}",
-                                    metric=f"{np.mean([r[1] for r in recent]):.4g}")
-                    if stop.raised:
-                        interrupted = True
-                        break
-                bar.close()
-                self.elapsed += time.perf_counter() - t0
-                if interrupted:
-                    self.save()  # mid-epoch: the epoch's shuffle state, the next batch and the sums so far
-                    self.log(f"interrupted: checkpoint written to {self.checkpoint_path} at epoch {self.epoch + 1}, "
-                             f"batch {self.batch}/{n_batches}; continue with --resume")
-                    break
-                val_loss, val_metric = evaluate(self.model, self.task, "val", mask=self.mask)
-                sums = self.epoch_sums
-                self.epoch += 1
-                self.batch = 0
-                self.epoch_sums = _no_batches()
-                self.epoch_shuffle_state = self.shuffle_rng.bit_generator.state
-                train_loss, train_metric = sums["loss"] / sums["batches"], sums["metric"] / sums["batches"]
-                self.history.append(dict(epoch=self.epoch, step=self.optimizer.t, train_loss=train_loss,
-                                         train_metric=train_metric, val_loss=val_loss, val_metric=val_metric,
-                                         elapsed_s=round(self.elapsed, 2)))
-                self.save()
-                self._write_metrics()
-                self.log(f"epoch {self.epoch}: train loss {train_loss:.4g}, validation loss {val_loss:.4g}, "
-                         f"validation {self.task.metric_name} {val_metric:.4g}")
+        interrupted = self.loop.run(lambda idx: self.step(x_train[idx], y_train[idx]), self._end_epoch, self._saved)
         if self.history:
             plot_curves(self.history, self.task, os.path.join(self.out_dir, "curve.png"))
         return self.summary(interrupted)
+
+    def _end_epoch(self, sums):
+        """The epoch's record: the means of its batches' losses and metrics, and the validation split's."""
+        val_loss, val_metric = evaluate(self.model, self.task, "val", mask=self.mask)
+        return dict(epoch=self.epoch + 1, step=self.optimizer.t, train_loss=sums["loss"] / sums["batches"],
+                    train_metric=sums["metric"] / sums["batches"], val_loss=val_loss, val_metric=val_metric,
+                    elapsed_s=round(self.elapsed, 2))
+
+    def _saved(self, interrupted):
+        self.save()
+        if interrupted:  # mid-epoch: the epoch's shuffle state, the next batch and the sums so far
+            self.log(f"interrupted: checkpoint written to {self.checkpoint_path} at epoch {self.epoch + 1}, "
+                     f"batch {self.batch}/{self.loop.n_batches}; continue with --resume")
+            return
+        self._write_metrics()
+        h = self.history[-1]
+        self.log(f"epoch {self.epoch}: train loss {h['train_loss']:.4g}, validation loss {h['val_loss']:.4g}, "
+                 f"validation {self.task.metric_name} {h['val_metric']:.4g}")
 
     def step(self, x, y):
         """One training step on a batch: forward, loss, backward, Adam. Returns (loss, batch metric).
@@ -395,17 +336,13 @@ def curve_figure(history, task):
     return fig
 
 
-def _no_batches():
-    return dict(loss=0.0, metric=0.0, batches=0)
+def write_metrics(out_dir, history):
+    """metrics.jsonl of a run folder: one JSON object per finished epoch, written atomically."""
+    text = "".join(json.dumps(h) + "\n" for h in history)
+    write_atomic(os.path.join(out_dir, "metrics.jsonl"), lambda f: f.write(text), "w")
 
 
 def _threads():
     import numba
 
     return numba.get_num_threads()
-
-
-def _progress(total, initial, desc, enabled):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
