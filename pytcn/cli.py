@@ -204,6 +204,7 @@ def build_parser():
     draw.add_argument("--nb-stacks", type=int, default=1, help="(default: %(default)s)")
     draw.add_argument("--padding", choices=["causal", "same"], default="causal", help="(default: %(default)s)")
     draw.add_argument("--out", default="dilations.png", help=".png or .svg (default: %(default)s)")
+    _own_data_parsers(sub)
     _sweep_parser(sub)
     dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)",
                         allow_abbrev=False)
@@ -211,6 +212,68 @@ def build_parser():
     dl.add_argument("--dir", help="destination (default: the per-user cache, where training looks)")
     dl.add_argument("--base-url", help="mirror to download from (default: the dataset's standard one)")
     return parser
+
+
+#: option -> (estimator parameter, type, help) of `pytcn fit` and `pytcn forecast`; left out: the estimator's default
+ESTIMATOR_OPTIONS = {
+    "--max-epochs": ("max_epochs", int, "epochs at most (default: 200); training stops earlier after "
+                                        "--n-iter-no-change epochs without a better monitored loss"),
+    "--nb-filters": ("nb_filters", int, "channels of every convolution (default: 64)"),
+    "--kernel-size": ("kernel_size", int, "taps of every convolution (default: 3)"),
+    "--dilations": ("dilations", _dilations, "one stack's dilations, D,D,... (default: 1,2,4,... until the receptive "
+                                             "field covers the longest training series)"),
+    "--nb-stacks": ("nb_stacks", int, "(default: 1)"),
+    "--dropout-rate": ("dropout_rate", float, "(default: 0)"),
+    "--lr": ("lr", float, "Adam's learning rate, halved on a plateau (default: 0.001)"),
+    "--batch-size": ("batch_size", int, "(default: min(16, cases / 10))"),
+    "--early-stopping": ("early_stopping", str, "auto, on or off: hold out --validation-fraction of the cases and "
+                                                "monitor their loss (default: auto, on from 1000 cases)"),
+    "--validation-fraction": ("validation_fraction", float, "(default: 0.1)"),
+    "--n-iter-no-change": ("n_iter_no_change", int, "(default: 30)"),
+    "--normalize": ("normalize", str, "channel, series or none (default: channel, with statistics of the training "
+                                      "data)"),
+    "--seed": ("random_state", int, "initial weights, shuffle and split (default: 0)"),
+    "--backend": ("backend", str, "cpu, numpy or cuda (default: cpu)"),
+}
+#: what `pytcn fit --resume` may change: how long it trains, and where
+ESTIMATOR_RESUMABLE = ("max_epochs", "backend")
+
+
+def _estimator_options(p):
+    for option, (param, kind, help) in ESTIMATOR_OPTIONS.items():
+        p.add_argument(option, dest=param, type=kind, help=help,
+                       metavar=option[2:].upper().replace("-", "_") if kind is not _dilations else "D,D,...")
+    p.add_argument("--resume", action="store_true", help="continue the fit saved in --out, with its own settings "
+                   "(--max-epochs and --backend may change)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _own_data_parsers(sub):
+    fit = sub.add_parser("fit", help="train a classifier or regressor on your own series (.npz with X and y, or a "
+                         "CSV in the UCR layout, label first)", allow_abbrev=False)
+    fit.add_argument("data", nargs="?", help=".npz with X (n_cases[, n_channels], n_timepoints) and y, or .csv/.tsv "
+                     "with one case per row, its label first (left out with --resume)")
+    fit.add_argument("--out", required=True, help="the run's folder: checkpoint.npz, metrics.jsonl, curve.png, "
+                     "model.npz")
+    fit.add_argument("--regression", action="store_true", help="numeric targets: a TCNRegressor (default: labels, "
+                     "a TCNClassifier)")
+    _estimator_options(fit)
+    predict = sub.add_parser("predict", help="predict with a fitted run (or its model.npz) on a file of cases",
+                             allow_abbrev=False)
+    predict.add_argument("run", help="the folder pytcn fit wrote, or its model.npz")
+    predict.add_argument("data", help="cases in the layout fit read (a CSV's first column: their labels, if known)")
+    predict.add_argument("--out", required=True, help="CSV of the predictions, one row per case")
+    predict.add_argument("--proba", action="store_true", help="a classifier's probabilities too, one column a class")
+    predict.add_argument("--no-labels", action="store_true", help="the CSV has no label column: every column is a "
+                         "value")
+    forecast = sub.add_parser("forecast", help="fit a forecaster on a column of a CSV and forecast the steps after "
+                              "its end", allow_abbrev=False)
+    forecast.add_argument("series", nargs="?", help="CSV with a header row (left out with --resume)")
+    forecast.add_argument("--column", help="the column to forecast")
+    forecast.add_argument("--window", type=int, help="past steps each forecast reads")
+    forecast.add_argument("--horizon", type=int, help="steps forecast at once")
+    forecast.add_argument("--out", required=True, help="the run's folder: as pytcn fit's, and forecast.csv")
+    _estimator_options(forecast)
 
 
 def _sweep_parser(sub):
@@ -502,6 +565,200 @@ def cmd_stream(args):
     return 0
 
 
+def _estimator_params(args):
+    """The estimator's parameters the options set (an option left out: None, the estimator's default)."""
+    given = {param: getattr(args, param) for param, _, _ in ESTIMATOR_OPTIONS.values()
+             if getattr(args, param) is not None}
+    if "early_stopping" in given:
+        words = {"auto": "auto", "on": True, "off": False}
+        if given["early_stopping"] not in words:
+            raise UsageError(f"--early-stopping must be auto, on or off, got {given['early_stopping']!r}")
+        given["early_stopping"] = words[given["early_stopping"]]
+    if given.get("normalize") == "none":
+        given["normalize"] = None
+    return given
+
+
+def _in_option_words(message):
+    """An estimator's message about a parameter, naming the command-line option instead (max_epochs ->
+    --max-epochs)."""
+    for option, (param, _, _) in ESTIMATOR_OPTIONS.items():
+        if message.startswith(param + " "):
+            return option + message[len(param):]
+    return message
+
+
+def _first_line(error):
+    """The first line of an exception's message (scikit-learn's checks add paragraphs of advice after it)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _fit_in_run(est, X, y, run, data_path):
+    """est._fit in the run folder; the data's and options' mistakes one line. None when Ctrl-C interrupted it."""
+    from .estimators.runs import FitInputError
+
+    try:
+        return est._fit(X, y, run=run)
+    except FitInputError as e:
+        raise UsageError(f"{data_path}: {_in_option_words(_first_line(e))}") from None
+
+
+def _open_fit_run(args, kind):
+    """(estimator, FitRun, data path) of the run in --out to resume; ``kind``: 'fit' or 'forecast'."""
+    from .estimators import ESTIMATORS
+    from .estimators.datafiles import sha256
+    from .estimators.runs import FitRun
+
+    run, fit = FitRun.open(args.out)
+    forecaster = fit["class"] == "TCNForecaster"
+    if forecaster != (kind == "forecast") or fit["class"] not in ESTIMATORS:
+        raise UsageError(f"{args.out}: holds a run of {fit['class']}; resume it with pytcn "
+                         f"{'forecast' if forecaster else 'fit'} --resume --out {args.out}")
+    given = _estimator_params(args)
+    changed = [f"{option} {given[param]} (the run's: {fit['params'].get(param)})"
+               for option, (param, _, _) in ESTIMATOR_OPTIONS.items()
+               if param in given and param not in ESTIMATOR_RESUMABLE and given[param] != fit["params"].get(param)]
+    if changed:
+        raise UsageError(f"--resume continues the fit with its own settings; these options differ from them: "
+                         f"{', '.join(changed)}. Leave them out, or start a new fit with another --out")
+    record = fit.get("data") or {}
+    data_path = record.get("path")
+    if not isinstance(data_path, str) or not os.path.isfile(data_path):
+        raise UsageError(f"{args.out}: its data file {data_path!r} is gone; a fit resumes on the same data")
+    if sha256(data_path) != record.get("sha256"):
+        raise UsageError(f"{data_path}: has changed since the fit in {args.out} started (its SHA-256 differs); a fit "
+                         f"resumes on the same data: start a new fit with another --out")
+    params = dict(fit["params"], **{p: given[p] for p in ESTIMATOR_RESUMABLE if p in given},
+                  verbose=0 if args.no_progress else 1)
+    try:
+        est = ESTIMATORS[fit["class"]](**params)
+    except TypeError as e:
+        raise CheckpointError(f"{run.checkpoint_path}: its estimator's parameters do not load ({e})") from None
+    return est, run, data_path
+
+
+def _new_fit_run(args, data_path, cls):
+    from .estimators.datafiles import sha256
+    from .estimators.runs import CHECKPOINT, FitRun
+
+    if os.path.exists(os.path.join(args.out, CHECKPOINT)):
+        raise UsageError(f"{os.path.join(args.out, CHECKPOINT)}: a fit is already saved there; continue it with "
+                         f"--resume, or choose another --out")
+    out_folder("--out", args.out, make=False)  # made by the first checkpoint, once the data are read
+    params = dict({"random_state": 0}, **_estimator_params(args), verbose=0 if args.no_progress else 1)
+    return cls(**params), FitRun(args.out, {"path": os.path.abspath(data_path), "sha256": sha256(data_path)})
+
+
+def _describe(X):
+    if isinstance(X, list):
+        lengths = [x.shape[-1] for x in X]
+        return f"{len(X)} series of {min(lengths)} to {max(lengths)} steps"
+    return f"{len(X)} series of {X.shape[-1]} steps" + (f", {X.shape[1]} channels" if X.ndim == 3 else "")
+
+
+def cmd_fit(args):
+    import numpy as np
+
+    from .estimators import TCNClassifier, TCNRegressor
+    from .estimators.datafiles import read_cases
+
+    if args.resume:
+        est, run, data_path = _open_fit_run(args, "fit")
+        if args.data is not None and os.path.abspath(args.data) != data_path:
+            raise UsageError(f"--resume continues on the run's own data ({data_path}); leave DATA out")
+    else:
+        if args.data is None:
+            raise UsageError("DATA is needed: an .npz with X and y, or a CSV in the UCR layout (label first)")
+        data_path = args.data
+        X, y = read_cases(data_path, "numbers" if args.regression else "labels")
+        est, run = _new_fit_run(args, data_path, TCNRegressor if args.regression else TCNClassifier)
+    regression = isinstance(est, TCNRegressor)
+    if run.resuming:
+        X, y = read_cases(data_path, "numbers" if regression else "labels")
+    if not regression and y.dtype.kind == "U":  # a CSV's labels, as text
+        numbers = _as_numbers(y)
+        if numbers is not None and not np.all(numbers == np.round(numbers)):
+            raise UsageError(f"{data_path}: its labels are numbers that are not whole (e.g. "
+                             f"{str(y[np.argmax(numbers != np.round(numbers))])!r}): targets to predict, not classes; "
+                             f"fit a regressor with --regression")
+    print(f"{type(est).__name__} on {data_path}: {_describe(X)}"
+          + (f", resuming {run.checkpoint_path}" if run.resuming else ""))
+    if _fit_in_run(est, X, y, run, data_path) is None:
+        print(f"interrupted: checkpoint written to {run.checkpoint_path}; continue with pytcn fit --resume --out "
+              f"{args.out}")
+        return 130
+    run.finish(est)
+    score = est.score(X, y)
+    print(f"{est.n_iter_} epochs (best: {est.best_epoch_}, by {est.monitor_.replace('_', ' ')}), training "
+          f"{'R^2' if regression else 'accuracy'} {score:.4g}; the model: {os.path.join(args.out, 'model.npz')}")
+    return 0
+
+
+def _as_numbers(labels):
+    """Text labels as float64, or None when one of them is not a number."""
+    import numpy as np
+
+    try:
+        return labels.astype(np.float64)
+    except ValueError:
+        return None
+
+
+def _model_file(path):
+    from .estimators.runs import CHECKPOINT, MODEL
+
+    if not os.path.isdir(path):
+        return path
+    model = os.path.join(path, MODEL)
+    if not os.path.exists(model):
+        if os.path.exists(os.path.join(path, CHECKPOINT)):
+            raise UsageError(f"{path}: its fit has not finished (no {MODEL} yet); continue it with pytcn fit --resume "
+                             f"--out {path}")
+        raise UsageError(f"{path}: is a folder without a {MODEL}; give the folder pytcn fit wrote, or a model file")
+    return model
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    from .estimators import TCNClassifier, TCNForecaster, load_estimator
+    from .estimators.datafiles import read_cases
+    from .runtime.files import write_atomic
+
+    est = load_estimator(_model_file(args.run))
+    if isinstance(est, TCNForecaster):
+        raise UsageError(f"{args.run}: is a forecaster; it forecasts with pytcn forecast, not pytcn predict")
+    classifier = isinstance(est, TCNClassifier)
+    if args.proba and not classifier:
+        raise UsageError("--proba: the run is a regressor, which has no class probabilities")
+    X, y = read_cases(args.data, "none" if args.no_labels else "optional")
+    out_file("--out", args.out, suffixes=(".csv",))
+    try:
+        pred = est.predict(X)
+        proba = est.predict_proba(X) if args.proba else None
+    except (ValueError, TypeError) as e:  # predict's checks of X: channels, length, NaN
+        raise UsageError(f"{args.data}: {_first_line(e)}") from None
+    columns = [pred.astype(str)] if pred.ndim == 1 else [pred[:, k].astype(str) for k in range(pred.shape[1])]
+    header = ["prediction"] if pred.ndim == 1 else [f"prediction_{k}" for k in range(pred.shape[1])]
+    if proba is not None:
+        columns += [np.char.mod("%.6g", proba[:, k]) for k in range(proba.shape[1])]
+        header += [f"proba_{c}" for c in est.classes_]
+    rows = [",".join(header)] + [",".join(values) for values in zip(*columns)]
+    write_atomic(args.out, lambda f: f.write("\n".join(rows) + "\n"), "w")
+    line = f"{len(pred)} predictions written to {args.out}"
+    if y is not None and classifier:
+        line += f"; accuracy {np.mean(pred.astype(str) == np.asarray(y).astype(str)):.4g} against the file's labels"
+    elif y is not None:
+        try:
+            truth = np.asarray(y, dtype=np.float64).reshape(pred.shape)
+        except ValueError:
+            truth = None
+        if truth is not None:
+            line += f"; MAE {np.mean(np.abs(pred - truth)):.4g} against the file's targets"
+    print(line)
+    return 0
+
+
 def cmd_draw(args):
     from .nn.model import receptive_field
     from .plot import dilation_diagram
@@ -555,7 +812,8 @@ def cmd_download(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "stream": cmd_stream, "draw": cmd_draw,
+COMMANDS = {"fit": cmd_fit, "predict": cmd_predict,
+            "train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "stream": cmd_stream, "draw": cmd_draw,
             "download": cmd_download, "sweep": cmd_sweep}
 
 
@@ -566,8 +824,13 @@ def user_errors():
     from .tasks.mnist import DataError, DataNotFoundError
     from .training import TrainingError
 
-    return (UsageError, ConfigError, CheckpointError, TrainingError, BackendUnavailableError, DataError,
-            DataNotFoundError, ConnectionError, StoreError)
+    errors = (UsageError, ConfigError, CheckpointError, TrainingError, BackendUnavailableError, DataError,
+              DataNotFoundError, ConnectionError, StoreError)
+    try:
+        from .estimators.datafiles import DataFileError
+    except ImportError:  # scikit-learn is not installed: no estimator command gets past its import
+        return errors
+    return errors + (DataFileError,)
 
 
 def main(argv=None):

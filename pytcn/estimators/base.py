@@ -87,6 +87,12 @@ class TCNEstimatorBase(BaseEstimator):
             if y is not None:
                 y = self._check_y_for_collection(y, len(series))
             return series, y
+        if not reset and self.input_ndim_ == 2 and np.ndim(X) == 3:  # aeon's (n, 1, T) is the 2-D (n, T) of fit
+            if np.shape(X)[1] != 1:
+                raise ValueError(f"X has {np.shape(X)[1]} channels (shape {np.shape(X)}), but "
+                                 f"{type(self).__name__} was fitted on univariate series (2-D X of "
+                                 f"{self.n_features_in_} time steps)")
+            X = np.asarray(X)[:, 0, :]
         kwargs = dict(allow_nd=True, dtype=[np.float64, np.float32])
         if y is None:
             X = validate_data(self, X, reset=reset, **kwargs)
