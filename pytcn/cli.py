@@ -594,7 +594,8 @@ def _first_line(error):
 
 
 def _fit_in_run(est, X, y, run, data_path):
-    """est._fit in the run folder; the data's and options' mistakes one line. None when Ctrl-C interrupted it."""
+    """est._fit in the run folder; the data's and options' mistakes one line. None when Ctrl-C interrupted it.
+    (A forecaster's fit takes the series and its covariates: X is the series, y None.)"""
     from .estimators.runs import FitInputError
 
     try:
@@ -702,6 +703,61 @@ def _as_numbers(labels):
         return labels.astype(np.float64)
     except ValueError:
         return None
+
+
+def cmd_forecast(args):
+    import numpy as np
+
+    from .estimators import TCNForecaster
+    from .estimators.datafiles import read_column, sha256
+    from .estimators.runs import CHECKPOINT, FitRun
+    from .runtime.files import write_atomic
+
+    if args.resume:
+        est, run, data_path = _open_fit_run(args, "forecast")
+        for option, given in (("--window", args.window), ("--horizon", args.horizon)):
+            own = getattr(est, option[2:])
+            if given is not None and given != own:
+                raise UsageError(f"--resume continues the fit with its own settings: {option} {given} (the run's: "
+                                 f"{own}). Leave it out, or start a new fit with another --out")
+        column = run.record.get("column")
+        if args.series is not None and os.path.abspath(args.series) != data_path or \
+                args.column is not None and args.column != column:
+            raise UsageError(f"--resume continues on the run's own series ({data_path}, column {column!r}); leave "
+                             f"SERIES and --column out")
+        y = read_column(data_path, column)
+    else:
+        missing = [name for name, value in (("SERIES", args.series), ("--column", args.column),
+                                            ("--window", args.window), ("--horizon", args.horizon)) if value is None]
+        if missing:
+            raise UsageError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed: pytcn forecast "
+                             f"SERIES.csv --column NAME --window W --horizon H --out RUN")
+        data_path, column = args.series, args.column
+        y = read_column(data_path, column)
+        if os.path.exists(os.path.join(args.out, CHECKPOINT)):
+            raise UsageError(f"{os.path.join(args.out, CHECKPOINT)}: a fit is already saved there; continue it with "
+                             f"--resume, or choose another --out")
+        out_folder("--out", args.out, make=False)
+        params = dict({"random_state": 0}, **_estimator_params(args), verbose=0 if args.no_progress else 1)
+        if "normalize" in params:
+            raise UsageError("--normalize is a classifier's and regressor's option; a forecaster normalises each "
+                             "window by its last value")
+        est = TCNForecaster(args.window, args.horizon, **params)
+        run = FitRun(args.out, {"path": os.path.abspath(data_path), "sha256": sha256(data_path), "column": column})
+    print(f"TCNForecaster on {column!r} of {data_path}: {len(y)} steps, window {est.window}, horizon {est.horizon}"
+          + (f", resuming {run.checkpoint_path}" if run.resuming else ""))
+    if _fit_in_run(est, y, None, run, data_path) is None:
+        print(f"interrupted: checkpoint written to {run.checkpoint_path}; continue with pytcn forecast --resume "
+              f"--out {args.out}")
+        return 130
+    run.finish(est)
+    forecast = est.predict()
+    path = os.path.join(args.out, "forecast.csv")
+    rows = [f"step,{column}"] + [f"{len(y) + k + 1},{v:.10g}" for k, v in enumerate(np.asarray(forecast))]
+    write_atomic(path, lambda f: f.write("\n".join(rows) + "\n"), "w")
+    print(f"{est.regressor_.n_iter_} epochs (best: {est.regressor_.best_epoch_}); the next {est.horizon} steps "
+          f"(after step {len(y)}): {', '.join(f'{v:.4g}' for v in forecast)}; written to {path}")
+    return 0
 
 
 def _model_file(path):
@@ -812,7 +868,7 @@ def cmd_download(args):
     return 0
 
 
-COMMANDS = {"fit": cmd_fit, "predict": cmd_predict,
+COMMANDS = {"fit": cmd_fit, "predict": cmd_predict, "forecast": cmd_forecast,
             "train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "stream": cmd_stream, "draw": cmd_draw,
             "download": cmd_download, "sweep": cmd_sweep}
 

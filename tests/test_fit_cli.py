@@ -238,3 +238,67 @@ def test_predict_s_mistakes_are_one_line(tmp_path, capsys):
 def test_a_data_file_error_names_the_file():
     with pytest.raises(DataFileError, match="nothing.csv: no such file"):
         read_cases("nothing.csv")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# pytcn forecast
+
+
+def write_series(path, y):
+    path.write_text("month,sales\n" + "".join(f"{k},{v:.17g}\n" for k, v in enumerate(y)))
+    return path
+
+
+def seasonal_series(T=60):
+    t = np.arange(T)
+    return 10 + 0.1 * t + np.sin(2 * np.pi * t / 6) + 0.05 * np.random.default_rng(3).normal(size=T)
+
+
+def test_forecast_gives_the_forecaster_s_forecast_and_resumes_exactly(tmp_path, capsys, monkeypatch):
+    from pytcn.estimators import TCNForecaster
+
+    y = seasonal_series()
+    csv = write_series(tmp_path / "sales.csv", y)
+    options = ["--window", "8", "--horizon", "3", "--max-epochs", "4", "--nb-filters", "4", "--kernel-size", "2",
+               "--batch-size", "16", "--no-progress"]
+    status, out, err = run_cli(["forecast", csv, "--column", "sales", "--out", tmp_path / "whole", *options], capsys)
+    assert status == 0, err
+    direct = TCNForecaster(8, 3, max_epochs=4, nb_filters=4, kernel_size=2, batch_size=16, random_state=0).fit(y)
+    rows = (tmp_path / "whole" / "forecast.csv").read_text().splitlines()
+    assert rows[0] == "step,sales" and [r.split(",")[0] for r in rows[1:]] == ["61", "62", "63"]
+    np.testing.assert_allclose([float(r.split(",")[1]) for r in rows[1:]], direct.predict(), rtol=1e-9)
+    assert isinstance(load_estimator(tmp_path / "whole"), TCNForecaster)
+
+    with monkeypatch.context() as m:  # 50 windows in batches of 16: 4 an epoch; stopped in epoch 2
+        ctrl_c_at_step(m, 6)
+        status, out, _ = run_cli(["forecast", csv, "--column", "sales", "--out", tmp_path / "split", *options],
+                                 capsys)
+    assert status == 130 and "continue with pytcn forecast --resume" in out
+    status, _, err = run_cli(["forecast", "--resume", "--out", tmp_path / "split", "--no-progress"], capsys)
+    assert status == 0, err
+    assert (tmp_path / "split" / "forecast.csv").read_text() == (tmp_path / "whole" / "forecast.csv").read_text()
+    status, _, err = run_cli(["fit", "--resume", "--out", tmp_path / "split"], capsys)
+    assert status == cli.EXIT_ERROR and "resume it with pytcn forecast --resume" in err, err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--column", "price", "--window", "8", "--horizon", "3"], "has no column 'price' (its header row names: month, "
+                                                               "sales)"),
+    (["--column", "sales", "--window", "58", "--horizon", "3"], "fewer than window + horizon = 58 + 3"),
+    (["--column", "sales", "--window", "0", "--horizon", "3"], "window must be"),
+    (["--column", "sales", "--horizon", "3"], "--window is needed"),
+    (["--column", "sales", "--window", "8", "--horizon", "3", "--normalize", "series"], "--normalize is a "
+                                                                                         "classifier's"),
+])
+def test_forecast_s_mistakes_are_one_line(tmp_path, capsys, argv, words):
+    csv = write_series(tmp_path / "sales.csv", seasonal_series())
+    status, _, err = run_cli(["forecast", csv, *argv, "--out", tmp_path / "run", "--no-progress"], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_gap_in_the_series_is_named_by_its_row(tmp_path, capsys):
+    (tmp_path / "s.csv").write_text("month,sales\n0,1.5\n1,\n2,3\n")
+    status, _, err = run_cli(["forecast", tmp_path / "s.csv", "--column", "sales", "--window", "2", "--horizon", "1",
+                              "--out", tmp_path / "run"], capsys)
+    assert status == cli.EXIT_ERROR and "row 3, column 'sales' is '', not a number" in err, err

@@ -26,8 +26,8 @@ from .runs import FitInputError
 #: docs/design/estimators.md), and the training loss is monitored instead, as FCN and ResNet do
 EARLY_STOPPING_CASES = 1000
 #: fitted attributes that save() writes into the file's meta (as JSON) besides the model and classes_
-_SAVED = ("n_features_in_", "n_channels_", "input_ndim_", "dilations_", "mean_", "scale_", "n_iter_", "best_epoch_",
-          "monitor_", "history_")
+_SAVED = ("gap_", "n_features_in_", "n_channels_", "input_ndim_", "dilations_", "mean_", "scale_", "n_iter_",
+          "best_epoch_", "monitor_", "history_")
 PREDICT_BATCH = 256
 
 

@@ -39,6 +39,8 @@ class FitRun:
         self.record = record
         self.checkpoint = checkpoint
         self.saved_at = None  # (epoch, batch) of the checkpoint on disk
+        self.owner = None  # the estimator the run records and saves, when it is not the one that trains (a
+        #                    TCNForecaster, whose inner regressor trains here)
 
     @property
     def resuming(self):
@@ -89,7 +91,9 @@ class FitRun:
     def save(self, est, loop, model, optimizer, schedule, interrupted):
         """Checkpoints the fit after an epoch (and writes metrics.jsonl) or at Ctrl-C."""
         os.makedirs(self.out_dir, exist_ok=True)
-        meta = dict(fit={"class": type(est).__name__, "params": data.to_json(est.get_params()), "data": self.record},
+        owner = est if self.owner is None else self.owner
+        meta = dict(fit={"class": type(owner).__name__, "params": data.to_json(owner.get_params()),
+                         "data": self.record},
                     model=model.config, step=optimizer.t, lr=optimizer.lr, **loop.state(),
                     schedule=schedule.state(), monitor=est.monitor_, dropout_state=model.rng.bit_generator.state,
                     threads=_threads())
