@@ -149,3 +149,15 @@ def on_device(fn):
         return result
 
     return call
+
+
+def readme_block(test_file):
+    """The README's python block whose first line says that ``test_file`` runs it (tests/test_docs.py runs the
+    others); exactly one."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if b.startswith(f"# runs in {test_file}\n")]
+    assert len(blocks) == 1, f"README.md has {len(blocks)} python blocks marked '# runs in {test_file}'"
+    return blocks[0]

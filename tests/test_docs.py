@@ -13,9 +13,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def readme_examples():
-    """The README's python blocks: (those for the CPU, those using backend="cuda")."""
+    """The README's python blocks: (those for the CPU, those using backend="cuda"), without those that a test of
+    their own runs (first line: '# runs in tests/...', given that test's data; readme_block finds them)."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert blocks, "README.md has no python example"
+    blocks = [b for b in blocks if not b.startswith("# runs in tests/")]
     return [b for b in blocks if 'backend="cuda"' not in b], [b for b in blocks if 'backend="cuda"' in b]
 
 

@@ -327,3 +327,33 @@ def test_string_labels_of_object_dtype_are_saved_and_come_back_with_their_dtype(
     back = load_estimator(tmp_path / "est.npz")
     assert back.classes_.dtype == object and list(back.classes_) == ["fast", "slow"]
     assert list(back.predict(X)) == list(clf.predict(X))
+
+
+def test_the_readme_s_python_example_runs(tmp_path, monkeypatch):
+    """As written, with one change: the estimators' default max_epochs (200) cut to 5, so that the suite stays
+    fast (that it runs is what is tested here; what the defaults reach is benchmarks/own_data.py's to measure)."""
+    import inspect
+
+    from pytcn.estimators import TCNForecaster
+
+    from .helpers import readme_block
+
+    for cls in (TCNClassifier, TCNForecaster):
+        init = cls.__init__
+        defaults = [p.default for p in inspect.signature(init).parameters.values() if p.default is not p.empty]
+        names = [p.name for p in inspect.signature(init).parameters.values() if p.default is not p.empty]
+        defaults[names.index("max_epochs")] = 5
+        monkeypatch.setattr(init, "__defaults__", tuple(defaults))
+    assert TCNClassifier().max_epochs == 5 and TCNForecaster(3).max_epochs == 5
+    monkeypatch.chdir(tmp_path)  # the example saves a file in the current folder
+    rng = np.random.default_rng(0)
+    X_train, y_train = two_sines(20, 16, rng)
+    X_test, y_test = two_sines(20, 16, rng)
+    t = np.arange(60)
+    series = 10 + 0.1 * t + np.sin(2 * np.pi * t / 12)
+    namespace = dict(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, series=series)
+    exec(compile(readme_block("tests/test_estimators.py"), "README.md", "exec"), namespace)
+    assert namespace["accuracy"] == np.mean(namespace["clf"].predict(X_test) == y_test)
+    assert isinstance(namespace["same"], TCNClassifier)
+    np.testing.assert_array_equal(namespace["same"].predict(X_test), namespace["clf"].predict(X_test))
+    assert namespace["forecast"].shape == (12,) and len(namespace["errors"]["origins"]) == 25

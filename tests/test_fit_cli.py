@@ -302,3 +302,21 @@ def test_a_gap_in_the_series_is_named_by_its_row(tmp_path, capsys):
     status, _, err = run_cli(["forecast", tmp_path / "s.csv", "--column", "sales", "--window", "2", "--horizon", "1",
                               "--out", tmp_path / "run"], capsys)
     assert status == cli.EXIT_ERROR and "row 3, column 'sales' is '', not a number" in err, err
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the README's loop by hand
+
+
+def test_the_readme_s_loop_by_hand_trains_the_estimator_s_model_bit_for_bit():
+    from .helpers import readme_block
+
+    X, y = two_sines(30, 16)
+    namespace = {"X": X, "y": y}
+    exec(compile(readme_block("tests/test_fit_cli.py"), "README.md", "exec"), namespace)
+    clf = TCNClassifier(random_state=0, normalize=None, dilations=[1, 2, 4, 8], max_epochs=2).fit(X, y)
+    assert clf.best_epoch_ == 2, "the test needs a fit whose best epoch is its last (the loop keeps the last)"
+    by_hand = namespace["model"].state_dict()
+    fitted = clf.model_.state_dict()
+    assert by_hand.keys() == fitted.keys()
+    assert all(np.array_equal(by_hand[k], fitted[k]) for k in fitted), "the README's loop trains another model"

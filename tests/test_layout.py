@@ -15,10 +15,11 @@ lower layer (STYLE.md, convention 15).
 Only the command line imports the package ``pytcn`` itself (which imports every layer) to reach a submodule through
 it; any module above layer 0 may take ``__version__`` from it (``from .. import __version__``, in a function: the
 package defines it after its imports), and that import, of a constant, makes no circle (the package imports the
-estimators on first use, which import the training loop, which may take the version). Every import statement counts, those inside functions included (a lazy
-import still runs one layer on top of another), and no two modules may import each other, directly or in a circle,
-even within one folder. The checker works on {module name: source}, so the tests plant back-edges and circles in
-memory, in the real tree's sources, and see exactly those reported.
+estimators on first use, which import the training loop, which may take the version). Every import statement
+counts, those inside functions included (a lazy import still runs one layer on top of another), and no two modules
+may import each other, directly or in a circle, even within one folder. The checker works on {module name:
+source}, so the tests plant back-edges and circles in memory, in the real tree's sources, and see exactly those
+reported.
 
 Imports made with importlib or __import__ from a string are not seen.
 """
