@@ -273,7 +273,10 @@ def test_verbose_shows_a_progress_bar_and_history_records_every_epoch(capsys):
     clf = TCNClassifier(**{**TINY, "n_iter_no_change": None}, verbose=1).fit(X, y)
     assert "TCNClassifier" in capsys.readouterr().err
     assert [h["epoch"] for h in clf.history_] == [1, 2, 3] and clf.n_iter_ == 3
-    assert all({"train_loss", "val_loss", "lr"} <= set(h) for h in clf.history_)
+    assert all(set(h) == {"epoch", "train_loss", "lr"} for h in clf.history_)  # 20 cases: no validation split
+    clf = TCNClassifier(**TINY, early_stopping=True, validation_fraction=0.25).fit(X, y)
+    assert all(set(h) == {"epoch", "train_loss", "val_loss", "lr"} for h in clf.history_)
+    capsys.readouterr()
     TCNClassifier(**TINY).fit(X, y)
     assert capsys.readouterr().err == ""
 
@@ -283,13 +286,15 @@ def test_the_learning_rate_is_halved_on_a_plateau():
     X, y = two_sines(20, 12, rng)
     # lr = 0 leaves the weights, and so the monitored loss, unchanged: every epoch after the first is a plateau;
     # a rate below min_lr is never raised to it (Keras's rule)
-    clf = TCNClassifier(**{**TINY, "max_epochs": 6, "n_iter_no_change": None}, lr=0.0, lr_patience=2).fit(X, y)
+    split = dict(early_stopping=True, validation_fraction=0.25)  # the validation loss: the same data every epoch
+    clf = TCNClassifier(**{**TINY, "max_epochs": 6, "n_iter_no_change": None}, lr=0.0, lr_patience=2,
+                        **split).fit(X, y)
     assert [h["lr"] for h in clf.history_] == [0.0] * 6
     assert len({h["val_loss"] for h in clf.history_}) == 1
     # a rate too small to move float32 weights much: the loss stays (nearly) flat, the rate halves every 2 epochs
     # down to min_lr
     clf = TCNClassifier(**{**TINY, "max_epochs": 8, "n_iter_no_change": None}, lr=1e-12, lr_patience=2,
-                        min_lr=2.5e-13).fit(X, y)
+                        min_lr=2.5e-13, **split).fit(X, y)
     losses = [h["val_loss"] for h in clf.history_]
     if all(b >= a for a, b in zip(losses, losses[1:])):  # no new best after epoch 1
         assert [h["lr"] for h in clf.history_] == [1e-12, 1e-12, 1e-12, 5e-13, 5e-13, 2.5e-13, 2.5e-13, 2.5e-13]

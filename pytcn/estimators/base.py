@@ -87,12 +87,11 @@ class TCNEstimatorBase(BaseEstimator):
             if y is not None:
                 y = self._check_y_for_collection(y, len(series))
             return series, y
-        if not reset and self.input_ndim_ == 2 and np.ndim(X) == 3:  # aeon's (n, 1, T) is the 2-D (n, T) of fit
-            if np.shape(X)[1] != 1:
-                raise ValueError(f"X has {np.shape(X)[1]} channels (shape {np.shape(X)}), but "
-                                 f"{type(self).__name__} was fitted on univariate series (2-D X of "
-                                 f"{self.n_features_in_} time steps)")
-            X = np.asarray(X)[:, 0, :]
+        if not reset and self.input_ndim_ == 2 and isinstance(X, np.ndarray) and X.ndim == 3:
+            if X.shape[1] != 1:  # aeon's (n, 1, T) is the (n, T) of fit; more channels are not
+                raise ValueError(f"X has {X.shape[1]} channels (shape {X.shape}), but {type(self).__name__} was "
+                                 f"fitted on univariate series (2-D X of {self.n_features_in_} time steps)")
+            X = X[:, 0, :]
         kwargs = dict(allow_nd=True, dtype=[np.float64, np.float32])
         if y is None:
             X = validate_data(self, X, reset=reset, **kwargs)
