@@ -52,9 +52,9 @@ def _dilations(text):
 def _make_folder(folder, make=True):
     """Makes ``folder`` (and those above it) if missing, or with ``make=False`` only checks that it could be made;
     returns what stops it, or None when it is (or can be) a writable folder."""
-    above = os.path.abspath(folder)
-    while not os.path.exists(above):
-        above = os.path.dirname(above)
+    from .runtime.files import nearest_existing
+
+    above = nearest_existing(folder)
     if not os.path.isdir(above):
         return f"{above} is a file; a folder is needed there"
     if not make:

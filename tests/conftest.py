@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import traceback
+from types import CodeType
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ SIMULATOR_SWITCH_INTERVAL = 5e-5  # seconds, see launch_with_device_arrays
 @pytest.fixture(autouse=True, scope="session")
 def simulator_as_strict_as_a_gpu():
     """In the CUDA simulator, make device arrays refuse what real ones refuse (NumPy attributes, arithmetic, NumPy
-    functions) and make kernel launches refuse NumPy arrays (on a GPU, an implicit copy in and back each launch)."""
+    functions) and make kernel launches refuse NumPy arrays (on a GPU, an implicit copy in and back each launch); and
+    run the threads of a kernel that never meets at a barrier one after another, without a Python thread each."""
     if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" or importlib.util.find_spec("numba_cuda") is None:
         yield
         return
@@ -71,8 +73,8 @@ def simulator_as_strict_as_a_gpu():
         # The simulator runs a block's threads as Python threads, and its main thread polls them in a loop until all
         # wait at a syncthreads: each thread gets the GIL only when the poller gives it up, every switch interval
         # (5 ms by default). A tiled kernel meets at a syncthreads at every staging, so a launch cost ~5 ms per
-        # thread per staging; at 50 us, a test problem of the tiled forward took 0.39 s instead of 3.2 (and the
-        # one-thread-per-output reference 0.085 s instead of 0.054). Only during a launch.
+        # thread per staging; at 50 us, a test problem of the tiled forward took 0.39 s instead of 3.2. Only during a
+        # launch. (The one-thread-per-output kernels meet at no barrier: block_run below runs them without threads.)
         interval = sys.getswitchinterval()
         sys.setswitchinterval(SIMULATOR_SWITCH_INTERVAL)
         try:
@@ -96,10 +98,65 @@ def simulator_as_strict_as_a_gpu():
             return self._allocations[caller]
 
     from numba.core import types
-    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+    from numba.cuda.simulator.kernelapi import Dim3, FakeCUDAShared
     from numba.np import numpy_support
 
     original_shared_array = FakeCUDAShared.array
+
+    # The simulator starts one Python thread per CUDA thread of a block, and starting them is most of what a launch
+    # costs: 30-40 ms for a block of 128 threads (CUDA_THREADS) that writes a handful of outputs, which is what the
+    # one-thread-per-output kernels launch at the tests' small shapes, thousands of times. A kernel that never waits
+    # at a barrier and shares no memory between its threads computes the same whatever order its threads run in (on
+    # a GPU they run in any order), so its threads are run here one after another on the calling thread, each with
+    # its own threadIdx and blockIdx: the same launch shape, the same blocks and threads, the same guards, without a
+    # Python thread each. Kernels that meet at a syncthreads or stage into shared memory (the tiled ones) still run
+    # as the simulator runs them, one thread each.
+    original_block_run = simulated_kernel.BlockManager.run
+    cooperating = {}
+
+    def cooperates(fn):
+        """Whether kernel ``fn``, or a device function it calls, waits at a barrier (syncthreads, a warp's sync or
+        shuffle) or uses shared memory: whether its threads must run side by side."""
+        if fn not in cooperating:
+            cooperating[fn] = False  # a device function calling itself ends here
+            names = set()
+            codes = [fn.__code__]
+            while codes:
+                code = codes.pop()
+                names |= set(code.co_names)
+                codes += [c for c in code.co_consts if isinstance(c, CodeType)]
+            called = [fn.__globals__.get(name) for name in names] + [contents(cell) for cell in fn.__closure__ or ()]
+            cooperating[fn] = any("sync" in name or "shfl" in name or name == "shared" for name in names) or any(
+                cooperates(f.fn) for f in called if isinstance(f, simulated_kernel.FakeCUDAKernel))
+        return cooperating[fn]
+
+    def contents(cell):
+        try:
+            return cell.cell_contents
+        except ValueError:  # a cell not yet set
+            return None
+
+    def block_run(self, grid_point, *args):
+        if cooperates(self._f):
+            return original_block_run(self, grid_point, *args)
+        me = threading.current_thread()
+
+        def no_barrier(*_):
+            raise RuntimeError(f"kernel {self._f.__name__} reached a barrier that tests/conftest.py did not see in "
+                               f"its code, and is running its threads one after another: add the name it calls to "
+                               f"cooperates()")
+        me.blockIdx = Dim3(*grid_point)
+        me.syncthreads = me.syncthreads_count = me.syncthreads_and = me.syncthreads_or = no_barrier
+        try:
+            for block_point in np.ndindex(*self._block_dim):
+                me.threadIdx = Dim3(*block_point)
+                x, y, z = block_point
+                me.thread_id = x + self._block_dim[0] * (y + self._block_dim[1] * z)  # as the simulator numbers it
+                self._f(*args)
+        finally:
+            for name in ("blockIdx", "threadIdx", "thread_id", "syncthreads", "syncthreads_count", "syncthreads_and",
+                         "syncthreads_or"):
+                me.__dict__.pop(name, None)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(FakeCUDAShared, "array", shared_array_made_once)
@@ -107,6 +164,7 @@ def simulator_as_strict_as_a_gpu():
         for name in ARITHMETIC:
             mp.setattr(fake, name, refused(name), raising=False)
         mp.setattr(simulated_kernel.FakeCUDAKernel, "__call__", launch_with_device_arrays)
+        mp.setattr(simulated_kernel.BlockManager, "run", block_run)
         yield
 
 

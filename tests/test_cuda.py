@@ -495,6 +495,44 @@ def test_the_simulator_refuses_what_a_gpu_refuses():
         cuda.arrays.fill_cuda(np.ones(3, np.float32), 0.0)
 
 
+# Two kernels written for the test below, as source: numba-cuda's simulator swaps the module-level name ``cuda`` of a
+# kernel's module for its own, and this file does not import numba.cuda at its top (it runs without numba-cuda)
+SIMULATOR_KERNELS = """
+def where_am_i(grid, threads, blocks, lanes):
+    k = cuda.grid(1)
+    grid[k], threads[k], blocks[k], lanes[k] = k, cuda.threadIdx.x, cuda.blockIdx.x, cuda.laneid
+
+
+def next_thread_s(out):
+    staged = cuda.shared.array(8, int64)
+    me = cuda.threadIdx.x
+    staged[me] = 10 * me
+    cuda.syncthreads()  # every thread of the block has staged before any reads its neighbour's
+    out[cuda.grid(1)] = staged[(me + 1) % 8]
+"""
+
+
+@pytest.mark.skipif(not cuda_simulated(), reason="checks how tests/conftest.py runs the simulator's threads")
+def test_the_simulator_runs_a_kernel_without_barriers_thread_by_thread_and_one_with_barriers_side_by_side():
+    # tests/conftest.py runs the threads of a kernel that never waits at a barrier one after another, each with its
+    # own indices, and those of a kernel that does (the tiled ones) as the simulator does, side by side
+    import numba
+    from numba import cuda
+
+    namespace = {"cuda": cuda, "int64": numba.int64}
+    exec(SIMULATOR_KERNELS, namespace)
+    arrays = [cuda.to_device(np.full(24, -1, np.int64)) for _ in range(4)]
+    cuda.jit(namespace["where_am_i"])[3, 8](*arrays)
+    grid, threads, blocks, lanes = (a.copy_to_host() for a in arrays)
+    np.testing.assert_array_equal(grid, np.arange(24))
+    np.testing.assert_array_equal(threads, np.tile(np.arange(8), 3))
+    np.testing.assert_array_equal(blocks, np.repeat(np.arange(3), 8))
+    np.testing.assert_array_equal(lanes, np.tile(np.arange(8), 3))
+    out = cuda.to_device(np.full(16, -1, np.int64))
+    cuda.jit(namespace["next_thread_s"])[2, 8](out)
+    np.testing.assert_array_equal(out.copy_to_host(), np.tile(10 * ((np.arange(8) + 1) % 8), 2))
+
+
 def test_gradcheck_refuses_a_cuda_module_and_says_what_to_do():
     model = pytcn.TCN(input_channels=1, nb_filters=2, kernel_size=2, dilations=[1], dtype=np.float64,
                       backend="cuda")

@@ -5,6 +5,15 @@ import secrets
 from . import validate
 
 
+def nearest_existing(path):
+    """``path`` made absolute, or the nearest folder above it that exists: where making ``path`` would start (a file
+    there means no folder can be made below it)."""
+    above = os.path.abspath(path)
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    return above
+
+
 def folder_for(path, make=False):
     """Checks that the file ``path`` can be written: not a folder, in a writable folder (made first, with those above
     it, when ``make``). Raises IsADirectoryError, NotADirectoryError, FileNotFoundError or PermissionError naming
@@ -13,9 +22,7 @@ def folder_for(path, make=False):
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path}: names a folder; a file name is needed")
     folder = os.path.dirname(os.path.abspath(path))
-    above = folder
-    while not os.path.exists(above):
-        above = os.path.dirname(above)
+    above = nearest_existing(folder)
     if not os.path.isdir(above):
         raise NotADirectoryError(f"{path}: {above} is a file, not a folder")
     if above != folder:
