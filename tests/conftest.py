@@ -30,7 +30,74 @@ ARITHMETIC = ["__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "_
               "__array__", "__array_ufunc__", "__array_function__"]
 
 
-SIMULATOR_SWITCH_INTERVAL = 5e-5  # seconds, see launch_with_device_arrays
+class BlockBarrier:
+    """The syncthreads of one simulated block: every thread waiting at it goes on once all the threads still running
+    wait there (a thread that has returned no longer counts), as numba-cuda's simulator decides. The simulator finds
+    that moment with a loop on its main thread that checks every thread again and again, holding the GIL the threads
+    need to get there (the tests shortened Python's switch interval to 50 us during launches to hand it over
+    sooner, and the switching then cost as much again in the kernel). Here the last thread to arrive wakes the
+    others: the fast-kernel tests of tests/test_cuda.py took 40 s instead of 99. A thread that fails wakes the others
+    too, which then stop, as the simulator stops them."""
+
+    def __init__(self, threads):
+        self.condition = threading.Condition()
+        self.running = threads
+        self.waiting = 0
+        self.passed = 0  # how many times the block has met
+        self.failed = None  # the first thread that raised
+
+    def wait(self):
+        with self.condition:
+            if self.failed is None:
+                meeting = self.passed
+                self.waiting += 1
+                self._let_go_if_all_wait()
+                while self.passed == meeting and self.failed is None:
+                    self.condition.wait()
+            if self.failed is not None:
+                raise RuntimeError("stopped at syncthreads: another thread of the block failed")
+
+    def leave(self, thread, failed):
+        with self.condition:
+            self.running -= 1
+            if failed and self.failed is None:
+                self.failed = thread
+                self.condition.notify_all()
+            self._let_go_if_all_wait()
+
+    def _let_go_if_all_wait(self):
+        if self.waiting and self.waiting == self.running:
+            self.waiting = 0
+            self.passed += 1
+            self.condition.notify_all()
+
+
+def run_side_by_side(manager, grid_point, *args):
+    """numba-cuda's BlockManager.run for a kernel whose threads meet at barriers: one simulator thread (BlockThread,
+    which syncthreads_count, _and and _or also go through) per CUDA thread of the block, meeting at a BlockBarrier;
+    the first exception raised in a thread is raised here, after every thread has stopped."""
+    from numba.cuda.simulator.kernel import BlockThread
+
+    barrier = BlockBarrier(int(np.prod(manager._block_dim)))
+    threads = []
+    for block_point in np.ndindex(*manager._block_dim):
+        def body():
+            done = False
+            try:
+                manager._f(*args)
+                done = True
+            finally:
+                barrier.leave(threading.current_thread(), failed=not done)
+        thread = BlockThread(body, manager, grid_point, block_point, manager._debug)
+        thread.syncthreads = barrier.wait
+        threads.append(thread)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if barrier.failed is not None:
+        error, trace = barrier.failed.exception
+        raise error.with_traceback(trace)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -70,21 +137,12 @@ def simulator_as_strict_as_a_gpu():
             if isinstance(a, np.ndarray):
                 raise TypeError(f"kernel {self.fn.__name__}: argument {k} is a NumPy array; on a GPU that is a "
                                 f"hidden copy to the device and back at every launch")
-        # The simulator runs a block's threads as Python threads, and its main thread polls them in a loop until all
-        # wait at a syncthreads: each thread gets the GIL only when the poller gives it up, every switch interval
-        # (5 ms by default). A tiled kernel meets at a syncthreads at every staging, so a launch cost ~5 ms per
-        # thread per staging; at 50 us, a test problem of the tiled forward took 0.39 s instead of 3.2. Only during a
-        # launch. (The one-thread-per-output kernels meet at no barrier: block_run below runs them without threads.)
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(SIMULATOR_SWITCH_INTERVAL)
-        try:
-            return original_call(self, *args)
-        finally:
-            sys.setswitchinterval(interval)
+        return original_call(self, *args)
 
     # The simulator makes a block's shared array on the first thread's call (it checks its dict, then creates): two
     # threads preempted between the two make two arrays, and each stages into its own. With the short switch interval
-    # above that happened in CI (uninitialised values in a tiled kernel's output, FlakyFailure); under a lock it can't.
+    # the tests once set, that happened in CI (uninitialised values in a tiled kernel's output, FlakyFailure); under a
+    # lock it can't.
     shared_lock = threading.Lock()
 
     def shared_array_made_once(self, shape, dtype, alignment=None):
@@ -110,8 +168,7 @@ def simulator_as_strict_as_a_gpu():
     # a GPU they run in any order), so its threads are run here one after another on the calling thread, each with
     # its own threadIdx and blockIdx: the same launch shape, the same blocks and threads, the same guards, without a
     # Python thread each. Kernels that meet at a syncthreads or stage into shared memory (the tiled ones) still run
-    # as the simulator runs them, one thread each.
-    original_block_run = simulated_kernel.BlockManager.run
+    # one thread each, side by side, meeting at BlockBarrier (above) instead of the simulator's polling loop.
     cooperating = {}
 
     def cooperates(fn):
@@ -138,7 +195,7 @@ def simulator_as_strict_as_a_gpu():
 
     def block_run(self, grid_point, *args):
         if cooperates(self._f):
-            return original_block_run(self, grid_point, *args)
+            return run_side_by_side(self, grid_point, *args)
         me = threading.current_thread()
 
         def no_barrier(*_):

@@ -509,13 +509,21 @@ def next_thread_s(out):
     staged[me] = 10 * me
     cuda.syncthreads()  # every thread of the block has staged before any reads its neighbour's
     out[cuda.grid(1)] = staged[(me + 1) % 8]
+
+
+def one_thread_fails(out):
+    me = cuda.threadIdx.x
+    if me == 3:
+        out[100] = 1  # past the end
+    cuda.syncthreads()
+    out[me] = me
 """
 
 
 @pytest.mark.skipif(not cuda_simulated(), reason="checks how tests/conftest.py runs the simulator's threads")
 def test_the_simulator_runs_a_kernel_without_barriers_thread_by_thread_and_one_with_barriers_side_by_side():
     # tests/conftest.py runs the threads of a kernel that never waits at a barrier one after another, each with its
-    # own indices, and those of a kernel that does (the tiled ones) as the simulator does, side by side
+    # own indices, and those of a kernel that does (the tiled ones) side by side, meeting at its BlockBarrier
     import numba
     from numba import cuda
 
@@ -531,6 +539,9 @@ def test_the_simulator_runs_a_kernel_without_barriers_thread_by_thread_and_one_w
     out = cuda.to_device(np.full(16, -1, np.int64))
     cuda.jit(namespace["next_thread_s"])[2, 8](out)
     np.testing.assert_array_equal(out.copy_to_host(), np.tile(10 * ((np.arange(8) + 1) % 8), 2))
+    # a thread that fails stops the block's others at their barrier, and its error is the launch's
+    with pytest.raises(IndexError, match=r"tid=\[3, 0, 0\] ctaid=\[0, 0, 0\]"):
+        cuda.jit(namespace["one_thread_fails"])[1, 8](out)
 
 
 def test_gradcheck_refuses_a_cuda_module_and_says_what_to_do():
