@@ -1,9 +1,13 @@
-"""The `pytcn` command: a thin layer over the library (pytcn.training, pytcn.study, pytcn.nn, pytcn.tasks.download).
+"""The `pytcn` command: a thin layer over the library (pytcn.training, pytcn.estimators, pytcn.study, pytcn.nn,
+pytcn.tasks.download).
 
     pytcn train {adding,copy-memory,mnist} [options]    train a task (defaults per task: pytcn train TASK --help)
     pytcn train TASK --out DIR --resume                 continue the run saved in DIR, with its own settings
     pytcn evaluate CHECKPOINT                           recompute the test metric of a checkpoint (or a run's folder)
     pytcn info CHECKPOINT                               architecture, parameter count, receptive field
+    pytcn fit DATA --out RUN [--regression]             a classifier (or regressor) on your .npz or UCR-layout CSV
+    pytcn predict RUN DATA --out predictions.csv        its predictions (and accuracy, when DATA has labels)
+    pytcn forecast SERIES.csv --column NAME --window W --horizon H --out RUN    the next H steps of a column
     pytcn download {mnist,fashion-mnist}                fetch the IDX files into the per-user cache
     pytcn sweep run EXPERIMENT... [--task TASK...]      the blog post's study on Dask (pytcn.study.sweep)
     pytcn sweep plot                                    its figures, from the results store

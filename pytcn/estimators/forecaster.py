@@ -64,9 +64,9 @@ class TCNForecaster(BaseEstimator):
                           information): the regressor standardises them with one mean and scale per channel.
         everything else   TCNRegressor's (and with its defaults): the network, the training, ``random_state``
                           (an int gives bit-identical forecasts), ``verbose``, ``backend``. The regressor's own
-                          ``normalize`` is always 'channel' here. Its validation split draws windows at random:
-                          neighbours share all but one step, so with early_stopping=True the held-out loss is
-                          optimistic ('auto' holds nothing out below 1000 windows and monitors the training loss).
+                          ``normalize`` is always 'channel' here. With early stopping (early_stopping=True, or
+                          'auto' from 1000 windows) it validates on the last windows in time, after a gap of
+                          horizon - 1 windows whose targets overlap theirs (_WindowRegressor).
 
     The default from Airline (144 months; horizon 12; every other parameter at its default; MAE; mean +- std over
     seeds 0-4, 'global' over seeds 0-2 in the rolling rows):
@@ -81,8 +81,10 @@ class TCNForecaster(BaseEstimator):
     Both per-window choices beat 'global', which in the rolling test does no better than seasonal naive; between
     them no clear winner ('last' 26.3, 'window' 28.0 averaged over the four rows). 'last' is the default for that
     average and because it divides by nothing: 'window' blows a nearly flat window up to unit variance.
-    Seasonal naive repeats the last 12 months. (CPU, Numba threads 1; a fit of the defaults: 20-45 s on 2 shared
-    cores.)
+    Seasonal naive repeats the last 12 months. (Measured 2026-12-06 on the 2-vCPU AMD EPYC VM, one Numba thread, a
+    fit of the defaults 20-45 s on cores shared with other jobs; the computation is
+    benchmarks/forecaster_normalize.py, written after the fact from the scratch scripts that made the table, which
+    was not rerun through it.)
 
     Fitted attributes
         regressor_        the TCNRegressor trained on the windows (its n_iter_, best_epoch_, model_ ...); its
