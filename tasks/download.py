@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .mnist import DATASETS, FILES, DataError, _check_dataset, _sha256, default_cache_dir
+from .mnist import DATASETS, FILES, DataError, _check_dataset, default_cache_dir, sha256
 
 _CHUNK = 1 << 16
 
@@ -118,14 +118,14 @@ def download(dataset, dest_dir=None, base_url=None, progress=None, *, checksums=
         accepted = (accepted,) if isinstance(accepted, str) else tuple(accepted)
         final, part = dest / name, dest / (name + ".part")
         if final.exists():
-            actual = _sha256(final)
+            actual = sha256(final)
             if actual in accepted:
                 continue
             raise DataError(f"{final}: already exists with sha256 {actual}, expected {' or '.join(accepted)}; "
                              f"delete it and download again")
         url = base_url + name
         _fetch(url, part, timeout, progress, name)
-        actual = _sha256(part)
+        actual = sha256(part)
         if actual not in accepted:
             part.unlink()
             raise DataError(f"{name} from {url}: sha256 mismatch: expected {' or '.join(accepted)}, got {actual} "

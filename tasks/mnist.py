@@ -172,7 +172,8 @@ def default_cache_dir(dataset, env=None):
     return cache_root(env) / dataset
 
 
-def _sha256(path):
+def sha256(path):
+    """The SHA-256 of a file, read in blocks of 1 MiB (also what a `pytcn fit` run keeps of its data file)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -199,7 +200,7 @@ def _why_not(folder, dataset):
     # MNIST and Fashion-MNIST share their file names: tell them apart by the small labels file, which is
     # recognised only when it is one of the known downloads (files made for tests are neither, and nor are
     # uncompressed copies: their bytes are not the downloads')
-    digest = _sha256(data_file(folder, FILES["train_labels"]))
+    digest = sha256(data_file(folder, FILES["train_labels"]))
     for other, spec in DATASETS.items():
         if other != dataset and digest in spec["sha256"][FILES["train_labels"]]:
             return f"holds the files of {other}, not {dataset}"

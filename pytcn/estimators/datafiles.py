@@ -13,10 +13,11 @@ Collections of series (fit, predict):
 A series (forecast): a CSV with a header row; the column is chosen by its name.
 """
 import csv
-import hashlib
 import os
 
 import numpy as np
+
+from ..tasks.mnist import sha256  # noqa: F401 (the run folder records its data file's; pytcn.cli imports it here)
 
 SERIES_SUFFIXES = (".csv", ".tsv", ".txt")
 SUFFIXES = (".npz",) + SERIES_SUFFIXES
@@ -24,15 +25,6 @@ SUFFIXES = (".npz",) + SERIES_SUFFIXES
 
 class DataFileError(ValueError):
     """A data file that cannot be used; the message names it and says why."""
-
-
-def sha256(path):
-    """The SHA-256 of a file (a run folder records it, so that a resume refuses a changed file)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_readable(path):
@@ -92,12 +84,7 @@ def _read_npz(path, targets):
 
 
 def _read_ucr(path, targets):
-    with open(path, newline="") as f:
-        text = f.read()
-    delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
-    rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(c.strip() for c in row)]
-    if not rows:
-        raise DataFileError(f"{path}: holds no rows")
+    rows = _rows(path)
     first_value = 0 if targets == "none" else 1
     labels, series = [], []
     for r, row in enumerate(rows, 1):
@@ -142,16 +129,22 @@ def _read_ucr(path, targets):
     return X, np.array(labels)
 
 
-def read_column(path, column):
-    """The column named ``column`` of a CSV with a header row, as a float64 array (forecast's series)."""
-    path = os.fspath(path)
-    _check_readable(path)
+def _rows(path):
+    """The non-blank rows of a CSV (or, when its first line holds a tab, a TSV) as lists of cells."""
     with open(path, newline="") as f:
         text = f.read()
     delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
     rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(c.strip() for c in row)]
     if not rows:
         raise DataFileError(f"{path}: holds no rows")
+    return rows
+
+
+def read_column(path, column):
+    """The column named ``column`` of a CSV with a header row, as a float64 array (forecast's series)."""
+    path = os.fspath(path)
+    _check_readable(path)
+    rows = _rows(path)
     header = [h.strip() for h in rows[0]]
     if column not in header:
         raise DataFileError(f"{path}: has no column {column!r} (its header row names: {', '.join(header)})")
