@@ -90,7 +90,7 @@ def cuda_kernels():
 def cuda_backend_for_tests():
     """The 'cuda' backend the tests build models on: on a GPU the tiled kernels, as a user's model runs; in numba-cuda's
     simulator the one-thread-per-output reference kernels in their place (``cuda_backend(kernels="reference")``). The
-    simulator runs one Python thread per CUDA thread, so its cost is Python's per operation; a tiled kernel spends
+    simulator runs every CUDA thread as Python, so its cost is Python's per operation; a tiled kernel spends
     operations on staging and on the unused rows of partial tiles to save memory traffic a simulator does not have,
     and ran a tiny model's training step 6 to 10 times slower there (6.3 and 11 s with two tile sizes, against 1.1 s).
     The tiled kernels are tested in the simulator op by op, and in a model (tests/test_cuda.py)."""

@@ -52,7 +52,7 @@ from tests.strategies import FLOAT_DTYPES, conv_cases, normal, seeds
 
 pytestmark = needs_numba_cuda
 
-# shapes: small in the simulator (one Python thread per CUDA thread), full size on a GPU
+# shapes: small in the simulator (every CUDA thread runs as Python), full size on a GPU
 SIZES = dict(N=2, T=12, C=3, K=2) if cuda_simulated() else dict(N=16, T=300, C=24, K=5)
 examples = settings(max_examples=10 if cuda_simulated() else 40)
 

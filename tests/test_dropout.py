@@ -29,8 +29,8 @@ layers = pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.__name
 dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=lambda dtype: np.dtype(dtype).name)
 
 
-#: examples drawn for the CUDA backend in the simulator, where a launch runs each thread of a block as a Python thread
-#: (about 0.03 s a launch): a quarter of the profile's 40, on sequences of at most 8 steps (one block a launch)
+#: examples drawn for the CUDA backend in the simulator, where every thread of a launch runs as Python: a quarter of
+#: the profile's 40, on sequences of at most 8 steps (one block a launch)
 SIMULATOR_EXAMPLES = 10
 
 

@@ -404,7 +404,7 @@ def returning(op, backend):
     return testing.returning(fn, shape)
 
 
-# fewer examples in the simulator (one Python thread per CUDA thread); the kit's own default elsewhere
+# fewer examples in the simulator (every CUDA thread runs as Python); the kit's own default elsewhere
 kit_examples = pytest.mark.parametrize("backend, examples", [("numpy", 40), ("numba", 40), pytest.param(
     "cuda", 10, marks=needs_numba_cuda)], ids=["numpy", "numba", "cuda"])
 

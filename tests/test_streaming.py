@@ -127,7 +127,7 @@ def model_and_input(backend="cpu", **overrides):
     config = dict(input_channels=2, outputs=2, nb_filters=3, kernel_size=3, dilations=[1, 2], nb_stacks=2,
                   return_sequences=True, dtype=np.float64, seed=3, backend=model_backend(backend)) | overrides
     if backend == "cuda" and cuda_simulated():
-        config["nb_stacks"] = 1  # one Python thread per CUDA thread: keep it small
+        config["nb_stacks"] = 1  # every CUDA thread runs as Python: keep it small
     model = pytcn.TCN(**config)
     x = np.random.default_rng(1).standard_normal((3, 13 if backend == "cuda" else 20, 2))
     return model, x
