@@ -201,6 +201,18 @@ BAD_FITS = {
     "bad option value": (lambda p: _npz(p, X=X20, y=Y20), ["--max-epochs", "0"], "--max-epochs must be"),
     "bad early stopping": (lambda p: _npz(p, X=X20, y=Y20), ["--early-stopping", "yes"],
                            "--early-stopping must be auto, on or off"),
+    # checked by TCN, Adam and the split, not by the estimator's own parameter checks
+    "no filters": (lambda p: _npz(p, X=X20, y=Y20), ["--nb-filters", "0"], "--nb-filters must be"),
+    "kernel size 0": (lambda p: _npz(p, X=X20, y=Y20), ["--kernel-size", "0"], "--kernel-size must be >= 1, got 0"),
+    "no stacks": (lambda p: _npz(p, X=X20, y=Y20), ["--nb-stacks", "0"], "--nb-stacks must be >= 1, got 0"),
+    "dropout above 1": (lambda p: _npz(p, X=X20, y=Y20), ["--dropout-rate", "1.5"],
+                        "--dropout-rate must be in [0.0, 1.0), got 1.5"),
+    "negative lr": (lambda p: _npz(p, X=X20, y=Y20), ["--lr", "-1"], "--lr must be"),
+    "unknown backend": (lambda p: _npz(p, X=X20, y=Y20), ["--backend", "gpu"], "gpu"),
+    "huge filters": (lambda p: _npz(p, X=X20, y=Y20), ["--nb-filters", "99999999999"],
+                     "--nb-filters must be <= 2147483647"),
+    "a split of no case": (lambda p: _npz(p, X=X20, y=Y20), ["--early-stopping", "on", "--validation-fraction",
+                                                              "0.01"], "early_stopping=True holds out"),
 }
 
 

@@ -136,29 +136,29 @@ class TCNEstimatorBase(BaseEstimator):
         """fit, in memory (``run`` None) or in a run folder (``run``: a pytcn.estimators.runs.FitRun, which
         checkpoints every epoch and may hold a checkpoint to resume from). Returns self, or None when Ctrl-C
         interrupted a run in a folder (its checkpoint is written)."""
-        try:
+        try:  # everything that checks the data and the parameters, before any training
             series, y = self._validate_X(X, y, reset=True)
             targets, outputs, loss_fn = self._encode_targets(y)
             self._check_params()
             seed = self._seed()
+
+            normaliser = data.Normaliser(self.normalize).fit(series)
+            self.mean_, self.scale_ = normaliser.mean, normaliser.scale
+            series = normaliser.transform(series)
+            T_max = max(len(s) for s in series)
+            self.dilations_ = self._dilations(T_max)
+
+            model = TCN(input_channels=self.n_channels_, outputs=outputs, nb_filters=self.nb_filters,
+                        kernel_size=self.kernel_size, nb_stacks=self.nb_stacks, dilations=self.dilations_,
+                        use_skip_connections=self.use_skip_connections, dropout_rate=self.dropout_rate,
+                        use_batch_norm=self.use_batch_norm, pooling="mean", padding="causal", dtype=self.dtype,
+                        seed=seed, backend=self.backend)
+            optimizer = Adam(model.params, lr=self.lr, max_grad_norm=self.max_grad_norm, backend=self.backend)
+            train_idx, val_idx = self._split(len(series), y, np.random.default_rng([seed, 1]))
         except (ValueError, TypeError) as e:  # in a run folder: the user's data or options (pytcn fit says so)
             if run is None:
                 raise
             raise FitInputError(str(e)) from None
-
-        normaliser = data.Normaliser(self.normalize).fit(series)
-        self.mean_, self.scale_ = normaliser.mean, normaliser.scale
-        series = normaliser.transform(series)
-        T_max = max(len(s) for s in series)
-        self.dilations_ = self._dilations(T_max)
-
-        model = TCN(input_channels=self.n_channels_, outputs=outputs, nb_filters=self.nb_filters,
-                    kernel_size=self.kernel_size, nb_stacks=self.nb_stacks, dilations=self.dilations_,
-                    use_skip_connections=self.use_skip_connections, dropout_rate=self.dropout_rate,
-                    use_batch_norm=self.use_batch_norm, pooling="mean", padding="causal", dtype=self.dtype,
-                    seed=seed, backend=self.backend)
-        optimizer = Adam(model.params, lr=self.lr, max_grad_norm=self.max_grad_norm, backend=self.backend)
-        train_idx, val_idx = self._split(len(series), y, np.random.default_rng([seed, 1]))
         batch_size = data.auto_batch_size(len(train_idx)) if self.batch_size == "auto" else self.batch_size
         loop = EpochLoop(len(train_idx), batch_size, self.max_epochs, np.random.default_rng([seed, 2]),
                          progress="epochs" if self.verbose else None, desc=type(self).__name__)
