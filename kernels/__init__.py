@@ -33,6 +33,14 @@ from .conv import (
     conv_relu_forward_numpy,
 )
 from .dropout import scale_elements_numba, scale_elements_numpy
+from .gru import (
+    gru_backward_naive,
+    gru_backward_numba,
+    gru_backward_numpy,
+    gru_forward_naive,
+    gru_forward_numba,
+    gru_forward_numpy,
+)
 from .linear import linear_backward_numba, linear_backward_numpy, linear_forward_numba, linear_forward_numpy
 from .losses import (
     masked_mse_numba,
@@ -43,6 +51,14 @@ from .losses import (
     mse_numpy,
     softmax_cross_entropy_numba,
     softmax_cross_entropy_numpy,
+)
+from .lstm import (
+    lstm_backward_naive,
+    lstm_backward_numba,
+    lstm_backward_numpy,
+    lstm_forward_naive,
+    lstm_forward_numba,
+    lstm_forward_numpy,
 )
 from .norm import (
     batch_norm_backward_numba,
@@ -98,4 +114,14 @@ NAIVE = {
     "conv_relu_forward": conv_relu_forward_naive,
     "conv_backward_input": conv_backward_input_naive,
     "conv_backward_weight": conv_backward_weight_naive,
+}
+
+#: the recurrent layers' ops (kernels/gru.py, kernels/lstm.py): op name -> (NumPy reference, Numba CPU kernel, naive
+#: Numba loop). A table of their own, outside TWINS, because they have no CUDA twin: the GRU and LSTM baselines run
+#: on the CPU backends only (pytcn.nn.recurrent says so when backend='cuda' is asked for).
+RECURRENT = {
+    "gru_forward": (gru_forward_numpy, gru_forward_numba, gru_forward_naive),
+    "gru_backward": (gru_backward_numpy, gru_backward_numba, gru_backward_naive),
+    "lstm_forward": (lstm_forward_numpy, lstm_forward_numba, lstm_forward_naive),
+    "lstm_backward": (lstm_backward_numpy, lstm_backward_numba, lstm_backward_naive),
 }

@@ -11,6 +11,7 @@ from .nn.layers import BatchNorm1d, CausalConv1D, Conv1D, Dropout, LayerNorm, Li
 from .nn.losses import cross_entropy, mse
 from .nn.model import TCN, receptive_field
 from .nn.optim import SGD, Adam
+from .nn.recurrent import GRU, LSTM
 from .nn.saving import load_model as _load_bare_model
 from .runtime.archive import CheckpointError
 from .runtime.backends import BackendUnavailableError, cuda_backend, get_backend, to_numpy
@@ -48,8 +49,8 @@ def load_model(path, backend=None):
     return _load_bare_model(path, backend=backend)
 
 
-__all__ = ["TCN", "ResidualBlock", "CausalConv1D", "Conv1D", "ReLU", "SpatialDropout1D", "Dropout", "LayerNorm",
-           "BatchNorm1d", "Linear", "Adam", "SGD", "mse", "cross_entropy", "receptive_field", "gradcheck",
+__all__ = ["TCN", "GRU", "LSTM", "ResidualBlock", "CausalConv1D", "Conv1D", "ReLU", "SpatialDropout1D", "Dropout",
+           "LayerNorm", "BatchNorm1d", "Linear", "Adam", "SGD", "mse", "cross_entropy", "receptive_field", "gradcheck",
            "GradcheckResult", "initializers", "layers", "losses", "optim", "streaming", "interop", "to_numpy",
            "get_backend", "cuda_backend", "BackendUnavailableError", "load_model", "CheckpointError"]
 # the estimators (_ESTIMATORS) are left out of __all__: `from pytcn import *` must not need scikit-learn

@@ -22,7 +22,16 @@ import sys
 import traceback
 
 from .runtime.archive import CheckpointError
-from .training.config import SHAPES, TASKS, ConfigError, check_config, default_config, make_config, option_name
+from .training.config import (
+    RECURRENT_HIDDEN,
+    SHAPES,
+    TASKS,
+    ConfigError,
+    check_config,
+    default_config,
+    make_config,
+    option_name,
+)
 
 EXIT_ERROR = 2
 EXIT_BUG = 70  # EX_SOFTWARE of sysexits.h: an internal software error
@@ -117,6 +126,14 @@ def _train_parser(sub, task):
     def flag(group, field, help):
         group.add_argument(option_name(field), dest=field, action="store_true", default=None, help=help)
 
+    k = p.add_argument_group("which model")
+    option(k, "model", "tcn, or a recurrent baseline: gru or lstm (PyTorch's layers; the options below under "
+                       "'recurrent model' then apply, and the TCN's do not)", choices=["tcn", "gru", "lstm"])
+    option(k, "hidden_size", f"recurrent model: hidden units of every layer (default: {RECURRENT_HIDDEN[task]}, the "
+                             f"TCN paper's LSTM for this task)", type=int, metavar="H")
+    option(k, "num_layers", "recurrent model: stacked layers (default: 1)", type=int, metavar="L")
+    option(k, "forget_bias", "lstm: the forget gate's initial bias (default: PyTorch's initialisation)", type=float,
+           metavar="B")
     m = p.add_argument_group("model (keras-tcn's names)")
     option(m, "nb_filters", "channels of every residual block", type=int, metavar="N")
     option(m, "kernel_size", "taps of every convolution", type=int, metavar="K")
@@ -453,11 +470,18 @@ def cmd_train(args):
                              f"with --resume, or choose another --out")
         out_folder("--out", args.out, make=False)  # Trainer makes it once the task's data are found
         trainer = Trainer(config, args.out, progress=progress)
-    print(f"{trainer.task.description}: {trainer.model.count_params()} parameters, receptive field "
-          f"{trainer.model.receptive_field}, {len(trainer.task.splits['train'][0])} training sequences")
+    print(f"{trainer.task.description}: {_model_words(trainer.model)}, "
+          f"{len(trainer.task.splits['train'][0])} training sequences")
     summary = trainer.run()
     print(format_summary(summary))
     return 130 if summary["interrupted"] else 0
+
+
+def _model_words(model):
+    """A model's size and reach, in words: its parameters, and a TCN's receptive field."""
+    if model.receptive_field is None:  # a recurrent network: every earlier step may reach the output
+        return f"{type(model).__name__}, {model.count_params()} parameters"
+    return f"{model.count_params()} parameters, receptive field {model.receptive_field}"
 
 
 def cmd_evaluate(args):
@@ -496,14 +520,19 @@ def cmd_info(args):
     print(f"checkpoint   {args.checkpoint}")
     print(f"task         {c['task']}" + (f" ({c['dataset']}{', permuted' if c['permute'] else ''})"
                                          if c["task"] == "mnist" else f", T={c['length']}"))
-    print(f"architecture nb_filters={c['nb_filters']} kernel_size={c['kernel_size']} nb_stacks={c['nb_stacks']} "
-          f"dilations={c['dilations']} use_skip_connections={c['use_skip_connections']} "
-          f"dropout_rate={c['dropout_rate']} dropout_type={c['dropout_type']} use_weight_norm={c['use_weight_norm']} "
-          f"use_layer_norm={c['use_layer_norm']} use_batch_norm={c['use_batch_norm']} padding={c['padding']} "
-          f"pooling={c['pooling']} dtype={c['dtype']}")
+    if c["model"] == "tcn":
+        print(f"architecture nb_filters={c['nb_filters']} kernel_size={c['kernel_size']} nb_stacks={c['nb_stacks']} "
+              f"dilations={c['dilations']} use_skip_connections={c['use_skip_connections']} "
+              f"dropout_rate={c['dropout_rate']} dropout_type={c['dropout_type']} "
+              f"use_weight_norm={c['use_weight_norm']} use_layer_norm={c['use_layer_norm']} "
+              f"use_batch_norm={c['use_batch_norm']} padding={c['padding']} pooling={c['pooling']} dtype={c['dtype']}")
+    else:
+        print(f"architecture {c['model'].upper()} hidden_size={c['hidden_size']} num_layers={c['num_layers']}"
+              + (f" forget_bias={c['forget_bias']}" if c["model"] == "lstm" else "") + f" dtype={c['dtype']}")
     print(f"trained on   backend {c.get('backend', 'cpu')}")
     print(f"parameters   {model.count_params()}")
-    print(f"receptive    {model.receptive_field} steps")
+    print("receptive    " + (f"{model.receptive_field} steps" if model.receptive_field is not None else
+                              "unbounded (a recurrent network)"))
     print(f"trained      {meta['epoch']} epochs, {meta['step']} steps, {meta.get('elapsed', 0):.0f} s")
     if meta["history"]:
         h = meta["history"][-1]

@@ -6,6 +6,10 @@ arguments of ``TCN``) and its state_dict; a training run's checkpoint holds both
 from ..runtime.archive import CheckpointError, load_checkpoint
 from ..runtime.backends import get_backend
 from .model import TCN
+from .recurrent import GRU, LSTM
+
+#: meta["model"]["architecture"] -> the class that builds it (a TCN's configuration has no "architecture")
+ARCHITECTURES = {"tcn": TCN, "gru": GRU, "lstm": LSTM}
 
 
 def load_model(path, backend=None):
@@ -22,8 +26,12 @@ def load_model(path, backend=None):
     config = dict(meta["model"])
     if backend is not None:
         config["backend"] = backend
+    architecture = config.pop("architecture", "tcn")
+    if architecture not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: its model's architecture must be one of {', '.join(ARCHITECTURES)}, got "
+                              f"{architecture!r}")
     try:
-        model = TCN(**config)
+        model = ARCHITECTURES[architecture](**config)
         model.load_state_dict(params)
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{path}: does not describe a model this pytcn can build ({e})") from None

@@ -250,3 +250,15 @@ def to_numpy(a):
     """A NumPy array of ``a``, which may be a device array (a model's output on backend 'cuda'): copied to the host."""
     return a.copy_to_host() if is_device_array(a) else np.asarray(a)
 
+
+
+def recurrent_kernels(backend, cell):
+    """The forward and backward kernels of a GRU or LSTM layer (``cell``) on ``backend``: {"forward": ..., "backward":
+    ...} from ``kernels.RECURRENT``. They exist for the host backends only: 'cuda' raises BackendUnavailableError."""
+    be = get_backend(backend)
+    if be.on_device:
+        raise BackendUnavailableError(
+            f"backend {be.name!r}: the {cell.upper()} has no CUDA kernels (pytcn's recurrent networks are baselines "
+            f"for the TCN, on the CPU); use backend='cpu', or 'numpy' for the reference kernels")
+    which = 1 if be.name == "cpu" else 0
+    return {stage: kernels.RECURRENT[f"{cell}_{stage}"][which] for stage in ("forward", "backward")}

@@ -25,6 +25,22 @@ from ..tasks import copy_memory
 
 TASKS = ("adding", "copy-memory", "mnist")
 
+#: what `pytcn train --model` trains: the TCN, or one of the recurrent baselines (pytcn/nn/recurrent.py)
+MODELS = ("tcn", "gru", "lstm")
+RECURRENT_MODELS = ("gru", "lstm")
+
+#: per task: the hidden units of a recurrent model when --hidden-size is left out: the TCN paper's LSTM sizes (Bai et
+#: al. 2018, supplementary Table 3: 130 units for the adding problem at T = 600 and for sequential MNIST, 50 for copy
+#: memory at T = 1000)
+RECURRENT_HIDDEN = {"adding": 130, "copy-memory": 50, "mnist": 130}
+
+#: the fields that only a TCN reads, with the value a recurrent model's configuration must leave them at (their
+#: defaults) or, for the ones every task shares, None: the task's own default (see check_config)
+TCN_ONLY = ("nb_filters", "kernel_size", "nb_stacks", "dilations", "use_skip_connections", "dropout_rate",
+            "dropout_type", "padding", "pooling", "mask_warmup", "use_weight_norm", "use_layer_norm", "use_batch_norm",
+            "kernel_initializer")
+RECURRENT_ONLY = ("hidden_size", "num_layers", "forget_bias")
+
 #: per task: (input channels, outputs, return_sequences) of its model
 SHAPES = {"adding": (2, 1, False), "copy-memory": (1, 10, True), "mnist": (1, 10, False)}
 
@@ -66,7 +82,7 @@ def default_config(task):
                 use_batch_norm=False, kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"],
                 lr=d["lr"], max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"],
                 val_size=d["val_size"], test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False,
-                dtype="float32", backend="cpu")
+                dtype="float32", backend="cpu", model="tcn", hidden_size=None, num_layers=None, forget_bias=None)
 
 
 def make_config(task, **fields):
@@ -76,6 +92,11 @@ def make_config(task, **fields):
     if unknown:
         raise ConfigError(unknown[0], f"is not a field of a training configuration (the fields: {', '.join(config)})")
     config.update(fields)
+    if config["model"] in RECURRENT_MODELS:  # a recurrent model's own defaults, where they were left out
+        if config["hidden_size"] is None:
+            config["hidden_size"] = RECURRENT_HIDDEN.get(task)
+        if config["num_layers"] is None:
+            config["num_layers"] = 1
     return check_config(config)
 
 
@@ -143,7 +164,37 @@ CHECKS = {
     "permute": _boolean,
     "dtype": _one_of(("float32", "float64")),
     "backend": _one_of(("cpu", "numpy", "cuda")),
+    "model": _one_of(MODELS),
+    "hidden_size": lambda v: None if v is None else _integer(1, MAX_SIZE)(v),
+    "num_layers": lambda v: None if v is None else _integer(1, 100)(v),
+    "forget_bias": lambda v: None if v is None else _real(None)(v),
 }
+
+
+def _check_model_fields(config):
+    """The fields of the other kind of model left at their defaults: a TCN option given to a recurrent model (or the
+    other way round) would be ignored, which a configuration never does silently."""
+    model = config["model"]
+    if model == "tcn":
+        for field in RECURRENT_ONLY:
+            if config[field] is not None:
+                raise ConfigError(field, f"is for a recurrent model (model 'gru' or 'lstm'); the model is a TCN, got "
+                                         f"{config[field]!r}")
+        return
+    if config["forget_bias"] is not None and model != "lstm":
+        raise ConfigError("forget_bias", f"is the LSTM's forget gate's initial bias; a {model.upper()} has no forget "
+                                         f"gate, got {config['forget_bias']!r}")
+    for field in ("hidden_size", "num_layers"):
+        if config[field] is None:
+            raise ConfigError(field, f"must be set for model {model!r} (an integer >= 1), got None")
+    defaults = default_config(config["task"])
+    for field in TCN_ONLY:
+        if config[field] != defaults[field]:
+            raise ConfigError(field, f"is a TCN's; model {model!r} has no such setting (leave it at "
+                                     f"{defaults[field]!r}), got {config[field]!r}")
+    if config["backend"] == "cuda":
+        raise ConfigError("backend", f"'cuda' has no {model.upper()} kernels (the recurrent baselines run on the CPU); "
+                                     f"use cpu or numpy")
 
 
 def check_config(config):
@@ -155,6 +206,7 @@ def check_config(config):
         problem = check(config[field])
         if problem:
             raise ConfigError(field, problem)
+    _check_model_fields(config)
     if config["task"] == "adding" and config["length"] < 2:
         raise ConfigError("length", f"of the adding problem must be >= 2 (two marked steps), got {config['length']!r}")
     if config["task"] == "mnist" and config["length"] != 784:

@@ -21,6 +21,7 @@ import numpy as np
 from ..nn.losses import warmup_mask
 from ..nn.model import TCN
 from ..nn.optim import Adam
+from ..nn.recurrent import GRU, LSTM
 from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
 from ..runtime.files import write_atomic
 from ..tasks import copy_memory
@@ -47,6 +48,8 @@ def load_run(path):
     if not isinstance(meta["config"], dict):
         raise CheckpointError(f"{path}: its training configuration is not a mapping of fields "
                               f"(got {type(meta['config']).__name__})")
+    if "model" not in meta["config"]:  # written before the recurrent baselines: a TCN's
+        meta["config"].update(model="tcn", hidden_size=None, num_layers=None, forget_bias=None)
     try:
         check_config(meta["config"])
     except ConfigError as e:
@@ -90,8 +93,15 @@ def _run_problem(meta):
 
 
 def build_model(config):
-    """The model a configuration describes (initialised from its seed)."""
+    """The model a configuration describes (initialised from its seed): a TCN, or a recurrent baseline."""
     inputs, outputs, return_sequences = SHAPES[config["task"]]
+    if config["model"] in ("gru", "lstm"):
+        extra = {"forget_bias": config["forget_bias"]} if config["model"] == "lstm" else {}
+        return (GRU if config["model"] == "gru" else LSTM)(
+            input_channels=inputs, outputs=outputs, return_sequences=return_sequences,
+            hidden_size=config["hidden_size"], num_layers=config["num_layers"], dtype=config["dtype"],
+            seed=config["seed"], backend=config["backend"],
+            **extra)
     return TCN(input_channels=inputs, outputs=outputs, return_sequences=return_sequences, dtype=config["dtype"],
                seed=config["seed"], backend=config["backend"], **{k: config[k] for k in MODEL_KEYS})
 
