@@ -175,13 +175,15 @@ def _batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, var, gamma, eps, batch_
                 sum_dy_xhat += dy[n, c, t] * (x[n, c, t] - mean[c]) * r
         dgamma[c] = sum_dy_xhat  # forward: y = gamma * xhat + beta
         dbeta[c] = sum_dy
-        # the means of dxhat = dy * gamma and of dxhat * xhat over the channel's M elements
-        mean_dxhat = gamma[c] * sum_dy / M if batch_statistics else 0.0
+        # dxhat - mean(dxhat) = gamma * (dy - mean(dy)): the mean is subtracted before the scaling, so that a channel
+        # of one element (M = 1) gets exactly 0, as the reference does, rather than the rounding error of a product
+        # that fast-math contracted into a fused multiply-add
+        mean_dy = sum_dy / M if batch_statistics else 0.0
         mean_dxhat_xhat = gamma[c] * sum_dy_xhat / M if batch_statistics else 0.0
         for n in range(N):
             for t in range(T):
                 xhat = (x[n, c, t] - mean[c]) * r
-                dx[n, c, t] = r * (dy[n, c, t] * gamma[c] - mean_dxhat - xhat * mean_dxhat_xhat)
+                dx[n, c, t] = r * (gamma[c] * (dy[n, c, t] - mean_dy) - xhat * mean_dxhat_xhat)
 
 
 layer_norm_forward_numba = njit(**PARALLEL)(_layer_norm_forward)

@@ -265,7 +265,7 @@ def test_every_kernel_has_a_test_case():
 
 def test_every_kernel_in_the_package_is_listed_in_twins():
     listed = {fn for pair in kernels.TWINS.values() for fn in pair} | set(kernels.PLUMBING.values()) | \
-        set(kernels.NAIVE.values())
+        set(kernels.NAIVE.values()) | {fn for trio in kernels.RECURRENT.values() for fn in trio}
     for path in sorted(KERNELS_DIR.glob("*.py")):  # not kernels/cuda/: tests/test_cuda.py checks its tables
         module = importlib.import_module(f"{kernels.__name__}.{path.stem}")
         for name, value in vars(module).items():

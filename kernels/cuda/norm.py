@@ -153,9 +153,11 @@ def _batch_norm_backward_input_kernel(dx, dy, x, mean, rstd, gamma, dgamma, dbet
     c = k // T % C
     t = k % T
     xhat = (x[n, c, t] - mean[c]) * rstd[c]
-    mean_dxhat = gamma[c] * dbeta[c] / (N * T) if batch_statistics else 0.0
+    # dxhat - mean(dxhat) = gamma * (dy - mean(dy)), the mean subtracted before the scaling as on the CPU
+    # (kernels/norm.py): exactly 0 for a channel of one element
+    mean_dy = dbeta[c] / (N * T) if batch_statistics else 0.0
     mean_dxhat_xhat = gamma[c] * dgamma[c] / (N * T) if batch_statistics else 0.0
-    dx[n, c, t] = rstd[c] * (dy[n, c, t] * gamma[c] - mean_dxhat - xhat * mean_dxhat_xhat)
+    dx[n, c, t] = rstd[c] * (gamma[c] * (dy[n, c, t] - mean_dy) - xhat * mean_dxhat_xhat)
 
 
 def batch_norm_backward_cuda(dx, dgamma, dbeta, dy, x, mean, var, gamma, eps, batch_statistics):
