@@ -80,6 +80,7 @@ from .relu import (
     relu_forward_numba,
     relu_forward_numpy,
 )
+from .rmsprop import rmsprop_update_numba, rmsprop_update_numpy
 from .stream import conv_step_numba, conv_step_numpy
 
 #: op name -> (NumPy reference, Numba CPU kernel). Tests walk this table; a kernel missing from it is untested.
@@ -101,6 +102,7 @@ TWINS = {
     "masked_mse": (masked_mse_numpy, masked_mse_numba),
     "masked_softmax_cross_entropy": (masked_softmax_cross_entropy_numpy, masked_softmax_cross_entropy_numba),
     "adam_update": (adam_update_numpy, adam_update_numba),
+    "rmsprop_update": (rmsprop_update_numpy, rmsprop_update_numba),
     "layer_norm_forward": (layer_norm_forward_numpy, layer_norm_forward_numba),
     "layer_norm_backward": (layer_norm_backward_numpy, layer_norm_backward_numba),
     "batch_norm_statistics": (batch_norm_statistics_numpy, batch_norm_statistics_numba),

@@ -10,7 +10,7 @@ from .nn.gradcheck import GradcheckResult, gradcheck
 from .nn.layers import BatchNorm1d, CausalConv1D, Conv1D, Dropout, LayerNorm, Linear, ReLU, SpatialDropout1D
 from .nn.losses import cross_entropy, mse
 from .nn.model import TCN, receptive_field
-from .nn.optim import SGD, Adam
+from .nn.optim import SGD, Adam, RMSprop
 from .nn.recurrent import GRU, LSTM
 from .nn.saving import load_model as _load_bare_model
 from .runtime.archive import CheckpointError
@@ -50,7 +50,7 @@ def load_model(path, backend=None):
 
 
 __all__ = ["TCN", "GRU", "LSTM", "ResidualBlock", "CausalConv1D", "Conv1D", "ReLU", "SpatialDropout1D", "Dropout",
-           "LayerNorm", "BatchNorm1d", "Linear", "Adam", "SGD", "mse", "cross_entropy", "receptive_field", "gradcheck",
-           "GradcheckResult", "initializers", "layers", "losses", "optim", "streaming", "interop", "to_numpy",
-           "get_backend", "cuda_backend", "BackendUnavailableError", "load_model", "CheckpointError"]
+           "LayerNorm", "BatchNorm1d", "Linear", "Adam", "RMSprop", "SGD", "mse", "cross_entropy", "receptive_field",
+           "gradcheck", "GradcheckResult", "initializers", "layers", "losses", "optim", "streaming", "interop",
+           "to_numpy", "get_backend", "cuda_backend", "BackendUnavailableError", "load_model", "CheckpointError"]
 # the estimators (_ESTIMATORS) are left out of __all__: `from pytcn import *` must not need scikit-learn

@@ -112,7 +112,8 @@ def out_file(option, path, suffixes=None):
 def _train_parser(sub, task):
     d = default_config(task)
     p = sub.add_parser(task, help=f"train the {task} task", allow_abbrev=False,
-                       description=f"Train a TCN on the {task} task. The defaults converge on a 2-core CPU. Every "
+                       description=f"Train a TCN (or, with --model, a GRU or LSTM baseline) on the {task} task. The "
+                                   f"TCN's defaults converge on a 2-core CPU. Every "
                                    f"option left out keeps its default; with --resume, the run's own value.")
 
     def option(group, field, help, **kwargs):
@@ -160,7 +161,9 @@ def _train_parser(sub, task):
                                                    if task == "copy-memory" else ""), type=int, metavar="T")
     option(t, "batch_size", "sequences per training step", type=int, metavar="N")
     option(t, "epochs", "total epochs (with --resume: the run's new total)", type=int, metavar="E")
-    option(t, "lr", "Adam's learning rate", type=float)
+    option(t, "optimizer", "adam or rmsprop (torch.optim's arithmetic and defaults, but the learning rate)",
+           choices=["adam", "rmsprop"])
+    option(t, "lr", "the optimizer's learning rate", type=float)
     option(t, "max_grad_norm", "clip the global gradient norm to this (0: no clipping)", type=float, metavar="NORM")
     option(t, "seed", "seeds the data, the weights, the shuffles and dropout; >= 0", type=int)
     option(t, "train_size", "training sequences", type=int, metavar="N")

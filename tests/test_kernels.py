@@ -231,6 +231,17 @@ def _adam_update_args(p):
     return outputs, (p.grad, p.grad_scale, p.lr, p.beta1, p.beta2, p.eps, p.weight_decay, p.step)
 
 
+def _rmsprop_update_args(p):
+    # Adam's problems serve: beta2 as RMSprop's alpha (0.9 to 0.9999), beta1 as its momentum (0 to 0.99)
+    outputs = {"param": p.param.copy(), "m": p.m.copy(), "v": p.v.copy()}
+    return outputs, (p.grad, p.grad_scale, p.lr, p.beta2, p.eps, p.weight_decay, p.beta1)
+
+
+def _rmsprop_update_without_momentum_args(p):
+    outputs, inputs = _rmsprop_update_args(p)
+    return outputs, (*inputs[:-1], 0.0)
+
+
 CASES = [
     Case("conv_forward", conv_cases(), _conv_forward_args),
     Case("conv_relu_forward", conv_cases(), _conv_forward_args),
@@ -255,6 +266,9 @@ CASES = [
     Case("batch_norm_backward", norm_problems(), _batch_norm_backward_args),
     Case("adam_update", adam_problems(weight_decay=st.just(0.0)), _adam_update_args, "no_weight_decay"),
     Case("adam_update", adam_problems(weight_decay=weight_decays), _adam_update_args, "weight_decay"),
+    Case("rmsprop_update", adam_problems(weight_decay=st.just(0.0)), _rmsprop_update_without_momentum_args,
+         "no_momentum"),
+    Case("rmsprop_update", adam_problems(weight_decay=weight_decays), _rmsprop_update_args, "momentum_weight_decay"),
 ]
 cases = pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 

@@ -1,4 +1,4 @@
-"""Adam and SGD against references written here from PyTorch's documented algorithms, gradient clipping against
+"""Adam, RMSprop and SGD against references written here from PyTorch's documented algorithms, gradient clipping against
 torch.nn.utils.clip_grad_norm_'s rule, and the optimizers driving a model."""
 
 import numpy as np
@@ -47,6 +47,34 @@ class ReferenceAdam:
             self.params[name] = p - step_size * self.m[name] / denom
 
 
+class ReferenceRMSprop:
+    """torch.optim.RMSprop's documented algorithm (centered=False), in float64, one array at a time:
+
+        g = g + weight_decay * p
+        v = alpha v + (1 - alpha) g^2
+        b = momentum b + g / (sqrt(v) + eps);  p = p - lr * b       (momentum > 0)
+        p = p - lr * g / (sqrt(v) + eps)                            (momentum = 0)
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, max_grad_norm=None):
+        self.params = {name: np.array(p, np.float64) for name, p in params.items()}
+        self.lr, self.alpha, self.eps, self.weight_decay, self.momentum = lr, alpha, eps, weight_decay, momentum
+        self.max_grad_norm = max_grad_norm
+        self.v = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.b = {name: np.zeros_like(p) for name, p in self.params.items()}
+
+    def step(self, grads):
+        scale = torch_clip_scale(grads, self.max_grad_norm)
+        for name, p in self.params.items():
+            g = scale * grads[name] + self.weight_decay * p
+            self.v[name] = self.alpha * self.v[name] + (1 - self.alpha) * g * g
+            if self.momentum > 0:
+                self.b[name] = self.momentum * self.b[name] + g / (np.sqrt(self.v[name]) + self.eps)
+                self.params[name] = p - self.lr * self.b[name]
+            else:
+                self.params[name] = p - self.lr * g / (np.sqrt(self.v[name]) + self.eps)
+
+
 def make_params(rng):
     return {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(5), "tiny": rng.standard_normal((2, 3))}
 
@@ -90,6 +118,75 @@ def test_adam_matches_torch_algorithm(hyper, weight_decay, max_grad_norm, backen
             np.testing.assert_allclose(optimizer.m[name], reference.m[name], rtol=1e-12, atol=0, err_msg=f"m[{name}]")
             np.testing.assert_allclose(optimizer.v[name], reference.v[name], rtol=1e-12, atol=0, err_msg=f"v[{name}]")
     assert optimizer.t == 5
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+@pytest.mark.parametrize("max_grad_norm", [None, 0.5], ids=["unclipped", "clipped"])
+@pytest.mark.parametrize("hyper", [{}, dict(lr=5e-4, alpha=0.9, epsilon=1e-6, weight_decay=0.01),
+                                   dict(lr=1e-3, momentum=0.9)], ids=["defaults", "custom", "momentum"])
+def test_rmsprop_matches_torch_algorithm(hyper, max_grad_norm, backend):
+    rng = np.random.default_rng(0)
+    params = make_params(rng)
+    start = {name: p.copy() for name, p in params.items()}
+    optimizer = pytcn.RMSprop(params, max_grad_norm=max_grad_norm, backend=backend, **hyper)
+    reference = ReferenceRMSprop(params, max_grad_norm=max_grad_norm,
+                                 **{("eps" if k == "epsilon" else k): v for k, v in hyper.items()})
+    for step in range(5):
+        grads = make_grads(rng, step)
+        optimizer.step(grads)
+        reference.step(grads)
+        for name, p in params.items():
+            np.testing.assert_allclose(p, reference.params[name], rtol=1e-12, atol=0,
+                                       err_msg=f"{name} after step {step + 1}")
+            np.testing.assert_allclose(p - start[name], reference.params[name] - start[name], rtol=1e-9, atol=0,
+                                       err_msg=f"{name} moved wrongly by step {step + 1}")
+            np.testing.assert_allclose(optimizer.v[name], reference.v[name], rtol=1e-12, atol=0, err_msg=f"v[{name}]")
+            np.testing.assert_allclose(optimizer.m[name], reference.b[name], rtol=1e-12, atol=0, err_msg=f"m[{name}]")
+    assert optimizer.t == 5
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_rmsprop_equals_torch_s_where_torch_is_installed(momentum):
+    # without PyTorch, test_rmsprop_matches_torch_algorithm checks the same against torch's documented algorithm
+    torch = pytest.importorskip("torch", reason="compares with torch.optim.RMSprop, not installed here")
+    rng = np.random.default_rng(3)
+    params = make_params(rng)
+    tensors = {name: torch.tensor(p.copy(), requires_grad=True) for name, p in params.items()}
+    theirs = torch.optim.RMSprop(tensors.values(), lr=1e-2, alpha=0.95, eps=1e-8, weight_decay=0.001,
+                                 momentum=momentum)
+    ours = pytcn.RMSprop(params, lr=1e-2, alpha=0.95, weight_decay=0.001, momentum=momentum, backend="numpy")
+    for step in range(4):
+        grads = make_grads(rng, step)
+        for name, t in tensors.items():
+            t.grad = torch.tensor(grads[name])
+        theirs.step()
+        ours.step(grads)
+    for name, p in params.items():
+        np.testing.assert_allclose(p, tensors[name].detach().numpy(), rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(lr=-1.0), "lr"), (dict(alpha=1.5), "alpha"), (dict(alpha="x"), "alpha"), (dict(epsilon=-1e-8), "epsilon"),
+    (dict(momentum=1.0), "momentum"), (dict(momentum=-0.1), "momentum"), (dict(weight_decay=-1.0), "weight_decay"),
+    (dict(max_grad_norm=0.0), "max_grad_norm"),
+])
+def test_rmsprop_refuses_a_bad_hyperparameter_naming_it(bad, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        pytcn.RMSprop({"w": np.zeros(3)}, **bad)
+
+
+def test_rmsprop_state_round_trips_and_refuses_another_shape():
+    rng = np.random.default_rng(4)
+    params = make_params(rng)
+    optimizer = pytcn.RMSprop(params, momentum=0.5)
+    optimizer.step(make_grads(rng, 0))
+    state = optimizer.state_dict()
+    again = pytcn.RMSprop({name: p.copy() for name, p in params.items()}, momentum=0.5)
+    again.load_state_dict(state)
+    assert again.t == 1 and all(np.array_equal(again.v[n], optimizer.v[n]) for n in params)
+    state["v"]["a"] = np.zeros((2, 2))
+    with pytest.raises(ValueError, match="RMSprop's v"):
+        again.load_state_dict(state)
 
 
 @pytest.mark.parametrize("factor", [0.5, 1.0, 2.0], ids=["clipped", "at_the_norm", "not_clipped"])

@@ -63,6 +63,25 @@ def test_a_recurrent_run_stopped_after_an_epoch_and_resumed_ends_with_the_same_p
     assert same_params(whole, resumed)
 
 
+@pytest.mark.parametrize("model", ["tcn", "lstm"])
+def test_an_rmsprop_run_resumes_exactly_with_its_optimizer_state(tmp_path, model):
+    fields = dict(nb_filters=4, kernel_size=2, dilations=[1, 2]) if model == "tcn" else dict(model=model,
+                                                                                           hidden_size=6)
+    config = make_config("adding", length=10, train_size=256, val_size=64, test_size=64, epochs=3,
+                         optimizer="rmsprop", lr=1e-3, **fields)
+    whole = Trainer(config, tmp_path / "whole", progress=False, log=quiet)
+    assert type(whole.optimizer).__name__ == "RMSprop"
+    whole.run()
+    Trainer(dict(config, epochs=1), tmp_path / "split", progress=False, log=quiet).run()
+    resumed = Trainer.resume(tmp_path / "split", progress=False, log=quiet, epochs=3)
+    assert type(resumed.optimizer).__name__ == "RMSprop" and resumed.optimizer.t > 0
+    resumed.run()
+    assert same_params(whole, resumed)
+    adam = Trainer(dict(config, optimizer="adam"), tmp_path / "adam", progress=False, log=quiet)
+    adam.run()
+    assert not same_params(whole, adam)  # the optimizer is not ignored
+
+
 def test_a_recurrent_checkpoint_loads_as_its_model(tmp_path):
     config = small("adding", "lstm", length=10, epochs=1, forget_bias=2.0)
     trainer = Trainer(config, tmp_path, progress=False, log=quiet)
@@ -82,10 +101,11 @@ def test_a_checkpoint_written_before_the_recurrent_models_loads_as_a_tcn(tmp_pat
     Trainer(config, tmp_path, progress=False, log=quiet).run()
     path = tmp_path / "checkpoint.npz"
     meta, params, m, v = load_checkpoint(path)
-    for field in ("model", "hidden_size", "num_layers", "forget_bias"):
+    for field in ("model", "hidden_size", "num_layers", "forget_bias", "optimizer"):
         del meta["config"][field]
     save_checkpoint(path, params, meta, m, v)
     assert load_run(path)[0]["config"]["model"] == "tcn"
+    assert load_run(path)[0]["config"]["optimizer"] == "adam"
     assert isinstance(pytcn.load_model(path), pytcn.TCN)
 
 
@@ -117,6 +137,7 @@ def test_a_file_naming_an_unknown_architecture_is_a_checkpoint_error(tmp_path):
     (dict(model="lstm", forget_bias="x"), "forget_bias", "'x'"),
     (dict(model="rnn"), "model", "must be one of"),
     (dict(model="gru", backend="cuda"), "backend", "'cuda' has no GRU kernels"),
+    (dict(optimizer="sgd"), "optimizer", "must be one of"),
 ])
 def test_a_setting_the_model_cannot_honour_is_a_config_error_naming_it(fields, field, words):
     with pytest.raises(ConfigError) as e:
@@ -163,6 +184,7 @@ def test_cli_trains_a_gru_then_reports_info_and_evaluates(tmp_path, capsys):
     (["--model", "lstm", "--hidden-size", "-3"], "--hidden-size must be >= 1, got -3"),
     (["--model", "lstm", "--num-layers", "0"], "--num-layers must be >= 1, got 0"),
     (["--model", "gru", "--backend", "cuda"], "--backend 'cuda' has no GRU kernels"),
+    (["--optimizer", "rmsprop", "--lr", "-1"], "--lr must be in [0.0, inf), got -1.0"),
 ])
 def test_cli_refuses_a_setting_the_model_cannot_honour_in_one_line(tmp_path, capsys, argv, error):
     assert cli.main(["train", "adding", *argv, "--out", str(tmp_path / "run")]) == cli.EXIT_ERROR
@@ -182,3 +204,13 @@ def test_cli_streams_a_recurrent_checkpoint_as_its_forward(tmp_path, capsys):
                      "5"]) == 0
     model = pytcn.load_model(out)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.forward(x), rtol=1e-5, atol=1e-6)
+
+
+def test_readme_s_pytorch_weights_example_runs(tmp_path, monkeypatch):
+    # the same exchange without PyTorch: tests/test_recurrent.py checks the names, shapes and gate order against the
+    # NumPy references, and the models against finite differences
+    pytest.importorskip("torch", reason="the README's example moves weights to and from PyTorch, not installed here")
+    from tests.helpers import readme_block
+
+    monkeypatch.chdir(tmp_path)
+    exec(compile(readme_block("tests/test_recurrent_training.py"), "README.md", "exec"), {"__name__": "readme"})

@@ -84,6 +84,7 @@ from .norm import (
     layer_norm_forward_cuda,
 )
 from .relu import add_relu_forward_cuda, relu_backward_cuda, relu_forward_cuda
+from .rmsprop import rmsprop_update_cuda
 from .stream import conv_step_cuda
 from .tiled import (
     conv_backward_bias_cuda,
@@ -113,6 +114,7 @@ CUDA_TWINS = {
     "masked_mse": masked_mse_cuda,
     "masked_softmax_cross_entropy": masked_softmax_cross_entropy_cuda,
     "adam_update": adam_update_cuda,
+    "rmsprop_update": rmsprop_update_cuda,
     "layer_norm_forward": layer_norm_forward_cuda,
     "layer_norm_backward": layer_norm_backward_cuda,
     "batch_norm_statistics": batch_norm_statistics_cuda,

@@ -1,4 +1,5 @@
-"""Optimizers over a model's parameters: Adam (with torch.optim.Adam's arithmetic) and plain SGD.
+"""Optimizers over a model's parameters: Adam and RMSprop (with torch.optim.Adam's and torch.optim.RMSprop's
+arithmetic) and plain SGD.
 
 Both take the live parameter arrays (``model.params``, a dict name -> array) and update them in place from a dict of
 gradients with the same names (``model.grads``). Optionally the gradients are first scaled so that their global
@@ -90,7 +91,50 @@ class SGD(_Optimizer):
             self.backend.sgd_update(self.params[name], g, self.lr)
 
 
-class Adam(_Optimizer):
+class _TwoStates(_Optimizer):
+    """An optimizer with two arrays per parameter, ``m`` and ``v`` (Adam's moments; RMSprop's momentum buffer and
+    running mean of the squared gradient), and a step count ``t``; they live where the parameters do, in one flat
+    buffer each for a model's parameters. The checkpoints of `pytcn train` keep them under these names."""
+
+    def _make_states(self):
+        self.t = 0
+        if self._packed is not None:
+            self.m, self.v = packed_zeros(self.backend, self._packed), packed_zeros(self.backend, self._packed)
+        else:
+            self.m = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
+            self.v = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
+
+    def _arrays(self, grads, flats):
+        """(param, m, v, grad) to update: the flat buffers in one go, or array by array."""
+        if flats is not None:
+            param, grad = flats
+            return [(param, self.m.flat, self.v.flat, grad)]  # every parameter in one pass
+        return [(p, self.m[name], self.v[name], grads[name]) for name, p in self.params.items()]
+
+    def state_dict(self):
+        """NumPy copies of the two states and the step count: {"t": int, "m": {name: array}, "v": {name: array}}."""
+        return {"t": self.t, "m": {n: self.backend.to_host(a) for n, a in self.m.items()},
+                "v": {n: self.backend.to_host(a) for n, a in self.v.items()}}
+
+    def load_state_dict(self, state):
+        """Loads what ``state_dict`` returned (after checking every name, shape and dtype), in place."""
+        kind = type(self).__name__
+        if not hasattr(state, "keys"):
+            raise TypeError(f"state must be a dict with 't', 'm' and 'v' ({kind}.state_dict()), got "
+                            f"{type(state).__name__}")
+        missing = [key for key in ("t", "m", "v") if key not in state]
+        if missing:
+            raise ValueError(f"state must have the keys 't', 'm' and 'v' of {kind}.state_dict(); missing "
+                             f"{', '.join(map(repr, missing))}")
+        for key in ("m", "v"):
+            validate.matching_arrays(f"{kind}'s {key}", state[key], getattr(self, key))
+        for key in ("m", "v"):
+            for name, a in getattr(self, key).items():
+                self.backend.load(a, state[key][name])
+        self.t = validate.integer("t", state["t"], 0)
+
+
+class Adam(_TwoStates):
     """Adam (Kingma & Ba), with bias correction and epsilon placed exactly as in torch.optim.Adam:
 
         m = beta1 m + (1 - beta1) g;   v = beta2 v + (1 - beta2) g^2
@@ -110,42 +154,41 @@ class Adam(_Optimizer):
         self.beta2 = validate.real("beta2", beta2, 0.0, 1.0, high_open=True)
         self.epsilon = validate.real("epsilon", epsilon, 0.0)
         self.weight_decay = validate.real("weight_decay", weight_decay, 0.0)
-        self.t = 0
-        if self._packed is not None:
-            self.m, self.v = packed_zeros(self.backend, self._packed), packed_zeros(self.backend, self._packed)
-        else:
-            self.m = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
-            self.v = {name: self.backend.zeros(p.shape, p.dtype) for name, p in self.params.items()}
+        self._make_states()
 
     def step(self, grads):
         grads, scale, flats = self._checked(grads)
         self.t += 1
-        if flats is not None:
-            param, grad = flats
-            arrays = [(param, self.m.flat, self.v.flat, grad)]  # every parameter in one pass
-        else:
-            arrays = [(p, self.m[name], self.v[name], grads[name]) for name, p in self.params.items()]
-        for param, m, v, grad in arrays:
+        for param, m, v, grad in self._arrays(grads, flats):
             self.backend.adam_update(param, m, v, grad, param.dtype.type(scale), self.lr, self.beta1, self.beta2,
                                      self.epsilon, self.weight_decay, self.t)
 
-    def state_dict(self):
-        """NumPy copies of the moments and the step count: {"t": int, "m": {name: array}, "v": {name: array}}."""
-        return {"t": self.t, "m": {n: self.backend.to_host(a) for n, a in self.m.items()},
-                "v": {n: self.backend.to_host(a) for n, a in self.v.items()}}
 
-    def load_state_dict(self, state):
-        """Loads what ``state_dict`` returned (after checking every name, shape and dtype), in place."""
-        if not hasattr(state, "keys"):
-            raise TypeError(f"state must be a dict with 't', 'm' and 'v' (Adam.state_dict()), got "
-                            f"{type(state).__name__}")
-        missing = [key for key in ("t", "m", "v") if key not in state]
-        if missing:
-            raise ValueError(f"state must have the keys 't', 'm' and 'v' of Adam.state_dict(); missing "
-                             f"{', '.join(map(repr, missing))}")
-        for key in ("m", "v"):
-            validate.matching_arrays(f"Adam's {key}", state[key], getattr(self, key))
-        for key in ("m", "v"):
-            for name, a in getattr(self, key).items():
-                self.backend.load(a, state[key][name])
-        self.t = validate.integer("t", state["t"], 0)
+class RMSprop(_TwoStates):
+    """RMSprop (Hinton's lecture 6e), placed exactly as torch.optim.RMSprop (centered=False) places it:
+
+        v = alpha v + (1 - alpha) g^2;   u = g / (sqrt(v) + epsilon)
+        param -= lr * u                                  (momentum = 0, the default)
+        m = momentum m + u;   param -= lr * m            (momentum > 0)
+
+    ``weight_decay`` adds weight_decay * param to the gradient first, as torch's does. The defaults are torch's
+    (lr 0.01, alpha 0.99, epsilon 1e-8). ``v`` is torch's ``square_avg`` and ``m`` its ``momentum_buffer`` (zeros,
+    untouched, without momentum); ``state_dict`` and ``load_state_dict`` move them as Adam's. The TCN paper trained its
+    copy-memory TCN and some of its LSTMs with it (benchmarks/paper.py).
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, epsilon=1e-8, weight_decay=0.0, momentum=0.0, max_grad_norm=None,
+                 backend=None):
+        super().__init__(params, lr, max_grad_norm, backend)
+        self.alpha = validate.real("alpha", alpha, 0.0, 1.0)
+        self.epsilon = validate.real("epsilon", epsilon, 0.0)
+        self.weight_decay = validate.real("weight_decay", weight_decay, 0.0)
+        self.momentum = validate.real("momentum", momentum, 0.0, 1.0, high_open=True)
+        self._make_states()
+
+    def step(self, grads):
+        grads, scale, flats = self._checked(grads)
+        self.t += 1
+        for param, m, v, grad in self._arrays(grads, flats):
+            self.backend.rmsprop_update(param, m, v, grad, param.dtype.type(scale), self.lr, self.alpha, self.epsilon,
+                                        self.weight_decay, self.momentum)

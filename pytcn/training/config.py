@@ -82,7 +82,8 @@ def default_config(task):
                 use_batch_norm=False, kernel_initializer="he_normal", batch_size=d["batch_size"], epochs=d["epochs"],
                 lr=d["lr"], max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"],
                 val_size=d["val_size"], test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False,
-                dtype="float32", backend="cpu", model="tcn", hidden_size=None, num_layers=None, forget_bias=None)
+                dtype="float32", backend="cpu", model="tcn", hidden_size=None, num_layers=None, forget_bias=None,
+                optimizer="adam")
 
 
 def make_config(task, **fields):
@@ -168,6 +169,7 @@ CHECKS = {
     "hidden_size": lambda v: None if v is None else _integer(1, MAX_SIZE)(v),
     "num_layers": lambda v: None if v is None else _integer(1, 100)(v),
     "forget_bias": lambda v: None if v is None else _real(None)(v),
+    "optimizer": _one_of(("adam", "rmsprop")),
 }
 
 

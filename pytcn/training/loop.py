@@ -20,7 +20,7 @@ import numpy as np
 
 from ..nn.losses import warmup_mask
 from ..nn.model import TCN
-from ..nn.optim import Adam
+from ..nn.optim import Adam, RMSprop
 from ..nn.recurrent import GRU, LSTM
 from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
 from ..runtime.files import write_atomic
@@ -50,6 +50,7 @@ def load_run(path):
                               f"(got {type(meta['config']).__name__})")
     if "model" not in meta["config"]:  # written before the recurrent baselines: a TCN's
         meta["config"].update(model="tcn", hidden_size=None, num_layers=None, forget_bias=None)
+    meta["config"].setdefault("optimizer", "adam")  # written before RMSprop: Adam, the only optimizer then
     try:
         check_config(meta["config"])
     except ConfigError as e:
@@ -111,7 +112,8 @@ def build(config):
     task = make_task(config["task"], config["length"], config["seed"], config["train_size"], config["val_size"],
                      config["test_size"], config["dataset"], config["data_dir"], config["permute"])
     model = build_model(config)
-    optimizer = Adam(model.params, lr=config["lr"], max_grad_norm=config["max_grad_norm"], backend=config["backend"])
+    kind = RMSprop if config["optimizer"] == "rmsprop" else Adam  # each with torch's defaults but the learning rate
+    optimizer = kind(model.params, lr=config["lr"], max_grad_norm=config["max_grad_norm"], backend=config["backend"])
     return task, model, optimizer
 
 
