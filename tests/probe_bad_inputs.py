@@ -2156,8 +2156,150 @@ def _junk_download(folder):
 # running it all
 
 
+def recurrent_cases(f):
+    """The GRU and LSTM baselines (pytcn/nn/recurrent.py), RMSprop, and `pytcn train --model` / `--optimizer`."""
+    x = np.random.default_rng(0).standard_normal((3, 7, 2)).astype(np.float32)
+
+    def gru(**changes):
+        return pytcn.GRU(**(dict(input_channels=2, outputs=2, hidden_size=4, seed=0) | changes))
+
+    def lstm(**changes):
+        return pytcn.LSTM(**(dict(input_channels=2, outputs=2, hidden_size=4, seed=0) | changes))
+
+    def after_forward(make, dy):
+        model = make()
+        model.forward(x)
+        return model.backward(dy)
+
+    def stream_matches(make):
+        model = make()
+        state = model.stream(3)
+        steps = [model.step(x[:, t], state)[0] for t in range(x.shape[1])]
+        close(steps[-1], model.forward(x))  # an AssertionError (a defect) when the stream's last step differs
+
+    def round_trip(make):
+        model = make()
+        path = f.path("recurrent.npz")
+        model.save(path)
+        close(pytcn.load_model(path).forward(x), model.forward(x), 0)  # the same bits, or an AssertionError
+
+    cases = []
+    for name, make in (("GRU", gru), ("LSTM", lstm)):
+        s = f"{name}(...)"
+        for label, changes, expect in [
+            ("hidden_size=0", dict(hidden_size=0), arg_error("hidden_size", "0")),
+            ("hidden_size=-1", dict(hidden_size=-1), arg_error("hidden_size", "-1")),
+            ("hidden_size=2.5", dict(hidden_size=2.5), arg_error("hidden_size", "2.5")),
+            ("hidden_size='4'", dict(hidden_size="4"), arg_error("hidden_size", "'4'")),
+            ("hidden_size=True", dict(hidden_size=True), arg_error("hidden_size", "True")),
+            ("hidden_size=None", dict(hidden_size=None), arg_error("hidden_size", "None")),
+            ("hidden_size=2**63", dict(hidden_size=2**63), arg_error("hidden_size")),
+            ("num_layers=0", dict(num_layers=0), arg_error("num_layers", "0")),
+            ("num_layers=1.0", dict(num_layers=1.0), arg_error("num_layers", "1.0")),
+            ("num_layers=10**6", dict(num_layers=10**6), arg_error("num_layers")),
+            ("input_channels=0", dict(input_channels=0), arg_error("input_channels", "0")),
+            ("outputs=-1", dict(outputs=-1), arg_error("outputs", "-1")),
+            ("return_sequences='yes'", dict(return_sequences="yes"), arg_error("return_sequences", "'yes'")),
+            ("dtype=np.int32", dict(dtype=np.int32), arg_error("dtype")),
+            ("seed=-1", dict(seed=-1), arg_error("seed", "-1")),
+            ("backend='tpu'", dict(backend="tpu"), arg_error("backend", "'tpu'")),
+            ("backend='cuda'", dict(backend="cuda"), Raises((pytcn.BackendUnavailableError, ValueError), ("cuda",))),
+            ("hidden_size=np.int64(3), num_layers=np.int32(2)", dict(hidden_size=np.int64(3),
+                                                                    num_layers=np.int32(2)), ok),
+        ]:
+            cases.append(Case(s, label, lambda make=make, changes=changes: make(**changes), expect))
+        s = f"{name}.forward / backward"
+        cases += [
+            Case(s, "x of 2 dimensions", lambda make=make: make().forward(x[:, :, 0]), arg_error("x")),
+            Case(s, "x with 3 channels for 2", lambda make=make: make().forward(np.zeros((3, 7, 3))),
+                 arg_error("x", "3")),
+            Case(s, "x of strings", lambda make=make: make().forward(np.full((3, 7, 2), "a")), arg_error("x")),
+            Case(s, "x of 0 steps", lambda make=make: make().forward(np.zeros((3, 0, 2))), arg_error("x")),
+            Case(s, "x of 0 sequences", lambda make=make: make().forward(np.zeros((0, 7, 2))), arg_error("x")),
+            Case(s, "x with a NaN: NaN comes out",
+                 lambda make=make: make().forward(np.where(x == x[0, 3, 1], np.nan, x)),
+                 returns(lambda y: _require(np.isnan(y).any(), "a NaN in x vanished"))),
+            Case(s, "x float64 into a float32 model: converted", lambda make=make: make().forward(x.astype(np.float64)),
+                 returns(lambda y: _require(y.dtype == np.float32, f"output {y.dtype}"))),
+            Case(s, "x a strided view", lambda make=make: make().forward(np.repeat(x, 2, axis=1)[:, ::2]),
+                 returns(lambda y, make=make: close(y, make().forward(x)))),
+            Case(s, "lengths=[0, 7, 7]", lambda make=make: make().forward(x, lengths=[0, 7, 7]),
+                 arg_error("lengths", "0")),
+            Case(s, "lengths=[8, 7, 7]", lambda make=make: make().forward(x, lengths=[8, 7, 7]),
+                 arg_error("lengths", "8")),
+            Case(s, "lengths of 2 for 3 sequences", lambda make=make: make().forward(x, lengths=[3, 4]),
+                 arg_error("lengths")),
+            Case(s, "lengths with return_sequences", lambda make=make: make(return_sequences=True).forward(
+                x, lengths=[3, 4, 5]), arg_error("lengths", "return_sequences")),
+            Case(s, "training='no'", lambda make=make: make().forward(x, training="no"), arg_error("training")),
+            Case(s, "backward before forward", lambda make=make: make().backward(np.zeros((3, 2))),
+                 Raises((RuntimeError, ValueError), ("before forward",))),
+            Case(s, "dy of the wrong shape", lambda make=make: after_forward(make, np.zeros((3, 3))), arg_error("dy")),
+            Case(s, "dy of 3 dimensions for (N, outputs)", lambda make=make: after_forward(make, np.zeros((3, 7, 2))),
+                 arg_error("dy")),
+            Case(s, "load_state_dict with a missing name", lambda make=make: make().load_state_dict(
+                {k: v for k, v in make().state_dict().items() if k != "rnn.bias_hh_l0"}),
+                arg_error("rnn.bias_hh_l0")),
+            Case(s, "load_state_dict of another hidden size", lambda make=make: make().load_state_dict(
+                make(hidden_size=5).state_dict()), arg_error("rnn.weight_ih_l0")),
+            Case(s, "stream then step, one step at a time: the last equals forward",
+                 lambda make=make: stream_matches(make), ok),
+            Case(s, "step with x of 3 channels", lambda make=make: make().step(np.zeros((3, 3)), make().stream(3)),
+                 arg_error("x")),
+            Case(s, "step with a state of another batch", lambda make=make: make().step(x[:, 0], make().stream(2)),
+                 arg_error("x")),
+            Case(s, "step with a state that is a list", lambda make=make: make().step(x[:, 0], [1, 2]),
+                 Raises((TypeError, ValueError), ("state",))),
+            Case(s, "stream(batch_size=0)", lambda make=make: make().stream(0), arg_error("batch_size", "0")),
+            Case(s, "save, load_model: the same forward", lambda make=make: round_trip(make), ok),
+        ]
+    s = "LSTM(...)"
+    cases += [
+        Case(s, "forget_bias='x'", lambda: lstm(forget_bias="x"), arg_error("forget_bias", "'x'")),
+        Case(s, "forget_bias=NaN", lambda: lstm(forget_bias=float("nan")), arg_error("forget_bias", "nan")),
+        Case(s, "forget_bias=np.float32(1)", lambda: lstm(forget_bias=np.float32(1)), ok),
+    ]
+    s = "RMSprop(...)"
+    params = {"w": np.zeros(3)}
+    for label, kwargs, words in [("lr=-1", dict(lr=-1), ("lr", "-1")), ("alpha=1.5", dict(alpha=1.5), ("alpha",)),
+                                 ("alpha=None", dict(alpha=None), ("alpha", "None")),
+                                 ("epsilon=-1e-8", dict(epsilon=-1e-8), ("epsilon",)),
+                                 ("momentum=1", dict(momentum=1), ("momentum", "1")),
+                                 ("momentum='0.9'", dict(momentum="0.9"), ("momentum", "'0.9'")),
+                                 ("weight_decay=NaN", dict(weight_decay=float("nan")), ("weight_decay", "nan")),
+                                 ("max_grad_norm=0", dict(max_grad_norm=0), ("max_grad_norm", "0"))]:
+        cases.append(Case(s, label, lambda kwargs=kwargs: pytcn.RMSprop(params, **kwargs), arg_error(*words)))
+    cases += [
+        Case(s, "params a list", lambda: pytcn.RMSprop([np.zeros(3)]), arg_error("params")),
+        Case(s, "step with a gradient missing", lambda: pytcn.RMSprop({"w": np.zeros(3)}).step({}), arg_error("w")),
+        Case(s, "step with a gradient of another shape",
+             lambda: pytcn.RMSprop({"w": np.zeros(3)}).step({"w": np.zeros(4)}), arg_error("w")),
+        Case(s, "load_state_dict of Adam's shape but a list", lambda: pytcn.RMSprop({"w": np.zeros(3)}).load_state_dict(
+            [1]), arg_error("state")),
+    ]
+    out = f.path("recurrent_run")
+    s = "pytcn train --model / --optimizer"
+    for label, argv, words in [
+        ("--model rnn", ["--model", "rnn"], ("--model",)),
+        ("--model gru --kernel-size 3", ["--model", "gru", "--kernel-size", "3"], ("--kernel-size", "gru")),
+        ("--model gru --dropout-rate 0.1", ["--model", "gru", "--dropout-rate", "0.1"], ("--dropout-rate",)),
+        ("--model gru --forget-bias 1", ["--model", "gru", "--forget-bias", "1"], ("--forget-bias",)),
+        ("--forget-bias 1 (a TCN)", ["--forget-bias", "1"], ("--forget-bias",)),
+        ("--hidden-size 8 (a TCN)", ["--hidden-size", "8"], ("--hidden-size",)),
+        ("--model lstm --hidden-size 0", ["--model", "lstm", "--hidden-size", "0"], ("--hidden-size", "0")),
+        ("--model lstm --hidden-size x", ["--model", "lstm", "--hidden-size", "x"], ("--hidden-size",)),
+        ("--model lstm --num-layers -1", ["--model", "lstm", "--num-layers", "-1"], ("--num-layers", "-1")),
+        ("--model lstm --forget-bias nan", ["--model", "lstm", "--forget-bias", "nan"], ("--forget-bias",)),
+        ("--model gru --backend cuda", ["--model", "gru", "--backend", "cuda"], ("--backend", "cuda")),
+        ("--optimizer sgd", ["--optimizer", "sgd"], ("--optimizer",)),
+    ]:
+        cases.append(Case(s, label, lambda argv=argv: run_cli("train", "adding", *argv, "--out", out),
+                          cli_error(*words)))
+    return cases
+
+
 SURFACES = (constructor_cases, forward_cases, streaming_cases, interop_cases, kit_cases, saving_cases,
-            cli_cases)
+            cli_cases, recurrent_cases)
 
 
 def parse_args(argv):

@@ -259,12 +259,26 @@ class _Recurrent:
         N = validate.integer("batch_size", 1 if batch_size is None else batch_size, 1)
         return {key: np.zeros((self.num_layers, N, self.hidden_size), self.dtype) for key in self._state_keys()}
 
+    def _check_state(self, state):
+        """``state`` is what ``stream`` returned: a dict of (num_layers, N, H) arrays of the model's dtype."""
+        if not isinstance(state, dict) or set(state) != set(self._state_keys()):
+            got = type(state).__name__ if not isinstance(state, dict) else f"a dict with keys {sorted(state)}"
+            raise TypeError(f"state must be the dict that model.stream() returned, with keys {self._state_keys()}; "
+                            f"got {got}")
+        for key in self._state_keys():
+            a = state[key]
+            if not isinstance(a, np.ndarray) or a.ndim != 3 or a.shape[0] != self.num_layers or \
+                    a.shape[2] != self.hidden_size or a.dtype != self.dtype or a.shape[1] != state["h"].shape[1]:
+                raise ValueError(f"state[{key!r}] must be a ({self.num_layers}, N, {self.hidden_size}) array of "
+                                 f"{self.dtype} (model.stream()), got {getattr(a, 'shape', type(a).__name__)}")
+
     def _state_keys(self):
         return ("h",) if self.cell == "gru" else ("h", "c")
 
     def step(self, x, state):
         """x: (N, input_channels), the next step's inputs, or a chunk (N, T, input_channels) -> (y, state): what
         ``forward`` of the whole sequence so far gives at those steps, and the state, advanced in place."""
+        self._check_state(state)
         x = np.asarray(x)
         chunk = x.ndim == 3
         N = state["h"].shape[1]
