@@ -9,7 +9,10 @@ and sequential and permuted sequential Fashion-MNIST (MNIST itself cannot be fet
 Every run is exactly a `pytcn train ...` command (RUNS; printed in the results), run in this process through the
 same code as the CLI, with its output folder under runs/paper/. A run stopped (Ctrl-C, a killed process, the end of
 a session) continues exactly where its last checkpoint left it when this is run again, on the same number of
-threads (--threads, 2 by default, written into the results). When it finishes, its summary (test loss and metric,
+threads (--threads, written into the results). One thread by default, and two processes side by side to use both
+cores (each given half of RUNS): Numba's two threads wait for each other by spinning, and with any other process
+busy on this 2-core machine an epoch of the adding problem took 20 minutes where 2 were expected. When a run
+finishes, its summary (test loss and metric,
 wall time) goes into runs/paper/NAME/summary.json, which ``report`` reads. A measurement, not a test.
 
 The settings, and where each comes from (Bai, Kolter & Koltun 2018, arXiv:1803.01271, "the paper"; locuslab/TCN at
@@ -214,7 +217,7 @@ def report():
                          f"{summary['train_seconds'] / 60:.0f} min | {summary['threads']} | {summary['cpu']} | "
                          f"`{summary['command']}` |")
         else:
-            lines.append(f"| {name} | | | | {done}/{planned} | | | | `{command(name, 2)}` |")
+            lines.append(f"| {name} | | | | {done}/{planned} | | | | `{command(name, 1)}` |")
     lines += ["", *notes]
     with open(RESULTS + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -250,7 +253,7 @@ def main(argv=None):
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train runs (all by default), resuming any with a checkpoint")
     r.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(RUNS)}")
-    r.add_argument("--threads", type=int, default=2, help="Numba threads (default: %(default)s)")
+    r.add_argument("--threads", type=int, default=1, help="Numba threads (default: %(default)s; see above)")
     sub.add_parser("status", help="how far each run is")
     sub.add_parser("report", help="write paper_results.md and the figures")
     args = p.parse_args(argv)
