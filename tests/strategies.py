@@ -306,3 +306,69 @@ def dropout_problems(draw, dtype=dtypes, lengths=lengths):
     x = np.ascontiguousarray((np.sign(x) * (0.5 + np.abs(x))).astype(dtype))  # |x| >= 0.5
     rate = draw(st.one_of(st.sampled_from([0.1, 0.3, 0.5, 0.75]), st.floats(0.0, 0.9)))
     return DropoutProblem(x=x, dy=normal(rng, shape, dtype), rate=rate, seed=draw(seeds))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The recurrent layers (kernels/gru.py, kernels/lstm.py)
+
+
+@dataclass(frozen=True)
+class RecurrentProblem:
+    """One GRU or LSTM layer, batch first: x (N, T, C_in); W_ih (G, C_in), W_hh (G, H), b_ih, b_hh (G,), with G = 3H
+    for a GRU (gates r, z, n) and 4H for an LSTM (i, f, g, o); h0 (N, H), and c0 (N, H) for an LSTM (None for a
+    GRU); dh (N, T, H), the upstream gradient of every step's state; chunks, the fast kernels' split of the batch (0:
+    one chunk per Numba thread)."""
+
+    cell: str
+    x: np.ndarray
+    W_ih: np.ndarray
+    W_hh: np.ndarray
+    b_ih: np.ndarray
+    b_hh: np.ndarray
+    h0: np.ndarray
+    c0: object
+    dh: np.ndarray
+    chunks: int
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+    @property
+    def N(self):
+        return self.x.shape[0]
+
+    @property
+    def T(self):
+        return self.x.shape[1]
+
+    @property
+    def H(self):
+        return self.h0.shape[1]
+
+
+#: the batch of a recurrent problem: the fast kernels advance four sequences at a time, so N from 1 to 13 gives
+#: fewer than four, one full group, several groups, and a last group of 1, 2 or 3 rows after full ones
+recurrent_batch_sizes = st.integers(1, 13)
+#: chunks of the fast kernels: 0 (one per thread), one, two, three (the sum over chunks past its second term), and
+#: more than there are groups (the kernel then makes one chunk per group)
+recurrent_chunks = st.one_of(st.sampled_from([0, 1, 2, 3]), st.integers(4, 16))
+
+
+@st.composite
+def recurrent_problems(draw, cell, dtype=dtypes, N=recurrent_batch_sizes, chunks=recurrent_chunks):
+    """A GRU or LSTM layer's kernels' arguments (``cell``: "gru" or "lstm"). T from 1 to 6, C_in 1 to 4, H 1 to 9
+    (H up to 9: a gate's block of rows is then longer than the four rows the fast kernels advance together). The
+    weights and biases are 0.5 * standard normal, the initial state uniform in (-1, 1) as a tanh leaves it, so that
+    the gates' pre-activations are of order one: neither saturated (where every derivative is 0) nor all near 0."""
+    dtype = draw(dtype)
+    N, T, C_in, H = draw(N), draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(1, 9))
+    G = (3 if cell == "gru" else 4) * H
+    rng = np.random.default_rng(draw(seeds))
+    half = dtype.type(0.5)
+    return RecurrentProblem(
+        cell=cell, x=normal(rng, (N, T, C_in), dtype), W_ih=normal(rng, (G, C_in), dtype) * half,
+        W_hh=normal(rng, (G, H), dtype) * half, b_ih=normal(rng, (G,), dtype) * half,
+        b_hh=normal(rng, (G,), dtype) * half, h0=rng.uniform(-1, 1, (N, H)).astype(dtype),
+        c0=normal(rng, (N, H), dtype) if cell == "lstm" else None, dh=normal(rng, (N, T, H), dtype),
+        chunks=draw(chunks))

@@ -30,6 +30,7 @@ from ..runtime.memory import afresh, empty, zeros
 from ..runtime.passes import Passes
 from .architecture import MAX_SIZE
 from .layers import Layer, Linear, _gradient_array
+from .streaming import _sample_indices
 
 __all__ = ["GRU", "LSTM"]
 
@@ -66,17 +67,25 @@ class RecurrentLayer(Layer):
         x = self.backend.input("x", x, 3, self.dtype, shape=(None, None, self.input_size))
         N, T, _ = x.shape
         H, p = self.hidden_size, self.params
-        h0 = zeros(self.backend, (N, H), self.dtype) if h0 is None else h0
+        h0 = zeros(self.backend, (N, H), self.dtype) if h0 is None else self._start("h0", h0, N)
         h = empty(self.backend, (N, T, H), self.dtype)
         # a GRU's r, z, n and W_hn h + b_hn; an LSTM's i, f, g, o
         gates = empty(self.backend, (N, T, 4 * H), self.dtype)
         if self.cell == "gru":
             self.kernels["forward"](h, gates, x, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], h0)
             return h, (x, h, None, gates, h0, None)
-        c0 = zeros(self.backend, (N, H), self.dtype) if c0 is None else c0
+        c0 = zeros(self.backend, (N, H), self.dtype) if c0 is None else self._start("c0", c0, N)
         c = empty(self.backend, (N, T, H), self.dtype)
         self.kernels["forward"](h, c, gates, x, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], h0, c0)
         return h, (x, h, c, gates, h0, c0)
+
+    def _start(self, name, a, N):
+        """A state (or cell) before the first step, checked: (N, H) of the layer's dtype, never converted (a float32
+        state for a float64 layer is refused, not widened behind the caller's back)."""
+        if isinstance(a, np.ndarray) and a.dtype != self.dtype and a.dtype in validate.FLOAT_DTYPES:
+            raise TypeError(f"{name} is {a.dtype}; the layer is {self.dtype}: convert it with {name}.astype(np."
+                            f"{self.dtype})")
+        return self.backend.input(name, a, 2, self.dtype, shape=(N, self.hidden_size))
 
     @staticmethod
     def last_cell(cache):
@@ -108,7 +117,10 @@ class _Recurrent:
     cell = None  # "gru" or "lstm"
 
     def __init__(self, *, input_channels, outputs=1, hidden_size=64, num_layers=1, return_sequences=False,
-                 dtype=np.float32, seed=None, backend="cpu"):
+                 dtype=np.float32, seed=None, backend="cpu", architecture=None):
+        if architecture is not None and architecture != self.cell:  # config's own key: cls(**model.config) works
+            raise ValueError(f"architecture must be {self.cell!r} for {type(self).__name__} (or left out), got "
+                             f"{architecture!r}")
         self.input_channels = validate.integer("input_channels", input_channels, 1, MAX_SIZE)
         self.outputs = validate.integer("outputs", outputs, 1, MAX_SIZE)
         self.hidden_size = validate.integer("hidden_size", hidden_size, 1, MAX_SIZE)
@@ -280,6 +292,9 @@ class _Recurrent:
         ``forward`` of the whole sequence so far gives at those steps, and the state, advanced in place."""
         self._check_state(state)
         x = np.asarray(x)
+        if x.ndim not in (2, 3):
+            raise ValueError(f"x must be one step (N, {self.input_channels}) or a chunk (N, T, "
+                             f"{self.input_channels}), got shape {x.shape}")
         chunk = x.ndim == 3
         N = state["h"].shape[1]
         x = validate.float_array("x", x if chunk else x[:, None] if x.ndim == 2 else x, 3, self.dtype,
@@ -297,7 +312,8 @@ class _Recurrent:
 
     def reset_stream(self, state, samples=None):
         """Starts the sequences ``samples`` of ``state`` (all by default) afresh, in place."""
-        index = slice(None) if samples is None else samples
+        self._check_state(state)
+        index = slice(None) if samples is None else _sample_indices(samples, state["h"].shape[1])
         for key in self._state_keys():
             state[key][:, index] = 0
         return state

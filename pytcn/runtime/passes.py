@@ -107,7 +107,7 @@ class Passes:
         with self.lock:
             ws = self.workspace()
             if ws.last_pass is None:
-                raise RuntimeError("TCN.backward called before forward (in this thread): there is no pass to go back "
+                raise RuntimeError("backward called before forward (in this thread): there is no pass to go back "
                                    "through")
             caches, y_shape = ws.last_pass
             dy = self.checked("dy", dy, len(y_shape), y_shape)
