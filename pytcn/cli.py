@@ -152,7 +152,8 @@ def _train_parser(sub, task):
     if not SHAPES[task][2]:  # a head that reads one row per sequence (copy-memory's reads every step)
         option(m, "pooling", "what the head reads of each sequence: last (its last step) or mean (the mean of the "
                              "features over its steps)", choices=["last", "mean"])
-    option(m, "kernel_initializer", "he_normal, he_uniform, glorot_normal, glorot_uniform or normal", metavar="NAME")
+    option(m, "kernel_initializer", "he_normal, he_uniform, glorot_normal, glorot_uniform, normal or torch_default",
+           metavar="NAME")
     t = p.add_argument_group("training")
     if task == "copy-memory":
         flag(t, "mask_warmup", "leave the first R-1 steps (R the receptive field) out of the loss")

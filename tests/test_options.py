@@ -490,3 +490,15 @@ def test_batch_norm_buffers_are_in_the_state_dict_under_pytorch_s_names_and_load
     for name, value in state.items():
         np.testing.assert_array_equal(again.state_dict()[name], value, err_msg=name)
     assert not set(model.buffers) & set(model.params), "a buffer is never a parameter (no optimizer updates it)"
+
+
+@pytest.mark.parametrize("shape, fan_in", [((24, 24, 8), 192), ((10, 130), 130)])
+def test_torch_default_initializer_is_uniform_in_one_over_root_fan_in(shape, fan_in):
+    # torch.nn.Conv1d's and Linear's reset_parameters: kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), +...)
+    from pytcn.nn.initializers import initialize
+
+    w = initialize("torch_default", shape, np.random.default_rng(0), np.float64)
+    bound = 1 / np.sqrt(fan_in)
+    assert np.all(np.abs(w) <= bound) and w.min() < -0.95 * bound and w.max() > 0.95 * bound
+    # a uniform's standard deviation is its bound / sqrt(3)
+    assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound / np.sqrt(3)

@@ -9,6 +9,10 @@ fan_in and fan_out of a convolution weight (C_out, C_in, K) are C_in * K and C_o
 - ``glorot_normal``: truncated normal with std sqrt(2 / (fan_in + fan_out)), rescaled as above.
 - ``glorot_uniform``: uniform in +-sqrt(6 / (fan_in + fan_out)).
 - ``normal``: normal with std 0.01, what locuslab/TCN's TemporalBlock.init_weights draws.
+- ``torch_default``: uniform in +-1/sqrt(fan_in), what torch.nn.Conv1d and torch.nn.Linear draw when they are made
+  (kaiming_uniform_ with a = sqrt(5); keras's VarianceScaling(1/3, "fan_in", "uniform")). With weight normalisation,
+  locuslab/TCN's convolutions keep this draw: its init_weights sets the weight that weight_norm recomputes from g and
+  v at the next forward, so its normal(0, 0.01) never reaches them (its author says as much in locuslab/TCN#1).
 """
 import numpy as np
 
@@ -17,7 +21,7 @@ from ..runtime import validate
 # std of a standard normal truncated to [-2, 2]; keras divides by it so the truncated draw has the wanted std
 _TRUNCATED_STD = 0.87962566103423978
 
-INITIALIZERS = ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "normal")
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "normal", "torch_default")
 
 
 def _fans(shape):
@@ -47,6 +51,9 @@ def initialize(name, shape, rng, dtype):
         w = _truncated_normal(rng, shape, np.sqrt(2.0 / (fan_in + fan_out)))
     elif name == "glorot_uniform":
         limit = np.sqrt(6.0 / (fan_in + fan_out))
+        w = rng.uniform(-limit, limit, shape)
+    elif name == "torch_default":
+        limit = 1.0 / np.sqrt(fan_in)
         w = rng.uniform(-limit, limit, shape)
     else:
         w = 0.01 * rng.standard_normal(shape)
