@@ -11,10 +11,14 @@ depend on the values) and each batch size N, two ways to get the output at a new
 - recompute: ``model.forward(window)`` on the last R input steps (R the receptive field), reading the last output:
   the same output, at R times the work.
 
-Both are timed over --steps consecutive output steps (after --warmup, which also compiles) and reported as output
+- onnxruntime (when installed; --no-onnx leaves it out): the streaming graph of ``pytcn.export.to_onnx(model,
+  streaming=True)`` run one step at a time in an onnxruntime session (CPU, as many intra-op threads as Numba's), each
+  convolution's history fed back from the previous step's outputs, as a deployed stream runs it.
+
+All are timed over --steps consecutive output steps (after --warmup, which also compiles) and reported as output
 steps per second (one output step = the N sequences' outputs at one time step) and as the median time of one, with
 the FLOPs of one (2 x multiply-adds of every convolution, downsample and the head; recompute counts its whole window).
-The two outputs are checked to agree before timing. Times depend on the machine: compare them as ratios, measured back
+The outputs are checked to agree before timing. Times depend on the machine: compare them as ratios, measured back
 to back on one machine. The results of a run are appended to --json as one line per (task, batch).
 """
 import argparse
@@ -50,7 +54,37 @@ def time_calls(fn, count):
     return times
 
 
-def measure(task, batch, steps, warmup, recompute_steps):
+def onnx_stream(model, x, R, t0, steps, warmup):
+    """The onnxruntime session of model's streaming graph: its output after x[:, :R + 1] (to check), then the times
+    of ``steps`` single steps from t0 on (after ``warmup``), each feeding the previous step's histories back."""
+    import onnxruntime
+
+    import pytcn.export
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = numba.get_num_threads()
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(pytcn.export.to_onnx(model, streaming=True).SerializeToString(), options,
+                                           providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()][1:]  # the histories after the step, "<input>.next"
+    zeros = pytcn.export.stream_inputs(model, x.shape[0])
+    y, *after = session.run(None, {"x": x[:, :R + 1], **zeros})
+    first = y[:, -1]
+    state = {name[:-len(".next")]: h for name, h in zip(names, after)}  # past step R, as a live stream is
+    for k in range(R + 1, t0 + warmup):
+        _, *after = session.run(None, {"x": x[:, k:k + 1], **state})
+        state = {name[:-len(".next")]: h for name, h in zip(names, after)}
+    counter = iter(range(t0 + warmup, t0 + warmup + steps))
+
+    def one_step():
+        nonlocal state
+        _, *after = session.run(None, {"x": x[:, (t := next(counter)):t + 1], **state})
+        state = {name[:-len(".next")]: h for name, h in zip(names, after)}
+
+    return first, time_calls(one_step, steps)
+
+
+def measure(task, batch, steps, warmup, recompute_steps, with_onnx):
     model = build_model(make_config(task, seed=0))
     R = model.receptive_field
     rng = np.random.default_rng(0)
@@ -78,8 +112,16 @@ def measure(task, batch, steps, warmup, recompute_steps):
     counter = iter(range(recompute_steps))
     recompute_times = time_calls(lambda: model.forward(x[:, (t := next(counter)):t + R]), recompute_steps)
 
+    onnx_s = None
+    if with_onnx:
+        first, onnx_times = onnx_stream(model, x, R, R, steps, warmup)
+        np.testing.assert_allclose(first, streamed[:, -1], rtol=1e-4, atol=1e-4)
+        onnx_s = statistics.median(onnx_times)
+
     stream_s, recompute_s = statistics.median(stream_times), statistics.median(recompute_times)
     return dict(task=task, batch=batch, receptive_field=R, layers=2 * len(model.blocks),
+                onnx_steps_per_s=None if onnx_s is None else 1 / onnx_s,
+                onnx_ms=None if onnx_s is None else 1e3 * onnx_s,
                 stream_steps_per_s=1 / stream_s, recompute_steps_per_s=1 / recompute_s,
                 stream_ms=1e3 * stream_s, recompute_ms=1e3 * recompute_s, speedup=recompute_s / stream_s,
                 stream_flops=stream_flops(model, batch), recompute_flops=window_flops(model, batch, R),
@@ -95,18 +137,29 @@ def main(argv=None):
     parser.add_argument("--recompute-steps", type=int, default=20, help="recomputed steps timed (default: 20)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (default: 20)")
     parser.add_argument("--json", help="append the results to this file, one JSON line per (task, batch)")
+    parser.add_argument("--no-onnx", action="store_true", help="leave onnxruntime out even if it is installed")
     args = parser.parse_args(argv)
+    import importlib.util
+
+    with_onnx = not args.no_onnx and importlib.util.find_spec("onnxruntime") is not None
+    if with_onnx:
+        import onnxruntime
+
+        print(f"# onnxruntime {onnxruntime.__version__}, {numba.get_num_threads()} intra-op threads")
+    else:
+        print("# onnxruntime " + ("left out (--no-onnx)" if args.no_onnx else "not installed: its column is empty"))
     unknown = [t for t in args.tasks if t not in TASKS]
     if unknown:
         parser.error(f"unknown task {unknown[0]!r}: choose from {', '.join(TASKS)}")
-    print("| task | N | R | layers | stream steps/s | recompute steps/s | speedup | stream FLOPs/step | "
-          "recompute FLOPs/step |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| task | N | R | layers | stream steps/s | recompute steps/s | speedup | onnxruntime stream steps/s | "
+          "stream FLOPs/step | recompute FLOPs/step |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for task in args.tasks or TASKS:
         for batch in args.batch:
-            r = measure(task, batch, args.steps, args.warmup, args.recompute_steps)
+            r = measure(task, batch, args.steps, args.warmup, args.recompute_steps, with_onnx)
+            onnx = "" if r["onnx_steps_per_s"] is None else f"{r['onnx_steps_per_s']:.0f}"
             print(f"| {task} | {batch} | {r['receptive_field']} | {r['layers']} | {r['stream_steps_per_s']:.0f} | "
-                  f"{r['recompute_steps_per_s']:.1f} | {r['speedup']:.0f}x | {r['stream_flops']:.3g} | "
+                  f"{r['recompute_steps_per_s']:.1f} | {r['speedup']:.0f}x | {onnx} | {r['stream_flops']:.3g} | "
                   f"{r['recompute_flops']:.3g} |", flush=True)
             if args.json:
                 with open(args.json, "a") as f:

@@ -3,7 +3,7 @@
 Hand-written forward and backward passes for causal dilated convolution, the residual block, the TCN stack, its head,
 its losses and Adam, on Numba CPU kernels (``kernels/``) that are tested against plain NumPy twins.
 """
-from . import interop
+from . import export, interop
 from .nn import initializers, layers, losses, optim, streaming
 from .nn.block import ResidualBlock
 from .nn.gradcheck import GradcheckResult, gradcheck
@@ -52,5 +52,6 @@ def load_model(path, backend=None):
 __all__ = ["TCN", "GRU", "LSTM", "ResidualBlock", "CausalConv1D", "Conv1D", "ReLU", "SpatialDropout1D", "Dropout",
            "LayerNorm", "BatchNorm1d", "Linear", "Adam", "RMSprop", "SGD", "mse", "cross_entropy", "receptive_field",
            "gradcheck", "GradcheckResult", "initializers", "layers", "losses", "optim", "streaming", "interop",
-           "to_numpy", "get_backend", "cuda_backend", "BackendUnavailableError", "load_model", "CheckpointError"]
+           "export", "to_numpy", "get_backend", "cuda_backend", "BackendUnavailableError", "load_model",
+           "CheckpointError"]
 # the estimators (_ESTIMATORS) are left out of __all__: `from pytcn import *` must not need scikit-learn

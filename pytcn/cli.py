@@ -229,6 +229,14 @@ def build_parser():
     draw.add_argument("--nb-stacks", type=int, default=1, help="(default: %(default)s)")
     draw.add_argument("--padding", choices=["causal", "same"], default="causal", help="(default: %(default)s)")
     draw.add_argument("--out", default="dilations.png", help=".png or .svg (default: %(default)s)")
+    export = sub.add_parser("export", help="write a trained model as an ONNX graph, for onnxruntime and other "
+                            "runtimes", allow_abbrev=False)
+    export.add_argument("source", help="a pytcn train run (its folder or checkpoint), a model.save file, or a pytcn "
+                        "fit or forecast run (its folder or model.npz)")
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="(default: %(default)s, the only one)")
+    export.add_argument("--streaming", action="store_true", help="the graph of model.step: a chunk of steps and "
+                        "each convolution's history in, the outputs and the histories after the chunk out")
+    export.add_argument("--out", required=True, help="the .onnx file to write")
     _own_data_parsers(sub)
     _sweep_parser(sub)
     dl = sub.add_parser("download", help="download MNIST or Fashion-MNIST (sha256-checked, resumable)",
@@ -852,6 +860,57 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_export(args):
+    import pytcn
+
+    out_file("--out", args.out, suffixes=(".onnx",))
+    try:
+        from .export import graph
+
+        graph.onnx_modules()
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    from .export import to_onnx
+
+    source = args.source
+    if os.path.isdir(source) and not any(os.path.isfile(os.path.join(source, name)) for name in
+                                         ("model.npz", "checkpoint.npz")):
+        raise UsageError(f"{source}: is a folder without a model (no model.npz of pytcn fit, no checkpoint.npz of "
+                         f"pytcn train)")
+    model = pytcn.load_model(_model_file(source) if _is_fit_run(source) else source, backend="cpu")
+    try:
+        proto = to_onnx(model, streaming=args.streaming)
+    except (TypeError, ValueError) as e:  # a model the format cannot take (a GRU, a stream of a pooled model)
+        raise UsageError(f"{source}: {_first_line(e)}") from None
+    from .runtime.files import write_atomic
+
+    try:
+        write_atomic(args.out, lambda f: f.write(proto.SerializeToString()))  # protobuf's own encoding
+    except OSError as e:
+        raise UsageError(f"--out {args.out}: cannot be written ({e.strerror or e})") from None
+    inputs = ", ".join(f"{i.name} {_shape(i)}" for i in proto.graph.input)
+    outputs = ", ".join(f"{o.name} {_shape(o)}" for o in proto.graph.output)
+    print(f"{type(model).__name__}{' (streaming step)' if args.streaming else ''} written to {args.out} (ONNX opset "
+          f"{proto.opset_import[0].version}, {os.path.getsize(args.out):,} bytes): inputs {inputs}; outputs {outputs}")
+    return 0
+
+
+def _is_fit_run(path):
+    """A folder of pytcn fit or pytcn forecast (its checkpoint's meta has a "fit" record), whose model is its
+    model.npz; a folder of pytcn train has none."""
+    from .runtime.archive import load_checkpoint
+
+    checkpoint = os.path.join(path, "checkpoint.npz")
+    if not os.path.isdir(path) or os.path.isfile(os.path.join(path, "model.npz")):
+        return os.path.isdir(path)
+    return os.path.isfile(checkpoint) and "fit" in load_checkpoint(checkpoint)[0]
+
+
+def _shape(value):
+    dims = value.type.tensor_type.shape.dim
+    return "(" + ", ".join(d.dim_param or str(d.dim_value) for d in dims) + ")"
+
+
 def cmd_draw(args):
     from .nn.model import receptive_field
     from .plot import dilation_diagram
@@ -907,7 +966,7 @@ def cmd_download(args):
 
 COMMANDS = {"fit": cmd_fit, "predict": cmd_predict, "forecast": cmd_forecast,
             "train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "stream": cmd_stream, "draw": cmd_draw,
-            "download": cmd_download, "sweep": cmd_sweep}
+            "download": cmd_download, "sweep": cmd_sweep, "export": cmd_export}
 
 
 def user_errors():

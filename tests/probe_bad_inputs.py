@@ -2156,6 +2156,81 @@ def _junk_download(folder):
 # running it all
 
 
+def export_cases(f):
+    """pytcn.export (to_onnx, stream_inputs) and `pytcn export`."""
+    import pytcn.export as export
+
+    model = tcn()
+    x = np.random.default_rng(0).standard_normal((2, 9, model.input_channels)).astype(np.float32)
+
+    def onnx_equals_forward(m, streaming=False):
+        from onnx.reference import ReferenceEvaluator
+
+        proto = export.to_onnx(m, streaming=streaming)
+        ev = ReferenceEvaluator(proto)
+        if not streaming:
+            close(ev.run(None, {"x": x})[0], m.forward(x))
+            return
+        histories = export.stream_inputs(m, 2)
+        y = []
+        for t in range(x.shape[1]):
+            y_t, *after = ev.run(None, {"x": x[:, t:t + 1], **histories})
+            histories = dict(zip(histories, after))
+            y.append(y_t)
+        close(np.concatenate(y, axis=1), m.step(x, m.stream(2))[0])
+
+    s = "pytcn.export.to_onnx"
+    cases = [
+        Case(s, "a GRU", lambda: export.to_onnx(pytcn.GRU(input_channels=2, outputs=1, hidden_size=3)),
+             arg_error("model", "GRU")),
+        Case(s, "a state_dict", lambda: export.to_onnx(model.state_dict()), arg_error("model", "dict")),
+        Case(s, "None", lambda: export.to_onnx(None), arg_error("model", "NoneType")),
+        Case(s, "streaming='yes'", lambda: export.to_onnx(model, streaming="yes"), arg_error("streaming", "'yes'")),
+        Case(s, "streaming with padding='same'", lambda: export.to_onnx(tcn(padding="same"), streaming=True),
+             arg_error("padding", "same")),
+        Case(s, "streaming with pooling='mean'", lambda: export.to_onnx(tcn(pooling="mean"), streaming=True),
+             arg_error("pooling", "mean")),
+        Case(s, "path a folder", lambda: export.to_onnx(model, f.path("")), Raises((ValueError, OSError), ())),
+        Case(s, "path 3", lambda: export.to_onnx(model, 3), arg_error("path", "3")),
+        Case(s, "path in a missing folder", lambda: export.to_onnx(model, f.path("no/such/folder/m.onnx")),
+             Raises((OSError, ValueError), ("no/such/folder",))),
+        Case(s, "the graph equals forward (onnx.reference)", lambda: onnx_equals_forward(model), ok),
+        Case(s, "the streaming graph equals step (onnx.reference)", lambda: onnx_equals_forward(model, True), ok),
+        Case(s, "float64 model: equals forward", lambda: onnx_equals_forward(tcn(dtype=np.float64)), ok),
+    ]
+    s = "pytcn.export.stream_inputs"
+    cases += [
+        Case(s, "no batch_size and no state", lambda: export.stream_inputs(model), arg_error("batch_size")),
+        Case(s, "batch_size=0", lambda: export.stream_inputs(model, 0), arg_error("batch_size", "0")),
+        Case(s, "batch_size=2.5", lambda: export.stream_inputs(model, 2.5), arg_error("batch_size", "2.5")),
+        Case(s, "state a list", lambda: export.stream_inputs(model, state=[1]), arg_error("state")),
+        Case(s, "state of another batch", lambda: export.stream_inputs(model, 3, state=model.stream(2)),
+             arg_error("batch_size", "3")),
+        Case(s, "a model with padding='same'", lambda: export.stream_inputs(tcn(padding="same"), 2),
+             arg_error("padding")),
+    ]
+    saved = f.path("export_model.npz")
+    model.save(saved)
+    empty = f.path("export_empty_folder")
+    os.makedirs(empty, exist_ok=True)
+    s = "pytcn export"
+    for label, argv, words in [
+        ("--format tflite", [saved, "--format", "tflite", "--out", f.path("m.onnx")], ("--format",)),
+        ("--out m.txt", [saved, "--out", f.path("m.txt")], ("--out", ".onnx")),
+        ("--out a folder", [saved, "--out", f.path("")], ("--out",)),
+        ("no --out", [saved], ("--out",)),
+        ("a missing file", [f.path("missing.npz"), "--out", f.path("m.onnx")], ("missing.npz",)),
+        ("a folder without a model", [empty, "--out", f.path("m.onnx")], ("without a model",)),
+        ("a file that is not a checkpoint", [f.path("m.txt.src"), "--out", f.path("m.onnx")], ("not",)),
+    ]:
+        cases.append(Case(s, label, lambda argv=argv: run_cli("export", *argv), cli_error(*words)))
+    with open(f.path("m.txt.src"), "w") as out:
+        out.write("not an archive")
+    cases.append(Case(s, "a saved model: written", lambda: run_cli("export", saved, "--out", f.path("ok.onnx")),
+                      cli_ok()))
+    return cases
+
+
 def recurrent_cases(f):
     """The GRU and LSTM baselines (pytcn/nn/recurrent.py), RMSprop, and `pytcn train --model` / `--optimizer`."""
     x = np.random.default_rng(0).standard_normal((3, 7, 2)).astype(np.float32)
@@ -2299,7 +2374,7 @@ def recurrent_cases(f):
 
 
 SURFACES = (constructor_cases, forward_cases, streaming_cases, interop_cases, kit_cases, saving_cases,
-            cli_cases, recurrent_cases)
+            cli_cases, recurrent_cases, export_cases)
 
 
 def parse_args(argv):

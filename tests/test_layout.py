@@ -8,7 +8,8 @@ lower layer (STYLE.md, convention 15).
     3  pytcn/training/    configuration, task data, the loop            (+ tasks/)
     4  pytcn/study/       experiments, sweep, figures
        pytcn/estimators/  scikit-learn's TCNClassifier and TCNRegressor (+ scikit-learn)
-    5  pytcn/plot.py, pytcn/interop.py, pytcn/testing.py: each imports layers 0-4, never one another
+    5  pytcn/plot.py, pytcn/interop.py, pytcn/testing.py, pytcn/export/ (ONNX graphs of models and estimators):
+       each imports layers 0-4, never one another
     6  pytcn/__init__.py  the public face: re-exports from any layer below, never the CLI
     7  pytcn/cli.py, pytcn/__main__.py: anything
 
@@ -47,6 +48,7 @@ UNITS = [
     ("pytcn/plot.py", 5, (), ("pytcn.plot",)),
     ("pytcn/interop.py", 5, (), ("pytcn.interop",)),
     ("pytcn/testing.py", 5, (), ("pytcn.testing",)),
+    ("pytcn/export/", 5, ("pytcn.export",), ()),
     ("pytcn/__init__.py", 6, (), ("pytcn",)),
     ("the command line", 7, (), ("pytcn.cli", "pytcn.__main__")),
 ]
