@@ -261,11 +261,56 @@ def report():
                          f"`{summary['command']}` |")
         else:
             lines.append(f"| {name} | | | | {done}/{planned} | | | | `{command(name, 1)}` |")
-    lines += ["", *notes, FINDINGS]
+    lines += ["", *_differences(), *notes, FINDINGS]
     with open(RESULTS + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(RESULTS + ".tmp", RESULTS)
     print(f"wrote {RESULTS}")
+
+
+def _differences():
+    """The section that compares each finished run with the paper's number, from its own learning curve (what the
+    epochs show, not a guess): where its best validation epoch was, how far the last epochs' validation numbers
+    spread, and whether they were still improving at the end; and, per task with all three runs finished, whether
+    the paper's ordering holds."""
+    lines = ["## Where ours differ from the paper's, from the learning curves", "",
+             "Per finished run: the test number beside the paper's; the validation number at its last epoch, its best "
+             "and the epoch of the best; the range over the last five epochs (the spread that stopping one epoch "
+             "earlier or later would give); and the change over the last two epochs (negative for a loss, positive "
+             "for an accuracy: still improving). Computed by `report` from each run's metrics.jsonl.", "",
+             "| run | paper | ours (test) | validation: last | best (epoch) | last 5 epochs' range | last two epochs |",
+             "|---|---|---|---|---|---|---|"]
+    orderings = []
+    for task, (_label, paper, _what, lower) in PAPER.items():
+        finished = {}
+        for name, (t, model, _) in RUNS.items():
+            if t != task:
+                continue
+            summary, _done, _planned = _state(name)
+            if not summary:
+                continue
+            finished[model] = _number(task, summary)
+            history = [json.loads(line) for line in open(os.path.join(OUT_ROOT, name, "metrics.jsonl"))]
+            key = "val_loss" if lower else "val_metric"
+            values = [h[key] * (1 if lower else 100) for h in history]
+            best = min(values) if lower else max(values)
+            best_epoch = history[values.index(best)]["epoch"]
+            tail = values[-5:]
+            change = values[-1] - values[-3] if len(values) >= 3 else float("nan")
+            lines.append(f"| {name} | {_fmt(paper[model])} | {_fmt(finished[model])} | {_fmt(values[-1])} | "
+                         f"{_fmt(best)} ({best_epoch}) | {_fmt(min(tail))} to {_fmt(max(tail))} | "
+                         f"{change:+.2e} |")
+        if len(finished) == 3:
+            order = sorted(finished, key=lambda m: finished[m], reverse=not lower)
+            paper_order = sorted(paper, key=lambda m: paper[m], reverse=not lower)
+            sign = " < " if lower else " > "
+            ours_text, paper_text = (sign.join(m.upper() for m in o) for o in (order, paper_order))
+            orderings.append(f"- {PAPER[task][0]}: ours {ours_text}, the paper's {paper_text}: "
+                             f"{'the same' if order == paper_order else 'different'} (best first).")
+    lines.append("")
+    if orderings:
+        lines += ["The paper's ordering, where all three runs of a task are finished:", "", *orderings, ""]
+    return lines
 
 
 def _figure(task, label, ours):
