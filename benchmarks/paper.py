@@ -219,7 +219,7 @@ def _fmt(x):
 
 def report():
     """paper_results.md and one figure of learning curves per task, from the runs finished so far."""
-    rows, notes = [], []
+    rows, notes, figures = [], [], []
     for task, (label, paper, _what, _lower) in PAPER.items():
         ours = {}
         for name, (t, model, _) in RUNS.items():
@@ -232,7 +232,8 @@ def report():
             state = "" if summary else f" ({done}/{planned} epochs so far)" if done else " (not run yet)"
             cells.append(f"{_fmt(paper[model])} / {_fmt(value)}{state}")
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
-        _figure(task, label, ours)
+        if _figure(task, label, ours):
+            figures.append(f"![{label}: validation loss per epoch of the TCN, GRU and LSTM](figures/paper_{task}.png)")
     lines = [
         "# The TCN paper's Table 1 on two cores",
         "",
@@ -261,7 +262,9 @@ def report():
                          f"`{summary['command']}` |")
         else:
             lines.append(f"| {name} | | | | {done}/{planned} | | | | `{command(name, 1)}` |")
-    lines += ["", *_differences(), *notes, FINDINGS]
+    lines += ["", *_differences(), "## Learning curves", "",
+              "The validation loss after each epoch, the three models of a task in one figure (the runs so far).", "",
+              *[f"{figure}\n" for figure in figures], *notes, FINDINGS]
     with open(RESULTS + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(RESULTS + ".tmp", RESULTS)
@@ -314,7 +317,7 @@ def _differences():
 
 
 def _figure(task, label, ours):
-    """figures/paper_<task>.png: the validation loss per epoch of the three models."""
+    """figures/paper_<task>.png: the validation loss per epoch of the three models; False if no run has begun."""
     from matplotlib.figure import Figure
 
     curves = {}
@@ -323,7 +326,7 @@ def _figure(task, label, ours):
         if os.path.exists(path):
             curves[model] = [json.loads(line) for line in open(path)]
     if not curves:
-        return
+        return False
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for model, history in curves.items():
@@ -334,6 +337,7 @@ def _figure(task, label, ours):
     fig.tight_layout()
     os.makedirs(FIGURES, exist_ok=True)
     fig.savefig(os.path.join(FIGURES, f"paper_{task}.png"), dpi=100)
+    return True
 
 
 def main(argv=None):
