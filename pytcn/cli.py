@@ -861,9 +861,12 @@ def cmd_predict(args):
 
 
 def cmd_export(args):
+    import warnings
+
     import pytcn
 
-    out_file("--out", args.out, suffixes=(".onnx",))
+    if os.path.splitext(args.out)[1].lower() != ".onnx":  # before anything is read (its folder is made later)
+        raise UsageError(f"--out must end in .onnx, got {args.out!r}")
     try:
         from .export import graph
 
@@ -877,9 +880,15 @@ def cmd_export(args):
                                          ("model.npz", "checkpoint.npz")):
         raise UsageError(f"{source}: is a folder without a model (no model.npz of pytcn fit, no checkpoint.npz of "
                          f"pytcn train)")
+    if _is_fit_checkpoint(source):
+        raise UsageError(f"{source}: is the checkpoint of a pytcn fit or forecast run, which resumes the fit; export "
+                         f"the run's folder or its model.npz (the fitted estimator)")
     model = pytcn.load_model(_model_file(source) if _is_fit_run(source) else source, backend="cpu")
+    out_file("--out", args.out, suffixes=(".onnx",))  # the source is a model: now its folder is made
     try:
-        proto = to_onnx(model, streaming=args.streaming)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            proto = to_onnx(model, streaming=args.streaming)
     except (TypeError, ValueError) as e:  # a model the format cannot take (a GRU, a stream of a pooled model)
         raise UsageError(f"{source}: {_first_line(e)}") from None
     from .runtime.files import write_atomic
@@ -892,7 +901,21 @@ def cmd_export(args):
     outputs = ", ".join(f"{o.name} {_shape(o)}" for o in proto.graph.output)
     print(f"{type(model).__name__}{' (streaming step)' if args.streaming else ''} written to {args.out} (ONNX opset "
           f"{proto.opset_import[0].version}, {os.path.getsize(args.out):,} bytes): inputs {inputs}; outputs {outputs}")
+    for warning in caught:  # the float64 note: onnxruntime cannot run it
+        print(f"note: {warning.message}")
     return 0
+
+
+def _is_fit_checkpoint(path):
+    """A checkpoint.npz file of pytcn fit or pytcn forecast (its meta has a "fit" record)."""
+    from .runtime.archive import CheckpointError, load_checkpoint
+
+    if not os.path.isfile(path):
+        return False
+    try:
+        return "fit" in load_checkpoint(path)[0]
+    except CheckpointError:
+        return False  # not a pytcn file: load_model below says so
 
 
 def _is_fit_run(path):

@@ -16,7 +16,7 @@ import pytest
 
 import pytcn
 import pytcn.export as export
-from tests.helpers import randomize
+from tests.helpers import one_numba_thread, randomize, readme_block  # noqa: F401 (one_numba_thread: autouse)
 
 onnx = pytest.importorskip("onnx", reason="the onnx package is not installed (pip install 'pytcn[onnx]')")
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
@@ -33,6 +33,10 @@ OPTIONS = {
     "layer_norm": dict(use_layer_norm=True),
     "batch_norm": dict(use_batch_norm=True),
     "padding_same": dict(padding="same"),
+    "padding_same_odd_spans": dict(padding="same", kernel_size=4, dilations=[1, 3]),
+    "padding_same_mean": dict(padding="same", pooling="mean"),
+    "dropout_elementwise": dict(dropout_rate=0.3, dropout_type="elementwise"),
+    "dropout_spatial": dict(dropout_rate=0.3),
     "sequence_head": dict(return_sequences=True),
     "mean_pooling": dict(pooling="mean"),
     "two_stacks": dict(nb_stacks=2),
@@ -41,6 +45,19 @@ OPTIONS = {
     "together": dict(nb_stacks=2, use_weight_norm=True, return_sequences=True, use_skip_connections=False,
                      nb_filters=[3, 5, 4]),
 }
+
+
+#: TCN's arguments that change no graph (the seed, the initial weights, the backend) or that a grid entry above sets
+NOT_IN_GRID = {"input_channels", "outputs", "seed", "kernel_initializer", "backend", "dtype", "activation"}
+
+
+def test_every_architecture_argument_is_in_the_grid():
+    """A new argument of TCN must get a row in OPTIONS (or a reason in NOT_IN_GRID)."""
+    import inspect
+
+    arguments = set(inspect.signature(pytcn.TCN).parameters)
+    covered = {key for options in OPTIONS.values() for key in options} | NOT_IN_GRID
+    assert arguments - covered == set(), f"TCN arguments no export test varies: {sorted(arguments - covered)}"
 
 
 def make_model(dtype=np.float32, seed=1, **options):
@@ -69,10 +86,14 @@ def session(proto):
 
 
 def assert_equal_within(actual, expected, what, tol=TOL):
+    """max |actual - expected| <= tol * max(1, max |expected|): the issue's 1e-5 for float32, relative to the outputs'
+    scale (tests/helpers.assert_close's float32 tolerance, 2e-4, is looser than the export is asked to be)."""
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     scale = max(1.0, float(np.abs(expected).max()))
-    worst = float(np.abs(actual.astype(np.float64) - expected).max())
-    assert worst <= tol * scale, f"{what}: differs by {worst:.3g} (allowed {tol} x {scale:.3g})"
+    error = np.abs(actual.astype(np.float64) - expected)
+    worst = np.unravel_index(int(np.argmax(error)), error.shape)
+    assert error[worst] <= tol * scale, (f"{what}: differs by {error[worst]:.3g} at {tuple(map(int, worst))} "
+                                         f"({actual[worst]!r} != {expected[worst]!r}; allowed {tol} x {scale:.3g})")
 
 
 def run_stream(run, model, x, chunk, histories):
@@ -145,11 +166,16 @@ def test_a_stream_begun_in_pytcn_goes_on_in_onnxruntime():
 @pytest.mark.parametrize("name", ["plain", "together", "layer_norm", "batch_norm", "padding_same", "mean_pooling"])
 def test_graph_equals_forward_in_onnx_reference_evaluator(name, dtype):
     """onnx's own evaluator (NumPy): the same numbers as pytcn without onnxruntime, float64 included (1e-10)."""
+    import warnings
+
     from onnx.reference import ReferenceEvaluator
 
     model = make_model(dtype=dtype, **OPTIONS[name])
     x = np.random.default_rng(6).standard_normal((2, 9, 3)).astype(dtype)
-    (y,) = ReferenceEvaluator(export.to_onnx(model)).run(None, {"x": x})
+    with warnings.catch_warnings():  # float64: the warning that onnxruntime cannot run it (tested on its own)
+        warnings.simplefilter("ignore" if dtype == np.float64 else "error")
+        proto = export.to_onnx(model)
+    (y,) = ReferenceEvaluator(proto).run(None, {"x": x})
     assert y.dtype == dtype
     assert_equal_within(y, model.forward(x), name, tol=TOL if dtype == np.float32 else 1e-10)
 
@@ -201,6 +227,8 @@ def test_graph_is_the_one_a_user_would_write():
     # time axis), then Gemm
     gather = next(n for n in proto.graph.node if n.name == "head.step")
     assert gather.op_type == "Gather" and attribute(gather, "axis") == 2
+    index = next(t for t in proto.graph.initializer if t.name == gather.input[1])
+    assert onnx.numpy_helper.to_array(index) == -1
     assert ops(proto)[-2:] == ["Gemm", "Identity"]
     # batch and time dynamic, channels fixed
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
@@ -224,18 +252,27 @@ def test_streaming_graph_has_a_history_per_convolution():
                       "tcn.network.1.conv1": ["N", 5, 4], "tcn.network.1.conv2": ["N", 5, 4]}
     assert [o.name for o in proto.graph.output] == ["y"] + [f"{name}.next" for name in list(inputs)[1:]]
     assert all(attribute(n, "pads") == [0, 0] for n in proto.graph.node if n.op_type == "Conv")
+    convs = [n.name for n in proto.graph.node if n.op_type == "Conv" and not n.name.endswith("downsample")]
+    assert convs == list(inputs)[1:]  # the state_dict's names
     assert export.to_onnx(make_model(kernel_size=1), streaming=True).graph.input[0].name == "x"
     assert len(export.to_onnx(make_model(kernel_size=1), streaming=True).graph.input) == 1  # K = 1: no history
 
 
-def test_to_onnx_writes_the_file_atomically(tmp_path):
-    model = make_model()
+def test_to_onnx_writes_the_file_atomically(tmp_path, monkeypatch):
+    """A write that fails before its rename (a full disk, say) leaves the old file whole and no temporary file."""
+    import pytcn.runtime.files as files
+
     path = tmp_path / "model.onnx"
-    proto = export.to_onnx(model, path)
+    proto = export.to_onnx(make_model(), path)
     assert onnx.load(str(path)) == proto
     before = path.read_bytes()
-    with pytest.raises(TypeError):
-        export.to_onnx(pytcn.GRU(input_channels=2, outputs=1, hidden_size=3), path)
+
+    def no_rename(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", no_rename)
+    with pytest.raises(OSError, match=f"{path}: cannot be written"):
+        export.to_onnx(make_model(use_batch_norm=True), path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["model.onnx"]
 
 
@@ -264,21 +301,54 @@ def test_what_cannot_be_exported_is_refused_by_name():
 def test_an_unwritable_path_is_an_oserror_naming_it(tmp_path):
     folder = tmp_path / "folder"
     folder.mkdir()
-    with pytest.raises((IsADirectoryError, ValueError), match="folder"):
+    with pytest.raises(IsADirectoryError, match=f"{folder}"):
         export.to_onnx(make_model(), folder)
+    missing = tmp_path / "no" / "model.onnx"
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'no'}"):
+        export.to_onnx(make_model(), missing)
+    if os.geteuid() != 0:  # root writes anywhere
+        folder.chmod(0o500)
+        with pytest.raises(PermissionError, match=f"{folder / 'model.onnx'}: cannot be written"):
+            export.to_onnx(make_model(), folder / "model.onnx")
+
+
+def test_a_float64_model_exports_with_a_warning_that_onnxruntime_cannot_run_it():
+    with pytest.warns(UserWarning, match="no float64 Conv"):
+        proto = export.to_onnx(make_model(dtype=np.float64))
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+
+
+@needs_ort
+def test_readme_example_runs_and_gives_forward_and_step():
+    import tempfile
+
+    model = make_model(input_channels=2, outputs=1)
+    namespace = {"np": np, "pytcn": pytcn, "model": model}
+    with tempfile.TemporaryDirectory() as folder:
+        cwd = os.getcwd()
+        os.chdir(folder)
+        try:
+            exec(compile(readme_block("tests/test_export.py"), "README.md", "exec"), namespace)
+        finally:
+            os.chdir(cwd)
+    x = namespace["x"]
+    assert_equal_within(namespace["y"], model.forward(x), "the README's graph")
+    assert_equal_within(namespace["y_t"][:, 0], model.forward(x), "the README's stream at its last step")
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # The estimators
 
 
-sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install 'pytcn[sklearn]')")
+needs_sklearn = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,
+                                   reason="scikit-learn is not installed (pip install 'pytcn[sklearn]')")
 
 
 def cases(rng, n=24, C=2, T=12):
     return rng.standard_normal((n, C, T)) * 3 + 5  # an offset and a scale the normalisation removes
 
 
+@needs_sklearn
 @needs_ort
 @pytest.mark.parametrize("normalize", ["channel", "series", None])
 @pytest.mark.parametrize("labels", ["str", "int"])
@@ -296,6 +366,7 @@ def test_classifier_graph_equals_predict_and_predict_proba(labels, normalize):
     assert_equal_within(proba, est.predict_proba(X_new), "probabilities")
 
 
+@needs_sklearn
 @needs_ort
 @pytest.mark.parametrize("targets", [1, 2])
 def test_regressor_graph_equals_predict(targets):
@@ -309,26 +380,68 @@ def test_regressor_graph_equals_predict(targets):
     assert_equal_within(prediction, est.predict(X), "prediction")
 
 
-@needs_ort
-@pytest.mark.parametrize("normalize", ["window", "last", "global"])
-@pytest.mark.parametrize("channels", [1, 2])
-def test_forecaster_graph_equals_predict(channels, normalize):
+def forecaster_case(channels, normalize, horizon, seed=10):
+    """A fitted TCNForecaster, its series y (200, channels) and exog (200, 1) or None."""
     from pytcn.estimators import TCNForecaster
 
-    rng = np.random.default_rng(10)
+    rng = np.random.default_rng(seed)
     t = np.arange(200)
     y = np.stack([np.sin(t / 7) * 4 + 10, np.cos(t / 5)], axis=1)[:, :channels] + rng.normal(0, 0.1, (200, channels))
     exog = rng.standard_normal((200, 1)) if channels == 2 else None
-    y_fit = y[:, 0] if channels == 1 else y
-    est = TCNForecaster(window=20, horizon=3, normalize=normalize, nb_filters=4, max_epochs=2,
-                        random_state=0).fit(y_fit, exog=exog)
-    feeds = {"y": y[None, -20:]}
+    est = TCNForecaster(window=20, horizon=horizon, normalize=normalize, nb_filters=4, max_epochs=2,
+                        random_state=0).fit(y[:, 0] if channels == 1 else y, exog=exog)
+    return est, y, exog
+
+
+def forecaster_feeds(y, exog, ends):
+    """The graph's inputs for the windows ending at each of ``ends`` (exclusive), stacked."""
+    feeds = {"y": np.stack([y[end - 20:end] for end in ends])}
     if exog is not None:
-        feeds["exog"] = exog[None, -20:]
-    (forecast,) = session(export.to_onnx(est)).run(None, feeds)
-    assert_equal_within(forecast[0], est.predict(), f"forecast ({normalize})")
+        feeds["exog"] = np.stack([exog[end - 20:end] for end in ends])
+    return feeds
 
 
+@needs_sklearn
+@needs_ort
+@pytest.mark.parametrize("horizon", [1, 3])
+@pytest.mark.parametrize("normalize", ["window", "last", "global"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_forecaster_graph_equals_predict_for_several_windows(channels, normalize, horizon):
+    est, y, exog = forecaster_case(channels, normalize, horizon)
+    ends = [200, 150, 73]  # the fitted series' end, and windows inside it
+    (forecast,) = session(export.to_onnx(est)).run(None, forecaster_feeds(y, exog, ends))
+    for k, end in enumerate(ends):
+        past = y[:end, 0] if channels == 1 else y[:end]
+        expected = est.predict(past, exog=None if exog is None else exog[:end])
+        assert_equal_within(forecast[k], expected, f"forecast after step {end} ({normalize}, horizon {horizon})")
+
+
+@needs_sklearn
+def test_estimator_graphs_equal_predict_in_onnx_reference_evaluator():
+    """Without onnxruntime: a classifier with bool labels, a regressor of y (n, 1) with normalize='series' on 2-D X,
+    and a forecaster with exog, through onnx's own evaluator."""
+    from onnx.reference import ReferenceEvaluator
+
+    from pytcn.estimators import TCNClassifier, TCNRegressor
+
+    rng = np.random.default_rng(14)
+    X = cases(rng)
+    est = TCNClassifier(nb_filters=4, max_epochs=2, random_state=0).fit(X, rng.integers(0, 2, len(X)) == 1)
+    label, proba = ReferenceEvaluator(export.to_onnx(est)).run(["label", "probabilities"], {"X": X})
+    assert label.dtype == bool and np.array_equal(label, est.predict(X))
+    assert_equal_within(proba, est.predict_proba(X), "probabilities (onnx.reference)")
+    X2 = X[:, 0, :]  # 2-D: (n_cases, n_timepoints), a univariate collection
+    est = TCNRegressor(nb_filters=4, max_epochs=2, normalize="series", random_state=0).fit(X2, rng.standard_normal(
+        (len(X2), 1)))
+    (prediction,) = ReferenceEvaluator(export.to_onnx(est)).run(None, {"X": X2[:, None, :]})
+    assert prediction.shape == (len(X2), 1)
+    assert_equal_within(prediction, est.predict(X2), "prediction (onnx.reference)")
+    est, y, exog = forecaster_case(2, "window", 2)
+    (forecast,) = ReferenceEvaluator(export.to_onnx(est)).run(None, forecaster_feeds(y, exog, [200]))
+    assert_equal_within(forecast[0], est.predict(), "forecast (onnx.reference)")
+
+
+@needs_sklearn
 def test_estimators_refuse_streaming_and_an_unfitted_one_is_not_exported():
     from sklearn.exceptions import NotFittedError
 
@@ -380,6 +493,7 @@ def test_cli_exports_a_training_run_and_its_streaming_step(tmp_path, capsys):
     assert_equal_within(y, model.step(x, model.stream(2))[0], "pytcn export --streaming")
 
 
+@needs_sklearn
 @needs_ort
 def test_cli_exports_a_fitted_estimator(tmp_path, capsys):
     from pytcn.estimators import TCNRegressor

@@ -18,6 +18,9 @@ too); importing this module does not.
     estimators.py   TCNClassifier, TCNRegressor and TCNForecaster around them
 """
 import json
+import warnings
+
+import numpy as np
 
 from ..runtime import validate
 from ..runtime.files import write_atomic
@@ -36,7 +39,10 @@ def to_onnx(model, path=None, *, streaming=False):
     (N, T, outputs), what ``model.forward(x)`` returns (N and T dynamic). ``streaming=True`` (a TCN only): the
     graph of ``model.step``, inputs ``x`` (N, T_chunk, input_channels) and each convolution's history (see
     ``stream_inputs``), outputs ``y`` (N, T_chunk, outputs) and the histories after the chunk, named as the inputs
-    with ``.next`` added. An estimator's graph: see pytcn/export/estimators.py."""
+    with ``.next`` added. An estimator's graph: see pytcn/export/estimators.py.
+
+    The graph has the model's dtype. A float64 one passes onnx.checker and runs in onnx.reference, but onnxruntime's
+    CPU provider has no float64 Conv: a warning says so (nothing is cast behind the user's back)."""
     from ..nn.model import TCN
 
     streaming = validate.boolean("streaming", streaming)
@@ -49,9 +55,8 @@ def to_onnx(model, path=None, *, streaming=False):
         proto = _tcn_graph(model, streaming, {"pytcn.model": json.dumps(model.config)})
     elif kind in ("TCNClassifier", "TCNRegressor", "TCNForecaster") and _is_estimator(model):
         if streaming:
-            raise ValueError(f"streaming=True exports a TCN's step; a {kind} reads whole series (its model pools "
-                             f"over every step, or reads windows), so it has no streaming graph: export its TCN "
-                             f"(model_ or regressor_.model_) instead, if its pooling is 'last'")
+            raise ValueError(f"streaming=True exports a TCN's step; a {kind}'s TCN averages its features over every "
+                             f"step (pooling='mean'), which cannot stream: export it without streaming")
         metadata = {"pytcn.estimator": kind}
         if kind == "TCNClassifier":
             metadata["pytcn.classes"] = json.dumps([c.item() if hasattr(c, "item") else c for c in model.classes_])
@@ -59,8 +64,16 @@ def to_onnx(model, path=None, *, streaming=False):
     else:
         _tcn.check_exportable(model, streaming)  # the TypeError that names what was given
     onnx.checker.check_model(proto, full_check=True)
+    tcn = model if isinstance(model, TCN) else model.regressor_.model_ if kind == "TCNForecaster" else model.model_
+    if tcn.dtype == np.float64:
+        warnings.warn("the graph is float64, as the model is: onnx.checker and onnx.reference take it, but "
+                      "onnxruntime's CPU provider has no float64 Conv (a model built with dtype='float32' runs there)",
+                      stacklevel=2)
     if path is not None:
-        write_atomic(path, lambda f: f.write(proto.SerializeToString()))  # protobuf's encoding, as onnx.save_model
+        try:  # protobuf's encoding, as onnx.save_model writes it
+            write_atomic(path, lambda f: f.write(proto.SerializeToString()))
+        except OSError as e:  # named by the path asked for, not by the temporary file beside it
+            raise type(e)(e.errno, f"{path}: cannot be written ({e.strerror or e})") from None
     return proto
 
 
@@ -72,7 +85,8 @@ def stream_inputs(model, batch_size=None, state=None):
 
 
 def _is_estimator(est):
-    """A fitted estimator of pytcn.estimators (scikit-learn is imported only when one is given)."""
+    """Whether ``est`` is one of pytcn.estimators' classes (scikit-learn is imported only when its class name is
+    one of theirs); one that is not fitted raises scikit-learn's NotFittedError."""
     from sklearn.utils.validation import check_is_fitted
 
     from ..estimators import ESTIMATORS

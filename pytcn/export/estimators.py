@@ -4,7 +4,8 @@
     TCNRegressor    X (N, C, T) float64 -> prediction (N,) or (N, n_targets) float64
     TCNForecaster   y (N, window, C) float64 [, exog (N, window, k)] -> forecast (N, horizon) or (N, horizon, C)
 
-X is aeon's layout (n_cases, n_channels, n_timepoints), float64 as predict reads it: the normalisation is computed
+X is aeon's layout (n_cases, n_channels, n_timepoints) (an estimator fitted on 2-D X, (n_cases, n_timepoints),
+takes X[:, None, :]), float64 as predict reads it: the normalisation is computed
 in float64, as pytcn does, and only its result is cast to the model's dtype (a float32 input would lose the digits
 that a channel's mean shifts away). The graph takes cases of one length (T is a dynamic axis); a collection of
 unequal lengths needs pytcn, whose forward reads each case's own steps (``lengths``).

@@ -29,15 +29,18 @@ class Graph:
         _, self.helper, self.numpy_helper, self.TensorProto = onnx_modules()
         self.name = name
         self.nodes, self.initializers, self.inputs, self.outputs = [], [], [], []
-        self._names = set()
+        # ONNX keeps the names of values (inputs, outputs, initializers, what nodes make) apart from those of nodes:
+        # a Conv node is "tcn.network.0.conv1" beside the streaming graph's history input of that name
+        self._names = {"value": set(), "node": set()}
 
-    def _unique(self, name):
-        """``name``, or name_1, name_2, ... if it is taken."""
+    def _unique(self, name, kind="value"):
+        """``name``, or name_1, name_2, ... if a value (or a node) of that name exists already."""
+        taken = self._names[kind]
         candidate, k = name, 0
-        while candidate in self._names:
+        while candidate in taken:
             k += 1
             candidate = f"{name}_{k}"
-        self._names.add(candidate)
+        taken.add(candidate)
         return candidate
 
     def elem_type(self, dtype):
@@ -73,8 +76,8 @@ class Graph:
 
     def node(self, op, inputs, name=None, output=None, **attributes):
         """One operator; returns the name of its (single) output."""
-        name = self._unique(name or op)
-        output = output or self._unique(f"{name}_out")
+        name = self._unique(name or op, "node")
+        output = self._unique(output) if output else self._unique(f"{name}_out")
         self.nodes.append(self.helper.make_node(op, list(inputs), [output], name=name, **attributes))
         return output
 

@@ -148,14 +148,14 @@ def stream_inputs(model, batch_size=None, state=None):
     ``batch_size`` sequences, or the histories of ``state``, a stream state of ``model.stream`` (pytcn's ring
     buffers: the input of step s in slot s % L; the steps before the first are zeros there as here)."""
     from ..nn.streaming import check_state, history_shapes
+    from ..runtime import validate
 
     check_exportable(model, streaming=True)
+    if batch_size is not None:
+        batch_size = validate.integer("batch_size", batch_size, 1)
     if state is None:
         if batch_size is None:
             raise TypeError("stream_inputs needs batch_size (the number of sequences) or a state of model.stream")
-        from ..runtime import validate
-
-        batch_size = validate.integer("batch_size", batch_size, 1)
         return {name: np.zeros((N, C, L), model.dtype) for name, (N, L, C) in
                 history_shapes(model, batch_size).items()}
     N = check_state(model, state)
