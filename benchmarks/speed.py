@@ -1,7 +1,9 @@
-"""Time pytcn's training step and inference pass on the standard TCN configurations, beside PyTorch's when installed.
+"""Time pytcn's training step and inference pass on the standard TCN configurations and the recurrent baselines
+(GRU, LSTM), beside PyTorch's when installed.
 
     python benchmarks/speed.py                       # every configuration, 3 rounds
     python benchmarks/speed.py blog wide --rounds 5  # some of them
+    python benchmarks/speed.py recurrent             # the GRU and LSTM baselines only (or: tcn, the TCNs only)
     python benchmarks/speed.py --cold                # also time compilation with an empty Numba cache
     python benchmarks/speed.py --baseline ../before  # also another checkout of pytcn (a commit before a change)
 
@@ -13,11 +15,14 @@ result of a configuration is the median over rounds; the ratio is PyTorch's medi
 a third worker runs the pytcn of another checkout (``git worktree add ../before COMMIT``) in the same alternation,
 so that a change is measured against the commit before it side by side, with the ratios of both to PyTorch.
 
-GFLOP/s count 2 x multiply-adds of the convolutions and the head; a training step counts 3 x the forward (the
-backward as twice the forward). The peak is threads x the nominal clock x FP32 FLOPs per cycle of the core
-(FLOPS_PER_CYCLE, e.g. 64 on AMD Zen 5), a nominal figure that boost clocks exceed: --peak-gflops overrides it.
-PyTorch gets the same architecture (locuslab/TCN's, no skip connections), the same weights through state_dict, and
-torch.set_num_threads equal to pytcn's Numba thread count. PyTorch is never required: without it, pytcn alone.
+GFLOP/s count 2 x multiply-adds of the convolutions and the head (of a recurrent network: of its input and
+recurrent projections, 2 x G x (C_in + H) per row and time step, G = 3H or 4H, and of the head); a training step
+counts 3 x the forward (the backward as twice the forward). The peak is threads x the nominal clock x FP32 FLOPs per
+cycle of the core (FLOPS_PER_CYCLE, e.g. 64 on AMD Zen 5), a nominal figure that boost clocks exceed: --peak-gflops
+overrides it. PyTorch gets the same architecture (locuslab/TCN's, no skip connections; for the recurrent
+configurations torch.nn.GRU or torch.nn.LSTM with batch_first=True and an nn.Linear head, as pytcn.GRU and
+pytcn.LSTM are), the same weights through state_dict, and torch.set_num_threads equal to pytcn's Numba thread count.
+PyTorch is never required: without it, pytcn alone, and the header line says PyTorch was not found.
 "RSS MiB" is the worker's peak resident memory; "faults" the minor page faults per pytcn training step (memory
 handed back to the OS and touched anew), which a step that reuses its buffers does not take.
 """
@@ -43,10 +48,38 @@ CONFIGS = {
     "copy_memory": (1, 1020, 32, 10, 8, [2 ** i for i in range(8)], "every", 10),
     "wide": (1, 1024, 16, 128, 3, [2 ** i for i in range(9)], "last", 10),
 }
+# The recurrent baselines (pytcn.GRU, pytcn.LSTM), one layer, at the sizes of the TCN paper's (Bai et al. 2018) on
+# three of the tasks above: name: (cell, input channels, T, batch, hidden units H, head, classes)
+RECURRENT_CONFIGS = {
+    "seq_mnist_lstm": ("lstm", 1, 784, 64, 130, "last", 10),
+    "seq_mnist_gru": ("gru", 1, 784, 64, 150, "last", 10),
+    "adding_lstm": ("lstm", 2, 600, 32, 130, "last", 1),
+    "adding_gru": ("gru", 2, 600, 32, 150, "last", 1),
+    "copy_memory_lstm": ("lstm", 1, 1020, 32, 50, "every", 10),
+    "copy_memory_gru": ("gru", 1, 1020, 32, 70, "every", 10),
+}
+ALL_CONFIGS = list(CONFIGS) + list(RECURRENT_CONFIGS)
+# names that select several configurations on the command line
+GROUPS = {"tcn": list(CONFIGS), "recurrent": list(RECURRENT_CONFIGS)}
+
+
+def task(name):
+    """(input channels, T, batch, head, classes) of configuration ``name``, a TCN's or a recurrent network's."""
+    if name in RECURRENT_CONFIGS:
+        _, c_in, T, N, _, head, classes = RECURRENT_CONFIGS[name]
+    else:
+        c_in, T, N, _, _, _, head, classes = CONFIGS[name]
+    return c_in, T, N, head, classes
 
 
 def forward_flops(name):
-    """2 x multiply-adds of every convolution (and downsample) and of the head, for one forward pass."""
+    """2 x multiply-adds of every convolution (and downsample) and of the head, for one forward pass; of a recurrent
+    network, of its projections at every step (x_t @ W_ih.T and h_prev @ W_hh.T) and of the head."""
+    if name in RECURRENT_CONFIGS:
+        cell, c_in, T, N, H, head, classes = RECURRENT_CONFIGS[name]
+        G = (3 if cell == "gru" else 4) * H
+        rows = N * T if head == "every" else N
+        return 2 * N * T * G * (c_in + H) + 2 * rows * H * classes
     c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
     total, c = 0, c_in
     for _ in dilations:
@@ -59,7 +92,7 @@ def forward_flops(name):
 
 
 def data(name, dtype=np.float32):
-    c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
+    c_in, T, N, head, classes = task(name)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, T, c_in)).astype(dtype)
     if classes == 1:
@@ -72,6 +105,13 @@ def data(name, dtype=np.float32):
 def pytcn_model(name, backend="cpu"):
     import pytcn
 
+    if name in RECURRENT_CONFIGS:
+        from pytcn.nn.recurrent import GRU, LSTM
+
+        cell, c_in, T, N, H, head, classes = RECURRENT_CONFIGS[name]
+        model = GRU if cell == "gru" else LSTM
+        return model(input_channels=c_in, outputs=classes, hidden_size=H, return_sequences=(head == "every"), seed=0,
+                     backend=backend)
     c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
     return pytcn.TCN(input_channels=c_in, outputs=classes, nb_filters=F, kernel_size=K, dilations=dilations,
                      use_skip_connections=False, return_sequences=(head == "every"), seed=0, backend=backend)
@@ -82,7 +122,7 @@ def forward_backward(model, name):
     import pytcn
 
     x, y = data(name)
-    loss_fn = pytcn.mse if CONFIGS[name][7] == 1 else pytcn.cross_entropy
+    loss_fn = pytcn.mse if task(name)[4] == 1 else pytcn.cross_entropy
 
     def run():
         _, dpred = loss_fn(model.forward(x, training=True), y, model.backend)
@@ -134,17 +174,12 @@ def worker_pytcn(name, steps, warmup):
                 threads=numba.get_num_threads())
 
 
-def worker_torch(name, steps, warmup, threads, device="cpu", tf32=None):
-    """PyTorch's training step and inference pass on ``device`` ('cpu' or 'cuda'). ``tf32``: None leaves PyTorch's
-    defaults; False is strict float32 (cuDNN's convolutions and the matmuls without TF32), True allows TF32."""
+def torch_tcn(name):
+    """PyTorch's module of TCN configuration ``name``: locuslab/TCN's architecture without skip connections, whose
+    state_dict names are pytcn.TCN's."""
     import torch
     import torch.nn.functional as F_
 
-    torch.set_num_threads(threads)
-    if tf32 is not None:
-        torch.backends.cudnn.allow_tf32 = tf32
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)  # a GPU step ends when its kernels end
     c_in, T, N, F, K, dilations, head, classes = CONFIGS[name]
 
     class Block(torch.nn.Module):
@@ -171,6 +206,44 @@ def worker_torch(name, steps, warmup, threads, device="cpu", tf32=None):
         def forward(self, x):  # x: (N, T, C), as pytcn's
             h = self.tcn.network(x.transpose(1, 2))
             return self.linear(h.transpose(1, 2)) if head == "every" else self.linear(h[:, :, -1])
+
+    return Net
+
+
+def torch_recurrent_net(name):
+    """PyTorch's module of recurrent configuration ``name``: torch.nn.GRU or torch.nn.LSTM (batch first) and a
+    linear head reading the last step or every step, whose state_dict names are pytcn.GRU's and pytcn.LSTM's."""
+    import torch
+
+    cell, c_in, T, N, H, head, classes = RECURRENT_CONFIGS[name]
+    rnn = torch.nn.GRU if cell == "gru" else torch.nn.LSTM
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn(c_in, H, batch_first=True)
+            self.linear = torch.nn.Linear(H, classes)
+
+        def forward(self, x):  # x: (N, T, C), as pytcn's
+            h, _ = self.rnn(x)  # N, T, H: the state after every step
+            return self.linear(h) if head == "every" else self.linear(h[:, -1])
+
+    return Net
+
+
+def worker_torch(name, steps, warmup, threads, device="cpu", tf32=None):
+    """PyTorch's training step and inference pass on ``device`` ('cpu' or 'cuda'). ``tf32``: None leaves PyTorch's
+    defaults; False is strict float32 (cuDNN's convolutions and the matmuls without TF32), True allows TF32."""
+    import torch
+    import torch.nn.functional as F_
+
+    torch.set_num_threads(threads)
+    if tf32 is not None:
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)  # a GPU step ends when its kernels end
+    classes = task(name)[4]
+    Net = torch_recurrent_net(name) if name in RECURRENT_CONFIGS else torch_tcn(name)
 
     t0 = time.perf_counter()
     net = Net()
@@ -262,7 +335,8 @@ def estimated_peak_gflops(threads):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("configs", nargs="*", help=f"of {', '.join(CONFIGS)} (default: all)")
+    parser.add_argument("configs", nargs="*", help=f"of {', '.join(ALL_CONFIGS)} (default: all), or a group: "
+                        f"{', '.join(f'{g} ({len(names)})' for g, names in GROUPS.items())}")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per worker (median)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="alternating pytcn/PyTorch workers per configuration")
@@ -274,9 +348,11 @@ def main(argv=None):
     parser.add_argument("--baseline", help="another checkout of pytcn to time in the same alternation")
     parser.add_argument("--worker", choices=["pytcn", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    unknown = [c for c in args.configs if c not in CONFIGS]
+    unknown = [c for c in args.configs if c not in ALL_CONFIGS and c not in GROUPS]
     if unknown:
-        parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
+        parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(ALL_CONFIGS)}, or a group "
+                     f"({', '.join(GROUPS)})")
+    args.configs = [c for name in args.configs for c in GROUPS.get(name, [name])]
 
     if args.worker:
         os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
@@ -290,6 +366,8 @@ def main(argv=None):
         return 0
 
     with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
+    torch_note = ("with PyTorch" if with_torch else "without PyTorch (--no-torch): pytcn alone" if args.no_torch
+                  else "PyTorch not installed: pytcn alone")
     peak = args.peak_gflops or estimated_peak_gflops(args.threads)
     cpu, mhz, _ = cpu_info()
     import llvmlite.binding as llvm
@@ -298,7 +376,7 @@ def main(argv=None):
     print(f"# {cpu} ({llvm.get_host_cpu_name()}) at {mhz} MHz nominal, {os.cpu_count()} CPUs, {args.threads} "
           f"threads; numba {numba.__version__}, numpy {np.__version__}; FP32 peak "
           f"{'%.0f' % peak if peak else '?'} GFLOP/s{'' if args.peak_gflops else ' (nominal)'}; "
-          f"{'with PyTorch' if with_torch else 'PyTorch not installed'}")
+          f"{torch_note}")
     print(f"# command: python benchmarks/speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     head = (f"{'config':16s} {'train ms':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'Adam ms':>8s} {'infer ms':>9s} "
             f"{'GFLOP/s':>8s} {'RSS MiB':>8s} {'faults':>7s} {'first s':>8s}")
@@ -315,7 +393,7 @@ def main(argv=None):
         base_env = dict(env, PYTHONPATH=os.path.abspath(args.baseline))  # its pytcn before the installed one
         print(f"# baseline: {os.path.abspath(args.baseline)} at {_commit(args.baseline)}; this checkout at "
               f"{_commit(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))}")
-    for name in args.configs or list(CONFIGS):
+    for name in args.configs or ALL_CONFIGS:
         ours, theirs, base = [], [], []
         for _ in range(args.rounds):
             ours.append(run_worker("pytcn", name, args, env))

@@ -28,16 +28,17 @@ Each op comes three times, with the same signature and the same result:
 
 - ``*_numpy``: the reference: one time step per loop iteration, the whole batch at once with matrix products.
 - ``*_naive``: Numba loops over one sequence at a time, scalar by scalar: the readable form of the fast kernel.
-- ``*_numba``: the CPU kernel that runs: four sequences advanced together (kernels/rowblocks.py), the batch split
-  into chunks run in parallel, one per thread; each chunk adds its weight gradients into its own buffers, which are
-  summed once at the end (so no two threads ever add into the same element).
+- ``*_numba``: the CPU kernel that runs: four sequences advanced together (kernels/rowblocks.py: the products, and
+  the gates' sigmoid and tanh written out so that the loops over the H units are vectorised), the batch split into
+  chunks run in parallel, one per thread; each chunk adds its weight gradients into its own buffers, which are summed
+  once at the end (so no two threads ever add into the same element).
 """
 import numba
 import numpy as np
 from numba import njit, prange
 
 from ._config import PARALLEL, SERIAL
-from .rowblocks import add_outer4, project4
+from .rowblocks import add_outer4, add_products4, add_rows4, copy, project4, sigmoid, tanh
 
 # --------------------------------------------------------------------------------------------------------------
 # NumPy reference
@@ -193,7 +194,10 @@ def _gru_forward(h, gates, x, W_ih, W_hh, b_ih, b_hh, h0, chunks):
     N, T, C = x.shape
     H = h0.shape[1]
     groups, n_chunks, per_chunk = _chunking(N, chunks)
-    one = x.dtype.type(1)  # the arithmetic in the arrays' dtype: a float64 1.0 would make float32 math float64
+    real = x.dtype.type  # the arrays' scalar type: constants made with it keep float32 arithmetic float32
+    one = real(1)
+    # the products as rows of W.T added into the gates (kernels/rowblocks.py, add_products4), made contiguous once
+    W_ihT, W_hhT = np.ascontiguousarray(W_ih.T), np.ascontiguousarray(W_hh.T)
     for c in prange(n_chunks):
         xs = np.zeros((4, C), x.dtype)  # the four sequences' inputs at step t (rows past the group stay zero)
         hs = np.zeros((4, H), x.dtype)  # their states before step t
@@ -203,25 +207,34 @@ def _gru_forward(h, gates, x, W_ih, W_hh, b_ih, b_hh, h0, chunks):
             first = 4 * group
             rows = min(4, N - first)
             for r in range(rows):
-                hs[r] = h0[first + r]
+                copy(hs[r], h0[first + r])
             for t in range(T):
                 for r in range(rows):
-                    xs[r] = x[first + r, t]
-                project4(gx, W_ih, b_ih, xs)  # x_t @ W_ih.T + b_ih
-                project4(gh, W_hh, b_hh, hs)  # h_prev @ W_hh.T + b_hh
+                    copy(xs[r], x[first + r, t])
+                for r in range(4):
+                    copy(gx[r], b_ih)
+                    copy(gh[r], b_hh)
+                add_products4(gx, W_ihT, xs)  # gx = x_t @ W_ih.T + b_ih
+                add_products4(gh, W_hhT, hs)  # gh = h_prev @ W_hh.T + b_hh
                 for r in range(rows):
+                    # each gate's H values as a row of their own, indexed by the bare loop counter (u): an index
+                    # such as H + u, which Numba cannot prove positive, would keep the loop from being vectorised
+                    gx_r, gx_z, gx_n = gx[r, :H], gx[r, H:2 * H], gx[r, 2 * H:]
+                    gh_r, gh_z, gh_n = gh[r, :H], gh[r, H:2 * H], gh[r, 2 * H:]
                     g = gates[first + r, t]
+                    g_r, g_z, g_n, g_hn = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
+                    hr = hs[r]
                     for u in range(H):
-                        rg = one / (one + np.exp(-(gx[r, u] + gh[r, u])))
-                        z = one / (one + np.exp(-(gx[r, H + u] + gh[r, H + u])))
-                        hn = gh[r, 2 * H + u]
-                        n = np.tanh(gx[r, 2 * H + u] + rg * hn)
-                        hs[r, u] = (one - z) * n + z * hs[r, u]
-                        g[u] = rg
-                        g[H + u] = z
-                        g[2 * H + u] = n
-                        g[3 * H + u] = hn
-                    h[first + r, t] = hs[r]
+                        rg = sigmoid(gx_r[u] + gh_r[u], real)
+                        z = sigmoid(gx_z[u] + gh_z[u], real)
+                        hn = gh_n[u]
+                        n = tanh(gx_n[u] + rg * hn, real)
+                        hr[u] = (one - z) * n + z * hr[u]
+                        g_r[u] = rg
+                        g_z[u] = z
+                        g_n[u] = n
+                        g_hn[u] = hn
+                    copy(h[first + r, t], hr)
             hs[:] = 0
             xs[:] = 0
 
@@ -230,24 +243,36 @@ def _gru_backward(dx, dW_ih, dW_hh, db_ih, db_hh, dh0, dh, x, W_ih, W_hh, h, gat
     N, T, C = x.shape
     H = h0.shape[1]
     groups, n_chunks, per_chunk = _chunking(N, chunks)
-    one = x.dtype.type(1)  # the arithmetic in the arrays' dtype: a float64 1.0 would make float32 math float64
-    # g @ W as the products of g with the rows of W.T: project4's sums, kept in registers, instead of adding into
-    # every element of the result once per row of W (a store per multiply-add)
-    W_hhT, W_ihT = np.ascontiguousarray(W_hh.T), np.ascontiguousarray(W_ih.T)
-    no_bias_H, no_bias_C = np.zeros(H, x.dtype), np.zeros(C, x.dtype)
-    # each chunk's own weight gradients, summed after the parallel loop
-    dW_ih_c = np.zeros((n_chunks, 3 * H, C), x.dtype)
-    dW_hh_c = np.zeros((n_chunks, 3 * H, H), x.dtype)
+    real = x.dtype.type  # the arrays' scalar type: constants made with it keep float32 arithmetic float32
+    one = real(1)
+    # dx_t = dgx @ W_ih as project4's sums along the rows of W_ih.T, which are long (3H)
+    W_ihT = np.ascontiguousarray(W_ih.T)
+    # carry += dgh @ W_hh as add_products4's rows of W_hh, each H long: padded with zeros to Hv, a whole number of
+    # 16-float vectors (AVX-512's), so that the loop along them leaves no elements over to do one at a time (at
+    # H = 150, 6 of every 150, each costing what a vector of 16 does)
+    Hv = (H + 15) // 16 * 16
+    W_hh_v = np.zeros((3 * H, Hv), x.dtype)
+    W_hh_v[:, :H] = W_hh
+    # each chunk's own weight gradients, summed after the parallel loop; dW.T with its rows in four blocks, k % 4 =
+    # 0, 1, 2, 3 (kernels/rowblocks.py, add_outer4, says why), so that x_t and h_prev take zero columns up to a
+    # multiple of 4
+    Cq, Hq = (C + 3) // 4, (H + 3) // 4
+    dW_ih_c = np.zeros((n_chunks, 4, Cq, 3 * H), x.dtype)
+    dW_hh_c = np.zeros((n_chunks, 4, Hq, 3 * H), x.dtype)
     db_ih_c = np.zeros((n_chunks, 3 * H), x.dtype)
     db_hh_c = np.zeros((n_chunks, 3 * H), x.dtype)
     for c in prange(n_chunks):
-        xs = np.zeros((4, C), x.dtype)
-        hs = np.zeros((4, H), x.dtype)  # the states before step t (h_prev)
-        carry = np.zeros((4, H), x.dtype)  # the gradient of the state that step t+1 sends back
+        xs = np.zeros((4, 4 * Cq), x.dtype)  # x_t (columns past C stay zero)
+        hs = np.zeros((4, 4 * Hq), x.dtype)  # the states before step t, h_prev (columns past H stay zero)
+        carry = np.zeros((4, Hv), x.dtype)  # the gradient of the state that step t+1 sends back (past H: 0)
         dgx = np.zeros((4, 3 * H), x.dtype)  # rows past the group stay zero: they add nothing
         dgh = np.zeros((4, 3 * H), x.dtype)
+        # one row's gradients of a_r, a_z, a_n and hn, copied into dgx and dgh after the loop that makes them: that
+        # loop would not be vectorised if it stored into dgx's and dgh's row r, whose parts move with r through one
+        # array (LLVM's check that they do not overlap, hoisted out of the loop over r, covers every row and fails,
+        # and the loop ran one element at a time: kernels/rowblocks.py, add_outer4); dS stays put from row to row
+        dS = np.empty((4, H), x.dtype)
         dxs = np.empty((4, C), x.dtype)
-        back = np.empty((4, H), x.dtype)
         for group in range(c * per_chunk, min(groups, (c + 1) * per_chunk)):
             first = 4 * group
             rows = min(4, N - first)
@@ -255,38 +280,52 @@ def _gru_backward(dx, dW_ih, dW_hh, db_ih, db_hh, dh0, dh, x, W_ih, W_hh, h, gat
             for t in range(T - 1, -1, -1):
                 for r in range(rows):
                     m = first + r
-                    hs[r] = h[m, t - 1] if t > 0 else h0[m]
-                    xs[r] = x[m, t]
+                    copy(hs[r, :H], h[m, t - 1] if t > 0 else h0[m])
+                    copy(xs[r, :C], x[m, t])
+                    dh_t = dh[m, t]
+                    # each gate's H values as a row of their own, indexed by the bare loop counter (u), as in the
+                    # forward pass
                     g = gates[m, t]
+                    g_r, g_z, g_n, g_hn = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
+                    dS_r, dS_z, dS_n, dS_hn = dS[0], dS[1], dS[2], dS[3]
+                    h_prev, carry_r = hs[r], carry[r]
                     for u in range(H):
-                        rg, z, n, hn = g[u], g[H + u], g[2 * H + u], g[3 * H + u]
-                        dht = dh[m, t, u] + carry[r, u]
-                        # forward: h_t = (one - z) * n + z * h_prev; n = tanh(gx_n + r * hn)
-                        da_n = dht * (one - z) * (one - n * n)
-                        da_r = da_n * hn * rg * (one - rg)  # r = sigmoid(a_r)
-                        da_z = dht * (hs[r, u] - n) * z * (one - z)  # z = sigmoid(a_z)
-                        dgx[r, u] = da_r
-                        dgx[r, H + u] = da_z
-                        dgx[r, 2 * H + u] = da_n
-                        dgh[r, u] = da_r
-                        dgh[r, H + u] = da_z
-                        dgh[r, 2 * H + u] = da_n * rg
-                        carry[r, u] = dht * z  # the direct path, z * h_prev ...
-                project4(back, W_hhT, no_bias_H, dgh)  # ... and through the gates: carry += dgh @ W_hh
-                carry += back
-                add_outer4(dW_hh_c[c], db_hh_c[c], dgh, hs)
-                add_outer4(dW_ih_c[c], db_ih_c[c], dgx, xs)
-                project4(dxs, W_ihT, no_bias_C, dgx)  # dx_t = dgx @ W_ih
+                        rg, z, n, hn = g_r[u], g_z[u], g_n[u], g_hn[u]
+                        dht = dh_t[u] + carry_r[u]
+                        # forward: h_t = (one - z) * n + z * h_prev
+                        dn = dht * (one - z)
+                        dz = dht * (h_prev[u] - n)
+                        carry_r[u] = dht * z  # the direct path, z * h_prev ...
+                        # forward: n = tanh(a_n), a_n = gx_n + rg * hn
+                        da_n = dn * (one - n * n)
+                        dS_n[u] = da_n
+                        dS_hn[u] = da_n * rg
+                        # forward: rg = sigmoid(a_r), z = sigmoid(a_z), each a = gx + gh
+                        dS_r[u] = da_n * hn * rg * (one - rg)
+                        dS_z[u] = dz * z * (one - z)
+                    # dgx = (da_r, da_z, da_n), the gradient of gx; dgh = (da_r, da_z, dhn), of gh
+                    copy(dgx[r, :H], dS_r)
+                    copy(dgx[r, H:2 * H], dS_z)
+                    copy(dgx[r, 2 * H:], dS_n)
+                    copy(dgh[r, :H], dS_r)
+                    copy(dgh[r, H:2 * H], dS_z)
+                    copy(dgh[r, 2 * H:], dS_hn)
+                add_products4(carry, W_hh_v, dgh)  # ... and through the gates: carry += dgh @ W_hh
+                add_outer4(dW_hh_c[c], dgh, hs)  # dW_hh += dgh.T @ h_prev
+                add_rows4(db_hh_c[c], dgh)
+                add_outer4(dW_ih_c[c], dgx, xs)  # dW_ih += dgx.T @ x_t
+                add_rows4(db_ih_c[c], dgx)
+                project4(dxs, W_ihT, dgx)  # dx_t = dgx @ W_ih
                 for r in range(rows):
                     dx[first + r, t] = dxs[r]
             for r in range(rows):
-                dh0[first + r] = carry[r]
+                copy(dh0[first + r], carry[r, :H])
             dgx[:] = 0
             dgh[:] = 0
             hs[:] = 0
             xs[:] = 0
-    _sum_chunks(dW_ih, dW_ih_c)
-    _sum_chunks(dW_hh, dW_hh_c)
+    _sum_blocked_chunks(dW_ih, dW_ih_c)
+    _sum_blocked_chunks(dW_hh, dW_hh_c)
     _sum_chunks(db_ih, db_ih_c)
     _sum_chunks(db_hh, db_hh_c)
 
@@ -298,7 +337,20 @@ def _sum_over_chunks(out, parts):
         out += parts[c]
 
 
+def _sum_over_blocked_chunks(dW, parts):
+    """dW (G, K) = the sum over chunks, in chunk order, of parts (chunks, 4, K/4 rounded up, G): each chunk's dW.T
+    with its rows in four blocks, row k at [k % 4, k // 4] (kernels/rowblocks.py, add_outer4)."""
+    G, K = dW.shape
+    for k in range(K):
+        for j in range(G):
+            s = parts[0, k % 4, k // 4, j]
+            for c in range(1, parts.shape[0]):
+                s += parts[c, k % 4, k // 4, j]
+            dW[j, k] = s
+
+
 _sum_chunks = njit(**SERIAL)(_sum_over_chunks)
+_sum_blocked_chunks = njit(**SERIAL)(_sum_over_blocked_chunks)
 _chunking = njit(**SERIAL)(_chunking)
 _gru_forward_jit = njit(**PARALLEL)(_gru_forward)
 _gru_backward_jit = njit(**PARALLEL)(_gru_backward)

@@ -32,8 +32,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import PARALLEL, SERIAL
-from .gru import _chunking, _sigmoid, _sum_chunks, chunks_for
-from .rowblocks import add_outer4, project4
+from .gru import _chunking, _sigmoid, _sum_blocked_chunks, _sum_chunks, chunks_for
+from .rowblocks import add_outer4, add_products4, add_rows4, copy, project4, sigmoid, tanh
 
 # --------------------------------------------------------------------------------------------------------------
 # NumPy reference
@@ -175,39 +175,48 @@ def _lstm_forward(h, c, gates, x, W_ih, W_hh, b_ih, b_hh, h0, c0, chunks):
     N, T, C = x.shape
     H = h0.shape[1]
     groups, n_chunks, per_chunk = _chunking(N, chunks)
-    one = x.dtype.type(1)  # the arithmetic in the arrays' dtype: a float64 1.0 would make float32 math float64
+    real = x.dtype.type  # the arrays' scalar type: constants made with it keep float32 arithmetic float32
+    # the products as rows of W.T added into the gates (kernels/rowblocks.py, add_products4), made contiguous once
+    W_ihT, W_hhT = np.ascontiguousarray(W_ih.T), np.ascontiguousarray(W_hh.T)
+    b = b_ih + b_hh  # only the biases' sum enters a
     for k in prange(n_chunks):
         xs = np.zeros((4, C), x.dtype)  # the four sequences' inputs at step t (rows past the group stay zero)
         hs = np.zeros((4, H), x.dtype)  # their states before step t
         cs = np.zeros((4, H), x.dtype)  # ... and cells
-        ax = np.empty((4, 4 * H), x.dtype)
-        ah = np.empty((4, 4 * H), x.dtype)
+        a = np.empty((4, 4 * H), x.dtype)  # the gates before their nonlinearities
         for group in range(k * per_chunk, min(groups, (k + 1) * per_chunk)):
             first = 4 * group
             rows = min(4, N - first)
             for r in range(rows):
-                hs[r] = h0[first + r]
-                cs[r] = c0[first + r]
+                copy(hs[r], h0[first + r])
+                copy(cs[r], c0[first + r])
             for t in range(T):
                 for r in range(rows):
-                    xs[r] = x[first + r, t]
-                project4(ax, W_ih, b_ih, xs)  # x_t @ W_ih.T + b_ih
-                project4(ah, W_hh, b_hh, hs)  # h_prev @ W_hh.T + b_hh
+                    copy(xs[r], x[first + r, t])
+                for r in range(4):
+                    copy(a[r], b)
+                add_products4(a, W_ihT, xs)  # a = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
+                add_products4(a, W_hhT, hs)
                 for r in range(rows):
+                    # each gate's H values as a row of their own, indexed by the bare loop counter (u): an index
+                    # such as H + u, which Numba cannot prove positive, would keep the loop from being vectorised
+                    a_i, a_f, a_g, a_o = a[r, :H], a[r, H:2 * H], a[r, 2 * H:3 * H], a[r, 3 * H:]
                     gt = gates[first + r, t]
+                    g_i, g_f, g_g, g_o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+                    cr, hr = cs[r], hs[r]
                     for u in range(H):
-                        i = one / (one + np.exp(-(ax[r, u] + ah[r, u])))
-                        f = one / (one + np.exp(-(ax[r, H + u] + ah[r, H + u])))
-                        g = np.tanh(ax[r, 2 * H + u] + ah[r, 2 * H + u])
-                        o = one / (one + np.exp(-(ax[r, 3 * H + u] + ah[r, 3 * H + u])))
-                        cs[r, u] = f * cs[r, u] + i * g
-                        hs[r, u] = o * np.tanh(cs[r, u])
-                        gt[u] = i
-                        gt[H + u] = f
-                        gt[2 * H + u] = g
-                        gt[3 * H + u] = o
-                    h[first + r, t] = hs[r]
-                    c[first + r, t] = cs[r]
+                        i = sigmoid(a_i[u], real)
+                        f = sigmoid(a_f[u], real)
+                        g = tanh(a_g[u], real)
+                        o = sigmoid(a_o[u], real)
+                        cr[u] = f * cr[u] + i * g
+                        hr[u] = o * tanh(cr[u], real)
+                        g_i[u] = i
+                        g_f[u] = f
+                        g_g[u] = g
+                        g_o[u] = o
+                    copy(h[first + r, t], hr)
+                    copy(c[first + r, t], cr)
             hs[:] = 0
             cs[:] = 0
             xs[:] = 0
@@ -217,21 +226,34 @@ def _lstm_backward(dx, dW_ih, dW_hh, db_ih, db_hh, dh0, dc0, dh, x, W_ih, W_hh, 
     N, T, C = x.shape
     H = h0.shape[1]
     groups, n_chunks, per_chunk = _chunking(N, chunks)
-    one = x.dtype.type(1)  # the arithmetic in the arrays' dtype: a float64 1.0 would make float32 math float64
-    # g @ W as the products of g with the rows of W.T (kernels/gru.py says why)
-    W_hhT, W_ihT = np.ascontiguousarray(W_hh.T), np.ascontiguousarray(W_ih.T)
-    no_bias_H, no_bias_C = np.zeros(H, x.dtype), np.zeros(C, x.dtype)
-    # each chunk's own weight gradients, summed after the parallel loop
-    dW_ih_c = np.zeros((n_chunks, 4 * H, C), x.dtype)
-    dW_hh_c = np.zeros((n_chunks, 4 * H, H), x.dtype)
-    db_c = np.zeros((n_chunks, 4 * H), x.dtype)
-    db_unused = np.zeros((n_chunks, 4 * H), x.dtype)  # the second bias's sum: the same as the first's
+    real = x.dtype.type  # the arrays' scalar type: constants made with it keep float32 arithmetic float32
+    one = real(1)
+    # dx_t = da @ W_ih as project4's sums along the rows of W_ih.T, which are long (4H)
+    W_ihT = np.ascontiguousarray(W_ih.T)
+    # dh_prev = da @ W_hh as add_products4's rows of W_hh, each H long: padded with zeros to Hv, a whole number of
+    # 16-float vectors (AVX-512's), so that the loop along them leaves no elements over to do one at a time (at
+    # H = 130, 2 of every 130, each costing what a vector of 16 does)
+    Hv = (H + 15) // 16 * 16
+    W_hh_v = np.zeros((4 * H, Hv), x.dtype)
+    W_hh_v[:, :H] = W_hh
+    # each chunk's own weight gradients, summed after the parallel loop; dW.T with its rows in four blocks, k % 4 =
+    # 0, 1, 2, 3 (kernels/rowblocks.py, add_outer4, says why), so that x_t and h_prev take zero columns up to a
+    # multiple of 4
+    Cq, Hq = (C + 3) // 4, (H + 3) // 4
+    dW_ih_c = np.zeros((n_chunks, 4, Cq, 4 * H), x.dtype)
+    dW_hh_c = np.zeros((n_chunks, 4, Hq, 4 * H), x.dtype)
+    db_c = np.zeros((n_chunks, 4 * H), x.dtype)  # the bias's, once: b_ih and b_hh are added into a alike
     for k in prange(n_chunks):
-        xs = np.zeros((4, C), x.dtype)
-        hs = np.zeros((4, H), x.dtype)  # the states before step t (h_prev)
-        dh_next = np.zeros((4, H), x.dtype)  # the gradient of the state that step t+1 sends back
+        xs = np.zeros((4, 4 * Cq), x.dtype)  # x_t (columns past C stay zero)
+        hs = np.zeros((4, 4 * Hq), x.dtype)  # the states before step t, h_prev (columns past H stay zero)
+        dh_next = np.zeros((4, Hv), x.dtype)  # the gradient of the state that step t+1 sends back (past H: 0)
         dc_next = np.zeros((4, H), x.dtype)  # ... and of the cell
         da = np.zeros((4, 4 * H), x.dtype)  # rows past the group stay zero: they add nothing
+        # one row's four gate gradients, copied into da after the loop that makes them: that loop would not be
+        # vectorised if it stored into da's row r, whose four parts move with r through one array (LLVM's check that
+        # they do not overlap, hoisted out of the loop over r, covers every row and fails, and the loop ran one
+        # element at a time: kernels/rowblocks.py, add_outer4); dS stays put from row to row
+        dS = np.empty((4, H), x.dtype)
         dxs = np.empty((4, C), x.dtype)
         for group in range(k * per_chunk, min(groups, (k + 1) * per_chunk)):
             first = 4 * group
@@ -241,34 +263,51 @@ def _lstm_backward(dx, dW_ih, dW_hh, db_ih, db_hh, dh0, dc0, dh, x, W_ih, W_hh, 
             for t in range(T - 1, -1, -1):
                 for r in range(rows):
                     m = first + r
-                    hs[r] = h[m, t - 1] if t > 0 else h0[m]
-                    xs[r] = x[m, t]
+                    copy(hs[r, :H], h[m, t - 1] if t > 0 else h0[m])
+                    copy(xs[r, :C], x[m, t])
+                    c_prev = c[m, t - 1] if t > 0 else c0[m]
+                    c_t, dh_t = c[m, t], dh[m, t]
+                    # each gate's H values as a row of their own, indexed by the bare loop counter (u), as in the
+                    # forward pass
                     gt = gates[m, t]
+                    g_i, g_f, g_g, g_o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+                    da_i, da_f, da_g, da_o = dS[0], dS[1], dS[2], dS[3]
+                    dh_r, dc_r = dh_next[r], dc_next[r]
                     for u in range(H):
-                        i, f, g, o = gt[u], gt[H + u], gt[2 * H + u], gt[3 * H + u]
-                        cp = c[m, t - 1, u] if t > 0 else c0[m, u]
-                        dht = dh[m, t, u] + dh_next[r, u]
-                        tanh_c = np.tanh(c[m, t, u])
-                        dct = dc_next[r, u] + dht * o * (one - tanh_c * tanh_c)  # h_t = o * tanh(c_t)
-                        da[r, u] = dct * g * i * (one - i)  # c_t = f * c_prev + i * g; i = sigmoid(a_i)
-                        da[r, H + u] = dct * cp * f * (one - f)
-                        da[r, 2 * H + u] = dct * i * (one - g * g)
-                        da[r, 3 * H + u] = dht * tanh_c * o * (one - o)
-                        dc_next[r, u] = dct * f
-                project4(dh_next, W_hhT, no_bias_H, da)  # dh_prev = da @ W_hh
-                add_outer4(dW_hh_c[k], db_c[k], da, hs)
-                add_outer4(dW_ih_c[k], db_unused[k], da, xs)
-                project4(dxs, W_ihT, no_bias_C, da)  # dx_t = da @ W_ih
+                        i, f, g, o = g_i[u], g_f[u], g_g[u], g_o[u]
+                        dht = dh_t[u] + dh_r[u]
+                        # computed again: the forward pass has nowhere to keep it (gates holds i, f, g, o and c the
+                        # cell); written out (kernels/rowblocks.py), it costs about 5% of the backward pass
+                        tanh_c = tanh(c_t[u], real)
+                        # forward: h_t = o * tanh(c_t)
+                        do = dht * tanh_c
+                        dct = dc_r[u] + dht * o * (one - tanh_c * tanh_c)
+                        # forward: c_t = f * c_prev + i * g
+                        di, df, dg = dct * g, dct * c_prev[u], dct * i
+                        dc_r[u] = dct * f
+                        # forward: i, f, o = sigmoid(a_i, a_f, a_o), g = tanh(a_g)
+                        da_i[u] = di * i * (one - i)
+                        da_f[u] = df * f * (one - f)
+                        da_g[u] = dg * (one - g * g)
+                        da_o[u] = do * o * (one - o)
+                    for q in range(4):  # da[r] = (da_i, da_f, da_g, da_o)
+                        copy(da[r, q * H:(q + 1) * H], dS[q])
+                dh_next[:] = 0  # what the loop above read of it is spent: now dh_prev = da @ W_hh
+                add_products4(dh_next, W_hh_v, da)
+                add_outer4(dW_hh_c[k], da, hs)  # dW_hh += da.T @ h_prev
+                add_outer4(dW_ih_c[k], da, xs)  # dW_ih += da.T @ x_t
+                add_rows4(db_c[k], da)  # db += da summed over the rows
+                project4(dxs, W_ihT, da)  # dx_t = da @ W_ih
                 for r in range(rows):
                     dx[first + r, t] = dxs[r]
             for r in range(rows):
-                dh0[first + r] = dh_next[r]
-                dc0[first + r] = dc_next[r]
+                copy(dh0[first + r], dh_next[r, :H])
+                copy(dc0[first + r], dc_next[r])
             da[:] = 0
             hs[:] = 0
             xs[:] = 0
-    _sum_chunks(dW_ih, dW_ih_c)
-    _sum_chunks(dW_hh, dW_hh_c)
+    _sum_blocked_chunks(dW_ih, dW_ih_c)
+    _sum_blocked_chunks(dW_hh, dW_hh_c)
     _sum_chunks(db_ih, db_c)
     db_hh[...] = db_ih
 

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 import pytcn
 from pytcn import kernels
+from pytcn.kernels import rowblocks
 from pytcn.nn.gradcheck import numerical_gradient, relative_error
 from pytcn.nn.recurrent import GRU, LSTM, RecurrentLayer
 from tests.helpers import assert_close, one_numba_thread, randomize  # noqa: F401 (one_numba_thread: autouse fixture)
@@ -145,6 +146,48 @@ def test_fast_kernel_gives_the_same_result_in_one_chunk_and_in_two(op, data):
     one, two = run(op, "fast", p, chunks=1), run(op, "fast", p, chunks=2)
     for name in one:
         assert_close(two[name], one[name], dtype=p.dtype, what=f"{op} ({describe(p, 2)}): {name}, 2 chunks vs 1")
+
+
+def _ulps(actual, exact, dtype):
+    """|actual - exact| in units in the last place of ``dtype`` at ``exact`` (a float64 or longdouble array)."""
+    spacing = np.spacing(np.abs(exact).astype(dtype)).astype(np.longdouble)
+    return np.abs(actual.astype(np.longdouble) - exact) / spacing
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_kernel_sigmoid_and_tanh_written_out_are_within_2_5_ulp(name, dtype):
+    """kernels/rowblocks.py's sigmoid and tanh in vectorisable arithmetic (the kernels' in float32; in float64 the
+    kernels call the C library's, but the written-out functions are exact enough there too), against the
+    C library's in extended precision: within 2.5 ulp up to |x| = 80 (the bound kernels/rowblocks.py states), and
+    past it, where e^-|x| is held at e^-86, within 5e-38 (so sigmoid(-inf) is 4.5e-38); 1 at +inf, tanh -1 at
+    -inf; NaN at NaN."""
+    from numba import njit
+
+    fn = {"sigmoid": rowblocks._sigmoid_fast, "tanh": rowblocks._tanh_fast}[name]
+    real = np.dtype(dtype).type
+
+    @njit
+    def apply(out, x):
+        for k in range(x.shape[0]):
+            out[k] = fn(x[k], real)
+
+    magnitudes = np.concatenate([[0.0], np.geomspace(1e-12, 80, 4001), np.linspace(80, 200, 121)])
+    x = np.concatenate([magnitudes, -magnitudes]).astype(dtype)
+    out = np.empty_like(x)
+    apply(out, x)
+    xl = x.astype(np.longdouble)
+    exact = 1 / (1 + np.exp(-xl)) if name == "sigmoid" else np.tanh(xl)
+    near = np.abs(x) <= 80
+    ulps = _ulps(out[near], exact[near], dtype)
+    worst = int(np.argmax(ulps))
+    assert ulps.max() <= 2.5, f"{name} ({np.dtype(dtype)}) at x = {x[near][worst]!r}: {ulps.max():.2f} ulp"
+    assert np.abs(out[~near] - exact[~near]).max() < 5e-38
+    special = np.array([np.inf, -np.inf, np.nan], dtype)
+    got = np.empty_like(special)
+    apply(got, special)
+    expected = np.array([1.0, 0.0, np.nan] if name == "sigmoid" else [1.0, -1.0, np.nan], dtype)
+    assert np.allclose(got, expected, rtol=0, atol=5e-38, equal_nan=True), f"{name} at inf, -inf, nan: {got}"
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
