@@ -16,8 +16,11 @@ batch normalisation is BatchNormalization with the running statistics. Batch and
 
 The streaming graph runs a chunk of steps (one or more) from the convolutions' histories: each convolution's input
 is its history, the last (K-1)*d inputs it saw, oldest first, followed by the chunk; it runs without padding and
-its history goes out updated, the last (K-1)*d columns of that concatenation. So a step costs
-O(layers * C^2 * K) whatever the receptive field, as model.step does; the outputs are what model.step gives.
+its history goes out updated, the last (K-1)*d columns of that concatenation. So a step's arithmetic is
+O(layers * C^2 * K) whatever the receptive field, as model.step's; but a graph cannot update its inputs in place, so
+each step also copies every history, N * C * (K-1) * d numbers per convolution, where model.step writes one row of a
+ring buffer (benchmarks/streaming_results.md measures what that costs at batch 64). The outputs are what model.step
+gives.
 
     inputs:   x (N, T_chunk, C_in); "tcn.network.{b}.conv1" (N, C_in, L), "tcn.network.{b}.conv2" (N, C_out, L)
     outputs:  y (N, T_chunk, outputs); "tcn.network.{b}.conv1.next", ...: the histories after the chunk
