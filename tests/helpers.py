@@ -161,3 +161,15 @@ def readme_block(test_file):
     blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if b.startswith(f"# runs in {test_file}\n")]
     assert len(blocks) == 1, f"README.md has {len(blocks)} python blocks marked '# runs in {test_file}'"
     return blocks[0]
+
+
+def run_cli(argv, capsys):
+    """(exit status, stdout, stderr) of `pytcn ARGV` (each argument made a str), run in this process."""
+    from pytcn import cli
+
+    try:
+        status = cli.main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's own errors exit
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err

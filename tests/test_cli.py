@@ -20,20 +20,10 @@ from pytcn.runtime.archive import load_checkpoint
 from pytcn.training import Trainer, TrainingError
 from pytcn.training.config import ConfigError, default_config, make_config, option_name
 
-from .helpers import one_numba_thread  # noqa: F401 (fixture: tiny runs, many calls)
+from .helpers import one_numba_thread, run_cli  # noqa: F401 (fixture: tiny runs, many calls)
 
 SMALL = ["--length", "12", "--train-size", "64", "--val-size", "16", "--test-size", "16", "--nb-filters", "4",
          "--kernel-size", "2", "--dilations", "1,2", "--batch-size", "16", "--no-progress"]
-
-
-def run_cli(argv, capsys):
-    """(exit status, stdout, stderr) of `pytcn ARGV`, run in this process."""
-    try:
-        status = cli.main(argv)
-    except SystemExit as e:  # argparse's own errors exit
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def untimed(history):

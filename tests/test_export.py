@@ -16,7 +16,7 @@ import pytest
 
 import pytcn
 import pytcn.export as export
-from tests.helpers import one_numba_thread, randomize, readme_block  # noqa: F401 (one_numba_thread: autouse)
+from tests.helpers import one_numba_thread, randomize, readme_block, run_cli  # noqa: F401 (one_numba_thread: autouse)
 
 onnx = pytest.importorskip("onnx", reason="the onnx package is not installed (pip install 'pytcn[onnx]')")
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
@@ -457,17 +457,6 @@ def test_estimators_refuse_streaming_and_an_unfitted_one_is_not_exported():
 
 # ----------------------------------------------------------------------------------------------------------------
 # pytcn export
-
-
-def run_cli(argv, capsys):
-    from pytcn import cli
-
-    try:
-        status = cli.main(argv)
-    except SystemExit as e:  # argparse's own errors exit
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @needs_ort

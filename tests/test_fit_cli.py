@@ -13,20 +13,10 @@ from pytcn.estimators import TCNClassifier, TCNRegressor, load_estimator  # noqa
 from pytcn.estimators import base as estimator_base  # noqa: E402
 from pytcn.estimators.datafiles import DataFileError, read_cases  # noqa: E402
 
-from .helpers import one_numba_thread  # noqa: F401,E402 (fixture: tiny runs, many calls)
+from .helpers import one_numba_thread, run_cli  # noqa: F401,E402 (fixture: tiny runs, many calls)
 
 TINY = ["--max-epochs", "3", "--nb-filters", "4", "--kernel-size", "2", "--no-progress"]
 TINY_PARAMS = dict(max_epochs=3, nb_filters=4, kernel_size=2, random_state=0)
-
-
-def run_cli(argv, capsys):
-    """(exit status, stdout, stderr) of `pytcn ARGV`, run in this process."""
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as e:  # argparse's own errors exit
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def two_sines(n, T, seed=0):
