@@ -213,6 +213,12 @@ def _number(task, summary):
     return summary["test_loss"]
 
 
+def _cpu(cpu):
+    """The CPU a run's summary names: [model name, nominal MHz, flags] -> 'AMD EPYC, 2596 MHz'."""
+    name, mhz = cpu[0], cpu[1]
+    return f"{name}, {mhz:.0f} MHz" if mhz else name
+
+
 def _fmt(x):
     return "—" if x is None else (f"{x:.1f}" if x >= 1 else f"{x:.2e}" if x < 0.01 else f"{x:.4f}")
 
@@ -258,7 +264,7 @@ def report():
         if summary:
             lines.append(f"| {name} | {summary['parameters']:,} | {summary['test_loss']:.4g} | "
                          f"{summary['metric_name']} {summary['test_metric']:.4g} | {summary['epochs']} | "
-                         f"{summary['train_seconds'] / 60:.0f} min | {summary['threads']} | {summary['cpu']} | "
+                         f"{summary['train_seconds'] / 60:.0f} min | {summary['threads']} | {_cpu(summary['cpu'])} | "
                          f"`{summary['command']}` |")
         else:
             lines.append(f"| {name} | | | | {done}/{planned} | | | | `{command(name, 1)}` |")
