@@ -17,11 +17,13 @@ so that a change is measured against the commit before it side by side, with the
 
 GFLOP/s count 2 x multiply-adds of the convolutions and the head (of a recurrent network: of its input and
 recurrent projections, 2 x G x (C_in + H) per row and time step, G = 3H or 4H, and of the head); a training step
-counts 3 x the forward (the backward as twice the forward). The peak is threads x the nominal clock x FP32 FLOPs per
-cycle of the core (FLOPS_PER_CYCLE, e.g. 64 on AMD Zen 5), a nominal figure that boost clocks exceed: --peak-gflops
-overrides it. PyTorch gets the same architecture (locuslab/TCN's, no skip connections; for the recurrent
-configurations torch.nn.GRU or torch.nn.LSTM with batch_first=True and an nn.Linear head, as pytcn.GRU and
-pytcn.LSTM are), the same weights through state_dict, and torch.set_num_threads equal to pytcn's Numba thread count.
+counts 3 x the forward (the backward as twice the forward). "%peak" is a fraction of the machine's FP32 peak as
+benchmarks/peak.py measures it before the first configuration, on the same thread count, in processes of its own
+(the higher of NumPy's sgemm and a register-bound Numba multiply-add loop; --peak-gflops overrides it). The header
+line names the CPU, its LLVM core name and both measurements. PyTorch gets the same architecture (locuslab/TCN's, no
+skip connections; for the recurrent configurations torch.nn.GRU or torch.nn.LSTM with batch_first=True and an
+nn.Linear head, as pytcn.GRU and pytcn.LSTM are), the same weights through state_dict, and torch.set_num_threads
+equal to pytcn's Numba thread count.
 PyTorch is never required: without it, pytcn alone, and the header line says PyTorch was not found.
 "RSS MiB" is the worker's peak resident memory; "faults" the minor page faults per pytcn training step (memory
 handed back to the OS and touched anew), which a step that reuses its buffers does not take.
@@ -309,28 +311,12 @@ def cpu_info():
     return name, mhz, flags.split()
 
 
-# FP32 FLOPs per cycle per core (2 x the fused multiply-add lanes issued per cycle), by LLVM's name of the core
-FLOPS_PER_CYCLE = {
-    "znver5": 64,  # two 512-bit FMA pipes
-    "znver4": 32,  # AVX-512 on two 256-bit FMA pipes
-    "znver3": 32, "znver2": 32, "znver1": 16,
-    "skylake-avx512": 64, "cascadelake": 64, "cooperlake": 64, "icelake-server": 64, "sapphirerapids": 64,
-    "emeraldrapids": 64, "graniterapids": 64,  # server cores with two 512-bit FMA units
-    "haswell": 32, "broadwell": 32, "skylake": 32, "alderlake": 32, "raptorlake": 32, "icelake-client": 32,
-    "tigerlake": 32,
-}
+def measured_peak(threads):
+    """benchmarks/peak.py's measurements on ``threads`` threads (the best of three worker processes)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import peak
 
-
-def estimated_peak_gflops(threads):
-    """threads x nominal clock (/proc/cpuinfo) x FLOPs per cycle of the core. A boost clock above the nominal one
-    lets real code exceed this figure."""
-    import llvmlite.binding as llvm
-
-    _, mhz, flags = cpu_info()
-    if mhz is None:
-        return None
-    per_cycle = FLOPS_PER_CYCLE.get(llvm.get_host_cpu_name(), 32 if "avx2" in flags else 16)
-    return threads * mhz / 1e3 * per_cycle
+    return peak.measured(threads)
 
 
 def main(argv=None):
@@ -341,7 +327,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="alternating pytcn/PyTorch workers per configuration")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both (default: all cores)")
-    parser.add_argument("--peak-gflops", type=float, help="the machine's FP32 peak (default: estimated)")
+    parser.add_argument("--peak-gflops", type=float, help="the machine's FP32 peak (default: measured by "
+                        "benchmarks/peak.py)")
     parser.add_argument("--cold", action="store_true", help="also time a first call with an empty Numba cache")
     parser.add_argument("--no-torch", action="store_true", help="time pytcn alone even if PyTorch is installed")
     parser.add_argument("--json", help="append one JSON line per configuration to this file")
@@ -368,14 +355,17 @@ def main(argv=None):
     with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
     torch_note = ("with PyTorch" if with_torch else "without PyTorch (--no-torch): pytcn alone" if args.no_torch
                   else "PyTorch not installed: pytcn alone")
-    peak = args.peak_gflops or estimated_peak_gflops(args.threads)
+    measured = None if args.peak_gflops else measured_peak(args.threads)
+    peak = args.peak_gflops or measured["peak_gflops"]
     cpu, mhz, _ = cpu_info()
     import llvmlite.binding as llvm
     import numba
 
+    how = ("given by --peak-gflops" if args.peak_gflops else
+           f"measured: sgemm {measured['sgemm_gflops']:.0f}, FMA loop {measured['fma_gflops']:.0f}; "
+           f"triad {measured['triad_gbytes']:.1f} GB/s")
     print(f"# {cpu} ({llvm.get_host_cpu_name()}) at {mhz} MHz nominal, {os.cpu_count()} CPUs, {args.threads} "
-          f"threads; numba {numba.__version__}, numpy {np.__version__}; FP32 peak "
-          f"{'%.0f' % peak if peak else '?'} GFLOP/s{'' if args.peak_gflops else ' (nominal)'}; "
+          f"threads; numba {numba.__version__}, numpy {np.__version__}; FP32 peak {peak:.0f} GFLOP/s ({how}); "
           f"{torch_note}")
     print(f"# command: python benchmarks/speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     head = (f"{'config':16s} {'train ms':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'Adam ms':>8s} {'infer ms':>9s} "
@@ -407,8 +397,9 @@ def main(argv=None):
         train_gf, infer_gf = 3 * fwd / med["train_ms"] / 1e6, fwd / med["infer_ms"] / 1e6
         row = dict(config=name, cpu=cpu, core=llvm.get_host_cpu_name(), threads=args.threads,
                    **{f"pytcn_{k}": v for k, v in med.items()},
-                   train_gflops=train_gf, infer_gflops=infer_gf, peak_gflops=peak)
-        line = (f"{name:16s} {med['train_ms']:9.2f} {train_gf:8.1f} {100 * train_gf / peak if peak else 0:6.1f} "
+                   train_gflops=train_gf, infer_gflops=infer_gf, peak_gflops=peak,
+                   peak_measured=measured)
+        line = (f"{name:16s} {med['train_ms']:9.2f} {train_gf:8.1f} {100 * train_gf / peak:6.1f} "
                 f"{med['adam_ms']:8.3f} "
                 f"{med['infer_ms']:9.2f} {infer_gf:8.1f} {med['peak_rss_mib']:8.0f} {med['train_faults']:7.0f} "
                 f"{med['first_s']:8.2f}")
