@@ -512,6 +512,56 @@ def test_conv_forward_matches_bruteforce_loops(backend, examples):
                                      cases=testing.conv_cases(T=st.integers(1, 20)), max_examples=examples)
 
 
+# Lengths whose rows start at (nearly) the same offset within a 4 KiB page, where the blocked forward and input
+# gradient sum each block of rows in scratch rows and copy it out (kernels/conv.py: _rows_alias): the strategies'
+# short sequences never reach them. 1024 and 512 steps fill whole pages (float32, float64), 1020 falls 16 bytes short.
+ALIASING = [(1024, np.float32), (1020, np.float32), (512, np.float64)]
+
+
+@pytest.mark.parametrize("T, dtype", ALIASING, ids=[f"T{T}-{np.dtype(dt).name}" for T, dt in ALIASING])
+@pytest.mark.parametrize("op", ["conv_forward", "conv_relu_forward", "conv_backward_input"])
+@given(data=st.data())
+def test_fast_kernel_equals_numpy_twin_on_rows_that_alias_within_a_page(op, T, dtype, data):
+    from pytcn.kernels import conv as conv_kernels
+
+    assert conv_kernels.rows_alias(T, np.dtype(dtype).itemsize), f"T = {T} no longer takes the scratch rows"
+    # up to 7 channels: a block of four rows and the leftover ones; dilations up to 400: taps that read the padding
+    problem = data.draw(conv_cases(dtype=st.just(dtype), N=st.integers(1, 2), T=st.just(T), d=st.integers(1, 400),
+                                   C_in=st.integers(1, 7), C_out=st.integers(1, 7)))
+    case = next(c for c in CASES if c.op == op)
+    expected = case.call(kernels.TWINS[op][0], problem)
+    actual = case.call(kernel(op, "numba"), problem)
+    for name in expected:
+        assert_close(actual[name], expected[name], dtype=problem.dtype, what=f"{op}, T = {T}: {name}")
+
+
+@pytest.mark.parametrize("T, itemsize, alias", [
+    (1024, 4, True), (1020, 4, True), (512, 8, True), (2048, 4, True),  # whole pages, or 16 bytes short
+    (600, 4, False), (784, 4, False), (40, 4, False), (1, 8, False),  # blog's, seq_mnist's, the tests' lengths
+])
+def test_rows_alias_within_a_page_exactly_where_they_start_near_one_offset(T, itemsize, alias):
+    from pytcn.kernels import conv as conv_kernels
+
+    # the definition: two of four consecutive rows at least a page apart, and within ALIAS_BYTES of a whole number of
+    # pages apart (addresses closer than a page differ in their last 12 bits)
+    apart = [k * T * itemsize for k in range(1, 4)]
+    near = any(a > 4096 - conv_kernels.ALIAS_BYTES and min(a % 4096, 4096 - a % 4096) < conv_kernels.ALIAS_BYTES
+               for a in apart)
+    assert near == alias  # the case is what its comment says
+    assert conv_kernels.rows_alias(T, itemsize) == alias
+
+
+def test_scratch_rows_start_on_cache_lines_and_never_alias():
+    from pytcn.kernels import conv as conv_kernels
+
+    for T, dtype in [*ALIASING, (600, np.float32), (1, np.float64)]:
+        rows = conv_kernels.scratch_rows(T, np.empty(1, dtype))
+        assert rows.shape[0] == conv_kernels.ROWS and rows.shape[1] >= T and rows.dtype == dtype
+        starts = [rows[r].ctypes.data for r in range(rows.shape[0])]
+        assert all(a % 64 == 0 for a in starts), f"T = {T}: rows start at {[a % 64 for a in starts]} within a line"
+        assert not conv_kernels.rows_alias(rows.shape[1], rows.itemsize), f"T = {T}: the scratch rows alias"
+
+
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
 def test_the_layer_takes_arrays_of_every_layout(backend):
     # the kernels assume C-contiguous arrays; the layer's forward converts whatever it is given
