@@ -268,11 +268,19 @@ def _tap_pairs(C, K, d):
 
 
 def _conv_forward(y, x, W, b, d):
-    conv_forward_blocked(y, x, W, b, d, False)
+    conv_forward_by_shape(y, x, W, b, d, False)
 
 
 def _conv_relu_forward(y, x, W, b, d):
-    conv_forward_blocked(y, x, W, b, d, True)
+    conv_forward_by_shape(y, x, W, b, d, True)
+
+
+def _conv_forward_by_shape(y, x, W, b, d, relu):
+    """The blocked kernel, summing in the output rows, or where they alias within a page, in scratch rows."""
+    if rows_alias(x.shape[2], y.itemsize):
+        conv_forward_staged(y, x, W, b, d, relu)
+    else:
+        conv_forward_blocked(y, x, W, b, d, relu)
 
 
 def _conv_forward_blocked(y, x, W, b, d, relu):
@@ -281,38 +289,56 @@ def _conv_forward_blocked(y, x, W, b, d, relu):
     C_out, _, K = W.shape
     pairs = tap_pairs(C_in, K, d)  # the (input channel, tap) pairs
     blocks = (C_out + ROWS - 1) // ROWS
-    staged = rows_alias(T, y.itemsize)  # sum each block in scratch rows, then copy it out (why: _rows_alias)
     for p in prange(N * blocks):  # each block of four output rows y[n, o:o+4] belongs to one thread
         n = p // blocks
         o = p % blocks * ROWS
         rows = min(ROWS, C_out - o)
-        if staged:
-            block, first = scratch_rows(T, y), 0  # the block's rows are block[0:rows]
-        else:
-            block, first = y[n], o  # the block's rows are y[n, o:o+rows] themselves
+        for r in range(o, o + rows):
+            yrow = y[n, r]
+            for t in range(T):
+                yrow[t] = b[r]
+        if rows == 4:
+            four_rows_forward(y[n, o], y[n, o + 1], y[n, o + 2], y[n, o + 3], x[n], W, o, pairs)
+        else:  # the rows left over: two at a time, then one
+            if rows >= 2:
+                two_rows_forward(y[n, o], y[n, o + 1], x[n], W, o, pairs)
+            if rows % 2 == 1:
+                row_forward(y[n, o + rows - 1], x[n], W, o + rows - 1, pairs)
+        if relu:
+            for r in range(o, o + rows):
+                relu_row(y[n, r])
+
+
+def _conv_forward_staged(y, x, W, b, d, relu):
+    """_conv_forward_blocked, each block of rows summed in scratch rows and copied out (why: _rows_alias)."""
+    N, C_in, T = x.shape
+    C_out, _, K = W.shape
+    pairs = tap_pairs(C_in, K, d)
+    blocks = (C_out + ROWS - 1) // ROWS
+    for p in prange(N * blocks):  # each block of four output rows y[n, o:o+4] belongs to one thread
+        n = p // blocks
+        o = p % blocks * ROWS
+        rows = min(ROWS, C_out - o)
+        block = scratch_rows(T, y)  # the block's rows are block[0:rows]
         for r in range(rows):
-            row = block[first + r, :T]
+            row = block[r, :T]
             for t in range(T):
                 row[t] = b[o + r]
-        rows_forward(block, first, rows, x[n], W, o, pairs)
+        rows_forward(block, rows, x[n], W, o, pairs)
         for r in range(rows):
-            if staged:
-                copy_row(y[n, o + r], block[r, :T], relu)
-            elif relu:
-                relu_row(y[n, o + r])
+            copy_row(y[n, o + r], block[r, :T], relu)
 
 
-def _rows_forward(block, first, rows, xn, W, o, pairs):
-    """block[first + r, :T] += the convolution's sums for the output rows o + r, r < rows (1 to 4)."""
+def _rows_forward(block, rows, xn, W, o, pairs):
+    """block[r, :T] += the convolution's sums for the output rows o + r, r < rows (1 to 4)."""
     T = xn.shape[1]
-    f = first
     if rows == 4:
-        four_rows_forward(block[f, :T], block[f + 1, :T], block[f + 2, :T], block[f + 3, :T], xn, W, o, pairs)
+        four_rows_forward(block[0, :T], block[1, :T], block[2, :T], block[3, :T], xn, W, o, pairs)
     else:  # the rows left over: two at a time, then one
         if rows >= 2:
-            two_rows_forward(block[f, :T], block[f + 1, :T], xn, W, o, pairs)
+            two_rows_forward(block[0, :T], block[1, :T], xn, W, o, pairs)
         if rows % 2 == 1:
-            row_forward(block[f + rows - 1, :T], xn, W, o + rows - 1, pairs)
+            row_forward(block[rows - 1, :T], xn, W, o + rows - 1, pairs)
 
 
 def _four_rows_forward(y0, y1, y2, y3, xn, W, o, pairs):
@@ -424,32 +450,55 @@ def _row_forward(y0, xn, W, o, pairs):
 
 
 def _conv_backward_input(dx, dy, W, d):
+    """The blocked kernel, summing in the input gradient's rows, or where they alias within a page, in scratch rows."""
+    if rows_alias(dy.shape[2], dx.itemsize):
+        conv_backward_input_staged(dx, dy, W, d)
+    else:
+        conv_backward_input_blocked(dx, dy, W, d)
+
+
+def _conv_backward_input_blocked(dx, dy, W, d):
     N, C_out, T = dy.shape
     _, C_in, K = W.shape
     pairs = tap_pairs(C_out, K, d)  # the (output channel, tap) pairs
     blocks = (C_in + ROWS - 1) // ROWS
-    staged = rows_alias(T, dx.itemsize)  # as in the forward
     for p in prange(N * blocks):  # each block of four input rows dx[n, i:i+4] belongs to one thread
         n = p // blocks
         i = p % blocks * ROWS
         rows = min(ROWS, C_in - i)
-        if staged:
-            block, first = scratch_rows(T, dx), 0
-        else:
-            block, first = dx[n], i
+        for r in range(i, i + rows):
+            dxrow = dx[n, r]
+            for u in range(T):
+                dxrow[u] = 0.0
+        if rows == 4:
+            four_rows_backward_input(dx[n, i], dx[n, i + 1], dx[n, i + 2], dx[n, i + 3], dy[n], W, i, pairs)
+        else:  # the rows left over, one at a time
+            for r in range(i, i + rows):
+                row_backward_input(dx[n, r], dy[n], W, r, pairs)
+
+
+def _conv_backward_input_staged(dx, dy, W, d):
+    """_conv_backward_input_blocked, each block of rows summed in scratch rows and copied out (why: _rows_alias)."""
+    N, C_out, T = dy.shape
+    _, C_in, K = W.shape
+    pairs = tap_pairs(C_out, K, d)
+    blocks = (C_in + ROWS - 1) // ROWS
+    for p in prange(N * blocks):  # each block of four input rows dx[n, i:i+4] belongs to one thread
+        n = p // blocks
+        i = p % blocks * ROWS
+        rows = min(ROWS, C_in - i)
+        block = scratch_rows(T, dx)  # the block's rows are block[0:rows]
         for r in range(rows):
-            row = block[first + r, :T]
+            row = block[r, :T]
             for u in range(T):
                 row[u] = 0.0
         if rows == 4:
-            four_rows_backward_input(block[first, :T], block[first + 1, :T], block[first + 2, :T],
-                                     block[first + 3, :T], dy[n], W, i, pairs)
+            four_rows_backward_input(block[0, :T], block[1, :T], block[2, :T], block[3, :T], dy[n], W, i, pairs)
         else:  # the rows left over, one at a time
             for r in range(rows):
-                row_backward_input(block[first + r, :T], dy[n], W, i + r, pairs)
-        if staged:
-            for r in range(rows):
-                copy_row(dx[n, i + r], block[r, :T], False)
+                row_backward_input(block[r, :T], dy[n], W, i + r, pairs)
+        for r in range(rows):
+            copy_row(dx[n, i + r], block[r, :T], False)
 
 
 def _four_rows_backward_input(dx0, dx1, dx2, dx3, dyn, W, i, pairs):
@@ -635,11 +684,15 @@ two_rows_forward = njit(**SERIAL_INLINED)(_two_rows_forward)
 row_forward = njit(**SERIAL_INLINED)(_row_forward)
 rows_forward = njit(**SERIAL_INLINED)(_rows_forward)
 conv_forward_blocked = njit(**PARALLEL)(_conv_forward_blocked)
+conv_forward_staged = njit(**PARALLEL)(_conv_forward_staged)
+conv_forward_by_shape = njit(**SERIAL)(_conv_forward_by_shape)
 four_rows_backward_input = njit(**SERIAL)(_four_rows_backward_input)
 row_backward_input = njit(**SERIAL)(_row_backward_input)
 add4 = njit(**SERIAL)(_add4)
-conv_forward_numba = njit(**SERIAL)(_conv_forward)  # the parallel loop is in conv_forward_blocked
+conv_forward_numba = njit(**SERIAL)(_conv_forward)  # the parallel loops are in conv_forward_blocked and _staged
 conv_relu_forward_numba = njit(**SERIAL)(_conv_relu_forward)
-conv_backward_input_numba = njit(**PARALLEL)(_conv_backward_input)
+conv_backward_input_blocked = njit(**PARALLEL)(_conv_backward_input_blocked)
+conv_backward_input_staged = njit(**PARALLEL)(_conv_backward_input_staged)
+conv_backward_input_numba = njit(**SERIAL)(_conv_backward_input)  # the parallel loops: _blocked and _staged
 conv_backward_weight_numba = njit(**PARALLEL)(_conv_backward_weight)
 conv_backward_bias_numba = njit(**PARALLEL)(_conv_backward_bias)
