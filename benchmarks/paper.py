@@ -256,6 +256,11 @@ def report():
         "",
         "## The runs",
         "",
+        "Training time is the wall time of the training loop's epochs (the loop's own clock, summed over resumed"
+        " sessions), one thread per run on a 2-vCPU VM where two runs shared the cores, and where they were"
+        " paused (SIGSTOP) while speed benchmarks and test suites ran: an upper bound on a run's cost, not a"
+        " measure of pytcn's speed (benchmarks/speed_results.md has that).",
+        "",
         "| run | parameters | test loss | test metric | epochs | training time | threads | CPU | command |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
