@@ -148,6 +148,9 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the sentence")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for name in ("threads", "processes"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.worker:
         print(json.dumps(measure(args.threads)))
         return 0

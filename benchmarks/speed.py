@@ -335,6 +335,11 @@ def main(argv=None):
     parser.add_argument("--baseline", help="another checkout of pytcn to time in the same alternation")
     parser.add_argument("--worker", choices=["pytcn", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for name, least in (("steps", 1), ("warmup", 0), ("rounds", 1), ("threads", 1)):
+        if getattr(args, name) < least:
+            parser.error(f"--{name} must be at least {least}, got {getattr(args, name)}")
+    if args.peak_gflops is not None and not args.peak_gflops > 0:
+        parser.error(f"--peak-gflops must be a positive number of GFLOP/s, got {args.peak_gflops}")
     unknown = [c for c in args.configs if c not in ALL_CONFIGS and c not in GROUPS]
     if unknown:
         parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(ALL_CONFIGS)}, or a group "
