@@ -134,7 +134,7 @@ ALIAS_BYTES = 256  # rows whose starts lie closer than this within a page are ta
 def _rows_alias(T, itemsize):
     """Whether two of a block's ROWS consecutive rows of T elements, a page or more apart, start within ALIAS_BYTES of
     the same offset in a 4 KiB page. Then the blocked kernels sum each block in scratch rows (_scratch_rows) instead
-    of in the output.
+    of in the output, and the weight gradient reads its dy rows from scratch rows (why: in _conv_backward_weight).
 
     Why: the blocked loops load and store four rows at the same t in every step. When the rows start at the same
     offset within a page (T = 1024 in float32, 512 in float64), or nearly (T = 1020: 16 bytes apart), a load from
@@ -590,18 +590,29 @@ def _conv_backward_weight(dW, dy, x, d, chunks=CHUNKS):
     per_chunk = (N + chunks - 1) // chunks
     partial = np.zeros((chunks, C_out, C_in, K), dW.dtype)
     zero = dW.dtype.type(0)  # not 0.0: a float64 literal would turn float32 sums into float64 ones
+    # Where the rows alias within a page (_rows_alias), each block of four dy rows is first copied into scratch rows
+    # that do not: this kernel only loads, but its four dy rows and four x rows, all at one offset within a page, fall
+    # into the same few sets of the L1 cache. Measured on wide's layers (T = 1024, float32, one thread, a 2-vCPU AMD
+    # EPYC, Zen 4): 72-74 GFLOP/s reading dy in place, 85-89 from the scratch rows. The copy is a row per 32-128 passes.
+    stage = rows_alias(T, dy.itemsize)
     for c in prange(chunks):
+        block = scratch_rows(T if stage else 1, dy)
         for n in range(c * per_chunk, min(N, (c + 1) * per_chunk)):
-            for j in range(K):
-                s = (K - 1 - j) * d  # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s], for t >= s
-                if s >= T:
-                    continue  # the tap only ever read the padding
-                L = T - s
-                for o in range(0, C_out, ROWS):
+            for o in range(0, C_out, ROWS):
+                rows = dy[n, o:o + ROWS]  # the block's dy rows, read in place ...
+                if stage and o + ROWS <= C_out:
+                    for r in range(ROWS):  # ... or from the scratch rows
+                        copy_row(block[r, :T], dy[n, o + r], False)
+                    rows = block
+                for j in range(K):
+                    s = (K - 1 - j) * d  # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s], for t >= s
+                    if s >= T:
+                        continue  # the tap only ever read the padding
+                    L = T - s
                     for i in range(0, C_in, PAIRS):
                         if o + ROWS <= C_out and i + PAIRS <= C_in:
                             # one pass over t >= s feeds sixteen sums, dw_rk = sum_t dy[n, o + r, t] x[n, i + k, t - s]
-                            dy0, dy1, dy2, dy3 = dy[n, o][s:], dy[n, o + 1][s:], dy[n, o + 2][s:], dy[n, o + 3][s:]
+                            dy0, dy1, dy2, dy3 = rows[0, s:T], rows[1, s:T], rows[2, s:T], rows[3, s:T]
                             x0, x1, x2, x3 = x[n, i][:L], x[n, i + 1][:L], x[n, i + 2][:L], x[n, i + 3][:L]
                             dw00 = dw01 = dw02 = dw03 = dw10 = dw11 = dw12 = dw13 = zero
                             dw20 = dw21 = dw22 = dw23 = dw30 = dw31 = dw32 = dw33 = zero
