@@ -47,6 +47,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 
@@ -140,17 +141,30 @@ RUNS = {
     "pmnist-gru": ("pmnist", "gru", f"{MNIST} --permute --model gru --hidden-size 150 {RMSPROP}"),
 }
 
+#: Where the TCN misses the paper's number, what a second seed and more epochs do (not runs of the table): name ->
+#: (task, model, the `pytcn train` arguments, the run it continues from its last checkpoint, or None). --seed draws
+#: other data, weights, shuffles and dropout; "-20epochs" is the same run as its source, trained on to 20 epochs.
+PROBES = {
+    "adding-tcn-seed1": ("adding", "tcn", f"{RUNS['adding-tcn'][2]} --seed 1", None),
+    "copy-tcn-seed1": ("copy", "tcn", f"{RUNS['copy-tcn'][2]} --seed 1", None),
+    "adding-tcn-20epochs": ("adding", "tcn", RUNS["adding-tcn"][2].replace("--epochs 10", "--epochs 20"),
+                            "adding-tcn"),
+}
+ALL = {**{name: (*spec, None) for name, spec in RUNS.items()}, **PROBES}
+
 
 def _args(name):
     from pytcn import cli
 
     out = os.path.join(OUT_ROOT, name)
-    argv = ["train", *shlex.split(RUNS[name][2]), "--out", out, "--no-progress"]
+    argv = ["train", *shlex.split(ALL[name][2]), "--out", out, "--no-progress"]
     return cli.build_parser().parse_args(argv), out
 
 
 def command(name, threads):
-    return f"pytcn train {RUNS[name][2]} --out runs/paper/{name} --threads {threads}"
+    source = ALL[name][3]
+    then = f" (continuing runs/paper/{source})" if source else ""
+    return f"pytcn train {ALL[name][2]} --out runs/paper/{name} --threads {threads}{then}"
 
 
 def run(name, threads):
@@ -166,8 +180,16 @@ def run(name, threads):
         print(f"{name}: done already ({os.path.join(out, 'summary.json')})")
         return
     t0 = time.perf_counter()
+    source = ALL[name][3]
+    if source and not os.path.exists(os.path.join(out, "checkpoint.npz")):  # a probe that trains a run on
+        if not os.path.exists(os.path.join(OUT_ROOT, source, "summary.json")):
+            raise SystemExit(f"{name} continues {source}, which has not finished")
+        os.makedirs(out, exist_ok=True)
+        for file in ("checkpoint.npz", "metrics.jsonl"):
+            shutil.copyfile(os.path.join(OUT_ROOT, source, file), os.path.join(out, file))
+        print(f"{name}: {source}'s last checkpoint, trained on; {command(name, threads)}", flush=True)
     if os.path.exists(os.path.join(out, "checkpoint.npz")):
-        trainer = Trainer.resume(out, progress=False)
+        trainer = Trainer.resume(out, progress=False, epochs=args.epochs)
         print(f"{name}: resuming at epoch {trainer.epoch + 1}, batch {trainer.batch}", flush=True)
     else:
         trainer = Trainer(cli.config_from_args(args), out, progress=False)
@@ -196,13 +218,14 @@ def _state(name):
         return s, s["epochs"], s["epochs"]
     epochs = len(open(os.path.join(out, "metrics.jsonl")).readlines()) if \
         os.path.exists(os.path.join(out, "metrics.jsonl")) else 0
-    return None, epochs, int(shlex.split(RUNS[name][2])[shlex.split(RUNS[name][2]).index("--epochs") + 1])
+    planned = shlex.split(ALL[name][2])
+    return None, epochs, int(planned[planned.index("--epochs") + 1])
 
 
 def status():
-    for name in RUNS:
+    for name in ALL:
         summary, done, planned = _state(name)
-        print(f"{name:12s} {'finished' if summary else 'running or stopped' if done else 'not started'}: "
+        print(f"{name:20s} {'finished' if summary else 'running or stopped' if done else 'not started'}: "
               f"{done}/{planned} epochs")
 
 
@@ -324,7 +347,38 @@ def _differences():
     lines.append("")
     if orderings:
         lines += ["The paper's ordering, where all three runs of a task are finished:", "", *orderings, ""]
-    return lines
+    return lines + _probes()
+
+
+def _probes():
+    """The section of PROBES: each beside the run it varies, its test number and its learning curve's best."""
+    lines = ["## Seeds and epochs: the TCN runs again", "",
+             "Where the TCN misses the paper's number: the same run with another seed (other data, weights, "
+             "shuffles and dropout), and the run trained on from its last checkpoint to 20 epochs "
+             "(`python benchmarks/paper.py run " + " ".join(PROBES) + "`).", "",
+             "| run | varies | paper | the run it varies (test) | this run (test) | validation: best (epoch) | "
+             "epochs | training time | command |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, (task, model, _, source) in PROBES.items():
+        base = source or name.rsplit("-seed", 1)[0]
+        base_summary, _, _ = _state(base)
+        summary, done, planned = _state(name)
+        paper = PAPER[task][1][model]
+        varies = "epochs" if source else "seed"
+        base_text = _fmt(_number(task, base_summary)) if base_summary else "—"
+        if not summary:
+            lines.append(f"| {name} | {varies} of {base} | {_fmt(paper)} | {base_text} | — ({done}/{planned} epochs "
+                         f"so far) | | | | `{command(name, 1)}` |")
+            continue
+        lower = PAPER[task][3]
+        key = "val_loss" if lower else "val_metric"
+        values = [h[key] * (1 if lower else 100) for h in summary["history"]]
+        best = min(values) if lower else max(values)
+        best_epoch = summary["history"][values.index(best)]["epoch"]
+        lines.append(f"| {name} | {varies} of {base} | {_fmt(paper)} | {base_text} | "
+                     f"{_fmt(_number(task, summary))} | {_fmt(best)} ({best_epoch}) | "
+                     f"{summary['epochs']} | {summary['train_seconds'] / 60:.0f} min | `{summary['command']}` |")
+    return lines + [""]
 
 
 def _figure(task, label, ours):
@@ -355,15 +409,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train runs (all by default), resuming any with a checkpoint")
-    r.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(RUNS)}")
+    r.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(ALL)} (default: the table's runs)")
     r.add_argument("--threads", type=int, default=1, help="Numba threads (default: %(default)s; see above)")
     sub.add_parser("status", help="how far each run is")
     sub.add_parser("report", help="write paper_results.md and the figures")
     args = p.parse_args(argv)
     if args.command == "run":
-        unknown = [name for name in args.names if name not in RUNS]
+        unknown = [name for name in args.names if name not in ALL]
         if unknown:
-            p.error(f"unknown run {unknown[0]!r}; the runs: {', '.join(RUNS)}")
+            p.error(f"unknown run {unknown[0]!r}; the runs: {', '.join(ALL)}")
         for name in args.names or RUNS:
             run(name, args.threads)
     elif args.command == "status":
