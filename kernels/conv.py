@@ -575,18 +575,24 @@ def _row_backward_input(dx0, dyn, W, i, pairs):
         add_tap_backward(dx0, dyn[o], W[o, i, j], s, 0)
 
 
-CHUNKS = 16  # the batch is cut into at most this many chunks for the weight gradient, whatever the thread count
+TASKS = 16  # the weight gradient is cut into at least this many tasks where the batch allows, whatever the threads
+CHUNKS = 16  # and the batch into at most this many chunks
 
 
-def _conv_backward_weight(dW, dy, x, d, chunks=CHUNKS):
+def _conv_backward_weight(dW, dy, x, d, chunks=CHUNKS, tasks=TASKS):
     """``chunks``: at most this many chunks of the batch (tests lower it, so that small batches put several samples
-    in one chunk)."""
+    in one chunk); ``tasks``: at least this many tasks (benchmarks vary it)."""
     N, C_in, T = x.shape
     C_out, _, K = dW.shape
-    # Each chunk of the batch sums into its own partial dW (no two threads add into one number), and the partials
-    # are added up afterwards. The chunks do not depend on the thread count, so neither does the result: one
-    # thread and two threads give the same bits.
-    chunks = min(N, chunks)
+    # The tasks, run in parallel: (chunk of the batch, block of four rows of dW). Each task sums into the rows of its
+    # own partial dW (no two threads add into one number), and the partials of the chunks are added up afterwards.
+    # As few chunks as give TASKS tasks: every chunk costs a partial dW to zero and to add (with wide's 128 channels,
+    # 16 chunks of one sample took 7% more than one chunk, one thread), and its 32 blocks of rows are tasks enough.
+    # (On the five configurations of benchmarks/speed.py, 2 threads, TASKS = 16 beat 32 and 64 or tied with them.)
+    # The chunks depend on the shapes, not on the thread count, and so does the result: one thread and two give the
+    # same bits.
+    blocks = (C_out + ROWS - 1) // ROWS
+    chunks = min(N, chunks, (tasks + blocks - 1) // blocks)
     per_chunk = (N + chunks - 1) // chunks
     partial = np.zeros((chunks, C_out, C_in, K), dW.dtype)
     zero = dW.dtype.type(0)  # not 0.0: a float64 literal would turn float32 sums into float64 ones
@@ -595,62 +601,63 @@ def _conv_backward_weight(dW, dy, x, d, chunks=CHUNKS):
     # into the same few sets of the L1 cache. Measured on wide's layers (T = 1024, float32, one thread, a 2-vCPU AMD
     # EPYC, Zen 4): 72-74 GFLOP/s reading dy in place, 85-89 from the scratch rows. The copy is a row per 32-128 passes.
     stage = rows_alias(T, dy.itemsize)
-    for c in prange(chunks):
+    for task in prange(chunks * blocks):
+        c = task // blocks
+        o = task % blocks * ROWS
         block = scratch_rows(T if stage else 1, dy)
         for n in range(c * per_chunk, min(N, (c + 1) * per_chunk)):
-            for o in range(0, C_out, ROWS):
-                rows = dy[n, o:o + ROWS]  # the block's dy rows, read in place ...
-                if stage and o + ROWS <= C_out:
-                    for r in range(ROWS):  # ... or from the scratch rows
-                        copy_row(block[r, :T], dy[n, o + r], False)
-                    rows = block
-                for j in range(K):
-                    s = (K - 1 - j) * d  # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s], for t >= s
-                    if s >= T:
-                        continue  # the tap only ever read the padding
-                    L = T - s
-                    for i in range(0, C_in, PAIRS):
-                        if o + ROWS <= C_out and i + PAIRS <= C_in:
-                            # one pass over t >= s feeds sixteen sums, dw_rk = sum_t dy[n, o + r, t] x[n, i + k, t - s]
-                            dy0, dy1, dy2, dy3 = rows[0, s:T], rows[1, s:T], rows[2, s:T], rows[3, s:T]
-                            x0, x1, x2, x3 = x[n, i][:L], x[n, i + 1][:L], x[n, i + 2][:L], x[n, i + 3][:L]
-                            dw00 = dw01 = dw02 = dw03 = dw10 = dw11 = dw12 = dw13 = zero
-                            dw20 = dw21 = dw22 = dw23 = dw30 = dw31 = dw32 = dw33 = zero
-                            for t in range(L):
-                                v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                                g = dy0[t]
-                                dw00 += g * v0
-                                dw01 += g * v1
-                                dw02 += g * v2
-                                dw03 += g * v3
-                                g = dy1[t]
-                                dw10 += g * v0
-                                dw11 += g * v1
-                                dw12 += g * v2
-                                dw13 += g * v3
-                                g = dy2[t]
-                                dw20 += g * v0
-                                dw21 += g * v1
-                                dw22 += g * v2
-                                dw23 += g * v3
-                                g = dy3[t]
-                                dw30 += g * v0
-                                dw31 += g * v1
-                                dw32 += g * v2
-                                dw33 += g * v3
-                            add4(partial[c, o, i:i + PAIRS, j], dw00, dw01, dw02, dw03)
-                            add4(partial[c, o + 1, i:i + PAIRS, j], dw10, dw11, dw12, dw13)
-                            add4(partial[c, o + 2, i:i + PAIRS, j], dw20, dw21, dw22, dw23)
-                            add4(partial[c, o + 3, i:i + PAIRS, j], dw30, dw31, dw32, dw33)
-                        else:  # output rows or input channels left over: one sum at a time
-                            for r in range(o, min(o + ROWS, C_out)):
-                                for k in range(i, min(i + PAIRS, C_in)):
-                                    dys = dy[n, r][s:]
-                                    xs = x[n, k][:L]
-                                    acc = zero
-                                    for t in range(L):
-                                        acc += dys[t] * xs[t]
-                                    partial[c, r, k, j] += acc
+            rows = dy[n, o:o + ROWS]  # the block's dy rows, read in place ...
+            if stage and o + ROWS <= C_out:
+                for r in range(ROWS):  # ... or from the scratch rows
+                    copy_row(block[r, :T], dy[n, o + r], False)
+                rows = block
+            for j in range(K):
+                s = (K - 1 - j) * d  # forward: y[n, o, t] += W[o, i, j] * x[n, i, t - s], for t >= s
+                if s >= T:
+                    continue  # the tap only ever read the padding
+                L = T - s
+                for i in range(0, C_in, PAIRS):
+                    if o + ROWS <= C_out and i + PAIRS <= C_in:
+                        # one pass over t >= s feeds sixteen sums, dw_rk = sum_t dy[n, o + r, t] x[n, i + k, t - s]
+                        dy0, dy1, dy2, dy3 = rows[0, s:T], rows[1, s:T], rows[2, s:T], rows[3, s:T]
+                        x0, x1, x2, x3 = x[n, i][:L], x[n, i + 1][:L], x[n, i + 2][:L], x[n, i + 3][:L]
+                        dw00 = dw01 = dw02 = dw03 = dw10 = dw11 = dw12 = dw13 = zero
+                        dw20 = dw21 = dw22 = dw23 = dw30 = dw31 = dw32 = dw33 = zero
+                        for t in range(L):
+                            v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
+                            g = dy0[t]
+                            dw00 += g * v0
+                            dw01 += g * v1
+                            dw02 += g * v2
+                            dw03 += g * v3
+                            g = dy1[t]
+                            dw10 += g * v0
+                            dw11 += g * v1
+                            dw12 += g * v2
+                            dw13 += g * v3
+                            g = dy2[t]
+                            dw20 += g * v0
+                            dw21 += g * v1
+                            dw22 += g * v2
+                            dw23 += g * v3
+                            g = dy3[t]
+                            dw30 += g * v0
+                            dw31 += g * v1
+                            dw32 += g * v2
+                            dw33 += g * v3
+                        add4(partial[c, o, i:i + PAIRS, j], dw00, dw01, dw02, dw03)
+                        add4(partial[c, o + 1, i:i + PAIRS, j], dw10, dw11, dw12, dw13)
+                        add4(partial[c, o + 2, i:i + PAIRS, j], dw20, dw21, dw22, dw23)
+                        add4(partial[c, o + 3, i:i + PAIRS, j], dw30, dw31, dw32, dw33)
+                    else:  # output rows or input channels left over: one sum at a time
+                        for r in range(o, min(o + ROWS, C_out)):
+                            for k in range(i, min(i + PAIRS, C_in)):
+                                dys = dy[n, r][s:]
+                                xs = x[n, k][:L]
+                                acc = zero
+                                for t in range(L):
+                                    acc += dys[t] * xs[t]
+                                partial[c, r, k, j] += acc
     for o in prange(C_out):
         for i in range(C_in):
             for j in range(K):

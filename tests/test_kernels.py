@@ -330,8 +330,9 @@ def test_naive_kernel_equals_numpy_twin(case, data):
 
 @given(problem=conv_cases(N=st.integers(1, 7)), chunks=st.integers(1, 4))
 def test_weight_gradient_with_several_samples_per_chunk_equals_numpy_twin(problem, chunks):
-    # by default a chunk holds several samples only past 16 (kernels/conv.py: CHUNKS); here from N = 2 on, with a
-    # last chunk that is shorter than the others, or, with more chunks than samples, one sample each
+    # by default a chunk holds several samples only past 16 samples, or 8 with five output channels or more
+    # (kernels/conv.py: CHUNKS, TASKS); here from N = 2 on, with a last chunk that is shorter than the others, or,
+    # with more chunks than samples, one sample each
     expected, actual = unwritten(problem.W.shape, problem.dtype), unwritten(problem.W.shape, problem.dtype)
     kernels.conv_backward_weight_numpy(expected, problem.dy, problem.x, problem.d)
     kernels.conv_backward_weight_numba(actual, problem.dy, problem.x, problem.d, chunks)
