@@ -116,7 +116,8 @@ def dilation_diagram(model_or_config, path=None, output_step=None, ax=None):
         ax.scatter(sorted(steps), [row] * len(steps), s=14, color="#1f77b4", zorder=3, linewidths=0)
     reached = sorted(layers[0])
     ax.axvspan(reached[0] - 0.5, reached[-1] + 0.5, ymin=0, ymax=0.6 / rows, color="#ff7f0e", alpha=0.25, zorder=0)
-    ax.annotate(f"receptive field: {reached[-1] - reached[0] + 1} input steps (exact R = {R})",
+    ax.annotate(f"receptive field: a span of {reached[-1] - reached[0] + 1} input steps (R = {R}), "
+                f"{len(reached)} of them read",
                 xy=((reached[0] + reached[-1]) / 2, -0.55), ha="center", va="top", fontsize=9, color="#b35806")
     ax.scatter([out_step], [rows - 1], s=40, color="#d62728", zorder=4)
     labels = ["input"] + [f"block {k // 2}, conv{k % 2 + 1} (d={d})" for k, d in enumerate(convs)]

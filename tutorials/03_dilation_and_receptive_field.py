@@ -13,8 +13,15 @@
 #
 #     R = 1 + 2 · (K − 1) · nb_stacks · Σ dilations
 #
+# R is a span: the oldest input step the output can read is R − 1 steps back. Whether it reads every step in
+# between is another question, taken up in section 2.
+#
 # The approximation of the post and of keras-tcn's old documentation, 2^(D−1)·K·s for D levels of dilation 1, 2,
-# 4, ..., 2^(D−1), counts one convolution per block and K gaps where a kernel of size K spans K − 1.
+# 4, ..., 2^(D−1) and s stacks, misses three factors. Write the exact field for those dilations: Σd = 2^D − 1, so
+# R − 1 = 2 · (K − 1) · s · (2^D − 1) ≈ 2 · 2 · (K − 1) · s · 2^(D−1). Against 2^(D−1)·K·s, the approximation
+# counts one convolution per block where there are two (a factor 2), the largest dilation 2^(D−1) where the sum
+# 2^D − 1 ≈ 2 · 2^(D−1) belongs (another 2), and K gaps where a kernel of size K spans K − 1 (a factor (K−1)/K). So
+# the exact field is about 4(K−1)/K times the approximation. The table computes both, and the ratio beside it.
 
 # %%
 import os
@@ -36,17 +43,27 @@ HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() els
 FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
 os.makedirs(FIGURES, exist_ok=True)
 
-print(" K  dilations             stacks  exact R   2^(D-1)*K*s")
+print(" K  dilations                       stacks  exact R  2^(D-1)*K*s  ratio  4(K-1)/K")
+ratios = {}
 for K, dilations, stacks in [(2, [1, 2, 4, 8], 1), (3, [1, 2, 4, 8], 1), (6, [1, 2, 4, 8, 16, 32], 1),
                              (6, [1, 2, 4, 8, 16, 32], 2), (8, [1, 2, 4, 8, 16, 32, 64, 128], 1)]:
     R = pytcn.receptive_field(K, dilations, stacks)
     approx = 2 ** (len(dilations) - 1) * K * stacks
-    print(f"{K:2d}  {str(dilations):22s} {stacks:3d}  {R:8d}  {approx:10d}")
+    ratios[K] = R / approx
+    print(f"{K:2d}  {str(dilations):31s} {stacks:3d}  {R:7d}  {approx:11d}  {R / approx:5.2f}  {4 * (K - 1) / K:8.2f}")
     assert R == 1 + 2 * (K - 1) * stacks * sum(dilations)
+    # the three factors: exact up to the 1 of R and the 1 of 2^D - 1, which weigh less as D grows
+    assert abs(R / approx - 4 * (K - 1) / K) <= 4 * (K - 1) / K / 2 ** len(dilations) + 1 / approx
 
 # %% [markdown]
-# For K = 2 and dilations 1..8 the two agree by chance (2(K−1) = K); for any larger K the exact field is about
-# 4(K−1)/K times the approximation, 3.3 times for K = 6.
+# The approximation never agrees with the exact field: for K = 2 it is short by a factor of about 2 (31 against
+# 16), for K = 6 by about 3.3, and the ratio climbs towards 4 as K grows, as the three factors say.
+
+# %%
+print(f"R / approximation: K = 2 {ratios[2]:.2f}, K = 6 {ratios[6]:.2f}, K = 8 {ratios[8]:.2f}")
+assert 1.9 < ratios[2] < 2.0 and 3.2 < ratios[6] < 3.4 and ratios[2] < ratios[3] < ratios[6] < ratios[8] < 4
+
+# %% [markdown]
 #
 # ## 2. The taps, drawn
 #
@@ -59,6 +76,21 @@ fig, ax = plt.subplots(figsize=diagram_size(**config))
 dilation_diagram(config, os.path.join(FIGURES, "03_dilations.png"), ax=ax)
 R = pytcn.receptive_field(3, [1, 2, 4])
 print(f"K = 3, dilations 1, 2, 4: R = {R} steps")
+
+# %% [markdown]
+# Here the output reads every one of its R input steps. That is not the rule: R is a span, and a dilation that
+# starts where no smaller one has filled in skips steps. `pytcn.plot.reach` lists the steps each layer feeds to the
+# output (`layers[0]`, the input's); count them against R:
+
+# %%
+from pytcn.plot import reach  # noqa: E402
+
+for K_, dilations in [(3, [1, 2, 4]), (3, [2]), (2, [1, 2, 4, 8]), (2, [5, 10]), (2, [15])]:
+    span = pytcn.receptive_field(K_, dilations)
+    read = len(reach(K_, dilations)[2][0])
+    print(f"K = {K_}, dilations {str(dilations):13s}: a span of R = {span:2d} steps, {read:2d} of them read")
+    assert read <= span and (read == span) == (dilations[0] == 1)  # in these five: every step where d starts at 1
+assert len(reach(3, [2])[2][0]) == 5 and len(reach(2, [5, 10])[2][0]) == 7 and len(reach(2, [15])[2][0]) == 3
 
 # %% [markdown]
 # ## 3. Measured from a model
@@ -103,23 +135,30 @@ fig.savefig(os.path.join(FIGURES, "03_gradient_support.png"), dpi=100)
 # ## Summary
 #
 # - The exact receptive field is 1 + 2(K−1)·s·Σd: two convolutions per block, K−1 gaps per kernel.
-# - The often-quoted 2^(D−1)·K·s undercounts it about 4(K−1)/K times; docs/experiments.md shows that this explains
+# - It is a span: the output reads every step of it only where the dilations leave no holes (1, 2, 4 with K = 3
+#   does; 5, 10 with K = 2 reads 7 of its 31 steps).
+# - The often-quoted 2^(D−1)·K·s undercounts it about 4(K−1)/K times (one convolution per block instead of two,
+#   the largest dilation instead of the sum, K gaps instead of K − 1); docs/experiments.md shows that this explains
 #   what the post saw on copy memory.
 # - Backpropagating one output measures the field from a model; `tests/test_model.py` does it over a grid of
 #   architectures, and `tests/test_draw.py` checks the drawn taps against it.
 #
 # ## Exercises
 #
-# 1. Which dilations give R = 31 with K = 2 in a single stack? Find two different lists.
+# 1. Which dilations give R = 31 with K = 2 in a single stack? Find two different lists, and count with
+#    `pytcn.plot.reach` how many of the 31 steps each one's output reads.
 # 2. With `padding="same"` the output at T // 2 reads steps on both sides. Measure it as above (dy at T // 2):
 #    how wide is it, and where is it centred?
 #
 # Solutions below (folded in the rendered site).
 
 # %% tags=["hide-cell"]
-# Solution 1: 1 + 2 (K-1) sum(d) = 31 with K = 2 needs sum(d) = 15: [1, 2, 4, 8], or [5, 10], or [15]
-for dilations in ([1, 2, 4, 8], [5, 10], [15]):
+# Solution 1: 1 + 2 (K-1) sum(d) = 31 with K = 2 needs sum(d) = 15: [1, 2, 4, 8], or [5, 10], or [15], or any
+# other list that sums to 15. They span the same 31 steps but do not read the same ones: [1, 2, 4, 8] reads all
+# 31, [5, 10] only 7 (every fifth step) and [15] only 3 (steps 0, 15 and 30 back). The same span, not the same field.
+for dilations, read in (([1, 2, 4, 8], 31), ([5, 10], 7), ([15], 3)):
     assert pytcn.receptive_field(2, dilations) == 31
+    assert len(reach(2, dilations)[2][0]) == read
 
 # Solution 2: the same width R, centred on the output step (for odd spans; even ones lean one step right)
 same = pytcn.TCN(**(model.config | {"padding": "same"}))

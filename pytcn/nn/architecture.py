@@ -35,8 +35,10 @@ def receptive_field(kernel_size, dilations, nb_stacks=1):
     Each residual block holds two convolutions of kernel size K and dilation d; each looks (K-1)*d steps further
     back, and the residual and skip paths add no reach of their own. Worked example, K = 6, dilations 1..32
     (sum 63), one stack: R = 1 + 2 * 5 * 63 = 631 steps. The often-quoted approximation 2^(D-1) * K * s
-    (D levels of dilation, s stacks) gives 2^5 * 6 * 1 = 192 for the same network: it counts one convolution per
-    block and ignores that a kernel of size K spans only K-1 gaps.
+    (D levels of dilation, s stacks) gives 2^5 * 6 * 1 = 192 for the same network. For dilations 1, 2, ..., 2^(D-1)
+    it falls short by about 4(K-1)/K (3.3 here), the product of three factors: it counts one convolution per block
+    where there are two (2), the largest dilation 2^(D-1) where the sum 2^D - 1 belongs (about 2), and K gaps where a
+    kernel of size K spans K-1 ((K-1)/K).
 
     R is a span, not a count: with dilations > 1 an output reads only some of the R steps (with dilations [2] and
     K = 3, one block reads 5 of its 9), through the taps that ``pytcn.plot.reach`` lists.

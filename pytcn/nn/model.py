@@ -161,7 +161,8 @@ class TCN:
 
     @property
     def receptive_field(self):
-        """The exact receptive field in time steps; see ``pytcn.receptive_field``."""
+        """The receptive field R: the span of input steps the last output reaches back over (with dilations that
+        leave holes it reads only some of them); see ``pytcn.receptive_field``."""
         return receptive_field(self.kernel_size, self.dilations, self.nb_stacks)
 
     def count_params(self):
