@@ -1,7 +1,7 @@
 # %% [markdown]
 # # The residual block, and backprop by hand
 #
-# A TCN is a stack of residual blocks. This tutorial writes one block's forward pass as five lines, derives the
+# A TCN is a stack of residual blocks. This tutorial writes one block's forward pass as six lines, derives the
 # backward pass line by line, runs it by hand with the NumPy twins of the kernels, and checks it two ways: against
 # `pytcn.ResidualBlock.backward`, and against finite differences, with the relative errors read against CS231n's
 # rule of thumb. Then it does the same for weight normalisation.
@@ -185,7 +185,7 @@ assert np.allclose((dv * v).sum(axis=(1, 2)), 0, atol=1e-12)
 # %% [markdown]
 # ## Summary
 #
-# - A residual block is five forward lines; its backward is five lines read upward, each the derivative of the
+# - A residual block is six forward lines; its backward is six lines read upward, each the derivative of the
 #   forward line beside it, and the two paths out of x add their gradients.
 # - The convolution's backward passes are convolutions too (`conv_backward_input` runs the same sum anti-causally,
 #   `conv_backward_weight` correlates the input with the gradient).
@@ -225,7 +225,28 @@ dx_convs, _, _ = conv_backward(dh * (y1 > 0), x3, V1)
 dx3, _ = same.backward(dout, c3)
 assert np.allclose(dx3, dx_convs + ds3)
 
-# Solution 3: a pre-activation within h of the kink makes the two sides of the difference straddle it; the
-# central difference then averages the slopes 0 and 1 and the error jumps to about 0.5 ("probably wrong") for that
-# entry, though the backward is right: gradient checks keep inputs away from kinks.
-print("solutions 1 and 2 check out")
+# Solution 3: a pre-activation within h = 1e-5 of the kink makes the two sides of the difference straddle it: one
+# side of the ReLU passes the change, the other does not, and the central difference mixes the two slopes. The
+# worst relative error then leaves "right" for "probably wrong", though the backward is right: gradient checks keep
+# inputs away from kinks. How far it goes depends on which pre-activation, and on which side of 0 it sits:
+kinked = []
+for n, o, t in [(0, 0, 4), (1, 2, 7), (0, 1, 8), (1, 0, 5), (0, 2, 6)]:
+    near = pytcn.ResidualBlock(C_in, C_out, K, d, dtype=np.float64, rng=rng)
+    for name, value in block.params.items():
+        near.params[name][...] = value
+    z = conv(x, near.params["conv1.weight"], near.params["conv1.bias"], d)
+    near.params["conv1.bias"][o] -= z[n, o, t] - 5e-7  # z1[n, o, t] = 5e-7 now; the rest of channel o moves alike
+
+
+    def loss_near(near=near):
+        (o_, br_), _ = near.forward(x)
+        return float(np.sum(o_ * dout) + np.sum(br_ * dbranch))
+
+    (_, _), cache_near = near.forward(x)
+    dx_near, grads_near = near.backward(dout, cache_near, dbranch=dbranch)
+    kinked.append(max(relative_error(grads_near["conv1.weight"],
+                                     numerical_gradient(loss_near, near.params["conv1.weight"])).max(),
+                      relative_error(dx_near, numerical_gradient(loss_near, x)).max()))
+print("worst relative error with one pre-activation of z1 at 5e-7:", ", ".join(f"{e:.1e}" for e in kinked))
+assert min(kinked) > 1e-2  # "probably wrong", every time: the kink, not the derivation
+print("solutions 1, 2 and 3 check out")

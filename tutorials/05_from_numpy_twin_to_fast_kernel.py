@@ -153,15 +153,32 @@ print(source[start:start + 900])
 #
 # ## Exercises
 #
-# 1. Time the two Numba kernels with 2 threads instead of 1. Which gains more, and why might the naive one gain
-#    more from a second core?
+# 1. Time the two Numba kernels with 2 threads instead of 1. How much does each gain, and what could keep a kernel
+#    from running twice as fast on two cores?
 # 2. Use K = 1 (a pointwise product): how do the four compare now, and why does the NumPy twin close the gap?
 #
 # Solutions below (folded in the rendered site).
 
 # %% tags=["hide-cell"]
-# Solution 2: with K = 1 the twin is a single matrix product per sample, which NumPy's BLAS does well; the blocked
-# kernel's advantage (reusing each x for four taps) has only one tap to work with
+# Solution 1: each thread owns whole output rows (a sample's block of four rows, in the blocked kernel), so nothing
+# is shared and both can double. On a 2-vCPU AMD EPYC VM (2026-12-07, the full-size problem) both did, 1.97-2.01x
+# in three tries each (naive 3.35 -> 1.68 ms, blocked 1.05 -> 0.53 ms). What keeps a kernel from it: memory that
+# both cores share (a problem too large for their own caches, whose rows then come from the shared cache or RAM),
+# too little work per call to pay for the second thread (PYTCN_QUICK's problem, 0.01 ms, shows that), or, on
+# these VMs, a process whose two threads run at the rate of one (benchmarks/speed.py measures in fresh processes for
+# that reason).
+for name in ("naive Numba", "blocked Numba"):
+    timed = {}
+    for n_threads in (1, 2):
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+        timed[n_threads] = median_seconds(ways[name], N, 5)
+    numba.set_num_threads(threads)
+    print(f"{name:14s} 1 thread {timed[1] * 1e3:.2f} ms, 2 threads {timed[2] * 1e3:.2f} ms: "
+          f"{timed[1] / timed[2]:.2f}x")
+
+# Solution 2: with K = 1 the twin is a single matrix product per sample, which NumPy's BLAS does well. The blocked
+# kernel's advantage is reuse: each x it loads serves four output rows, and each y four (channel, tap) pairs, where
+# the twin passes over y once per tap; with one tap the twin's one pass is all there is, and BLAS reuses as well
 W1 = W[:, :, :1].copy()
 y_twin1, y_fast1 = np.empty((N, C, T), np.float32), np.empty((N, C, T), np.float32)
 kernels.conv_forward_numpy(y_twin1, x, W1, b, d)
