@@ -95,18 +95,41 @@ fig.savefig(os.path.join(FIGURES, "01_adding_curve.png"), dpi=100)
 #
 # ## Exercises
 #
-# 1. Use dilations 1, 2, 4 instead: what is the receptive field, and why can that network not beat the baseline
-#    on T = 100?
+# 1. Use dilations 1, 2, 4 instead: what is the receptive field, how much of a T = 100 sequence does the last output
+#    see, and what is the best MSE a network that sees only that much can reach? Train it as above and compare.
 # 2. Train with `return_sequences=True` and read only the last step's output as the answer: what changes in the
 #    loss, and what must the target be?
 #
 # Solutions below (folded in the rendered site).
 
 # %% tags=["hide-cell"]
-# Solution 1: R = 1 + 2 * 3 * (1 + 2 + 4) = 43 < 100: the last output cannot see a marker placed earlier than step
-# 57, and the two markers fall anywhere in the sequence (one in each half), so it mostly cannot see both
+# Solution 1: R = 1 + 2 * 3 * (1 + 2 + 4) = 43 < 100: the last output sees steps 57 to 99 only. The two markers
+# fall anywhere (two distinct steps, uniformly), so each is out of sight with probability 57/100. That does not stop
+# the network from beating the baseline: the best it can do is add the marked values it sees and guess the mean, 0.5,
+# for each marker it does not see, a squared error of 1/12 (a uniform value's variance) per unseen marker. The best
+# MSE such a field allows is E[unseen markers] / 12 = 2 * 0.57 / 12 = 0.095, against 0.167 for always answering 1.
 small = pytcn.TCN(input_channels=2, outputs=1, nb_filters=24, kernel_size=4, dilations=[1, 2, 4], seed=SEED)
-assert small.receptive_field == 43 < LENGTH
+R_small = small.receptive_field
+assert R_small == 43 < LENGTH
+best = 2 * (LENGTH - R_small) / LENGTH / 12
+# the same bound from data: that best guess, made from the last 43 steps of 20,000 sequences
+xs, ys = adding_problem(20_000, LENGTH, np.random.default_rng(SEED + 1))
+seen = xs[:, LENGTH - R_small:]
+guess = (seen[..., 0] * seen[..., 1]).sum(axis=1) + 0.5 * (2 - seen[..., 1].sum(axis=1))
+print(f"the best MSE with R = {R_small}: {best:.4f} by the formula, {np.mean((guess - ys[:, 0]) ** 2):.4f} from data")
+assert abs(np.mean((guess - ys[:, 0]) ** 2) - best) < 0.005
+# trained as above (a few steps in the test suite's reduced mode)
+small_optimizer = pytcn.Adam(small.params, lr=2e-3, max_grad_norm=1.0)
+for _ in range(50 if QUICK else STEPS):
+    x, y = adding_problem(32, LENGTH, rng)
+    _, dprediction = pytcn.mse(small.forward(x, training=True), y, small.backend)
+    small.backward(dprediction)
+    small_optimizer.step(small.grads)
+small_loss, _ = pytcn.mse(small.forward(x_val), y_val, small.backend)
+print(f"R = {R_small} after {50 if QUICK else STEPS} steps: validation MSE {small_loss:.4f} (the best such a field "
+      f"allows {best:.3f}, the baseline {BASELINE_MSE:.3f})")
+if not QUICK:
+    assert 0.8 * best < small_loss < BASELINE_MSE  # below the baseline, and not below what it can see
 
 # Solution 2: the head runs at every step, the prediction is (N, T, 1); the loss must then be taken on the last
 # step only (pred[:, -1]), with the gradient zero elsewhere: exactly what return_sequences=False does for you
