@@ -57,9 +57,11 @@ for r in sorted(rows, key=lambda r: (r["experiment"], r["group"], r["receptive_f
 # %% [markdown]
 # ## 2. The claim: copy memory needs the exact receptive field to span the recall
 #
-# A copy-memory sequence is 10 symbols, T blank steps, and 10 more steps at which the network must repeat the
-# symbols. The k-th recalled symbol is output T + 10 steps after it was read, so an output can recall it only if
-# R ≥ T + 11. Below that, a network can do no better than chance on the recall (1/8); above it, it can learn it.
+# A copy-memory sequence is, as in tutorial 07, ten symbols from 1..8, then T − 1 blanks, then eleven delimiters,
+# T + 20 steps in all; the network must repeat the ten symbols at the last ten steps. Symbol i, read at step i, is
+# asked for at step T + 10 + i: every recall reaches back T + 10 steps, and an output reads back R − 1 steps, so it
+# can recall the symbol only if T + 10 ≤ R − 1, that is R ≥ T + 11. Below that, a network can do no better than
+# chance on the recall (1/8); from there on, it can learn it.
 
 # %%
 copy_rows = [r for r in store.rows(task="copy-memory") if r["status"] == "done"]
@@ -106,9 +108,21 @@ ax.axis("off")
 fig.tight_layout()
 
 # %% [markdown]
-# Reading the copy-length figure: accuracy is 1 up to T = 100 (sequences of 120 steps, recall distance 111 ≤ 125)
-# and at chance from T = 120 (distance 131 > 125), whatever the training. The dashed line of the approximation (48)
-# sits far left of the cliff; the exact one (125) sits on it.
+# Reading the copy-length figure: one architecture at growing T. The recall is learned up to the longest T whose
+# recall distance, T + 10, is within the R − 1 steps the field reaches back, and at chance from the first T beyond
+# it, whatever the training:
+
+# %%
+length_rows = sorted((r for r in copy_rows if r["experiment"] == "copy-length"), key=lambda r: r["config"]["length"])
+(R_length,) = {r["receptive_field"] for r in length_rows}  # one architecture
+last_learned = max(r["config"]["length"] for r in length_rows if r["val_metric"] > 0.9)
+first_missed = min(r["config"]["length"] for r in length_rows if r["val_metric"] <= 0.9)
+print(f"R = {R_length}: learned up to T = {last_learned} (recall distance {last_learned + 10} <= R - 1 = "
+      f"{R_length - 1}), chance from T = {first_missed} (distance {first_missed + 10} > {R_length - 1})")
+assert last_learned + 10 <= R_length - 1 < first_missed + 10 and last_learned < first_missed
+
+# %% [markdown]
+# The dashed line of the approximation (48) sits far left of the cliff; the exact one (125) sits on it.
 #
 # ## Summary
 #
