@@ -126,8 +126,8 @@ for _ in range(50 if QUICK else STEPS):
     small.backward(dprediction)
     small_optimizer.step(small.grads)
 small_loss, _ = pytcn.mse(small.forward(x_val), y_val, small.backend)
-print(f"R = {R_small} after {50 if QUICK else STEPS} steps: validation MSE {small_loss:.4f} (the best such a field "
-      f"allows {best:.3f}, the baseline {BASELINE_MSE:.3f})")
+print(f"R = {R_small} after {50 if QUICK else STEPS} steps: MSE {small_loss:.4f} on the validation set (the best "
+      f"such a field allows {best:.3f}, the baseline {BASELINE_MSE:.3f})")
 if not QUICK:
     assert 0.8 * best < small_loss < BASELINE_MSE  # below the baseline, and not below what it can see
 
