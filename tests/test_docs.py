@@ -69,3 +69,14 @@ def test_every_image_and_link_of_the_docs_exists():
             if target.startswith(("http://", "https://")):
                 continue
             assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tutorials").glob("*.py")), ids=lambda p: p.name)
+def test_every_tutorial_cites_what_it_draws_on(path):
+    # a references section between the summary and the exercises, each entry a work and what the tutorial takes
+    # from it
+    text = path.read_text()
+    assert text.index("# ## Summary") < text.index("# ## References") < text.index("# ## Exercises"), path.name
+    section = text[text.index("# ## References"):text.index("# ## Exercises")]
+    entries = [" ".join(line.lstrip("# ") for line in entry.splitlines()) for entry in section.split("\n# - ")[1:]]
+    assert entries and all(re.search(r"\S: \S", entry) for entry in entries), section

@@ -93,6 +93,20 @@ fig.savefig(os.path.join(FIGURES, "01_adding_curve.png"), dpi=100)
 # A few hundred steps of hand-written forward and backward passes take the validation MSE well below the 0.167 of
 # always answering 1. `pytcn train adding` adds epochs, checkpoints and learning curves.
 #
+# ## References
+#
+# - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
+#   Networks for Sequence Modeling*. arXiv:1803.01271: the TCN, and the adding problem as a benchmark.
+# - Hochreiter, S. and Schmidhuber, J. (1997). *Long Short-Term Memory*. Neural Computation 9(8), 1735-1780: the
+#   adding problem, first posed there.
+# - Kingma, D. P. and Ba, J. (2015). *Adam: A Method for Stochastic Optimization*. ICLR; arXiv:1412.6980: the
+#   optimiser (tutorial 06).
+# - He, K., Zhang, X., Ren, S. and Sun, J. (2015). *Delving Deep into Rectifiers*. ICCV; arXiv:1502.01852: the
+#   he_normal initialiser.
+# - Pascanu, R., Mikolov, T. and Bengio, Y. (2013). *On the difficulty of training recurrent neural networks*. ICML;
+#   arXiv:1211.5063: clipping the gradient's norm (`max_grad_norm`).
+# - keras-tcn, https://github.com/philipperemy/keras-tcn: the argument names pytcn's TCN shares.
+#
 # ## Exercises
 #
 # 1. Use dilations 1, 2, 4 instead: what is the receptive field, how much of a T = 100 sequence does the last output

@@ -173,6 +173,15 @@ assert np.allclose(y_fast, y, rtol=1e-12, atol=1e-12) and np.allclose(dx_fast, d
 # - Causal means all (K−1)·d steps of padding on the left: an input at t0 answers at t0 and after, never before.
 # - The backward passes are convolutions too, checked against central differences in float64.
 #
+# ## References
+#
+# - van den Oord, A. et al. (2016). *WaveNet: A Generative Model for Raw Audio*. arXiv:1609.03499: stacked causal
+#   dilated convolutions.
+# - Yu, F. and Koltun, V. (2016). *Multi-Scale Context Aggregation by Dilated Convolutions*. ICLR; arXiv:1511.07122:
+#   dilated convolutions.
+# - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
+#   Networks for Sequence Modeling*. arXiv:1803.01271: the TCN's convolution, causal and dilated.
+#
 # ## Exercises
 #
 # 1. Pad on both sides instead, (K−1)·d // 2 before and the rest after (keras's padding="same"): which output steps

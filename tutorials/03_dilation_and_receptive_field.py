@@ -143,6 +143,18 @@ fig.savefig(os.path.join(FIGURES, "03_gradient_support.png"), dpi=100)
 # - Backpropagating one output measures the field from a model; `tests/test_model.py` does it over a grid of
 #   architectures, and `tests/test_draw.py` checks the drawn taps against it.
 #
+# ## References
+#
+# - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
+#   Networks for Sequence Modeling*. arXiv:1803.01271: the receptive field of a TCN, and the need for it to cover the
+#   history a task depends on.
+# - van den Oord, A. et al. (2016). *WaveNet: A Generative Model for Raw Audio*. arXiv:1609.03499: dilations doubling
+#   per layer, a field that grows exponentially with depth.
+# - Luo, W., Li, Y., Urtasun, R. and Zemel, R. (2016). *Understanding the Effective Receptive Field in Deep
+#   Convolutional Neural Networks*. NeurIPS; arXiv:1701.04128: why the gradient concentrates in the middle of the
+#   field (section 3).
+# - keras-tcn, https://github.com/philipperemy/keras-tcn: the approximation 2^(D−1)·K·s, in its earlier documentation.
+#
 # ## Exercises
 #
 # 1. Which dilations give R = 31 with K = 2 in a single stack? Find two different lists, and count with

@@ -193,6 +193,18 @@ assert np.allclose((dv * v).sum(axis=(1, 2)), 0, atol=1e-12)
 #   CS231n's thresholds; pytcn's tests do this for every layer, block and model (`tests/test_gradients.py`).
 # - Weight normalisation's dv is orthogonal to v: g takes the part of dW along v, v only turns.
 #
+# ## References
+#
+# - He, K., Zhang, X., Ren, S. and Sun, J. (2016). *Deep Residual Learning for Image Recognition*. CVPR;
+#   arXiv:1512.03385: residual connections.
+# - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
+#   Networks for Sequence Modeling*. arXiv:1803.01271: the TCN's residual block: two causal convolutions, a 1x1
+#   convolution on the residual path when the widths differ.
+# - Salimans, T. and Kingma, D. P. (2016). *Weight Normalization*. NeurIPS; arXiv:1602.07868: W = g · v / ‖v‖ and its
+#   gradients (section 4).
+# - CS231n, *Neural Networks Part 3: Learning and Evaluation*, https://cs231n.github.io/neural-networks-3/: gradient
+#   checks: central differences, the relative error and its thresholds.
+#
 # ## Exercises
 #
 # 1. Without skip connections the branch's gradient is only `ds`. Set `dbranch` to zeros and check that the

@@ -151,6 +151,13 @@ print(source[start:start + 900])
 # - Speed comes from the loop structure: compiled loops, then blocking so that every load feeds several
 #   multiply-adds.
 #
+# ## References
+#
+# - Lam, S. K., Pitrou, A. and Seibert, S. (2015). *Numba: a LLVM-based Python JIT compiler*. LLVM-HPC workshop: the
+#   compiler of pytcn's CPU kernels.
+# - Harris, C. R. et al. (2020). *Array programming with NumPy*. Nature 585, 357-362: the twins' arrays and matrix
+#   products.
+#
 # ## Exercises
 #
 # 1. Time the two Numba kernels with 2 threads instead of 1. How much does each gain, and what could keep a kernel

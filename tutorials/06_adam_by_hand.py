@@ -167,6 +167,13 @@ if not QUICK:  # what the full run shows (a few seconds of Numba on 2 cores)
 #   step 1, about 6.5 lr near step 10, still 10% too large after a thousand steps).
 # - pytcn's Adam is exactly these lines (`kernels/adam.py`), and `torch.optim.Adam`'s arithmetic.
 #
+# ## References
+#
+# - Kingma, D. P. and Ba, J. (2015). *Adam: A Method for Stochastic Optimization*. ICLR; arXiv:1412.6980: the update
+#   and its bias correction.
+# - PyTorch, `torch.optim.Adam`, https://pytorch.org/docs/stable/generated/torch.optim.Adam.html: the arithmetic
+#   pytcn's Adam matches, weight decay included.
+#
 # ## Exercises
 #
 # 1. Set β1 = 0 in `adam_by_hand`: what is left? (RMSprop with bias correction.) Check that the first step is still

@@ -171,6 +171,15 @@ fig.savefig(os.path.join(FIGURES, "07_copy_memory_reach.png"), dpi=100)
 # - `pytcn sweep run copy-length` runs this experiment for a larger model (R = 125) from the command line;
 #   tutorial 10 reads its results.
 #
+# ## References
+#
+# - Hochreiter, S. and Schmidhuber, J. (1997). *Long Short-Term Memory*. Neural Computation 9(8), 1735-1780: tasks of
+#   recall across long time lags.
+# - Arjovsky, M., Shah, A. and Bengio, Y. (2016). *Unitary Evolution Recurrent Neural Networks*. ICML;
+#   arXiv:1511.06464: the copy memory task in this form: symbols, blanks, a delimiter, the recall.
+# - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
+#   Networks for Sequence Modeling*. arXiv:1803.01271: copy memory as a benchmark for TCNs and recurrent networks.
+#
 # ## Exercises
 #
 # 1. Find one change of a single dilation that brings T = 80 within reach, keeping four blocks. Check it with the

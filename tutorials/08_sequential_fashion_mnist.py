@@ -222,6 +222,17 @@ if not QUICK:  # what the trained model shows (in the reduced run the model has 
 # - The blocks' outputs can be read one by one: the early ones are local filters of the pixels, the late ones carry
 #   what the image held to the end of the sequence.
 #
+# ## References
+#
+# - Xiao, H., Rasul, K. and Vollgraf, R. (2017). *Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine
+#   Learning Algorithms*. arXiv:1708.07747: the data.
+# - Le, Q. V., Jaitly, N. and Hinton, G. E. (2015). *A Simple Way to Initialize Recurrent Networks of Rectified Linear
+#   Units*. arXiv:1504.00941: sequential and permuted MNIST: images read one pixel per step.
+# - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
+#   Networks for Sequence Modeling*. arXiv:1803.01271: sequential and permuted MNIST as benchmarks for TCNs.
+# - Glorot, X. and Bengio, Y. (2010). *Understanding the difficulty of training deep feedforward neural networks*.
+#   AISTATS: the glorot_uniform initialiser of the model above.
+#
 # ## Exercises
 #
 # 1. `pytcn.tasks.mnist.sequential_mnist(..., permute=True)` shuffles the pixel order (the same shuffle for every

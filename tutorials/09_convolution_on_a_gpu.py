@@ -258,6 +258,13 @@ assert difference < 1e-10
 # - Which kernels a model runs is an argument: `backend="cuda"` runs the tiled ones, `pytcn.cuda_backend(kernels=
 #   "reference")` the formulas.
 #
+# ## References
+#
+# - Numba's CUDA target, https://numba.readthedocs.io/en/stable/cuda/index.html (now the numba-cuda package): the
+#   kernels' language: threads, blocks, shared memory.
+# - NVIDIA, *CUDA C++ Programming Guide*, https://docs.nvidia.com/cuda/cuda-c-programming-guide/: coalesced global
+#   memory accesses and shared memory.
+#
 # ## Exercises
 #
 # 1. How many blocks does `launch` give for a batch of 64 sequences of 1000 steps through a layer of 32 channels?

@@ -130,6 +130,14 @@ assert last_learned + 10 <= R_length - 1 < first_missed + 10 and last_learned < 
 #   machine can read and plot.
 # - On copy memory the exact receptive field predicts every trial of this run: learned exactly where R ≥ T + 11.
 #
+# ## References
+#
+# - Rocklin, M. (2015). *Dask: Parallel Computation with Blocked algorithms and Task Scheduling*. Proceedings of the
+#   14th Python in Science Conference: the engine that runs the sweeps.
+# - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
+#   Networks for Sequence Modeling*. arXiv:1803.01271: the architectures studied, and the receptive field a task
+#   needs.
+#
 # ## Exercises
 #
 # 1. On the adding problem (T = 200), which trials have R < T, and what validation MSE did they reach?
