@@ -347,7 +347,33 @@ def _differences():
     lines.append("")
     if orderings:
         lines += ["The paper's ordering, where all three runs of a task are finished:", "", *orderings, ""]
+    plateaus = _plateaus()
+    if plateaus:
+        lines += ["Runs that sat at the memoryless baseline (validation loss within 10% of it) for two epochs or more "
+                  "from the start, and where they left it (the baseline: always answering 1 on the adding problem, "
+                  "MSE 1/6; blanks and a uniform guess on copy memory):", "", *plateaus, ""]
     return lines + _probes()
+
+
+def _plateaus():
+    """One line per finished run of the adding problem or copy memory that began at its baseline for 2+ epochs."""
+    lines = []
+    for name, (task, _model, _) in RUNS.items():
+        summary, _, _ = _state(name)
+        if not summary or task not in ("adding", "copy"):
+            continue
+        level = summary["baseline_loss"] if task == "copy" else 1 / 6
+        values = [h["val_loss"] for h in summary["history"]]
+        at = 0
+        while at < len(values) and values[at] >= 0.9 * level:
+            at += 1
+        if at < 2:
+            continue
+        stayed = f"epochs 1-{at} (validation {min(values[:at]):.4g} to {max(values[:at]):.4g}, baseline {level:.4g})"
+        lines.append(f"- {name}: at the baseline for all {at} epochs, {stayed}" if at == len(values) else
+                     f"- {name}: at the baseline for {stayed}, then {values[at]:.3g} at epoch {at + 1} and "
+                     f"{values[-1]:.3g} at the last")
+    return lines
 
 
 def _probes():
