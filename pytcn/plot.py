@@ -1,5 +1,6 @@
 """The post's stacked-dilation diagram of any architecture (``dilation_diagram``): which taps of which convolution one
-output step reads, drawn as the blog post draws it, and checked against a real model's gradient (tests/test_draw.py).
+output step reads, drawn as the blog post draws it, and checked against a real model's gradient (tests/test_draw.py);
+and a residual block as boxes and arrows (``block_diagram``), drawn from the block's own layers.
 """
 import os
 
@@ -132,6 +133,84 @@ def dilation_diagram(model_or_config, path=None, output_step=None, ax=None):
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path, fmt=os.path.splitext(str(path))[1].lower()[1:])
+    return fig
+
+
+def block_stages(block):
+    """A residual block's forward pass as its stages, read from the block itself: (branch, residual), each a list of
+    one-line labels in the order the forward pass runs them. The branch: each convolution (its kernel size,
+    dilation and channels), its normalisation if any, its ReLU and its dropout; the residual: the 1x1 convolution
+    ("downsample") where the channel count changes, else x itself."""
+    from .nn.block import ResidualBlock
+
+    if not isinstance(block, ResidualBlock):
+        raise TypeError(f"block must be a pytcn.ResidualBlock, got {type(block).__name__}")
+    branch = []
+    for k, conv, norm, dropout in ((1, block.conv1, block.norm1, block.dropout1),
+                                   (2, block.conv2, block.norm2, block.dropout2)):
+        weight_norm = ", weight-normalised" if conv.use_weight_norm else ""
+        branch.append(f"conv{k}: K = {conv.kernel_size}, d = {conv.dilation}, {conv.in_channels} -> "
+                      f"{conv.out_channels} channels{weight_norm}")
+        if norm is not None:
+            branch.append(f"norm{k}: {type(norm).__name__}")
+        branch.append("ReLU")
+        branch.append(f"dropout{k}: {type(dropout).__name__}, rate {dropout.rate:g}")
+    if block.downsample is None:
+        residual = ["x itself\n(C_in = C_out)"]
+    else:
+        residual = [f"downsample: 1x1 convolution,\n{block.downsample.in_channels} -> "
+                    f"{block.downsample.out_channels} channels"]
+    return branch, residual
+
+
+def block_diagram(block, path=None, ax=None):
+    """The residual block as boxes and arrows, drawn from ``block`` (a pytcn.ResidualBlock) itself
+    (``block_stages``): x at the top, the branch down the left, the residual path on the right, their sum and its
+    ReLU at the bottom, and the branch's output leaving as the skip connection. Draws into ``ax`` when given, else
+    into a Figure of its own; saves it to ``path`` (.png or .svg) when given; returns the Figure."""
+    branch, residual = block_stages(block)
+    if path is not None and os.path.splitext(str(path))[1].lower() not in (".png", ".svg"):
+        raise ValueError(f"path must end in .png or .svg, got {str(path)!r}")
+    if ax is None:
+        fig = new_figure((9, 0.5 * (len(branch) + 6)))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    rows = len(branch) + 4  # x, the branch's stages, the sum, its ReLU, out
+
+    def box(x, row, text, color):
+        ax.text(x, rows - row, text, ha="center", va="center", fontsize=8.5,
+                bbox=dict(boxstyle="round,pad=0.35", facecolor=color, edgecolor="#555555"))
+
+    def arrow(x0, row0, x1, row1):
+        ax.annotate("", xy=(x1, rows - row1 + 0.28), xytext=(x0, rows - row0 - 0.28),
+                    arrowprops=dict(arrowstyle="->", color="#333333", lw=1))
+
+    box(0, 0, "x: (N, C_in, T)", "#ffffff")
+    for row, text in enumerate(branch, start=1):
+        box(0, row, text, "#d6e6f4" if text.startswith("conv") else "#eeeeee")
+        arrow(0, row - 1, 0, row)
+    total = len(branch) + 1
+    side = total - 1  # the residual path's row, beside the branch's last stage
+    box(4.6, side, residual[0], "#fde0c5")
+    ax.plot([0.95, 4.6], [rows, rows], color="#333333", lw=1)  # from x to the right, then down to the residual path
+    arrow(4.6, -0.28, 4.6, side - 0.2)
+    box(0, total, "+", "#ffffff")
+    arrow(0, total - 1, 0, total)
+    arrow(4.6, side + 0.2, 0.15, total)
+    box(0, total + 1, "ReLU", "#eeeeee")
+    arrow(0, total, 0, total + 1)
+    box(0, total + 2, "out: (N, C_out, T), the next block's x", "#ffffff")
+    arrow(0, total + 1, 0, total + 2)
+    ax.annotate("skip: the branch, to the head", xy=(-0.1, rows - total + 0.5), xytext=(-4.4, rows - total + 0.5),
+                ha="left", va="center", fontsize=8, color="#b35806",
+                arrowprops=dict(arrowstyle="<-", color="#b35806", lw=1))
+    ax.set_xlim(-4.6, 6.6)
+    ax.set_ylim(0.3, rows + 0.6)
+    ax.axis("off")
+    ax.set_title("One residual block, drawn from its layers", fontsize=10)
     if path is not None:
         save_figure(fig, path, fmt=os.path.splitext(str(path))[1].lower()[1:])
     return fig

@@ -1,5 +1,6 @@
 """The stacked-dilation diagram (pytcn.plot.dilation_diagram, `pytcn draw`): the steps it highlights are the steps
-that reach the output in a real model, measured by backpropagating that output; and it is written as asked."""
+that reach the output in a real model, measured by backpropagating that output; and it is written as asked. The
+block diagram (pytcn.plot.block_diagram) draws the stages the block has."""
 import numpy as np
 import pytest
 
@@ -90,3 +91,34 @@ def test_pytcn_draw_from_options_and_from_a_run(tmp_path, capsys):
     assert "kernel size 3, dilations [1, 2]" in capsys.readouterr().out
     assert cli.main(["draw", "--kernel-size", "0", "--out", str(out)]) == cli.EXIT_ERROR
     assert "--kernel-size must be >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, branch, residual", [
+    (dict(in_channels=2, out_channels=3), ["conv1", "ReLU", "dropout1", "conv2", "ReLU", "dropout2"], "downsample"),
+    (dict(in_channels=3, out_channels=3, use_layer_norm=True),
+     ["conv1", "norm1", "ReLU", "dropout1", "conv2", "norm2", "ReLU", "dropout2"], "x itself"),
+    (dict(in_channels=4, out_channels=4, use_batch_norm=True, dropout_type="elementwise", dropout_rate=0.25),
+     ["conv1", "norm1", "ReLU", "dropout1", "conv2", "norm2", "ReLU", "dropout2"], "x itself"),
+])
+def test_block_diagram_draws_the_stages_the_block_has(options, branch, residual, tmp_path):
+    from pytcn.plot import block_diagram, block_stages
+
+    block = pytcn.ResidualBlock(kernel_size=3, dilation=2, **options)
+    stages, residual_path = block_stages(block)
+    assert [stage.split(":")[0] for stage in stages] == branch
+    assert residual_path[0].startswith(residual)
+    assert f"{options['in_channels']} -> {options['out_channels']} channels" in stages[0]
+    if "dropout_type" in options:  # the kind and rate the block was given
+        assert stages[branch.index("dropout1")] == "dropout1: Dropout, rate 0.25"
+    fig = block_diagram(block, tmp_path / "block.svg")
+    drawn = [text.get_text() for text in fig.axes[0].texts]
+    assert all(stage in drawn for stage in stages + residual_path) and (tmp_path / "block.svg").exists()
+
+
+def test_block_diagram_refuses_what_is_not_a_block_and_unknown_formats(tmp_path):
+    from pytcn.plot import block_diagram
+
+    with pytest.raises(TypeError, match="block must be a pytcn.ResidualBlock, got TCN"):
+        block_diagram(pytcn.TCN(input_channels=1))
+    with pytest.raises(ValueError, match="path must end in .png or .svg"):
+        block_diagram(pytcn.ResidualBlock(1, 1, 3, 1), tmp_path / "block.pdf")

@@ -65,6 +65,22 @@ print("forward by hand vs the block:", np.abs(out - out_block).max(), np.abs(bra
 assert np.allclose(out, out_block, rtol=0, atol=1e-12) and np.allclose(branch, branch_block, rtol=0, atol=1e-12)
 
 # %% [markdown]
+# The same block as a picture, drawn from the block object itself (`pytcn.plot.block_diagram`): the branch down the
+# left, the residual path on the right (here a 1x1 convolution, since C_in = 2 differs from C_out = 3), their sum
+# and its ReLU at the bottom. The branch's output also leaves the block before the sum: with skip connections
+# (keras-tcn's default) the head reads the sum of every block's branch (tutorial 08 reads them one by one). The
+# dropouts have rate 0 here, the identity.
+
+# %%
+from pytcn.plot import block_diagram, block_stages  # noqa: E402
+
+stages, residual_path = block_stages(block)
+assert [stage.split(":")[0] for stage in stages] == ["conv1", "ReLU", "dropout1", "conv2", "ReLU", "dropout2"]
+assert residual_path[0].startswith("downsample")  # C_in != C_out: the six lines above, with Wr and br
+fig, ax = plt.subplots(figsize=(9, 5.5))
+block_diagram(block, os.path.join(FIGURES, "04_block.png"), ax=ax)
+
+# %% [markdown]
 # ## 2. The backward pass, one line per forward line
 #
 # Given dout = dL/dout (and, with skip connections, dL/dbranch from the skip output), go back up the lines above.
