@@ -10,11 +10,11 @@
 #
 #     y[n, o, t] = b[o] + sum_{i, j} W[o, i, j] * x[n, i, t - (K-1-j)*d]      (x = 0 before t = 0)
 #
-# Tap `j` looks `s = (K-1-j)*d` steps back. Differentiating a loss L through this sum, each product
-# `W[o, i, j] * x[n, i, t - s]` sends `dy[n, o, t] * x[n, i, t - s]` to `dW[o, i, j]` and `dy[n, o, t] * W[o, i, j]`
-# to `dx[n, i, t - s]`:
+# Tap `j` looks `lag = (K-1-j)*d` steps back. Differentiating a loss L through this sum, each product
+# `W[o, i, j] * x[n, i, t - lag]` sends `dy[n, o, t] * x[n, i, t - lag]` to `dW[o, i, j]` and
+# `dy[n, o, t] * W[o, i, j]` to `dx[n, i, t - lag]`:
 #
-#     dW[o, i, j] = sum_{n, t} dy[n, o, t] x[n, i, t - s]        dx[n, i, u] = sum_{o, j} W[o, i, j] dy[n, o, u + s]
+#     dW[o, i, j] = sum_{n, t} dy[n, o, t] x[n, i, t - lag]      dx[n, i, u] = sum_{o, j} W[o, i, j] dy[n, o, u + lag]
 #     db[o] = sum_{n, t} dy[n, o, t]
 #
 # The input gradient is the same convolution run anti-causally (reading forward in time), the weight gradient a

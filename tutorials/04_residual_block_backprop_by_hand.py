@@ -10,9 +10,11 @@
 #
 # With x: (N, C_in, T) and the convolution `conv` of `kernels/conv.py` (causal, dilated):
 #
-#     z1 = conv(x; W1, b1)          h1 = max(z1, 0)
-#     z2 = conv(h1; W2, b2)         branch = max(z2, 0)
-#     s = branch + residual(x)      out = max(s, 0)        residual(x) = x, or a 1x1 convolution when C_in != C_out
+#     z1 = conv(x; W1, b1)              h1 = max(z1, 0)
+#     z2 = conv(h1; W2, b2)             branch = max(z2, 0)
+#     z_out = branch + residual(x)      out = max(z_out, 0)
+#
+# where residual(x) = x, or a 1x1 convolution when C_in != C_out.
 #
 # (dropout is left out here: at inference it is the identity, and in training a fixed mask multiplies.)
 
@@ -58,8 +60,8 @@ z1 = conv(x, W1, b1, d)
 h1 = np.maximum(z1, 0)
 z2 = conv(h1, W2, b2, d)
 branch = np.maximum(z2, 0)
-s = branch + conv(x, Wr, br, 1)
-out = np.maximum(s, 0)
+z_out = branch + conv(x, Wr, br, 1)
+out = np.maximum(z_out, 0)
 (out_block, branch_block), cache = block.forward(x)
 print("forward by hand vs the block:", np.abs(out - out_block).max(), np.abs(branch - branch_block).max())
 assert np.allclose(out, out_block, rtol=0, atol=1e-12) and np.allclose(branch, branch_block, rtol=0, atol=1e-12)
@@ -86,13 +88,13 @@ block_diagram(block, os.path.join(FIGURES, "04_block.png"), ax=ax)
 # Given dout = dL/dout (and, with skip connections, dL/dbranch from the skip output), go back up the lines above.
 # Each backward line differentiates the forward line quoted beside it:
 #
-#     out = max(s, 0)               ds = dout * (s > 0)
-#     s = branch + residual(x)      dbranch_total = ds + dbranch;   dresidual = ds
-#     branch = max(z2, 0)           dz2 = dbranch_total * (z2 > 0)
-#     z2 = conv(h1; W2, b2)         dh1 = conv_backward_input(dz2, W2);  dW2 = conv_backward_weight(dz2, h1);
-#                                   db2 = sum of dz2 over (n, t)
-#     h1 = max(z1, 0)               dz1 = dh1 * (z1 > 0)
-#     z1 = conv(x; W1, b1)          dx = conv_backward_input(dz1, W1) + residual's input gradient;  dW1, db1 alike
+#     out = max(z_out, 0)               dz_out = dout * (z_out > 0)
+#     z_out = branch + residual(x)      dbranch_total = dz_out + dbranch;   dresidual = dz_out
+#     branch = max(z2, 0)               dz2 = dbranch_total * (z2 > 0)
+#     z2 = conv(h1; W2, b2)             dh1 = conv_backward_input(dz2, W2);  dW2 = conv_backward_weight(dz2, h1);
+#                                       db2 = sum of dz2 over (n, t)
+#     h1 = max(z1, 0)                   dz1 = dh1 * (z1 > 0)
+#     z1 = conv(x; W1, b1)              dx = conv_backward_input(dz1, W1) + residual's input gradient;  dW1, db1 alike
 #
 # The two paths out of x (the branch and the residual) add their gradients: that is what a residual connection
 # does for the backward pass, and why a deep TCN's gradient does not vanish through it.
@@ -110,12 +112,12 @@ def conv_backward(dz, x_in, W):
     return dx_in, dW, db
 
 
-ds = dout * (s > 0)
-dz2 = (ds + dbranch) * (z2 > 0)
+dz_out = dout * (z_out > 0)
+dz2 = (dz_out + dbranch) * (z2 > 0)
 dh1, dW2, db2 = conv_backward(dz2, h1, W2)
 dz1 = dh1 * (z1 > 0)
 dx, dW1, db1 = conv_backward(dz1, x, W1)
-dx_residual, dWr, dbr = conv_backward(ds, x, Wr)
+dx_residual, dWr, dbr = conv_backward(dz_out, x, Wr)
 dx = dx + dx_residual
 by_hand = {"conv1.weight": dW1, "conv1.bias": db1, "conv2.weight": dW2, "conv2.bias": db2,
            "downsample.weight": dWr, "downsample.bias": dbr}
@@ -223,35 +225,35 @@ assert np.allclose((dv * v).sum(axis=(1, 2)), 0, atol=1e-12)
 #
 # ## Exercises
 #
-# 1. Without skip connections the branch's gradient is only `ds`. Set `dbranch` to zeros and check that the
+# 1. Without skip connections the branch's gradient is only `dz_out`. Set `dbranch` to zeros and check that the
 #    block's `dx` is what section 2 computes with `dbranch = 0`.
-# 2. Make C_in equal C_out (no downsample): where does `dx_residual` go? Check that `dx = conv's dx + ds`.
+# 2. Make C_in equal C_out (no downsample): where does `dx_residual` go? Check that `dx = conv's dx + dz_out`.
 # 3. Move one pre-activation of z1 to within 1e-6 of zero and rerun section 3: which verdict does the relative
 #    error get, and why?
 #
 # Solutions below (folded in the rendered site).
 
 # %% tags=["hide-cell"]
-# Solution 1: with dbranch = 0 the branch carries ds alone
+# Solution 1: with dbranch = 0 the branch carries dz_out alone
 _, cache0 = block.forward(x)
 dx0, _ = block.backward(dout, cache0, dbranch=np.zeros_like(dout))
-dh1_0, _, _ = conv_backward(ds * (z2 > 0), h1, W2)
+dh1_0, _, _ = conv_backward(dz_out * (z2 > 0), h1, W2)
 dx_0, _, _ = conv_backward(dh1_0 * (z1 > 0), x, W1)
 assert np.allclose(dx0, dx_0 + dx_residual)
 
-# Solution 2: an identity residual passes ds straight to dx: dx = (the convolutions' dx) + ds
+# Solution 2: an identity residual passes dz_out straight to dx: dx = (the convolutions' dx) + dz_out
 same = pytcn.ResidualBlock(C_out, C_out, K, d, dtype=np.float64, rng=rng)
 x3 = rng.standard_normal((N, C_out, T))
 V1, c1 = same.params["conv1.weight"], same.params["conv1.bias"]
 V2, c2 = same.params["conv2.weight"], same.params["conv2.bias"]
 y1 = conv(x3, V1, c1, d)
 y2 = conv(np.maximum(y1, 0), V2, c2, d)
-ds3 = dout * (np.maximum(y2, 0) + x3 > 0)
-dh, _, _ = conv_backward(ds3 * (y2 > 0), np.maximum(y1, 0), V2)
+dz_out3 = dout * (np.maximum(y2, 0) + x3 > 0)
+dh, _, _ = conv_backward(dz_out3 * (y2 > 0), np.maximum(y1, 0), V2)
 dx_convs, _, _ = conv_backward(dh * (y1 > 0), x3, V1)
 (_, _), c3 = same.forward(x3)
 dx3, _ = same.backward(dout, c3)
-assert np.allclose(dx3, dx_convs + ds3)
+assert np.allclose(dx3, dx_convs + dz_out3)
 
 # Solution 3: a pre-activation within h = 1e-5 of the kink makes the two sides of the difference straddle it: one
 # side of the ReLU passes the change, the other does not, and the central difference mixes the two slopes. The

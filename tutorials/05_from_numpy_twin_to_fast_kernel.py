@@ -123,7 +123,7 @@ assert speed["blocked Numba"] > speed["literal loops"]
 # - The literal loops run in the Python interpreter: every multiply-add is several bytecodes and boxed numbers.
 # - The NumPy twin hands each tap to a matrix product, fast per call, but it builds a padded copy of x and a
 #   temporary per tap, and passes over y K times.
-# - The naive Numba kernel compiles the formula's loop: for one (channel, tap) pair it adds `w · x[t − s]` into a
+# - The naive Numba kernel compiles the formula's loop: for one (channel, tap) pair it adds `w · x[t − lag]` into a
 #   whole output row. Each multiply-add then loads y, loads x and stores y: the loop waits on memory, not on
 #   arithmetic.
 # - The blocked kernel loads four x values and four y values per step and does sixteen multiply-adds with them: four
@@ -139,9 +139,10 @@ start = source.index("# The blocked kernels, and why they are blocked.")
 print(source[start:start + 900])
 
 # %% [markdown]
-# Both Numba kernels index rows by a bare counter after slicing off the causal shift (`ys = y[s:]`, `xs = x[:T-s]`):
-# an index like `x[t − s]` would make Numba check for negative indices and stop LLVM from vectorising the loop (7x
-# slower on the machines pytcn is measured on, as the comment above the kernels in `kernels/conv.py` records).
+# Both Numba kernels index rows by a bare counter after slicing off the tap's lag, which their code calls `s`
+# (`ys = y[s:]`, `xs = x[:T-s]`): an index like `x[t − s]` would make Numba check for negative indices and stop
+# LLVM from vectorising the loop (7x slower on the machines pytcn is measured on, as the comment above the kernels
+# in `kernels/conv.py` records).
 #
 # ## Summary
 #
