@@ -9,27 +9,16 @@
 # Everything below is what a user of pytcn writes: a model, a loss, Adam, and a loop of forward, backward, step.
 
 # %%
-import os
-import tempfile
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
+from pytcn.course import QUICK, figure_path
 from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 
 STEPS = 600  # training steps of 32 sequences
 LENGTH = 100  # T, the sequence length
 SEED = 0
-# PYTCN_QUICK=1 (the test suite's reduced mode) sends the figure to a temporary folder; the training stays as it
-# is, since it is the README's first command and about 10 s
-QUICK = os.environ.get("PYTCN_QUICK") == "1"
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
 
 # %% [markdown]
 # ## The model
@@ -85,7 +74,7 @@ ax.set_ylabel("MSE")
 ax.set_title(f"The adding problem, T = {LENGTH}")
 ax.legend()
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "01_adding_curve.png"), dpi=100)
+fig.savefig(figure_path("01_adding_curve.png"), dpi=100)
 
 # %% [markdown]
 # ## Summary

@@ -21,24 +21,13 @@
 # correlation of the input with dy.
 
 # %%
-import os
-import tempfile
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
 from pytcn import kernels
+from pytcn.course import figure_path
 from pytcn.nn.gradcheck import numerical_gradient, relative_error
-
-# PYTCN_QUICK=1, the test suite's reduced mode: the figure goes to a temporary folder instead of tutorials/figures
-QUICK = os.environ.get("PYTCN_QUICK") == "1"
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
 
 rng = np.random.default_rng(0)
 N, C_in, C_out, T, K, d = 2, 3, 4, 10, 3, 2
@@ -105,7 +94,7 @@ ax.set_xlabel("output step")
 ax.set_ylabel("y")
 ax.set_title(f"Impulse response of a causal convolution, K = 3, d = {d}: nothing before t0")
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "02_impulse_response.png"), dpi=100)
+fig.savefig(figure_path("02_impulse_response.png"), dpi=100)
 
 # %% [markdown]
 # Turned around, the same taps say which inputs one output reads: y[t] reads x at t, t − d, …, t − (K−1)d. A TCN
@@ -122,7 +111,7 @@ T_drawn, last, layers, _ = reach(3, [d])
 print(f"one block, K = 3, d = {d}: the last output (step {last}) reads input steps {sorted(layers[0])}")
 assert sorted(layers[0]) == list(range(last - 2 * (3 - 1) * d, last + 1, d))  # every d-th step, 2 (K-1) d back
 fig, ax = plt.subplots(figsize=diagram_size(3, [d]))
-drawn = dilation_diagram(dict(kernel_size=3, dilations=[d]), os.path.join(FIGURES, "02_one_block.png"), ax=ax)
+drawn = dilation_diagram(dict(kernel_size=3, dilations=[d]), figure_path("02_one_block.png"), ax=ax)
 assert drawn is fig  # it drew into our axes, and returns their figure
 
 # %% [markdown]

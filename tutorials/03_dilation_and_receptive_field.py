@@ -24,24 +24,12 @@
 # the exact field is about 4(K−1)/K times the approximation. The table computes both, and the ratio beside it.
 
 # %%
-import os
-import tempfile
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
+from pytcn.course import figure_path
 from pytcn.plot import diagram_size, dilation_diagram
-
-# PYTCN_QUICK=1, the test suite's reduced mode: fewer steps where there is training, and the figures go to a
-# temporary folder instead of tutorials/figures (whose copies are those of full runs)
-QUICK = os.environ.get("PYTCN_QUICK") == "1"
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
 
 print(" K  dilations                       stacks  exact R  2^(D-1)*K*s  ratio  4(K-1)/K")
 ratios = {}
@@ -73,7 +61,7 @@ assert 1.9 < ratios[2] < 2.0 and 3.2 < ratios[6] < 3.4 and ratios[2] < ratios[3]
 # %%
 config = dict(kernel_size=3, dilations=[1, 2, 4])
 fig, ax = plt.subplots(figsize=diagram_size(**config))
-dilation_diagram(config, os.path.join(FIGURES, "03_dilations.png"), ax=ax)
+dilation_diagram(config, figure_path("03_dilations.png"), ax=ax)
 R = pytcn.receptive_field(3, [1, 2, 4])
 print(f"K = 3, dilations 1, 2, 4: R = {R} steps")
 
@@ -126,7 +114,7 @@ ax.set_ylabel("|d out[T-1] / d x[t]|")
 ax.set_title("Which input steps the last output depends on")
 ax.legend(loc="upper left")
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "03_gradient_support.png"), dpi=100)
+fig.savefig(figure_path("03_gradient_support.png"), dpi=100)
 
 # %% [markdown]
 # The gradient is largest in the middle of the field, where many paths of taps meet, and smallest at its oldest

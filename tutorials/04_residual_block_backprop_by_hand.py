@@ -19,25 +19,13 @@
 # (dropout is left out here: at inference it is the identity, and in training a fixed mask multiplies.)
 
 # %%
-import os
-import tempfile
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
 from pytcn import kernels
+from pytcn.course import figure_path
 from pytcn.nn.gradcheck import numerical_gradient, relative_error
-
-# PYTCN_QUICK=1, the test suite's reduced mode: fewer steps where there is training, and the figures go to a
-# temporary folder instead of tutorials/figures (whose copies are those of full runs)
-QUICK = os.environ.get("PYTCN_QUICK") == "1"
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
 
 rng = np.random.default_rng(0)
 N, C_in, C_out, T, K, d = 2, 2, 3, 9, 3, 2
@@ -80,7 +68,8 @@ stages, residual_path = block_stages(block)
 assert [stage.split(":")[0] for stage in stages] == ["conv1", "ReLU", "dropout1", "conv2", "ReLU", "dropout2"]
 assert residual_path[0].startswith("downsample")  # C_in != C_out: the six lines above, with Wr and br
 fig, ax = plt.subplots(figsize=(9, 5.5))
-block_diagram(block, os.path.join(FIGURES, "04_block.png"), ax=ax)
+drawn = block_diagram(block, figure_path("04_block.png"), ax=ax)
+assert drawn is fig  # it drew into our axes, and returns their figure
 
 # %% [markdown]
 # ## 2. The backward pass, one line per forward line
@@ -162,7 +151,7 @@ ax.set_xscale("log")
 ax.set_xlabel("worst relative error against central differences (h = 1e-5, float64)")
 ax.set_title("The residual block's backward pass, array by array")
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "04_gradient_check.png"), dpi=100)
+fig.savefig(figure_path("04_gradient_check.png"), dpi=100)
 
 # %% [markdown]
 # ## 4. Weight normalisation's backward

@@ -15,8 +15,6 @@
 
 # %%
 import inspect
-import os
-import tempfile
 import time
 
 import matplotlib.pyplot as plt
@@ -24,16 +22,7 @@ import numba
 import numpy as np
 
 from pytcn import kernels
-
-# PYTCN_QUICK=1, the test suite's reduced mode: a smaller problem, and the figures go to a temporary folder
-# instead of tutorials/figures (whose copies are those of full runs)
-QUICK = os.environ.get("PYTCN_QUICK") == "1"
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
+from pytcn.course import QUICK, figure_path
 
 # the blog configuration's shape (20 channels, K = 6) at one dilation
 N, C, T, K, d = (4, 8, 100, 6, 4) if QUICK else (32, 20, 600, 6, 4)
@@ -114,7 +103,7 @@ ax.set_xscale("log")
 ax.set_xlabel("GFLOP/s, one thread (log)")
 ax.set_title(f"One causal convolution, N={N}, C={C}, T={T}, K={K}, d={d}, float32")
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "05_kernel_speed.png"), dpi=100)
+fig.savefig(figure_path("05_kernel_speed.png"), dpi=100)
 assert speed["blocked Numba"] > speed["literal loops"]
 
 # %% [markdown]

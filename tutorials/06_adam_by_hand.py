@@ -19,24 +19,12 @@
 #     θ = θ − lr · m̂ / (√v̂ + ε)
 
 # %%
-import os
-import tempfile
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
+from pytcn.course import QUICK, figure_path
 from pytcn.tasks.adding import BASELINE_MSE, adding_problem
-
-# PYTCN_QUICK=1, the test suite's reduced mode: fewer steps where there is training, and the figures go to a
-# temporary folder instead of tutorials/figures (whose copies are those of full runs)
-QUICK = os.environ.get("PYTCN_QUICK") == "1"
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
 
 
 def adam_by_hand(theta, m, v, g, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -151,7 +139,7 @@ ax.set_ylabel(f"training MSE (mean of {window} steps)")
 ax.set_title(f"The adding problem, T = {LENGTH}: Adam against SGD")
 ax.legend()
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "06_adam_against_sgd.png"), dpi=100)
+fig.savefig(figure_path("06_adam_against_sgd.png"), dpi=100)
 if not QUICK:  # what the full run shows (a few seconds of Numba on 2 cores)
     assert curves["Adam, lr 2e-3"][-window:].mean() < BASELINE_MSE < curves["SGD, lr 0.1"][-window:].mean()
 

@@ -23,22 +23,12 @@
 #     T + 10 ≤ R − 1,   that is   T ≤ R − 11.
 
 # %%
-import os
-import tempfile
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
+from pytcn.course import QUICK, figure_path
 from pytcn.tasks.copy_memory import N_SYMBOLS, baseline_loss, copy_memory
-
-QUICK = os.environ.get("PYTCN_QUICK") == "1"
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
 
 x, y = copy_memory(1, 6, np.random.default_rng(0))
 print("input ", x[0, :, 0].astype(int))
@@ -159,7 +149,7 @@ right.set_xlabel("training step (batches of 32)")
 right.set_ylabel("training loss / memoryless loss")
 right.set_title("Blue: within reach; red: beyond")
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "07_copy_memory_reach.png"), dpi=100)
+fig.savefig(figure_path("07_copy_memory_reach.png"), dpi=100)
 
 # %% [markdown]
 # ## Summary

@@ -17,23 +17,15 @@
 # ## 1. Images as sequences
 
 # %%
-import os
-import tempfile
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import pytcn
+from pytcn.course import QUICK, figure_path
 from pytcn.tasks.mnist import sequential_mnist
 
-QUICK = os.environ.get("PYTCN_QUICK") == "1"
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if QUICK else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
 CLASSES = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 
 splits = sequential_mnist("fashion-mnist", n_val=2000)  # normalised with the training pixels' mean and std
@@ -108,7 +100,7 @@ ax.set_xlabel("training step (batches of 32)")
 ax.set_title("Sequential Fashion-MNIST: the learning curve")
 ax.legend()
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "08_learning_curve.png"), dpi=100)
+fig.savefig(figure_path("08_learning_curve.png"), dpi=100)
 
 # %% [markdown]
 # ## 4. Which garments it mixes up
@@ -142,7 +134,7 @@ ax.set_ylabel("true")
 ax.set_title(f"Confusion matrix, {N_TEST} test images (accuracy {test_accuracy:.2f})")
 fig.colorbar(image, ax=ax, shrink=0.8)
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "08_confusion.png"), dpi=100)
+fig.savefig(figure_path("08_confusion.png"), dpi=100)
 
 # %% [markdown]
 # The garments worn on the upper body (T-shirt/top, pullover, coat, shirt) share an outline, and most mistakes are
@@ -199,7 +191,7 @@ ax.set_yticks(range(7), [f"block {b} (R {r})" for b, r in enumerate(reaches)], f
 ax.set_xlabel("step t")
 fig.colorbar(image, ax=fig.axes[-1], label="mean over channels,\nscaled per block", pad=0.01)
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "08_block_activations.png"), dpi=100)
+fig.savefig(figure_path("08_block_activations.png"), dpi=100)
 if not QUICK:  # what the trained model shows (in the reduced run the model has hardly trained)
     assert follows[0] > 0.8 and follows[6] < follows[0] - 0.3
     assert abs(scaled[0, after].mean() - scaled[0, before].mean()) < 0.05

@@ -11,7 +11,6 @@
 
 # %%
 import os
-import tempfile
 
 if not os.path.exists("/dev/nvidiactl"):  # no NVIDIA driver here: use the simulator (set before Numba is imported)
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
@@ -27,14 +26,9 @@ if importlib.util.find_spec("numba_cuda") is None:
 
 import pytcn
 from pytcn import kernels
+from pytcn.course import figure_path
 from pytcn.kernels import cuda as cuda_kernels
 
-# this folder: __file__ as a script; as a notebook (in Jupyter, or in the site's build, which runs from the
-# repository root) there is none, and the folder is found from the working directory
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-FIGURES = tempfile.mkdtemp() if os.environ.get("PYTCN_QUICK") == "1" else os.path.join(HERE, "figures")
-os.makedirs(FIGURES, exist_ok=True)
 simulated = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 print("running on", "numba-cuda's simulator" if simulated else "the GPU")
 
@@ -100,7 +94,7 @@ right.set_yticks([])
 right.set_xlabel("t of x[0, 0, t]")
 right.set_title(f"x read by threads {ks[0]}..{ks[-1]} at tap j = {j} (d = {dil})", fontsize=9)
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "09_threads.png"), dpi=100)
+fig.savefig(figure_path("09_threads.png"), dpi=100)
 
 # %% [markdown]
 # ## 2. Run it, and compare with the NumPy twin

@@ -20,6 +20,7 @@ import tempfile
 
 import numpy as np
 
+from pytcn.course import repository_path
 from pytcn.study import figures
 from pytcn.study.experiments import EXPERIMENTS
 from pytcn.study.sweep import Store
@@ -27,15 +28,10 @@ from pytcn.study.sweep import Store
 # this tutorial trains nothing, so PYTCN_QUICK (the test suite's reduced mode) changes nothing here; the figures it
 # draws are those of docs/figures, drawn again into a temporary folder
 FIGURES = tempfile.mkdtemp()
-# the repository: above this folder (__file__ as a script; as a notebook, in Jupyter or in the site's build, which
-# runs from the repository root, there is none, and the folder is found from the working directory)
-HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.path.abspath(
-    "tutorials" if os.path.isdir("tutorials") else ".")
-ROOT = os.path.dirname(HERE)
 
 # a copy: reading must never change the committed results
 results = os.path.join(tempfile.mkdtemp(), "results.sqlite")
-shutil.copy(os.path.join(ROOT, "docs", "results.sqlite"), results)
+shutil.copy(repository_path("docs", "results.sqlite"), results)
 store = Store(results)
 print("trials by status:", store.counts())
 print("experiments:", ", ".join(EXPERIMENTS))
