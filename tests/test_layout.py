@@ -48,6 +48,7 @@ UNITS = [
     ("pytcn/plot.py", 5, (), ("pytcn.plot",)),
     ("pytcn/interop.py", 5, (), ("pytcn.interop",)),
     ("pytcn/testing.py", 5, (), ("pytcn.testing",)),
+    ("pytcn/course.py", 5, (), ("pytcn.course",)),
     ("pytcn/export/", 5, ("pytcn.export",), ()),
     ("pytcn/__init__.py", 6, (), ("pytcn",)),
     ("the command line", 7, (), ("pytcn.cli", "pytcn.__main__")),
