@@ -23,13 +23,29 @@ SEED = 0
 # %% [markdown]
 # ## The model
 #
+# The words of the call below, each defined where it first appears here and taken apart in a later tutorial:
+#
+# - a *causal convolution* computes each output step from the current input step and earlier ones only, never
+#   later ones; with *kernel size* K it reads K input steps, and with *dilation* d those K steps lie d apart
+#   (tutorial 02);
+# - a *residual block* is two such convolutions, each followed by a ReLU, whose result is added to the block's own
+#   input (the *residual path*; a 1x1 convolution of it where the channel counts differ) before a last ReLU; the
+#   TCN stacks one block per entry of `dilations`, each with `nb_filters` channels (tutorial 04);
+# - the *receptive field* R is the span of input steps the last output reaches back over (tutorial 03);
+# - the *head* is a linear layer that turns the last step of the last block's output into the answer;
+#   `use_skip_connections=False` feeds it that output alone (with skip connections, keras-tcn's default, it reads
+#   the sum of every block's branch, tutorial 08);
+# - `max_grad_norm=1.0` *clips* the gradient: when the norm of all gradients together exceeds 1, they are scaled
+#   down to norm 1 before Adam's step (tutorial 06 takes Adam apart).
+#
 # Kernel size 4 and dilations 1, 2, 4, 8, 16 give an exact receptive field of 1 + 2 (K-1) sum(d) = 1 + 2 * 3 * 31
-# = 187 steps, more than the sequence: the last output can see every input. The head reads the last time step.
+# = 187 steps, more than the sequence: the last output can see every input.
 
 # %%
 model = pytcn.TCN(input_channels=2, outputs=1, nb_filters=24, kernel_size=4, dilations=[1, 2, 4, 8, 16],
                   use_skip_connections=False, seed=SEED)
 print(f"{model.count_params()} parameters, receptive field {model.receptive_field} steps, T = {LENGTH}")
+assert model.receptive_field == 1 + 2 * (4 - 1) * sum([1, 2, 4, 8, 16]) == 187 > LENGTH
 optimizer = pytcn.Adam(model.params, lr=2e-3, max_grad_norm=1.0)
 
 rng = np.random.default_rng(SEED)
