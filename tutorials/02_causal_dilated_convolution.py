@@ -2,15 +2,21 @@
 # # Causal dilated convolution, three ways
 #
 # This tutorial takes one op, the causal dilated 1-D convolution, from its formula to the fast kernel pytcn runs:
-# the derivation, the NumPy twin checked by finite differences, and the Numba kernel checked against the twin.
+# the derivation, the NumPy twin checked by finite differences, and the Numba kernel checked against the twin. (Every
+# op in pytcn has a *twin*: a plain NumPy version, written another way than the fast *kernel*, the compiled function
+# that runs; the tests hold the kernel to its twin.)
 #
 # ## 1. The formula
 #
-# With input `x: (N, C_in, T)`, weights `W: (C_out, C_in, K)` and bias `b: (C_out,)`,
+# With input `x: (N, C_in, T)` (N sequences of C_in channels and T time steps), weights `W: (C_out, C_in, K)`
+# (PyTorch's layout) and bias `b: (C_out,)`,
 #
 #     y[n, o, t] = b[o] + sum_{i, j} W[o, i, j] * x[n, i, t - (K-1-j)*d]      (x = 0 before t = 0)
 #
-# Tap `j` looks `lag = (K-1-j)*d` steps back. Differentiating a loss L through this sum, each product
+# Each of the K weights of a kernel is a *tap*: it multiplies one input step. *Causal*: every tap reads the current
+# step or an earlier one, so an output never depends on a later input; the steps before t = 0 read as zeros (the
+# left *padding*). *Dilated*: the taps lie d steps apart, so K taps span (K−1)·d + 1 steps; d = 1 is the ordinary
+# convolution. Tap `j` looks `lag = (K-1-j)*d` steps back. Differentiating a loss L through this sum, each product
 # `W[o, i, j] * x[n, i, t - lag]` sends `dy[n, o, t] * x[n, i, t - lag]` to `dW[o, i, j]` and
 # `dy[n, o, t] * W[o, i, j]` to `dx[n, i, t - lag]`:
 #
