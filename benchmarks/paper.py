@@ -4,6 +4,7 @@ and sequential and permuted sequential Fashion-MNIST (MNIST itself cannot be fet
     python benchmarks/paper.py run                 # every run in RUNS, in order; a run with a checkpoint resumes
     python benchmarks/paper.py run adding-gru      # named runs only
     python benchmarks/paper.py status              # how far each run is
+    python benchmarks/paper.py keep                # copy the unfinished runs' checkpoints into paper_runs/ to commit
     python benchmarks/paper.py report              # benchmarks/paper_results.md and the figures, from what is done
 
 Every run is exactly a `pytcn train ...` command (RUNS; printed in the results), run in this process through the
@@ -13,7 +14,15 @@ threads (--threads, written into the results). One thread by default, and two pr
 cores (each given half of RUNS): Numba's two threads wait for each other by spinning, and with any other process
 busy on this 2-core machine an epoch of the adding problem took 20 minutes where 2 were expected. When a run
 finishes, its summary (test loss and metric,
-wall time) goes into runs/paper/NAME/summary.json, which ``report`` reads. A measurement, not a test.
+wall time, the learning curve) goes into benchmarks/paper_runs/NAME.json, which ``report`` reads.
+
+The runs take hours, longer than a session, and runs/ is not committed: a session's machine and its runs/ folder do
+not outlive it. So what a run has done is kept in the repository: its summary when it finishes, and, when ``keep``
+is run before a session ends (after Ctrl-C or SIGINT to the runs), each unfinished run's last checkpoint and
+metrics in benchmarks/paper_runs/unfinished/NAME/, from which ``run`` continues it on a fresh checkout. (Before
+this, eight finished runs lived only in runs/paper/ and were lost with it; their records in paper_runs/ were
+recovered from the report that had been committed, and say so: they have no learning curve, and ``run`` trains them
+again.) A measurement, not a test.
 
 The settings, and where each comes from (Bai, Kolter & Koltun 2018, arXiv:1803.01271, "the paper"; locuslab/TCN at
 commit 2f8c2b8, "the repository"):
@@ -57,6 +66,7 @@ sys.path.insert(0, HERE)
 from speed import cpu_info  # noqa: E402 (the same machine description as the speed benchmark)
 
 OUT_ROOT = os.path.join(ROOT, "runs", "paper")
+KEPT = os.path.join(HERE, "paper_runs")  # committed: NAME.json per finished run, unfinished/NAME/ per kept checkpoint
 RESULTS = os.path.join(HERE, "paper_results.md")
 FIGURES = os.path.join(HERE, "figures")
 
@@ -176,14 +186,24 @@ def run(name, threads):
 
     numba.set_num_threads(threads)
     args, out = _args(name)
-    if os.path.exists(os.path.join(out, "summary.json")):
-        print(f"{name}: done already ({os.path.join(out, 'summary.json')})")
+    kept = _kept(name)
+    if kept and "history" in kept:
+        print(f"{name}: done already ({os.path.join(KEPT, name + '.json')})")
         return
+    if kept:
+        print(f"{name}: its record was recovered from a report, without its learning curve: trained again")
     t0 = time.perf_counter()
+    unfinished = os.path.join(KEPT, "unfinished", name)
+    if not os.path.exists(os.path.join(out, "checkpoint.npz")) and os.path.isdir(unfinished):
+        os.makedirs(out, exist_ok=True)  # a fresh checkout: the checkpoint that ``keep`` committed
+        for file in ("checkpoint.npz", "metrics.jsonl"):
+            shutil.copyfile(os.path.join(unfinished, file), os.path.join(out, file))
     source = ALL[name][3]
     if source and not os.path.exists(os.path.join(out, "checkpoint.npz")):  # a probe that trains a run on
-        if not os.path.exists(os.path.join(OUT_ROOT, source, "summary.json")):
-            raise SystemExit(f"{name} continues {source}, which has not finished")
+        if not os.path.exists(os.path.join(OUT_ROOT, source, "checkpoint.npz")) or \
+                not (_kept(source) or {}).get("history"):
+            raise SystemExit(f"{name} continues {source}, which has not finished on this machine (its last "
+                             f"checkpoint is in runs/paper/{source}/ only while that folder lasts)")
         os.makedirs(out, exist_ok=True)
         for file in ("checkpoint.npz", "metrics.jsonl"):
             shutil.copyfile(os.path.join(OUT_ROOT, source, file), os.path.join(out, file))
@@ -202,24 +222,64 @@ def run(name, threads):
                    parameters=trainer.model.count_params(), train_seconds=round(trainer.elapsed, 1),
                    wall_seconds_this_process=round(time.perf_counter() - t0, 1),
                    finished=datetime.date.today().isoformat(), history=trainer.history)
-    with open(os.path.join(out, "summary.json.tmp"), "w") as f:
-        json.dump(summary, f, indent=1)
-    os.replace(os.path.join(out, "summary.json.tmp"), os.path.join(out, "summary.json"))
+    for folder, file in ((out, "summary.json"), (KEPT, name + ".json")):
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, file + ".tmp"), "w") as f:
+            json.dump(summary, f, indent=1)
+        os.replace(os.path.join(folder, file + ".tmp"), os.path.join(folder, file))
+    shutil.rmtree(unfinished, ignore_errors=True)  # finished: its kept checkpoint has served
     print(f"{name}: test {summary['metric_name']} {summary['test_metric']:.4g}, test loss {summary['test_loss']:.4g}, "
           f"{summary['train_seconds']:.0f} s of training", flush=True)
 
 
+def _kept(name):
+    """The committed record of run ``name`` (paper_runs/NAME.json), or None. A run that finished in this checkout
+    but under an older paper.py (which wrote runs/paper/NAME/summary.json only) is copied in first."""
+    path = os.path.join(KEPT, name + ".json")
+    done_here = os.path.join(OUT_ROOT, name, "summary.json")
+    if os.path.exists(done_here) and not os.path.exists(path):
+        os.makedirs(KEPT, exist_ok=True)
+        shutil.copyfile(done_here, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _history(name):
+    """The epochs finished so far by run ``name`` (its metrics.jsonl, here or as kept), or []."""
+    for folder in (os.path.join(OUT_ROOT, name), os.path.join(KEPT, "unfinished", name)):
+        path = os.path.join(folder, "metrics.jsonl")
+        if os.path.exists(path):
+            with open(path) as f:
+                return [json.loads(line) for line in f]
+    return []
+
+
 def _state(name):
     """(summary or None, the epochs finished, the epochs planned) of run ``name``."""
-    out = os.path.join(OUT_ROOT, name)
-    if os.path.exists(os.path.join(out, "summary.json")):
-        with open(os.path.join(out, "summary.json")) as f:
-            s = json.load(f)
+    s = _kept(name)
+    if s:
         return s, s["epochs"], s["epochs"]
-    epochs = len(open(os.path.join(out, "metrics.jsonl")).readlines()) if \
-        os.path.exists(os.path.join(out, "metrics.jsonl")) else 0
     planned = shlex.split(ALL[name][2])
-    return None, epochs, int(planned[planned.index("--epochs") + 1])
+    return None, len(_history(name)), int(planned[planned.index("--epochs") + 1])
+
+
+def keep():
+    """Copies each unfinished run's last checkpoint and metrics into paper_runs/unfinished/NAME/, to be committed
+    (stop the runs first: Ctrl-C, or SIGINT, saves a checkpoint mid-epoch)."""
+    for name in ALL:
+        out = os.path.join(OUT_ROOT, name)
+        if _state(name)[0] or not os.path.exists(os.path.join(out, "checkpoint.npz")):
+            continue
+        folder = os.path.join(KEPT, "unfinished", name)
+        os.makedirs(folder, exist_ok=True)
+        for file in ("checkpoint.npz", "metrics.jsonl"):
+            if os.path.exists(os.path.join(out, file)):
+                shutil.copyfile(os.path.join(out, file), os.path.join(folder, file + ".tmp"))
+                os.replace(os.path.join(folder, file + ".tmp"), os.path.join(folder, file))
+        print(f"{name}: kept its checkpoint ({len(_history(name))} epochs) in {folder}")
 
 
 def status():
@@ -259,10 +319,22 @@ def report():
         for model in ("tcn", "gru", "lstm"):
             value, summary, done, planned, name = ours[model]
             state = "" if summary else f" ({done}/{planned} epochs so far)" if done else " (not run yet)"
-            cells.append(f"{_fmt(paper[model])} / {_fmt(value)}{state}")
+            ours_text = summary["cell"] if summary and "cell" in summary else _fmt(value)  # recovered: as it was
+            cells.append(f"{_fmt(paper[model])} / {ours_text}{state}")
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
-        if _figure(task, label, ours):
+        drawn, missing = _figure(task, label, ours)
+        if not drawn and missing and os.path.exists(os.path.join(FIGURES, f"paper_{task}.png")):
+            # every finished run of the task recovered, none begun since: the figure drawn when their curves existed
             figures.append(f"![{label}: validation loss per epoch of the TCN, GRU and LSTM](figures/paper_{task}.png)")
+            figures.append(f"This figure was drawn by the report of commit 6527811 from the learning curves of that "
+                           f"day ({', '.join(missing)} finished), which were lost since; it is redrawn when a run "
+                           f"of the task begins.")
+            missing = []
+        if drawn:
+            figures.append(f"![{label}: validation loss per epoch of the TCN, GRU and LSTM](figures/paper_{task}.png)")
+        if missing:
+            figures.append(f"Not in this figure: {', '.join(missing)}, whose records were recovered without their "
+                           f"learning curves (`run` trains them again).")
     lines = [
         "# The TCN paper's Table 1 on two cores",
         "",
@@ -272,6 +344,11 @@ def report():
         " Recurrent Networks for Sequence Modeling*, arXiv:1803.01271, Table 1. Its MNIST columns are MNIST; ours are"
         " Fashion-MNIST (Debian's dataset-fashion-mnist; MNIST cannot be fetched on these machines), a harder data"
         " set: the numbers of those two rows compare orderings, not values.",
+        "",
+        "Each run's record is committed in `benchmarks/paper_runs/NAME.json`. Eight of them (those whose JSON has a"
+        " `recovered` field) were recovered from the report of commit 6527811: their runs had finished, but their"
+        " records lived in the uncommitted runs/ folder, which did not outlive its machine. Their numbers and rows"
+        " are as that report wrote them; their learning curves are lost until `run` trains them again.",
         "",
         "| task | TCN | GRU | LSTM |",
         "|---|---|---|---|",
@@ -289,7 +366,9 @@ def report():
     ]
     for name in RUNS:
         summary, done, planned = _state(name)
-        if summary:
+        if summary and "history" not in summary:  # recovered from a committed report: its row as it was
+            lines.append(summary["runs_row"])
+        elif summary:
             lines.append(f"| {name} | {summary['parameters']:,} | {summary['test_loss']:.4g} | "
                          f"{summary['metric_name']} {summary['test_metric']:.4g} | {summary['epochs']} | "
                          f"{summary['train_seconds'] / 60:.0f} min | {summary['threads']} | {_cpu(summary['cpu'])} | "
@@ -314,7 +393,8 @@ def _differences():
              "Per finished run: the test number beside the paper's; the validation number at its last epoch, its best "
              "and the epoch of the best; the range over the last five epochs (the spread that stopping one epoch "
              "earlier or later would give); and the change over the last two epochs (negative for a loss, positive "
-             "for an accuracy: still improving). Computed by `report` from each run's metrics.jsonl.", "",
+             "for an accuracy: still improving). Computed by `report` from each run's learning curve (a run recovered "
+             "from an earlier report, without its curve, keeps the row that report computed).", "",
              "| run | paper | ours (test) | validation: last | best (epoch) | last 5 epochs' range | last two epochs |",
              "|---|---|---|---|---|---|---|"]
     orderings = []
@@ -327,7 +407,10 @@ def _differences():
             if not summary:
                 continue
             finished[model] = _number(task, summary)
-            history = [json.loads(line) for line in open(os.path.join(OUT_ROOT, name, "metrics.jsonl"))]
+            if "history" not in summary:  # recovered from a committed report: its row as it was
+                lines.append(summary["curve_row"])
+                continue
+            history = summary["history"]
             key = "val_loss" if lower else "val_metric"
             values = [h[key] * (1 if lower else 100) for h in history]
             best = min(values) if lower else max(values)
@@ -361,6 +444,9 @@ def _plateaus():
     for name, (task, _model, _) in RUNS.items():
         summary, _, _ = _state(name)
         if not summary or task not in ("adding", "copy"):
+            continue
+        if "history" not in summary:  # recovered from a committed report: its line as it was, if it had one
+            lines += [summary["plateau"]] if summary.get("plateau") else []
             continue
         level = summary["baseline_loss"] if task == "copy" else 1 / 6
         values = [h["val_loss"] for h in summary["history"]]
@@ -408,16 +494,19 @@ def _probes():
 
 
 def _figure(task, label, ours):
-    """figures/paper_<task>.png: the validation loss per epoch of the three models; False if no run has begun."""
+    """figures/paper_<task>.png: the validation loss per epoch of the three models. Returns (whether it was drawn:
+    not if no run has begun, the finished runs without a learning curve)."""
     from matplotlib.figure import Figure
 
-    curves = {}
-    for model, (_, _, _, _, name) in ours.items():
-        path = os.path.join(OUT_ROOT, name, "metrics.jsonl")
-        if os.path.exists(path):
-            curves[model] = [json.loads(line) for line in open(path)]
+    curves, missing = {}, []
+    for model, (_, summary, _, _, name) in ours.items():
+        history = summary["history"] if summary and "history" in summary else _history(name)
+        if history:
+            curves[model] = history
+        elif summary:
+            missing.append(name)
     if not curves:
-        return False
+        return False, missing
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for model, history in curves.items():
@@ -428,7 +517,7 @@ def _figure(task, label, ours):
     fig.tight_layout()
     os.makedirs(FIGURES, exist_ok=True)
     fig.savefig(os.path.join(FIGURES, f"paper_{task}.png"), dpi=100)
-    return True
+    return True, missing
 
 
 def main(argv=None):
@@ -438,6 +527,7 @@ def main(argv=None):
     r.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(ALL)} (default: the table's runs)")
     r.add_argument("--threads", type=int, default=1, help="Numba threads (default: %(default)s; see above)")
     sub.add_parser("status", help="how far each run is")
+    sub.add_parser("keep", help="copy the unfinished runs' checkpoints into paper_runs/unfinished/ (to commit)")
     sub.add_parser("report", help="write paper_results.md and the figures")
     args = p.parse_args(argv)
     if args.command == "run":
@@ -448,6 +538,8 @@ def main(argv=None):
             run(name, args.threads)
     elif args.command == "status":
         status()
+    elif args.command == "keep":
+        keep()
     else:
         report()
 
