@@ -29,13 +29,13 @@ SOURCES = set()
 
 
 def _source_of(link, page_uri):
-    """The repository path a page's link to a .py file names, when it is a source outside tutorials/ (which are
-    pages already), else None."""
+    """The repository path a page's link to a .py file names, when it is a source and not a tutorial
+    (tutorials/*.py are pages already), else None."""
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^/", link):
         return None  # a URL (http:, ftp:, ...) or an absolute path: not a file of the repository
     target = posixpath.normpath(posixpath.join(posixpath.dirname(page_uri), link))
-    if target.startswith("../") or target.startswith("tutorials/"):
-        return None
+    if target.startswith("../") or (target.startswith("tutorials/") and target.count("/") == 1):
+        return None  # outside the repository, or a tutorial (tutorials/build/'s exercises are sources)
     return target
 
 

@@ -49,6 +49,7 @@ UNITS = [
     ("pytcn/interop.py", 5, (), ("pytcn.interop",)),
     ("pytcn/testing.py", 5, (), ("pytcn.testing",)),
     ("pytcn/course.py", 5, (), ("pytcn.course",)),
+    ("pytcn/exercises.py", 6, (), ("pytcn.exercises",)),  # the course's checks, built on pytcn.testing
     ("pytcn/export/", 5, ("pytcn.export",), ()),
     ("pytcn/__init__.py", 6, (), ("pytcn",)),
     ("the command line", 7, (), ("pytcn.cli", "pytcn.__main__")),
