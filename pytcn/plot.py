@@ -50,6 +50,31 @@ def reach(kernel_size, dilations, nb_stacks=1, padding="causal", T=None, output_
     return T, output_step, layers, convs
 
 
+def holes(kernel_size, dilations, nb_stacks=1):
+    """The input steps inside the receptive field that the last output reads through no path of taps, as distances
+    back from the output (1 = the step before it), in increasing order; [] when it reads its whole span."""
+    T, out, layers, _ = reach(kernel_size, list(dilations), nb_stacks)
+    span = receptive_field(kernel_size, dilations, nb_stacks)
+    return sorted(set(range(span)) - {out - t for t in layers[0]})
+
+
+def dilation_rule(kernel_size, dilations, nb_stacks=1):
+    """The rule that leaves no holes: with the dilations of all stacks sorted, the first one 1 and each at most
+    1 + 2(K-1) times the sum of those before it. (Each block reads offsets 0, d, ..., 2(K-1)d through its two
+    convolutions; blocks add their offsets, so the offsets read so far, 0 to 2(K-1)·Σd, stay contiguous exactly while
+    the next d fits in the gap after them.) Returns None when every dilation obeys it, else (the first dilation,
+    sorted, that breaks it, the largest it could have been). With K = 1 the output reads one step: never a hole."""
+    receptive_field(kernel_size, dilations, nb_stacks)  # checks the three, naming a bad one
+    if kernel_size == 1:
+        return None
+    total = 0
+    for d in sorted(list(dilations) * nb_stacks):
+        if d > 1 + 2 * (kernel_size - 1) * total:
+            return d, 1 + 2 * (kernel_size - 1) * total
+        total += d
+    return None
+
+
 def diagram_size(kernel_size, dilations, nb_stacks=1, padding="causal"):
     """The (width, height) in inches that ``dilation_diagram`` gives its own figure: wide enough for every step."""
     receptive_field(kernel_size, dilations, nb_stacks)  # checks the three, naming a bad one

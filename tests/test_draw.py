@@ -6,7 +6,7 @@ import pytest
 
 import pytcn
 from pytcn import cli
-from pytcn.plot import diagram_size, dilation_diagram, reach
+from pytcn.plot import diagram_size, dilation_diagram, dilation_rule, holes, reach
 from tests.helpers import one_numba_thread  # noqa: F401 (autouse fixture)
 
 
@@ -37,6 +37,45 @@ def test_the_highlighted_input_steps_are_those_that_reach_the_output(K, dilation
     if padding == "causal":  # the receptive field, exactly, ends at the output step
         assert max(layers[0]) == output_step == T - 1
         assert max(layers[0]) - min(layers[0]) + 1 == pytcn.receptive_field(K, dilations, nb_stacks)
+
+
+def offsets_read(K, dilations, nb_stacks):
+    """The distances back that the last output reads, as sums over the convolutions of one tap offset each (0 to
+    (K-1)d): an oracle written apart from pytcn.plot.reach."""
+    offsets = {0}
+    for d in list(dilations) * nb_stacks:
+        for _conv in range(2):
+            offsets = {o + j * d for o in offsets for j in range(K)}
+    return offsets
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4])
+@pytest.mark.parametrize("nb_stacks", [1, 2])
+def test_the_dilation_rule_holds_exactly_where_there_are_no_holes(K, nb_stacks):
+    import itertools
+
+    cases = [list(c) for n in (1, 2, 3) for c in itertools.product(range(1, 11), repeat=n)]
+    breaking = 0
+    for dilations in cases:
+        read = offsets_read(K, dilations, nb_stacks)
+        expected = sorted(set(range(pytcn.receptive_field(K, dilations, nb_stacks))) - read)
+        assert holes(K, dilations, nb_stacks) == expected, dilations
+        broken = dilation_rule(K, dilations, nb_stacks)
+        assert (broken is None) == (not expected), (dilations, broken, expected)
+        if broken is not None:  # the first hole is the step just past the largest allowed dilation's reach
+            d, largest = broken
+            assert d > largest and expected[0] == largest and d in dilations
+            breaking += 1
+    assert breaking > 0 or K == 1  # the cases include lists that break it
+
+
+def test_the_widest_lists_without_holes_grow_by_2k_minus_1():
+    # each dilation as large as the rule allows: 1, 2K - 1, (2K - 1)^2, ...: a span of (2K - 1)^D, read whole
+    for K in (2, 3):
+        dilations = [(2 * K - 1) ** i for i in range(4)]
+        assert dilation_rule(K, dilations) is None and holes(K, dilations) == []
+        assert pytcn.receptive_field(K, dilations) == (2 * K - 1) ** 4
+        assert dilation_rule(K, dilations[:-1] + [dilations[-1] + 1]) == (dilations[-1] + 1, dilations[-1])
 
 
 def test_the_diagram_is_written_as_png_or_svg(tmp_path):

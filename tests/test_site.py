@@ -22,6 +22,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+import pytcn
 from tests.helpers import ON_CI, needs_fashion_mnist
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -65,7 +66,8 @@ def browser():
 
 #: the figures each tutorial shows in its output (a figure that is saved but not shown, or shown as the text
 #: "<Figure size ...>", does not count)
-FIGURES = {"00": 2, "01": 1, "02": 2, "03": 2, "04": 2, "05": 1, "06": 1, "07": 1, "08": 3, "09": 1, "10": 1, "11": 1}
+FIGURES = {"00": 2, "01": 1, "02": 2, "03": 2, "04": 2, "05": 1, "06": 1, "07": 1, "08": 3, "09": 1, "10": 1, "11": 1,
+           "12": 1}
 
 
 def local_path(url):
@@ -140,3 +142,35 @@ def test_site_builds_and_every_page_opens_in_chromium(site, browser, tmp_path):
     assert pixels.shape[1] == 1280, pixels.shape  # the window's width (its height depends on the browser's frame)
     assert np.std(pixels[..., :3]) > 0.05, "the landing page's screenshot is blank"
     print("landing page:", screenshot)
+
+
+@pytest.mark.parametrize("K, dilations, stacks", [(2, [5, 10], 1), (2, [1, 3, 9], 1), (3, [1, 2, 4, 8], 2),
+                                                  (1, [3, 7], 1), (2, [2, 4], 2), (2, [1, 4, 2], 1)])
+def test_the_dilation_explorer_agrees_with_pytcn_plot(site, browser, K, dilations, stacks):
+    """Tutorial 12's explorer (JavaScript, in the page) counts the steps read and applies the rule as
+    pytcn.plot.holes and dilation_rule do; a wrong input is said, not drawn."""
+    from pytcn.plot import dilation_rule, holes
+
+    browser.get((site / "tutorials" / "12_dilation_explorer.html").as_uri())
+    set_and_read = """
+        document.getElementById('explorer-k').value = arguments[0];
+        document.getElementById('explorer-dilations').value = arguments[1];
+        document.getElementById('explorer-stacks').value = arguments[2];
+        window.pytcnExplorerUpdate();
+        return [document.getElementById('explorer-summary').textContent,
+                document.getElementById('explorer-rule').textContent,
+                document.querySelectorAll('#explorer-svg circle').length];"""
+    summary, rule_text, circles = browser.execute_script(set_and_read, K, ",".join(map(str, dilations)), stacks)
+    R = pytcn.receptive_field(K, dilations, stacks)
+    n_holes = len(holes(K, dilations, stacks))
+    assert summary == f"R = {R}: the last output spans {R} input steps and reads {R - n_holes} of them ({n_holes} " \
+                      f"holes, orange)"
+    assert circles == R * (2 * len(dilations) * stacks + 1)  # a dot per step of each row, R steps drawn
+    broken = dilation_rule(K, dilations, stacks)
+    if broken is None:
+        assert rule_text.startswith("Every dilation obeys the rule")
+    else:
+        assert rule_text.startswith(f"Dilation {broken[0]} breaks the rule") and rule_text.endswith(f", {broken[1]}.")
+    wrong, _, drawn = browser.execute_script(set_and_read, K, "1,0", stacks)
+    assert wrong.startswith("dilations must be whole numbers") and drawn == 0
+    assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
