@@ -18,7 +18,8 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parent.parent
 
 #: the repository's files that make up the site, beside docs/site/; README.md becomes index.html
-PAGES = ("README.md", "tutorials/*.py", "tutorials/figures/*.png", "tutorials/explorer/*.html", "docs/*.md", "docs/design/*.md",
+PAGES = ("README.md", "tutorials/*.py", "tutorials/figures/*.png", "tutorials/explorer/*.html", "tutorials/data/*.md",
+         "docs/*.md", "docs/design/*.md",
          "docs/figures/*.png", "docs/results.sqlite", "benchmarks/*.md", "benchmarks/figures/*.png")
 
 #: a markdown link to a Python file: ](path.py) or ](path.py#anchor); web links are told apart by their scheme

@@ -67,7 +67,7 @@ def browser():
 #: the figures each tutorial shows in its output (a figure that is saved but not shown, or shown as the text
 #: "<Figure size ...>", does not count)
 FIGURES = {"00": 2, "01": 1, "02": 2, "03": 2, "04": 2, "05": 1, "06": 1, "07": 1, "08": 3, "09": 1, "10": 1, "11": 1,
-           "12": 1, "13": 1, "14": 1}
+           "12": 1, "13": 1, "14": 1, "15": 1, "16": 1}
 
 
 def local_path(url):

@@ -15,8 +15,7 @@
 # by piece.
 #
 # Set `PYTCN_QUICK=1` to run it in a few seconds (one sequence length and a short training in section 4; the test
-# suite does). The full run takes about three minutes of CPU time (3 min 6 s on a 2-vCPU AMD EPYC VM), most of it
-# training the recurrent networks of section 4.
+# suite does). The full run takes about half a minute on 2 idle cores (29 s on a 2-vCPU AMD EPYC VM).
 
 # %%
 import json

@@ -9,7 +9,7 @@
 # autoregressive generation: a TCN that continues a signal by feeding its own predictions back in.
 #
 # Set `PYTCN_QUICK=1` to run it in a few seconds (a short training; the test suite does). The full run takes about
-# half a minute of CPU time (20 s on a 2-vCPU AMD EPYC VM).
+# three seconds on 2 idle cores (a 2-vCPU AMD EPYC VM).
 
 # %%
 import time
@@ -152,9 +152,9 @@ plt.show()
 # %% [markdown]
 # The generated curve follows the signal for all 150 steps, over twenty periods of the faster wave. Each step
 # reads the model's own earlier outputs, so an error made once is read again by later steps. Here the errors grow
-# slowly: the RMS error over the last 50 generated steps is about one and a half times that over the first 50. Generating
-# from a TCN is exactly this loop; WaveNet, whose dilated causal convolutions the TCN takes up, generated audio
-# this way, one sample at a time, with a sampling step where this model has a regression.
+# slowly: the RMS error over the last 50 generated steps is about one and a half times that over the first 50.
+# Generating from a TCN is exactly this loop. WaveNet, whose dilated causal convolutions the TCN takes up, generated
+# audio this way, one sample at a time, with a sampling step where this model has a regression.
 #
 # ## Summary
 #
