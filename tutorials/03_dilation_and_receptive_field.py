@@ -3,7 +3,8 @@
 #
 # How far back can a TCN's last output see? This tutorial counts it from the architecture, draws the taps that
 # carry it, and then measures it from a model: backpropagate one output and look at which input steps receive a
-# gradient. It also shows why the figure most often quoted for it, 2^(D−1)·K·s, is off.
+# gradient. It also shows why the figure most often quoted for it, 2^(D−1)·K·s (D levels of dilation, s stacks;
+# section 1 defines both), is off.
 #
 # ## 1. The formula
 #
@@ -16,7 +17,8 @@
 # R is a span: the oldest input step the output can read is R − 1 steps back. Whether it reads every step in
 # between is another question, taken up in section 2.
 #
-# The approximation of the post and of keras-tcn's old documentation, 2^(D−1)·K·s for D levels of dilation 1, 2,
+# The approximation of the post pytcn grew from (a blog post introducing TCNs with experiments on keras-tcn, whose
+# study tutorial 10 reads again) and of keras-tcn's old documentation, 2^(D−1)·K·s for D levels of dilation 1, 2,
 # 4, ..., 2^(D−1) and s stacks, misses three factors. Write the exact field for those dilations: Σd = 2^D − 1, so
 # R − 1 = 2 · (K − 1) · s · (2^D − 1) ≈ 2 · 2 · (K − 1) · s · 2^(D−1). Against 2^(D−1)·K·s, the approximation
 # counts one convolution per block where there are two (a factor 2), the largest dilation 2^(D−1) where the sum
@@ -84,8 +86,9 @@ assert len(reach(3, [2])[2][0]) == 5 and len(reach(2, [5, 10])[2][0]) == 7 and l
 # ## 3. Measured from a model
 #
 # Backpropagate the last output alone (dy = 1 there, 0 elsewhere, with return_sequences) and read the input
-# gradient: the steps where it is not zero are the ones the output depends on. With random signed weights some
-# ReLUs are off and may hide a path, so the weights and inputs here are positive (every unit on): the measured
+# gradient: the steps where it is not zero (its support) are the ones the output depends on. A ReLU, max(z, 0), is
+# off where its input z is negative: its output and its gradient are 0 there, so with random signed weights some
+# ReLUs are off and may hide a path. The weights and inputs here are positive (every unit on): the measured
 # support is then the architecture's reach, not this model's.
 
 # %%

@@ -16,7 +16,9 @@
 #
 # where residual(x) = x, or a 1x1 convolution when C_in != C_out.
 #
-# (dropout is left out here: at inference it is the identity, and in training a fixed mask multiplies.)
+# (dropout is left out here. In training it zeroes each channel with probability `rate` and scales the others by
+# 1/(1 − rate), a multiplication by a fixed mask, whose backward multiplies by the same mask; at inference it is the
+# identity. Tutorial 15 compares its two kinds.)
 
 # %%
 import matplotlib.pyplot as plt

@@ -69,9 +69,9 @@ for name, fn in ways.items():
 # %% [markdown]
 # ## 2. Timed
 #
-# The median of a few calls each, single-threaded (`numba.set_num_threads(1)`) so that the kernels compare as loops,
-# not as thread pools; GFLOP/s count the 2·N·C²·T·K multiply-adds of the sum. Times depend on the machine:
-# compare the ratios.
+# The median of a few calls each, single-threaded (`numba.set_num_threads(1)`) so that the kernels compare as loops, not
+# as thread pools; GFLOP/s are billions of floating-point operations per second, counting the sum's N·C²·T·K
+# multiply-adds as 2·N·C²·T·K operations. Times depend on the machine: compare the ratios.
 
 # %%
 

@@ -11,7 +11,11 @@
 #
 # ## 1. The update
 #
-# At step t, with the gradient g (and, as `torch.optim.Adam`, weight decay added to it: g + λθ):
+# At training step t (here t counts optimizer updates, not time steps), for a parameter θ with the gradient g (and,
+# as `torch.optim.Adam`, weight decay added to it: g + λθ, which pulls θ towards 0 with strength λ). In this
+# tutorial v is Adam's running mean of g², not the direction v of weight normalisation in tutorial 04, and g is the
+# gradient, not weight normalisation's length; the names are Kingma and Ba's. β1 = 0.9 and β2 = 0.999 are the decay
+# rates of the two running means, and ε = 1e-8 keeps the division away from zero:
 #
 #     m = β1 m + (1 − β1) g                       a running mean of g, starting at 0
 #     v = β2 v + (1 − β2) g²                      a running mean of g², starting at 0

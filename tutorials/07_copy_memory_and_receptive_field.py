@@ -10,7 +10,8 @@
 #
 # ## 1. The task
 #
-# Ten symbols from 1..8, then T − 1 blanks (0), then eleven delimiters (9). The target is blank everywhere except
+# Ten symbols from 1..8, then T − 1 blanks (0), then eleven delimiters (9). Here T, as in the TCN paper's copy
+# memory, sets the gap, not the sequence length: a sequence has T + 20 steps. The target is blank everywhere except
 # the last ten steps, where it is the ten symbols in order:
 #
 #     step      0 … 9      10 … T+8     T+9 … T+19
@@ -75,9 +76,10 @@ for T in (T_MAX, T_MAX + 1):
 # %% [markdown]
 # ## 3. Training at every length
 #
-# The same architecture, seed and settings at each T: Adam at lr 1e-3 with the gradient clipped to norm 1,
-# batches of 32, cross-entropy over every step. What we read afterwards is the accuracy over the ten recall steps
-# of 500 fresh sequences; guessing gives 1/8.
+# The same architecture, seed and settings at each T: Adam at lr 1e-3 with the gradient clipped to norm 1, batches of
+# 32, cross-entropy over every step (a softmax turns each step's ten outputs, the logits, into probabilities; the loss
+# is −ln of the true class's, averaged over the steps). What we read afterwards is the accuracy over the ten recall
+# steps of 500 fresh sequences; guessing gives 1/8.
 
 # %%
 LENGTHS = (20, 70) if QUICK else (10, 20, 30, 40, 50, 51, 55, 60, 80, 100)

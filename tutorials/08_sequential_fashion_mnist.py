@@ -7,12 +7,13 @@
 # TCN on it, draws its learning curve and its confusion matrix, and opens it up: what each residual block outputs
 # along the 784 steps.
 #
-# The data is Fashion-MNIST (Zalando's ten garments, in MNIST's format). pytcn finds it without internet where
+# The data is Fashion-MNIST (Zalando's ten garments, in the format of MNIST, 70,000 28 × 28 greyscale handwritten
+# digits). pytcn finds it without internet where
 # Debian's `dataset-fashion-mnist` package is installed (`apt-get install dataset-fashion-mnist`), or after
 # `pytcn download fashion-mnist`; `sequential_mnist` says where it looked when it finds neither.
 #
 # Set `PYTCN_QUICK=1` to run it in seconds (a few hundred images; the test suite does). The full run trains on 16,000
-# images for 3 epochs, about 40 s on 2 cores.
+# images for 3 epochs (an epoch is one pass over the training images), about 40 s on 2 cores.
 #
 # ## 1. Images as sequences
 

@@ -47,9 +47,12 @@ print("running on", "numba-cuda's simulator" if simulated else "the GPU")
 print(inspect.getsource(cuda_kernels.conv._conv_forward_kernel.py_func))
 
 # %% [markdown]
-# Consecutive threads take consecutive `t`, so the 32 threads of a warp read neighbouring elements of `x`: one or
-# two memory transactions (two when the 32 elements straddle a 128-byte line, as float64 ones always do, or cross
-# into the next row of `x`) instead of 32. `launch` gives enough blocks of `CUDA_THREADS` threads to cover the output:
+# Consecutive threads take consecutive `t`, so the 32 threads of a warp (the group of 32 threads a GPU runs in lock
+# step, one instruction for all) read neighbouring elements of `x`. That takes one or two memory transactions
+# (fetches of one aligned 128-byte line of GPU memory each; two when the 32 elements straddle a line, as float64 ones
+# always do, or cross into the next row of `x`) instead of 32. `launch` gives enough blocks of `CUDA_THREADS` threads
+# to cover the output (a thread block, a group of threads launched together that can share fast on-chip memory, has
+# nothing to do with a residual block):
 
 # %%
 print(inspect.getsource(cuda_kernels.launch))

@@ -1,10 +1,12 @@
 # %% [markdown]
 # # Reading a sweep: the post's study, from its results file
 #
-# The blog post pytcn grew from varies three numbers of a TCN (the kernel size k, the dilated levels D, the stacks
-# s) and looks at what changes. `pytcn sweep` reruns its experiments on Dask and keeps every trial in one SQLite
-# file; this tutorial reads the file of the run in `docs/experiments.md` (`docs/results.sqlite`), draws its
-# figures, and checks the claim the exact receptive field makes about copy memory.
+# The blog post pytcn grew from varies three numbers of a TCN (the kernel size K, written k in the results file and
+# below, the dilated levels D, the stacks s) and looks at what changes. `pytcn sweep` reruns its experiments on Dask (a
+# Python library that runs tasks in parallel, on one machine or many) and keeps every trial, one training run of one
+# architecture, in one SQLite file (a database in a single file); this tutorial reads the file of the run in
+# `docs/experiments.md` (`docs/results.sqlite`), draws its figures, and checks the claim the exact receptive field makes
+# about copy memory.
 #
 # The run itself, on a 2-vCPU machine (a few minutes per task, see docs/experiments.md):
 #
@@ -41,7 +43,9 @@ print("experiments:", ", ".join(EXPERIMENTS))
 #
 # Each row is one trial: a task, an architecture (k, D, s), its exact receptive field R = 1 + 2(k−1)·s·(2^D − 1),
 # the post's approximation 2^(D−1)·k·s, its depth and parameter count, and the validation metric it reached.
-# `isolation` varies one of k, D, s around a base; `fixed-rf` trades one for another at a nearly constant R.
+# `isolation` varies one of k, D, s around a base; `fixed-rf` trades one for another at a nearly constant R. The
+# `group` column says which: the number varied in `isolation` (k, D or s), the pair traded in `fixed-rf`. The
+# validation metric is the recall accuracy on copy memory and the MSE on the adding problem.
 
 # %%
 rows = [r for r in store.rows(task="copy-memory") if r["experiment"] in ("isolation", "fixed-rf")]
@@ -83,7 +87,8 @@ print("the trials below it:", [(r["k"], r["D"], r["s"], r["receptive_field"], ro
 # - the triangle: per task, the isolation charts at the corners (one of k, D, s varied) and the fixed receptive
 #   field charts on the edges (two traded against each other);
 # - the bubbles: depth against parameters, bubble area the receptive field, colour the metric;
-# - copy length: the accuracy of one architecture against the blank length T, with both receptive fields marked.
+# - copy length: the accuracy of one architecture against copy memory's T (T − 1 blanks), with both receptive fields
+#   marked.
 
 # %%
 paths = figures.plot_all(store, FIGURES)
