@@ -85,11 +85,11 @@ assert len(reach(3, [2])[2][0]) == 5 and len(reach(2, [5, 10])[2][0]) == 7 and l
 # %% [markdown]
 # ## 3. Measured from a model
 #
-# Backpropagate the last output alone (dy = 1 there, 0 elsewhere, with return_sequences) and read the input
-# gradient: the steps where it is not zero (its support) are the ones the output depends on. A ReLU, max(z, 0), is
-# off where its input z is negative: its output and its gradient are 0 there, so with random signed weights some
-# ReLUs are off and may hide a path. The weights and inputs here are positive (every unit on): the measured
-# support is then the architecture's reach, not this model's.
+# Backpropagate the last output alone (dy = 1 there, 0 elsewhere, with return_sequences=True: the head outputs every
+# step, not only the last) and read the input gradient: the steps where it is not zero (its support) are the ones the
+# output depends on. A ReLU, max(z, 0), is off where its input z is negative: its output and its gradient are 0 there,
+# so with random signed weights some ReLUs are off and may hide a path. The weights and inputs here are positive (every
+# unit on): the measured support is then the architecture's reach, not this model's.
 
 # %%
 T = R + 10
@@ -98,7 +98,7 @@ model = pytcn.TCN(input_channels=1, outputs=1, nb_filters=4, kernel_size=3, dila
 rng = np.random.default_rng(0)
 for p in model.params.values():
     p[...] = rng.uniform(0.1, 1.0, p.shape) / p.shape[-1]
-x = rng.uniform(0.5, 1.0, (1, T, 1))
+x = rng.uniform(0.5, 1.0, (1, T, 1))  # a model takes (N, T, C), time before channels; its kernels (N, C, T)
 y = model.forward(x)
 dy = np.zeros_like(y)
 dy[0, -1, 0] = 1.0

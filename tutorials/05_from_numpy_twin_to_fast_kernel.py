@@ -109,7 +109,8 @@ assert speed["blocked Numba"] > speed["literal loops"]
 # %% [markdown]
 # ## 3. Why the blocked kernel is faster
 #
-# - The literal loops run in the Python interpreter: every multiply-add is several bytecodes and boxed numbers.
+# - The literal loops run in the Python interpreter: every multiply-add is several bytecodes (the interpreter's
+#   instructions) and boxed numbers (each a Python object of its own).
 # - The NumPy twin hands each tap to a matrix product, fast per call, but it builds a padded copy of x and a
 #   temporary per tap, and passes over y K times.
 # - The naive Numba kernel compiles the formula's loop: for one (channel, tap) pair it adds `w · x[t − lag]` into a
@@ -117,7 +118,8 @@ assert speed["blocked Numba"] > speed["literal loops"]
 #   arithmetic.
 # - The blocked kernel loads four x values and four y values per step and does sixteen multiply-adds with them: four
 #   output rows times four (channel, tap) pairs. Every load serves four multiply-adds, and the sixteen products go
-#   into vector registers (AVX-512 does 16 float32 at once).
+#   into vector registers (registers that hold several numbers, each instruction working on all of them at once;
+#   AVX-512's hold 16 float32).
 #
 # Its docstring says so beside the code:
 
@@ -129,9 +131,10 @@ print(source[start:start + 900])
 
 # %% [markdown]
 # Both Numba kernels index rows by a bare counter after slicing off the tap's lag, which their code calls `s`
-# (`ys = y[s:]`, `xs = x[:T-s]`): an index like `x[t − s]` would make Numba check for negative indices and stop
-# LLVM from vectorising the loop (7x slower on the machines pytcn is measured on, as the comment above the kernels
-# in `kernels/conv.py` records).
+# (`ys = y[s:]`, `xs = x[:T-s]`). An index like `x[t − s]` would make Numba check for negative indices, and that
+# check stops LLVM (the compiler Numba hands its code to) from vectorising the loop, that is, compiling it to vector
+# instructions: 7x slower on the machines pytcn is measured on, as the comment above the kernels in
+# `kernels/conv.py` records.
 #
 # ## Summary
 #
@@ -173,9 +176,10 @@ for name in ("naive Numba", "blocked Numba"):
     print(f"{name:14s} 1 thread {timed[1] * 1e3:.2f} ms, 2 threads {timed[2] * 1e3:.2f} ms: "
           f"{timed[1] / timed[2]:.2f}x")
 
-# Solution 2: with K = 1 the twin is a single matrix product per sample, which NumPy's BLAS does well. The blocked
-# kernel's advantage is reuse: each x it loads serves four output rows, and each y four (channel, tap) pairs, where
-# the twin passes over y once per tap; with one tap the twin's one pass is all there is, and BLAS reuses as well
+# Solution 2: with K = 1 the twin is a single matrix product per sample, which NumPy's BLAS (the optimised
+# linear-algebra library it calls for matrix products) does well. The blocked kernel's advantage is reuse: each x it
+# loads serves four output rows, and each y four (channel, tap) pairs, where the twin passes over y once per tap; with
+# one tap the twin's one pass is all there is, and BLAS reuses as well
 W1 = W[:, :, :1].copy()
 y_twin1, y_fast1 = np.empty((N, C, T), np.float32), np.empty((N, C, T), np.float32)
 kernels.conv_forward_numpy(y_twin1, x, W1, b, d)

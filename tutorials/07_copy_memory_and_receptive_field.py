@@ -15,8 +15,8 @@
 # the last ten steps, where it is the ten symbols in order:
 #
 #     step      0 … 9      10 … T+8     T+9 … T+19
-#     input     s1 … s10   0 … 0        9 9 … 9
-#     target    0 … 0      0 … 0        0 s1 … s10      (the recall: steps T+10 … T+19)
+#     input     a1 … a10   0 … 0        9 9 … 9
+#     target    0 … 0      0 … 0        0 a1 … a10      (the recall: steps T+10 … T+19)
 #
 # Symbol i (i = 0 … 9) is shown at step i and asked for at step T + 10 + i: every recall reaches back exactly
 # T + 10 steps. The output at step t sees steps t − R + 1 … t, so it can see step t − (T + 10) if and only if

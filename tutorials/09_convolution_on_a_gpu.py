@@ -154,7 +154,7 @@ assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
 # - **The weight gradient** is one matrix product whose inner sum runs over all `(n, t)`. It is cut into chunks,
 #   one block per (tile of weights, chunk); a second kernel adds the chunks' partial sums, always in chunk order.
 # - **The bias gradient** is one block per channel: each thread adds every 256th term, then the 256 sums meet in a
-#   tree in shared memory.
+#   tree in shared memory (added in pairs, halving their number at each round).
 #
 # Here is the tiled kernel of the forward and the input gradient (a function of the tile sizes builds it: shared
 # arrays need sizes known when the kernel compiles):
