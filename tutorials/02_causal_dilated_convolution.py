@@ -2,7 +2,8 @@
 # # Causal dilated convolution, three ways
 #
 # This tutorial takes one op, the causal dilated 1-D convolution, from its formula to the fast kernel pytcn runs:
-# the derivation, the NumPy twin checked by finite differences, and the Numba kernel checked against the twin. (Every
+# the derivation, the NumPy twin checked by finite differences, and the Numba kernel (Numba: a just-in-time compiler
+# that turns numeric Python functions into machine code at their first call) checked against the twin. (Every
 # op in pytcn has a *twin*: a plain NumPy version, written another way than the fast *kernel*, the compiled function
 # that runs; the tests hold the kernel to its twin.)
 #

@@ -1,10 +1,11 @@
 # %% [markdown]
 # # The residual block, and backprop by hand
 #
-# A TCN is a stack of residual blocks. This tutorial writes one block's forward pass as six lines, derives the
-# backward pass line by line, runs it by hand with the NumPy twins of the kernels, and checks it two ways: against
-# `pytcn.ResidualBlock.backward`, and against finite differences, with the relative errors read against CS231n's
-# rule of thumb. Then it does the same for weight normalisation.
+# A TCN is a stack of residual blocks. This tutorial writes one block's forward pass as six lines, derives the backward
+# pass line by line, runs it by hand with the NumPy twins of the kernels, and checks it two ways: against
+# `pytcn.ResidualBlock.backward`, and against finite differences, with the relative errors read against the rule of
+# thumb of CS231n (Stanford's course on convolutional networks, whose notes teach this check). Then it does the same for
+# weight normalisation.
 #
 # ## 1. The forward pass
 #

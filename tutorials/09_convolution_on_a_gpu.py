@@ -2,7 +2,8 @@
 # # The causal convolution on a GPU
 #
 # Tutorial 02 took the causal dilated convolution from its formula to the NumPy twin and the Numba CPU kernel.
-# This one reads its CUDA kernel (`kernels/cuda/conv.py`, written with numba-cuda) beside the formula, runs it, then
+# This one reads its CUDA kernel (CUDA: NVIDIA's way of programming its GPUs; `kernels/cuda/conv.py`, written with
+# numba-cuda) beside the formula, runs it, then
 # reads the tiled kernel a GPU runs for speed (`kernels/cuda/tiled.py`), and trains a model with `backend="cuda"`. The
 # CUDA twin of every CPU kernel is in the file of `kernels/cuda/` named like the CPU one. It needs numba-cuda
 # (`pip install -e '.[test]'` or `'.[cuda]'`). Without an NVIDIA GPU it runs in numba-cuda's simulator, which
@@ -102,7 +103,8 @@ fig.savefig(figure_path("09_threads.png"), dpi=100)
 # %% [markdown]
 # ## 2. Run it, and compare with the NumPy twin
 #
-# Arrays go to the device with `to_device`; the kernel writes `y` there; `copy_to_host` brings it back.
+# The device is the GPU and its memory, the host the CPU and its RAM. Arrays go to the device with `to_device`; the
+# kernel writes `y` there; `copy_to_host` brings it back.
 # `conv_forward_reference` launches the kernel above; it has the NumPy twin's signature (outputs first), so the
 # comparison is one line.
 
@@ -141,10 +143,11 @@ assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
 # ## 4. Tiles in shared memory: the kernels a GPU runs
 #
 # The kernels above are clear, and slow. The thread of `y[n, o, t]` reads `C_in * K` inputs and as many weights from
-# global memory, and its neighbours along `o` read the same inputs again; the thread of `dW[o, i, j]` adds all
-# `N * T` terms alone, while a small TCN has only a few thousand weights to give threads to. pytcn keeps them as the
-# reference (`CUDA_REFERENCES`, the oracle of the tests on a GPU) and runs faster kernels beside them, in
-# `kernels/cuda/tiled.py` (`CUDA_TWINS`, what a model with `backend="cuda"` runs):
+# global memory (the GPU's large main memory, which every thread sees and which is slow to reach), and its neighbours
+# along `o` read the same inputs again; the thread of `dW[o, i, j]` adds all `N * T` terms alone, while a small TCN has
+# only a few thousand weights to give threads to. pytcn keeps them as the reference (`CUDA_REFERENCES`, the oracle of
+# the tests on a GPU) and runs faster kernels beside them, in `kernels/cuda/tiled.py` (`CUDA_TWINS`, what a model with
+# `backend="cuda"` runs):
 #
 # - **The forward and the input gradient** are, for each tap `j`, a matrix product: `W[:, :, j]` times the input
 #   shifted by `(K-1-j)*d`. A block of 256 threads computes a tile of 32 channels by 64 steps. Together its threads
@@ -157,7 +160,8 @@ assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
 #   tree in shared memory (added in pairs, halving their number at each round).
 #
 # Here is the tiled kernel of the forward and the input gradient (a function of the tile sizes builds it: shared
-# arrays need sizes known when the kernel compiles):
+# arrays need sizes known when the kernel compiles; `gemm`, general matrix-matrix multiply, is the usual name of a
+# matrix product kernel):
 
 # %%
 print(inspect.getsource(cuda_kernels.tiled._tap_gemm_kernel))
