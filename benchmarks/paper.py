@@ -285,6 +285,9 @@ def keep():
 def status():
     for name in ALL:
         summary, done, planned = _state(name)
+        if summary and "history" not in summary:  # a recovered record: how far its new run is
+            print(f"{name:20s} recovered from a report ({done} epochs), trained again: {len(_history(name))}/{planned}")
+            continue
         print(f"{name:20s} {'finished' if summary else 'running or stopped' if done else 'not started'}: "
               f"{done}/{planned} epochs")
 
