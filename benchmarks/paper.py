@@ -159,6 +159,11 @@ PROBES = {
     "copy-tcn-seed1": ("copy", "tcn", f"{RUNS['copy-tcn'][2]} --seed 1", None),
     "adding-tcn-20epochs": ("adding", "tcn", RUNS["adding-tcn"][2].replace("--epochs 10", "--epochs 20"),
                             "adding-tcn"),
+    # copy memory as the repository's script in fact trains (TCN/copy_memory/copymem_test.py, at ec2ee10): it calls
+    # clip_grad_norm_ after optimizer.zero_grad() and before loss.backward(), on zeroed gradients, so it clips
+    # nothing; and its --dropout defaults to 0.0
+    "copy-tcn-unclipped": ("copy", "tcn", RUNS["copy-tcn"][2].replace("--dropout-rate 0.05", "--dropout-rate 0")
+                           .replace("--clip 1", "--clip 0"), None),
 }
 ALL = {**{name: (*spec, None) for name, spec in RUNS.items()}, **PROBES}
 
@@ -469,17 +474,20 @@ def _probes():
     """The section of PROBES: each beside the run it varies, its test number and its learning curve's best."""
     lines = ["## Seeds and epochs: the TCN runs again", "",
              "Where the TCN misses the paper's number: the same run with another seed (other data, weights, "
-             "shuffles and dropout), and the run trained on from its last checkpoint to 20 epochs "
+             "shuffles and dropout); copy memory as the repository's script in fact trains it (its "
+             "copymem_test.py at ec2ee10 calls clip_grad_norm_ after zero_grad and before backward, on zeroed "
+             "gradients, so nothing is clipped, and its dropout defaults to 0): no clipping, no dropout; and the "
+             "adding run trained on from its last checkpoint to 20 epochs "
              "(`python benchmarks/paper.py run " + " ".join(PROBES) + "`).", "",
              "| run | varies | paper | the run it varies (test) | this run (test) | validation: best (epoch) | "
              "epochs | training time | command |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, (task, model, _, source) in PROBES.items():
-        base = source or name.rsplit("-seed", 1)[0]
+        base = source or name.rsplit("-", 1)[0]
         base_summary, _, _ = _state(base)
         summary, done, planned = _state(name)
         paper = PAPER[task][1][model]
-        varies = "epochs" if source else "seed"
+        varies = "epochs" if source else "seed" if "-seed" in name else "clip and dropout"
         base_text = _fmt(_number(task, base_summary)) if base_summary else "—"
         if not summary:
             lines.append(f"| {name} | {varies} of {base} | {_fmt(paper)} | {base_text} | — ({done}/{planned} epochs "
