@@ -17,7 +17,7 @@
 # R is a span: the oldest input step the output can read is R − 1 steps back. Whether it reads every step in
 # between is another question, taken up in section 2.
 #
-# The approximation of the post pytcn grew from (a blog post introducing TCNs with experiments on keras-tcn, whose
+# The approximation of the post pytcn grew from (Luke Guerdan's *Diving Into Temporal Convolutional Networks*, whose
 # study tutorial 10 reads again) and of keras-tcn's old documentation, 2^(D−1)·K·s for D levels of dilation 1, 2,
 # 4, ..., 2^(D−1) and s stacks, misses three factors. Write the exact field for those dilations: Σd = 2^D − 1, so
 # R − 1 = 2 · (K − 1) · s · (2^D − 1) ≈ 2 · 2 · (K − 1) · s · 2^(D−1). Against 2^(D−1)·K·s, the approximation
@@ -136,6 +136,8 @@ fig.savefig(figure_path("03_gradient_support.png"), dpi=100)
 #
 # ## References
 #
+# - Guerdan, L. (2019). *Diving Into Temporal Convolutional Networks*, https://lukeguerdan.com/blog/2019/intro-to-tcns/:
+#   the approximation 2^(D−1)·K·s that section 1 takes apart.
 # - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
 #   Networks for Sequence Modeling*. arXiv:1803.01271: the receptive field of a TCN, and the need for it to cover the
 #   history a task depends on.

@@ -133,6 +133,8 @@ assert last_learned + 10 <= R_length - 1 < first_missed + 10 and last_learned < 
 #
 # ## References
 #
+# - Guerdan, L. (2019). *Diving Into Temporal Convolutional Networks*, https://lukeguerdan.com/blog/2019/intro-to-tcns/:
+#   the study read here, its experiments and its claims.
 # - Rocklin, M. (2015). *Dask: Parallel Computation with Blocked algorithms and Task Scheduling*. Proceedings of the
 #   14th Python in Science Conference: the engine that runs the sweeps.
 # - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
