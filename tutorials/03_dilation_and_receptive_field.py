@@ -167,7 +167,7 @@ for dilations, read in (([1, 2, 4, 8], 31), ([5, 10], 7), ([15], 3)):
 
 # Solution 2: the same width R, centred on the output step (for odd spans; even ones lean one step right)
 same = pytcn.TCN(**(model.config | {"padding": "same"}))
-same.load_state_dict(model.state_dict())
+same.load_state_dict(model.state_dict())  # state_dict: the parameters by name, as PyTorch's
 dy_mid = np.zeros_like(y)
 dy_mid[0, T // 2, 0] = 1.0
 same.forward(x)

@@ -53,7 +53,7 @@ z2 = conv(h1, W2, b2, d)
 branch = np.maximum(z2, 0)
 z_out = branch + conv(x, Wr, br, 1)
 out = np.maximum(z_out, 0)
-(out_block, branch_block), cache = block.forward(x)
+(out_block, branch_block), cache = block.forward(x)  # cache: what the forward keeps for the backward
 print("forward by hand vs the block:", np.abs(out - out_block).max(), np.abs(branch - branch_block).max())
 assert np.allclose(out, out_block, rtol=0, atol=1e-12) and np.allclose(branch, branch_block, rtol=0, atol=1e-12)
 

@@ -8,8 +8,8 @@
 #
 # 1. literal Python loops over (n, o, t, i, j): the formula as written;
 # 2. the NumPy twin (`kernels.conv_forward_numpy`): pad x on the left, then one matrix product per tap;
-# 3. the naive Numba kernel (`kernels.NAIVE["conv_forward"]`): for each output row, one (channel, tap) pair at a
-#    time added along the row, compiled;
+# 3. the naive Numba kernel (`kernels.NAIVE["conv_forward"]`): for each output row (y[n, o, :], one output channel
+#    of one sequence), one (channel, tap) pair at a time added along the row, compiled;
 # 4. the blocked Numba kernel (`kernels.conv_forward_numba`), the one a model runs: four output rows and four
 #    (channel, tap) pairs in one pass over time.
 

@@ -212,7 +212,8 @@ assert np.array_equal(runs[0], runs[1])  # the same bits every run
 # %% [markdown]
 # ## 5. A model on the GPU
 #
-# `backend="cuda"` puts the parameters, their gradients, Adam's moments and every activation on the device. The
+# `backend="cuda"` puts the parameters, their gradients, Adam's moments (its m and v) and every activation (a layer's
+# output, kept for the backward pass) on the device. The
 # same seed draws the same initial weights on every backend, so the two models below start equal, and after a few
 # training steps they still agree to rounding.
 #
