@@ -160,7 +160,8 @@ fig.savefig(figure_path("07_copy_memory_reach.png"), dpi=100)
 #   when T ≤ R − 11; the formula and the gradient's support agree.
 # - The trained models show the same cliff: near-perfect recall within reach, chance beyond it, with the loss
 #   parked at the memoryless strategy's value.
-# - `pytcn sweep run copy-length` runs this experiment for a larger model (R = 125) from the command line;
+# - `pytcn sweep run copy-length` runs this experiment for a larger model (R = 125) from the command line, as a
+#   sweep (many training runs over a grid of settings, kept in one results file);
 #   tutorial 10 reads its results.
 #
 # ## References

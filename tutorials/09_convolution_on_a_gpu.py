@@ -263,10 +263,11 @@ assert not measured, "benchmarks/gpu_results.md has figures now: show them in th
 # %% [markdown]
 # ## Summary
 #
-# A reference CUDA kernel is the formula's loop body, run by one thread per output element; its twin in NumPy is
-# the oracle, as on the CPU. The tiled kernels beside it compute the same from shared memory. `tests/test_kernels.py`
-# runs every kernel property test on the CUDA kernels too, `tests/test_cuda.py` checks the tiled kernels with small
-# and full tiles, and whole models against the CPU. `python benchmarks/gpu.py` times a step on a real GPU.
+# A reference CUDA kernel is the formula's loop body, run by one thread per output element; its twin in NumPy is the
+# oracle, as on the CPU. The tiled kernels beside it compute the same from shared memory. `tests/test_kernels.py` runs
+# every kernel property test (a test checked on many randomly drawn problems) on the CUDA kernels too,
+# `tests/test_cuda.py` checks the tiled kernels with small and full tiles, and whole models against the CPU. `python
+# benchmarks/gpu.py` times a step on a real GPU.
 #
 # - One thread per output element, consecutive threads on consecutive steps: the reads of a warp are neighbours.
 # - A tile's threads stage what they share in shared memory: 43 times fewer reads of global memory per output.
