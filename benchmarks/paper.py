@@ -276,8 +276,9 @@ def keep():
     (stop the runs first: Ctrl-C, or SIGINT, saves a checkpoint mid-epoch)."""
     for name in ALL:
         out = os.path.join(OUT_ROOT, name)
-        if _state(name)[0] or not os.path.exists(os.path.join(out, "checkpoint.npz")):
-            continue
+        kept = _kept(name)
+        if (kept and "history" in kept) or not os.path.exists(os.path.join(out, "checkpoint.npz")):
+            continue  # finished (a recovered record, without its curve, is being trained again: kept), or not begun
         folder = os.path.join(KEPT, "unfinished", name)
         os.makedirs(folder, exist_ok=True)
         for file in ("checkpoint.npz", "metrics.jsonl"):
