@@ -33,9 +33,11 @@ commit 2f8c2b8, "the repository"):
   drawn as the repository's are in fact drawn: PyTorch's default, uniform in +-1/sqrt(fan_in) (``torch_default``).
   The paper says N(0, 0.01) (appendix A.1), but with weight normalisation the repository's init_weights sets a
   weight that weight_norm recomputes from g and v, so its draw never reaches the convolutions (locuslab/TCN#1); and
-  N(0, 0.01) measurably stalls here (FINDINGS, below). Except for the adding
-  problem, whose script defaults are for T = 400 (k = 7, 30 channels, lr 4e-3): there the paper's T = 600 row of its
-  supplementary Table 2 (k = 8, 24 channels, 70K parameters) with the paper's Adam at 2e-3 (section 5).
+  N(0, 0.01) measurably stalls here (FINDINGS, below). Copy memory as the script in fact trains: no dropout (its
+  default) and no clipping (its --clip 1 is applied to gradients it has just zeroed, before backward). The adding
+  problem's script defaults are for T = 400 (k = 7, 30 channels, lr 4e-3): there the paper's T = 600 row of its
+  supplementary Table 2 (k = 8, 24 channels, 70K parameters) with the paper's Adam at 2e-3 (section 5), and the
+  script's defaults at T = 600 as a probe (adding-tcn-script).
 - LSTM: the paper's supplementary Table 3 (layers, hidden units, gradient clip, initial forget-gate bias); its
   learning rate where the table gives one.
 - GRU: the paper gives no table; it says GRUs were "chosen in a similar fashion, but typically with more hidden
@@ -129,8 +131,11 @@ accuracy 0.12). So the runs start from torch_default, where the repository's con
 #: name -> (task, model, the `pytcn train` arguments)
 RUNS = {
     "adding-tcn": ("adding", "tcn", f"{ADDING} --nb-filters 24 --kernel-size 8 {TCN_LEVELS} --lr 2e-3 --clip 0"),
-    "copy-tcn": ("copy", "tcn", f"{COPY} --nb-filters 10 --kernel-size 8 {TCN_LEVELS} --dropout-rate 0.05 "
-                                f"--optimizer rmsprop --lr 5e-4 --clip 1"),
+    # copy memory as the repository's script in fact trains (TCN/copy_memory/copymem_test.py, at ec2ee10): it calls
+    # clip_grad_norm_ after optimizer.zero_grad() and before loss.backward(), on zeroed gradients, so it clips
+    # nothing; and its --dropout defaults to 0.0
+    "copy-tcn": ("copy", "tcn", f"{COPY} --nb-filters 10 --kernel-size 8 {TCN_LEVELS} --dropout-rate 0 "
+                                f"--optimizer rmsprop --lr 5e-4 --clip 0"),
     "smnist-tcn": ("smnist", "tcn", f"{MNIST} --nb-filters 25 --kernel-size 7 {TCN_LEVELS} --dropout-rate 0.05 "
                                     f"--lr 2e-3 --clip 0"),
     "pmnist-tcn": ("pmnist", "tcn", f"{MNIST} --permute --nb-filters 25 --kernel-size 7 {TCN_LEVELS} "
@@ -156,14 +161,27 @@ RUNS = {
 #: other data, weights, shuffles and dropout; "-20epochs" is the same run as its source, trained on to 20 epochs.
 PROBES = {
     "adding-tcn-seed1": ("adding", "tcn", f"{RUNS['adding-tcn'][2]} --seed 1", None),
-    "copy-tcn-seed1": ("copy", "tcn", f"{RUNS['copy-tcn'][2]} --seed 1", None),
     "adding-tcn-20epochs": ("adding", "tcn", RUNS["adding-tcn"][2].replace("--epochs 10", "--epochs 20"),
                             "adding-tcn"),
-    # copy memory as the repository's script in fact trains (TCN/copy_memory/copymem_test.py, at ec2ee10): it calls
-    # clip_grad_norm_ after optimizer.zero_grad() and before loss.backward(), on zeroed gradients, so it clips
-    # nothing; and its --dropout defaults to 0.0
-    "copy-tcn-unclipped": ("copy", "tcn", RUNS["copy-tcn"][2].replace("--dropout-rate 0.05", "--dropout-rate 0")
-                           .replace("--clip 1", "--clip 0"), None),
+    # the adding script's own defaults (k = 7, 30 channels, Adam at 4e-3), which it keeps for T = 400, at T = 600
+    "adding-tcn-script": ("adding", "tcn", RUNS["adding-tcn"][2].replace("--nb-filters 24 --kernel-size 8",
+                                                                        "--nb-filters 30 --kernel-size 7")
+                          .replace("--lr 2e-3", "--lr 4e-3"), None),
+    "copy-tcn-seed1": ("copy", "tcn", f"{RUNS['copy-tcn'][2]} --seed 1", None),
+    # the table's first copy-memory run: clipped at 1 (the script's --clip default, applied here) with dropout 0.05
+    "copy-tcn-clipped": ("copy", "tcn", RUNS["copy-tcn"][2].replace("--dropout-rate 0", "--dropout-rate 0.05")
+                         .replace("--clip 0", "--clip 1"), None),
+    "copy-tcn-clipped-seed1": ("copy", "tcn", RUNS["copy-tcn"][2].replace("--dropout-rate 0", "--dropout-rate 0.05")
+                               .replace("--clip 0", "--clip 1") + " --seed 1", None),
+}
+#: probe -> (the run it varies, what it varies)
+VARIES = {
+    "adding-tcn-seed1": ("adding-tcn", "seed"),
+    "adding-tcn-20epochs": ("adding-tcn", "epochs"),
+    "adding-tcn-script": ("adding-tcn", "k, channels and learning rate (the script's)"),
+    "copy-tcn-seed1": ("copy-tcn", "seed"),
+    "copy-tcn-clipped": ("copy-tcn", "clip 1 and dropout 0.05"),
+    "copy-tcn-clipped-seed1": ("copy-tcn-clipped", "seed"),
 }
 ALL = {**{name: (*spec, None) for name, spec in RUNS.items()}, **PROBES}
 
@@ -473,22 +491,24 @@ def _plateaus():
 
 def _probes():
     """The section of PROBES: each beside the run it varies, its test number and its learning curve's best."""
-    lines = ["## Seeds and epochs: the TCN runs again", "",
-             "Where the TCN misses the paper's number: the same run with another seed (other data, weights, "
-             "shuffles and dropout); copy memory as the repository's script in fact trains it (its "
-             "copymem_test.py at ec2ee10 calls clip_grad_norm_ after zero_grad and before backward, on zeroed "
-             "gradients, so nothing is clipped, and its dropout defaults to 0): no clipping, no dropout; and the "
-             "adding run trained on from its last checkpoint to 20 epochs "
+    lines = ["## Seeds, epochs and settings: the TCN runs again", "",
+             "The TCN's runs varied one thing at a time: another seed (other data, weights, shuffles and dropout); "
+             "the adding run trained on from its last checkpoint to 20 epochs; the adding script's own defaults "
+             "(k = 7, 30 channels, Adam at 4e-3, which it keeps for T = 400) at T = 600; and copy memory clipped at "
+             "a norm of 1 with dropout 0.05, the settings of the table's first copy-memory run. That run was meant "
+             "to be the repository's script, but the script's --clip 1 clips nothing (copymem_test.py at ec2ee10 "
+             "calls clip_grad_norm_ after zero_grad and before backward, on zeroed gradients) and its --dropout "
+             "defaults to 0; where the 0.05 came from was not recorded. The table's copy-tcn is now the script as "
+             "it in fact trains: no clipping, no dropout "
              "(`python benchmarks/paper.py run " + " ".join(PROBES) + "`).", "",
              "| run | varies | paper | the run it varies (test) | this run (test) | validation: best (epoch) | "
              "epochs | training time | command |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for name, (task, model, _, source) in PROBES.items():
-        base = source or name.rsplit("-", 1)[0]
+    for name, (task, model, _, _source) in PROBES.items():
+        base, varies = VARIES[name]
         base_summary, _, _ = _state(base)
         summary, done, planned = _state(name)
         paper = PAPER[task][1][model]
-        varies = "epochs" if source else "seed" if "-seed" in name else "clip and dropout"
         base_text = _fmt(_number(task, base_summary)) if base_summary else "—"
         if not summary:
             lines.append(f"| {name} | {varies} of {base} | {_fmt(paper)} | {base_text} | — ({done}/{planned} epochs "
