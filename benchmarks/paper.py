@@ -454,6 +454,8 @@ def _differences():
             ours_text, paper_text = (sign.join(m.upper() for m in o) for o in (order, paper_order))
             orderings.append(f"- {PAPER[task][0]}: ours {ours_text}, the paper's {paper_text}: "
                              f"{'the same' if order == paper_order else 'different'} (best first).")
+            if order != paper_order:
+                orderings += _why_the_order_differs(task)
     lines.append("")
     if orderings:
         lines += ["The paper's ordering, where all three runs of a task are finished:", "", *orderings, ""]
@@ -463,6 +465,60 @@ def _differences():
                   "from the start, and where they left it (the baseline: always answering 1 on the adding problem, "
                   "MSE 1/6; blanks and a uniform guess on copy memory):", "", *plateaus, ""]
     return lines + _probes()
+
+
+def _tail_range(summary, lower):
+    """(lowest, highest) validation number over a finished run's last five epochs: from its learning curve, or, for
+    a record recovered without one, from the row its report computed then."""
+    if "history" in summary:
+        tail = [h["val_loss"] if lower else 100 * h["val_metric"] for h in summary["history"][-5:]]
+        return min(tail), max(tail)
+    low, high = summary["curve_row"].split("|")[6].split(" to ")
+    return float(low), float(high)
+
+
+def _baseline_epochs(name):
+    """How many epochs run ``name`` (adding or copy) sat at its memoryless baseline from the start (validation loss
+    within 10% of it), and the last of them; None if fewer than two."""
+    summary, _, _ = _state(name)
+    task = ALL[name][0]
+    if "history" not in summary:
+        line = summary.get("plateau") or ""
+        return int(line.split("epochs 1-")[1].split(" ")[0]) if "epochs 1-" in line else None
+    level = summary["baseline_loss"] if task == "copy" else 1 / 6
+    values = [h["val_loss"] for h in summary["history"]]
+    at = 0
+    while at < len(values) and values[at] >= 0.9 * level:
+        at += 1
+    return at if at >= 2 else None
+
+
+def _why_the_order_differs(task):
+    """Where the ordering of a task differs from the paper's, what the learning curves measure about it: a run that
+    sat at the memoryless baseline for its first epochs (the paper's number for it being that baseline), and pairs of
+    runs whose last five epochs' validation ranges overlap (their order at the last epoch within that spread)."""
+    lines, names = [], {model: name for name, (t, model, _) in RUNS.items() if t == task}
+    paper, plateau_in_tail = PAPER[task][1], set()
+    for model, name in names.items():
+        stuck = _baseline_epochs(name) if task in ("adding", "copy") else None
+        if stuck and stuck > _state(name)[0]["epochs"] - 5:
+            plateau_in_tail.add(model)  # its last five epochs include the plateau: their range says nothing here
+        level = 1 / 6 if task == "adding" else None
+        if stuck and level and abs(paper[model] - level) < 0.1 * level:
+            lines.append(f"  - The paper's {model.upper()}, {_fmt(paper[model])}, is the memoryless baseline "
+                         f"({_fmt(level)}). Ours sat there too for epochs 1-{stuck}, and left it at epoch {stuck + 1}: "
+                         f"stopped {stuck} epochs in, it would have given the paper's number (one seed; whether "
+                         f"leaving by epoch 10 is the rule is not measured).")
+    ranges = {model: _tail_range(_state(name)[0], PAPER[task][3]) for model, name in names.items()}
+    models = [model for model in names if model not in plateau_in_tail]
+    for i, a in enumerate(models):
+        for b in models[i + 1:]:
+            (lo_a, hi_a), (lo_b, hi_b) = ranges[a], ranges[b]
+            if lo_a <= hi_b and lo_b <= hi_a:
+                lines.append(f"  - {a.upper()} and {b.upper()}: their last five epochs' validation numbers overlap "
+                             f"({_fmt(lo_a)} to {_fmt(hi_a)}, and {_fmt(lo_b)} to {_fmt(hi_b)}), so which is ahead "
+                             f"at the last epoch is within the swing from one epoch to the next.")
+    return lines
 
 
 def _plateaus():
