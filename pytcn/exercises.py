@@ -16,10 +16,10 @@ that name in the file checked:
                                                   assert_adjoint in x
     conv_backward_weight(dy, x, d, K) -> dW       assert_matches_reference against reference_backward_weight, and
                                                   assert_adjoint in W
-    block_backward(dout, cache) -> (dx, grads)    pytcn.gradcheck (float64, relative error < 1e-6) of block_forward
+    block_backward(dy, cache) -> (dx, grads)      pytcn.gradcheck (float64, relative error < 1e-6) of block_forward
                                                   below, with and without the 1x1 residual convolution
-    weight_norm_backward(dw, v, g) -> (dv, dg)    pytcn.gradcheck of weight_norm_forward below
-    adam_step(param, grad, m, v, step, lr)        against pytcn's Adam (kernels/adam.py's NumPy twin), 20 steps
+    weight_norm_backward(dW, v, g) -> (dv, dg)    pytcn.gradcheck of weight_norm_forward below
+    adam_step(param, dparam, m, v, step, lr)      against pytcn's Adam (kernels/adam.py's NumPy twin), 20 steps
       -> (param, m, v)
     spatial_dropout_forward(x, rate, rng)         its mask's shape and values, the share of channels dropped, and
       -> (y, mask)                                y = x * mask; and the backward by pytcn.gradcheck, the mask fixed
@@ -51,19 +51,19 @@ NEEDS = {"block_backward": ("conv_forward", "conv_backward_input", "conv_backwar
 HINTS = {
     "conv_forward": "tap j reads step t - (K-1-j)*d: the last tap (j = K-1) reads step t itself, and a step before 0 "
                     "reads 0 (the causal padding). The output has the input's T steps.",
-    "conv_backward_input": "each x[n, i, s] was read by the outputs t = s + (K-1-j)*d, one per tap j: dx[n, i, s] adds "
-                           "W[o, i, j] * dy[n, o, t] over o and j, for the t that are < T. It is the forward run "
-                           "backwards in time, with each tap's weight matrix transposed.",
+    "conv_backward_input": "each x[n, i, t_in] was read by the outputs t = t_in + (K-1-j)*d, one per tap j: "
+                           "dx[n, i, t_in] adds W[o, i, j] * dy[n, o, t] over o and j, for the t that are < T. It is "
+                           "the forward run backwards in time, with each tap's weight matrix transposed.",
     "conv_backward_weight": "dW[o, i, j] adds dy[n, o, t] * x[n, i, t - (K-1-j)*d] over n and t, skipping the steps "
                             "that read the padding; the bias is not part of it.",
-    "block_backward": "go through block_forward's steps in reverse: the last ReLU's mask (s > 0), then the gradient "
+    "block_backward": "go through block_forward's steps in reverse: the last ReLU's mask (z > 0), then the gradient "
                       "splits into the branch and the residual path and adds up again at x; each ReLU passes the "
                       "gradient only where its output was positive.",
-    "weight_norm_backward": "w = g * v / ||v|| per output channel o (the norm over v[o]'s C_in * K entries): dg[o] = "
-                            "sum(dw[o] * v[o]) / ||v[o]||, and dv[o] = (g[o] / ||v[o]||) * (dw[o] - dg[o] * v[o] / "
-                            "||v[o]||): the part of dw along v[o] only rescales w, and belongs to g.",
-    "adam_step": "m and v are moving averages of g and g^2; divide each by its bias correction (1 - beta^step, step "
-                 "counting from 1) before the step lr * m_hat / (sqrt(v_hat) + eps).",
+    "weight_norm_backward": "W = g * v / ||v|| per output channel o (the norm over v[o]'s C_in * K entries): dg[o] = "
+                            "sum(dW[o] * v[o]) / ||v[o]||, and dv[o] = (g[o] / ||v[o]||) * (dW[o] - dg[o] * v[o] / "
+                            "||v[o]||): the part of dW along v[o] only rescales W, and belongs to g.",
+    "adam_step": "m and v are moving averages of dparam and dparam^2; divide each by its bias correction "
+                 "(1 - beta^step, step counting from 1) before the step lr * m_hat / (sqrt(v_hat) + eps).",
     "spatial_dropout": "draw one number per (sequence, channel), not per step: mask has shape (N, C), 0 with "
                        "probability rate and 1 / (1 - rate) otherwise; y = x * mask[:, :, None], and the backward "
                        "multiplies by the same mask.",
@@ -97,21 +97,21 @@ def block_forward(x, params, d, conv=testing.reference_forward):
         z1 = conv(x, conv1.weight, conv1.bias, d);   h1 = relu(z1)
         z2 = conv(h1, conv2.weight, conv2.bias, d);  h2 = relu(z2)
         r  = x, or conv(x, downsample.weight, downsample.bias, 1) when params has "downsample.weight" (C_in != C_out)
-        s  = h2 + r;                                  out = relu(s)
+        z  = h2 + r;                                  y = relu(z)
 
-    Returns (out, cache), cache = dict(x, params, d, z1, h1, z2, h2, s). ``conv``: the convolution used (pytcn's
+    Returns (y, cache), cache = dict(x, params, d, z1, h1, z2, h2, z). ``conv``: the convolution used (pytcn's
     reference by default; the track's block passes the learner's own)."""
     z1 = conv(x, params["conv1.weight"], params["conv1.bias"], d)
     h1 = relu(z1)
     z2 = conv(h1, params["conv2.weight"], params["conv2.bias"], d)
     h2 = relu(z2)
     r = conv(x, params["downsample.weight"], params["downsample.bias"], 1) if "downsample.weight" in params else x
-    s = h2 + r
-    return relu(s), dict(x=x, params=params, d=d, z1=z1, h1=h1, z2=z2, h2=h2, s=s)
+    z = h2 + r
+    return relu(z), dict(x=x, params=params, d=d, z1=z1, h1=h1, z2=z2, h2=h2, z=z)
 
 
 def weight_norm_forward(v, g):
-    """w = g * v / ||v||, the norm over each output channel's C_in * K entries. v: (C_out, C_in, K), g: (C_out, 1, 1)
+    """W = g * v / ||v||, the norm over each output channel's C_in * K entries. v: (C_out, C_in, K), g: (C_out, 1, 1)
     (PyTorch's weight_v and weight_g)."""
     return g * v / np.sqrt(np.sum(v * v, axis=(1, 2), keepdims=True))
 
@@ -183,8 +183,8 @@ def _weight_norm_backward(fns):
     rng = np.random.default_rng(3)
     params = {"v": rng.standard_normal((4, 3, 2)), "g": rng.uniform(0.5, 2.0, (4, 1, 1))}
 
-    def backward(dw, cache):
-        result = fn(dw, params["v"], params["g"])
+    def backward(dW, cache):
+        result = fn(dW, params["v"], params["g"])
         if not (isinstance(result, tuple) and len(result) == 2):
             raise AssertionError(f"weight_norm_backward: expected (dv, dg), got {testing._describe(result)}")
         dv, dg = result
@@ -205,11 +205,11 @@ def _adam_step(fns):
     m, v = np.zeros(6), np.zeros(6)
     want_param, want_m, want_v = param.copy(), m.copy(), v.copy()
     for step in range(1, 21):
-        grad = rng.standard_normal(6) * (1 + step % 3)
-        result = fn(param.copy(), grad.copy(), m.copy(), v.copy(), step, lr)
+        dparam = rng.standard_normal(6) * (1 + step % 3)
+        result = fn(param.copy(), dparam.copy(), m.copy(), v.copy(), step, lr)
         if not (isinstance(result, tuple) and len(result) == 3):
             raise AssertionError(f"adam_step: expected (param, m, v), got {testing._describe(result)}")
-        adam_update_numpy(want_param, want_m, want_v, grad, 1.0, lr, beta1, beta2, eps, 0.0, step)
+        adam_update_numpy(want_param, want_m, want_v, dparam, 1.0, lr, beta1, beta2, eps, 0.0, step)
         for name, got, want in zip(("param", "m", "v"), result, (want_param, want_m, want_v)):
             got = np.asarray(got)
             if got.shape != want.shape or not np.allclose(got, want, rtol=1e-10, atol=1e-12):

@@ -19,8 +19,8 @@ BUGS = {
                             "dx[:, :, :T - shift] += np.einsum(\"oi,not->nit\", W[:, :, j], dy[:, :, :T - shift])"),
     "conv_backward_weight": ("dW[:, :, j] = np.einsum(\"not,nit->oi\", dy[:, :, shift:], x[:, :, :T - shift])",
                              "dW[:, :, j] = np.einsum(\"not,nit->oi\", dy[:, :, shift:], x[:, :, shift:])"),
-    "block_backward": ("        dx += ds\n", "        dx += dout\n"),
-    "weight_norm_backward": ("dv = (g / norm) * (dw - dg * v / norm)", "dv = (g / norm) * dw"),
+    "block_backward": ("        dx += dz\n", "        dx += dy\n"),
+    "weight_norm_backward": ("dv = (g / norm) * (dW - dg * v / norm)", "dv = (g / norm) * dW"),
     "adam_step": ("m_hat = m / (1 - beta1 ** step)", "m_hat = m"),
     "spatial_dropout": ("keep = rng.random(x.shape[:2]) >= rate", "keep = rng.random(x.shape[:2]) >= 2 * rate"),
 }

@@ -34,9 +34,9 @@ from pytcn.tasks.copy_memory import N_SYMBOLS, copy_memory
 # - **A window.** y_t = f(x_{t−W+1}, …, x_t) for some network f, such as a multilayer perceptron (MLP) over the
 #   last W steps. It sees exactly W steps, and its first layer has a weight for each of them, so its parameters
 #   grow with W.
-# - **A recurrent network.** h_t = cell(h_{t−1}, x_t) and y_t = g(h_t): a state h of fixed size, updated once per
+# - **A recurrent network.** h_t = cell(h_{t−1}, x_t) and y_t = head(h_t): a state h of fixed size, updated once per
 #   step. It can in principle carry anything from any earlier step. But step t waits for step t − 1, in training as
-#   at inference, and the gradient reaching x_s from y_t is a product of t − s Jacobians of the cell.
+#   at inference, and the gradient reaching x_u from y_t is a product of t − u Jacobians of the cell.
 # - **A TCN.** Causal convolutions stacked in residual blocks, each reading its input at a few steps spaced d
 #   apart (the dilation), with d doubling from block to block. Every output step is computed at once in training.
 #   It sees a fixed span of R steps, its receptive field (tutorial 03 derives it): R = 1 + 2(K − 1)·Σd for kernel
@@ -63,18 +63,18 @@ models = {
 def gradient_over_input(model, T):
     """|d y[T-1] / d x[t]| for every step t, at a random input."""
     x = np.random.default_rng(0).standard_normal((1, T, 1))
-    dout = np.zeros_like(model.forward(x))
-    dout[0, -1] = 1.0
-    return np.abs(model.backward(dout)[0, :, 0])
+    dy = np.zeros_like(model.forward(x))
+    dy[0, -1] = 1.0
+    return np.abs(model.backward(dy)[0, :, 0])
 
 
 reach = {}
 for name, model in models.items():
-    g = gradient_over_input(model, T)
-    seen = np.flatnonzero(g)
-    reach[name] = g
+    size = gradient_over_input(model, T)
+    seen = np.flatnonzero(size)
+    reach[name] = size
     print(f"{name:24s} {model.count_params():5,d} parameters: reads {len(seen):3d} of the {T} steps; the gradient at "
-          f"the oldest step it reads is {g[seen[0]] / g[-1]:.1e} of the gradient at the newest")
+          f"the oldest step it reads is {size[seen[0]] / size[-1]:.1e} of the gradient at the newest")
 
 assert np.count_nonzero(reach["TCN, dilations 1,2,4,8"]) == models["TCN, dilations 1,2,4,8"].receptive_field == 61
 assert np.count_nonzero(reach["TCN, no dilation"]) == models["TCN, no dilation"].receptive_field == 17
@@ -292,8 +292,8 @@ assert models["GRU, 51 units"].stream(1)["h"].size == 51
 # The most recent quarter of the TCN's 61 steps carries nearly half of the gradient:
 
 # %%
-g = reach["TCN, dilations 1,2,4,8"][-61:]
-share = g[-15:].sum() / g.sum()
+size = reach["TCN, dilations 1,2,4,8"][-61:]
+share = size[-15:].sum() / size.sum()
 print(f"the newest 15 of the 61 steps: {share:.0%} of the gradient (a quarter of the steps)")
 assert 0.4 < share < 0.5
 

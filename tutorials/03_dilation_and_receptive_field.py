@@ -108,7 +108,7 @@ print(f"the last output (step {T - 1}) reads steps {reached.min()} to {reached.m
 assert reached.size == R and reached.min() == T - R
 
 fig, ax = plt.subplots(figsize=(7, 2.8))
-ax.bar(np.arange(T), gradient, color=["#1f77b4" if g else "#c8c8c8" for g in gradient])
+ax.bar(np.arange(T), gradient, color=["#1f77b4" if value else "#c8c8c8" for value in gradient])
 ax.axvspan(T - R - 0.5, T - 0.5, color="#ff7f0e", alpha=0.15, label=f"exact R = {R}")
 approx = 2 ** 2 * 3
 ax.axvspan(T - approx - 0.5, T - 0.5, ymax=0.15, color="black", alpha=0.3, label=f"2^(D-1)·K·s = {approx}")

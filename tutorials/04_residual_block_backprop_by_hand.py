@@ -115,9 +115,9 @@ by_hand = {"conv1.weight": dW1, "conv1.bias": db1, "conv2.weight": dW2, "conv2.b
            "downsample.weight": dWr, "downsample.bias": dbr}
 
 dx_block, grads = block.backward(dout, cache, dbranch=dbranch)
-for name, g in by_hand.items():
-    print(f"{name:18s} by hand vs the block: {np.abs(g - grads[name]).max():.1e}")
-    assert np.allclose(g, grads[name], rtol=0, atol=1e-12)
+for name, dp in by_hand.items():
+    print(f"{name:18s} by hand vs the block: {np.abs(dp - grads[name]).max():.1e}")
+    assert np.allclose(dp, grads[name], rtol=0, atol=1e-12)
 print(f"{'input':18s} by hand vs the block: {np.abs(dx - dx_block).max():.1e}")
 assert np.allclose(dx, dx_block, rtol=0, atol=1e-12)
 

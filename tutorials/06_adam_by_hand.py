@@ -11,14 +11,15 @@
 #
 # ## 1. The update
 #
-# At training step t (here t counts optimizer updates, not time steps), for a parameter θ with the gradient g (and,
-# as `torch.optim.Adam`, weight decay added to it: g + λθ, which pulls θ towards 0 with strength λ). In this
-# tutorial v is Adam's running mean of g², not the direction v of weight normalisation in tutorial 04, and g is the
-# gradient, not weight normalisation's length; the names are Kingma and Ba's. β1 = 0.9 and β2 = 0.999 are the decay
-# rates of the two running means, and ε = 1e-8 keeps the division away from zero:
+# At training step t (here t counts optimizer updates, not time steps), for a parameter θ with the gradient dθ
+# (and, as `torch.optim.Adam`, weight decay added to it: dθ + λθ, which pulls θ towards 0 with strength λ). In this
+# tutorial v is Adam's running mean of dθ², not the direction v of weight normalisation in tutorial 04; m and v are
+# Kingma and Ba's names, and pytcn's Adam keeps them under the same names. (Their paper writes the gradient g; pytcn
+# keeps g for weight normalisation's length and writes every gradient d + the name.) β1 = 0.9 and β2 = 0.999 are the
+# decay rates of the two running means, and ε = 1e-8 keeps the division away from zero:
 #
-#     m = β1 m + (1 − β1) g                       a running mean of g, starting at 0
-#     v = β2 v + (1 − β2) g²                      a running mean of g², starting at 0
+#     m = β1 m + (1 − β1) dθ                      a running mean of dθ, starting at 0
+#     v = β2 v + (1 − β2) dθ²                     a running mean of dθ², starting at 0
 #     m̂ = m / (1 − β1^t),  v̂ = v / (1 − β2^t)     bias correction: m and v start at 0, and are too small early
 #     θ = θ − lr · m̂ / (√v̂ + ε)
 
@@ -31,10 +32,10 @@ from pytcn.course import QUICK, figure_path
 from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 
 
-def adam_by_hand(theta, m, v, g, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+def adam_by_hand(theta, m, v, dtheta, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     """One Adam step, in place, as the formulas above read."""
-    m[...] = beta1 * m + (1 - beta1) * g
-    v[...] = beta2 * v + (1 - beta2) * g * g
+    m[...] = beta1 * m + (1 - beta1) * dtheta
+    v[...] = beta2 * v + (1 - beta2) * dtheta * dtheta
     m_hat = m / (1 - beta1 ** t)
     v_hat = v / (1 - beta2 ** t)
     theta -= lr * m_hat / (np.sqrt(v_hat) + eps)
@@ -57,13 +58,13 @@ for scale in (0.01, 100.0):
         before = theta.copy()
         adam_by_hand(theta, m, v, np.full(1, scale), t)
         m_raw_step = 1e-3 * m[0] / (np.sqrt(v[0]) + 1e-8)
-        print(f"g = {scale:6}: step {t}: m = {m[0]:.3g}, v = {v[0]:.3g}, moved {before[0] - theta[0]:.6f} "
+        print(f"dθ = {scale:6}: step {t}: m = {m[0]:.3g}, v = {v[0]:.3g}, moved {before[0] - theta[0]:.6f} "
               f"(without bias correction: {m_raw_step:.6f})")
         assert np.isclose(before[0] - theta[0], 1e-3, rtol=1e-4)
 
 # %% [markdown]
-# Without the correction, how long do the steps stay too large? With a constant gradient, m = (1 − β1^t) g and
-# v = (1 − β2^t) g², so the uncorrected step is lr · (1 − β1^t) / √(1 − β2^t), whatever g is:
+# Without the correction, how long do the steps stay too large? With a constant gradient, m = (1 − β1^t) dθ
+# and v = (1 − β2^t) dθ², so the uncorrected step is lr · (1 − β1^t) / √(1 − β2^t), whatever dθ is:
 
 # %%
 steps = np.arange(1, 20001)
@@ -88,9 +89,9 @@ params = {"w": rng.standard_normal((3, 4))}
 theta, m, v = params["w"].copy(), np.zeros((3, 4)), np.zeros((3, 4))
 adam = pytcn.Adam(params, lr=1e-2)
 for t in range(1, 6):
-    g = rng.standard_normal((3, 4))
-    adam.step({"w": g})
-    adam_by_hand(theta, m, v, g, t, lr=1e-2)
+    dw = rng.standard_normal((3, 4))
+    adam.step({"w": dw})
+    adam_by_hand(theta, m, v, dw, t, lr=1e-2)
 print("largest difference after 5 steps:", np.abs(theta - params["w"]).max())
 assert np.allclose(theta, params["w"], rtol=1e-12, atol=1e-14)
 
@@ -98,7 +99,7 @@ assert np.allclose(theta, params["w"], rtol=1e-12, atol=1e-14)
 # ## 4. Adam against gradient descent on the adding problem
 #
 # The same TCN, the same seed, the same batches, trained once with Adam (lr 2e-3, `pytcn train adding`'s default)
-# and once with SGD (stochastic gradient descent: θ ← θ − lr·g, g from one random batch), both with the gradient
+# and once with SGD (stochastic gradient descent: θ ← θ − lr·dθ, dθ from one random batch), both with the gradient
 # clipped to norm 1. SGD's step is lr times the gradient, so its one
 # learning rate must suit gradients of a different scale in every layer; Adam's step is about lr in every
 # parameter. The SGD rate is not a strawman: run for 400 steps as below (2026-12-01, 2-vCPU EPYC), SGD at 0.01,
@@ -177,7 +178,7 @@ if not QUICK:  # what the full run shows (a few seconds of Numba on 2 cores)
 # Solutions below (folded in the rendered site).
 
 # %% tags=["hide-cell"]
-# Solution 1: with beta1 = 0, m is the last gradient and m_hat = g: the update is g / sqrt(v_hat), RMSprop's
+# Solution 1: with beta1 = 0, m is the last gradient and m_hat = dθ: the update is dθ / sqrt(v_hat), RMSprop's
 theta, m, v = np.zeros(1), np.zeros(1), np.zeros(1)
 adam_by_hand(theta, m, v, np.full(1, 0.3), 1, beta1=0.0)
 assert np.isclose(-theta[0], 1e-3, rtol=1e-4)

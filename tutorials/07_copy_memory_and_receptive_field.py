@@ -62,9 +62,9 @@ def earliest_input_seen(arch, T, step):
         p[...] = rng.uniform(0.1, 1.0, p.shape) / p.shape[-1]
     xs, _ = copy_memory(1, T, rng, dtype=np.float64)
     out = probe.forward(xs)
-    dout = np.zeros_like(out)
-    dout[0, step] = 1.0
-    return np.flatnonzero(probe.backward(dout)[0, :, 0])[0]
+    dy = np.zeros_like(out)
+    dy[0, step] = 1.0
+    return np.flatnonzero(probe.backward(dy)[0, :, 0])[0]
 
 
 for T in (T_MAX, T_MAX + 1):

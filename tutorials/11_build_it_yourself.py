@@ -96,9 +96,9 @@ def conv_loops_fixed(x, W, b, d):
                 total = b[o]
                 for i in range(C_in):
                     for j in range(K):
-                        s = t - (K - 1 - j) * d
-                        if s >= 0:  # before step 0 the input is 0: nothing to add
-                            total += W[o, i, j] * x[n, i, s]
+                        t_in = t - (K - 1 - j) * d
+                        if t_in >= 0:  # before step 0 the input is 0: nothing to add
+                            total += W[o, i, j] * x[n, i, t_in]
                 y[n, o, t] = total
     return y
 
@@ -185,9 +185,9 @@ for result in exercises.check(SOLUTIONS):
 # ## Exercises
 #
 # 1. Write `conv_backward_input` with loops, the way `conv_loops_fixed` is written, and check it with
-#    `exercises.check(types.SimpleNamespace(conv_backward_input=...), ["conv_backward_input"])`. (Each x[n, i, s]
-#    was read by the outputs at s + (K−1−j)·d.)
-# 2. Plant a bug in the solutions' block backward: pass `dout` instead of `ds` to the residual path. Which of the
+#    `exercises.check(types.SimpleNamespace(conv_backward_input=...), ["conv_backward_input"])`. (Each x[n, i, t_in]
+#    was read by the outputs at t_in + (K−1−j)·d.)
+# 2. Plant a bug in the solutions' block backward: pass `dy` instead of `dz` to the residual path. Which of the
 #    gradient check's arrays shows it, and why only that one?
 #
 # Solutions below (folded in the rendered site).
@@ -200,12 +200,12 @@ def conv_backward_input_loops(dy, W, d):
     dx = np.zeros((N, C_in, T), dy.dtype)
     for n in range(N):
         for i in range(C_in):
-            for s in range(T):
+            for t_in in range(T):
                 for o in range(C_out):
                     for j in range(K):
-                        t = s + (K - 1 - j) * d
-                        if t < T:  # x[n, i, s] was read by y[n, o, t]
-                            dx[n, i, s] += W[o, i, j] * dy[n, o, t]
+                        t = t_in + (K - 1 - j) * d
+                        if t < T:  # x[n, i, t_in] was read by y[n, o, t]
+                            dx[n, i, t_in] += W[o, i, j] * dy[n, o, t]
     return dx
 
 
@@ -214,8 +214,8 @@ solved = exercises.check(types.SimpleNamespace(conv_backward_input=conv_backward
 print(solved)
 assert solved.status == "passed"
 
-# Solution 2: only the input's gradient is wrong. dout and ds differ where s <= 0 (the last ReLU was off); the
-# parameters' gradients all come through ds * (z2 > 0) and are unchanged, and the residual path (x itself, without
+# Solution 2: only the input's gradient is wrong. dy and dz differ where z <= 0 (the last ReLU was off); the
+# parameters' gradients all come through dz * (z2 > 0) and are unchanged, and the residual path (x itself, without
 # a downsample) adds its share to dx alone
 solutions = exercises.load(SOLUTIONS)
 rng = np.random.default_rng(0)
@@ -233,12 +233,12 @@ class Block:
         return exercises.block_forward(x, self.params, 1)
 
 
-def block_backward_planted(dout, cache):
-    dx, grads = solutions.block_backward(dout, cache)
-    ds = dout * (cache["s"] > 0)
-    return dx - ds + dout, grads  # the residual's share taken from dout, not ds
+def block_backward_planted(dy, cache):
+    dx, grads = solutions.block_backward(dy, cache)
+    dz = dy * (cache["z"] > 0)
+    return dx - dz + dy, grads  # the residual's share taken from dy, not dz
 
 
 check = gradcheck(Block(params, block_backward_planted), rng.standard_normal((2, 3, 8)))
 print(check)
-assert check.errors["input"] > 1e-3 and max(v for k, v in check.errors.items() if k != "input") < 1e-6
+assert check.errors["input"] > 1e-3 and max(error for name, error in check.errors.items() if name != "input") < 1e-6

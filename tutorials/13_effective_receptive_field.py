@@ -29,7 +29,7 @@ assert R == 61
 # ## 1. Measuring it
 #
 # For an output y_t and each distance k = 0 … R − 1, the effective field is the mean over inputs of
-# |∂⟨y_t, g⟩ / ∂x_{t−k}|, with g a random direction over the output's ten classes. One backward pass gives it for
+# |∂⟨y_t, dy_t⟩ / ∂x_{t−k}|, with dy_t a random direction over the output's ten classes. One backward pass gives it for
 # every k at once (tutorial 03 does the same with a single one). Here y_t is the first recall, at step T + 10: the
 # output that must read the first symbol, shown at step 0, k = T + 10 steps back.
 
@@ -39,14 +39,14 @@ def effective_field(model, T, n=64):
     model's receptive field; 0 where the step would be before the sequence), over n sequences of length T."""
     x, _ = copy_memory(n, T, np.random.default_rng(1))
     out = model.forward(x)
-    dout = np.zeros_like(out)
+    dy = np.zeros_like(out)
     step = T + 10
-    dout[:, step, :] = np.random.default_rng(2).standard_normal((n, out.shape[-1]))
-    g = np.abs(model.backward(dout)[:, :, 0]).mean(axis=0)
+    dy[:, step, :] = np.random.default_rng(2).standard_normal((n, out.shape[-1]))
+    size = np.abs(model.backward(dy)[:, :, 0]).mean(axis=0)
     span = model.receptive_field
     field = np.zeros(span)
     k = min(span - 1, step)
-    field[:k + 1] = g[step - k:step + 1][::-1]
+    field[:k + 1] = size[step - k:step + 1][::-1]
     return field
 
 

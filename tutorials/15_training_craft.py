@@ -54,7 +54,8 @@ assert initial["he_normal"] > 5 * max(initial["glorot_uniform"], initial["torch_
 # The same untrained network's first gradients are huge, hundreds of times their later size, because its outputs
 # are far off. With `max_grad_norm=1.0` the whole gradient, all parameters together, is scaled down to norm 1
 # whenever it is larger (as `torch.nn.utils.clip_grad_norm_` does) before Adam sees it. Adam divides each step by
-# the running root mean square of the gradient, v. An enormous first gradient inflates v, and it decays only
+# the running root mean square of the gradient, √v (Adam's v of tutorial 06, the running mean of dθ²; section 4's
+# v is weight normalisation's, another). An enormous first gradient inflates v, and it decays only
 # with β2 = 0.999, over thousands of steps. Until then every step is small. The adding problem at T = 200, trained
 # with and without clipping:
 
@@ -84,10 +85,11 @@ if not QUICK:  # what the full run shows
     assert runs[1.0][0] < 0.9 * BASELINE_MSE and runs[None][0] > BASELINE_MSE
 
 # %% [markdown]
-# Without clipping the run is still above the baseline after 400 steps; with it, it is 20% below. The printout
-# gives the reason in numbers: v̂ = v/(1 − β2^t) with v = (1 − β2)·Σ β2^(t−s) g_s², so for t ≪ 1,000 the first
-# gradient contributes about g_1²/t to v̂, and its root is still many times the gradients of the moment. The TCN paper's
-# adding run at T = 600 showed the same on a larger scale (`benchmarks/paper_results.md`, "Measured on the way").
+# Without clipping the run is still above the baseline after 400 steps; with it, it is 20% below. The printout gives the
+# reason in numbers: v̂ = v/(1 − β2^t) with v = (1 − β2)·Σ_i β2^(t−i) dθ_i² (dθ_i the gradient at training step i), so
+# for t ≪ 1,000 the first gradient contributes about dθ_1²/t to v̂, and its root is still many times the gradients of
+# the moment. The TCN paper's adding run at T = 600 showed the same on a larger scale (`benchmarks/paper_results.md`,
+# "Measured on the way").
 #
 # ## 3. Dropout: whole channels or single entries
 #
@@ -114,8 +116,9 @@ for layer in (pytcn.SpatialDropout1D(0.5), pytcn.Dropout(0.5)):
 # %% [markdown]
 # ## 4. Three normalisations, and the one that looks ahead
 #
-# - **Weight normalisation** (`use_weight_norm`, the TCN paper's): each convolution's weight is g · v/‖v‖, a length
-#   and a direction trained separately. It involves no data, so it is the same in training and at inference.
+# - **Weight normalisation** (`use_weight_norm`, the TCN paper's): each convolution's weight is g · v/‖v‖, a length g
+#   and a direction v (not Adam's v) trained separately. It involves no data, so it is the same in training and at
+#   inference.
 # - **Layer normalisation** (`use_layer_norm`): each step of each sequence normalised over its channels. It is
 #   computed within one step, so it is causal.
 # - **Batch normalisation** (`use_batch_norm`): each channel normalised over the batch *and all the steps* in

@@ -44,26 +44,26 @@ def conv_backward_weight(dy, x, d, K):
 
 # 2. The residual block's backward ----------------------------------------------------------------------------------
 
-def block_backward(dout, cache):
+def block_backward(dy, cache):
     """The gradients of the residual block of ``pytcn.exercises.block_forward`` (read its docstring: the steps, and
-    what ``cache`` holds). dout: (N, C_out, T) -> (dx, grads), grads a dict with the gradient of every entry of
+    what ``cache`` holds). dy: (N, C_out, T) -> (dx, grads), grads a dict with the gradient of every entry of
     cache["params"], under the same names. Use your three convolution functions above."""
     raise NotImplementedError
 
 
 # 3. Weight normalisation's backward -------------------------------------------------------------------------------
 
-def weight_norm_backward(dw, v, g):
-    """The gradients of w = weight_norm_forward(v, g) = g * v / ||v|| (the norm per output channel, over its
-    C_in * K entries), given dw = d<loss>/dw. v: (C_out, C_in, K), g: (C_out, 1, 1) -> (dv, dg) of their shapes."""
+def weight_norm_backward(dW, v, g):
+    """The gradients of W = weight_norm_forward(v, g) = g * v / ||v|| (the norm per output channel, over its
+    C_in * K entries), given dW = d<loss>/dW. v: (C_out, C_in, K), g: (C_out, 1, 1) -> (dv, dg) of their shapes."""
     raise NotImplementedError
 
 
 # 4. Adam ------------------------------------------------------------------------------------------------------------
 
-def adam_step(param, grad, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-    """One Adam step (Kingma & Ba 2015, as torch.optim.Adam does it): returns the new (param, m, v). ``step`` counts
-    from 1; m and v start at zeros."""
+def adam_step(param, dparam, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One Adam step (Kingma & Ba 2015, as torch.optim.Adam does it): returns the new (param, m, v), given dparam, the
+    gradient of param. ``step`` counts from 1; m and v start at zeros."""
     raise NotImplementedError
 
 

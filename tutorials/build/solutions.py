@@ -29,7 +29,7 @@ def conv_backward_input(dy, W, d):
     dx = np.zeros((N, C_in, T), np.result_type(dy, W))
     for j in range(K):
         shift = (K - 1 - j) * d
-        if shift < T:  # x[:, :, s] was read by y[:, :, s + shift]: the same slices, the weights transposed
+        if shift < T:  # x[:, :, t] was read by y[:, :, t + shift]: the same slices, the weights transposed
             dx[:, :, :T - shift] += np.einsum("oi,not->nit", W[:, :, j], dy[:, :, shift:])
     return dx
 
@@ -46,39 +46,39 @@ def conv_backward_weight(dy, x, d, K):
 
 # 2. The residual block's backward: block_forward's steps in reverse -----------------------------------------------
 
-def block_backward(dout, cache):
+def block_backward(dy, cache):
     p, d = cache["params"], cache["d"]
-    ds = dout * (cache["s"] > 0)  # out = relu(s)
-    dz2 = ds * (cache["z2"] > 0)  # s = h2 + r, h2 = relu(z2): the branch's share of ds
+    dz = dy * (cache["z"] > 0)  # y = relu(z)
+    dz2 = dz * (cache["z2"] > 0)  # z = h2 + r, h2 = relu(z2): the branch's share of dz
     grads = {"conv2.weight": conv_backward_weight(dz2, cache["h1"], d, p["conv2.weight"].shape[2]),
              "conv2.bias": dz2.sum(axis=(0, 2))}
     dz1 = conv_backward_input(dz2, p["conv2.weight"], d) * (cache["z1"] > 0)
     grads["conv1.weight"] = conv_backward_weight(dz1, cache["x"], d, p["conv1.weight"].shape[2])
     grads["conv1.bias"] = dz1.sum(axis=(0, 2))
     dx = conv_backward_input(dz1, p["conv1.weight"], d)
-    if "downsample.weight" in p:  # r = conv(x, downsample): the residual path's share of ds
-        grads["downsample.weight"] = conv_backward_weight(ds, cache["x"], 1, 1)
-        grads["downsample.bias"] = ds.sum(axis=(0, 2))
-        dx += conv_backward_input(ds, p["downsample.weight"], 1)
+    if "downsample.weight" in p:  # r = conv(x, downsample): the residual path's share of dz
+        grads["downsample.weight"] = conv_backward_weight(dz, cache["x"], 1, 1)
+        grads["downsample.bias"] = dz.sum(axis=(0, 2))
+        dx += conv_backward_input(dz, p["downsample.weight"], 1)
     else:  # r = x
-        dx += ds
+        dx += dz
     return dx, grads
 
 
 # 3. Weight normalisation's backward ------------------------------------------------------------------------------
 
-def weight_norm_backward(dw, v, g):
+def weight_norm_backward(dW, v, g):
     norm = np.sqrt(np.sum(v * v, axis=(1, 2), keepdims=True))
-    dg = np.sum(dw * v, axis=(1, 2), keepdims=True) / norm
-    dv = (g / norm) * (dw - dg * v / norm)  # the part of dw along v only rescales w: it is g's
+    dg = np.sum(dW * v, axis=(1, 2), keepdims=True) / norm
+    dv = (g / norm) * (dW - dg * v / norm)  # the part of dW along v only rescales W: it is g's
     return dv, dg
 
 
 # 4. Adam --------------------------------------------------------------------------------------------------------
 
-def adam_step(param, grad, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad * grad
+def adam_step(param, dparam, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m = beta1 * m + (1 - beta1) * dparam
+    v = beta2 * v + (1 - beta2) * dparam * dparam
     m_hat = m / (1 - beta1 ** step)  # the averages start at 0: undo their pull towards it
     v_hat = v / (1 - beta2 ** step)
     return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
