@@ -169,8 +169,9 @@ def ours(task, model):
     return record["test_loss"] if LOWER_IS_BETTER[task] else 100 * record["test_metric"]
 
 
-def fmt(v):
-    return "—" if v is None else f"{v:.1f}" if v >= 1 else f"{v:.1e}" if v < 0.01 else f"{v:.3g}"
+def fmt(value):
+    return "—" if value is None else f"{value:.1f}" if value >= 1 else f"{value:.1e}" if value < 0.01 else \
+        f"{value:.3g}"
 
 
 print(f"{'task':8s} {'paper: TCN':>11s} {'GRU':>8s} {'LSTM':>8s}   {'pytcn: TCN':>11s} {'GRU':>8s} {'LSTM':>8s}")
@@ -201,14 +202,15 @@ assert ours("copy", "tcn") < 3.5e-5 and ours("adding", "tcn") > 5.8e-5 and ours(
 # ## 4. Where a TCN loses
 #
 # **A hard horizon.** A TCN's output cannot depend on anything older than R steps, however long it trains.
-# Tutorial 07 shows this on copy memory: ten symbols to be recalled T + 10 steps later, learned perfectly up to
+# Tutorial 07 shows this on copy memory (where T, as in the TCN paper, is the gap: a sequence has T + 20 time
+# steps): ten symbols to be recalled T + 10 steps later, learned perfectly up to
 # T = R − 11 and at chance (1/8) one step beyond. Here the same task and the same training budget (Adam, lr 1e-3,
-# 1,500 steps of 32 sequences) go to the TCN of section 1 (R = 61) and to a GRU and an LSTM of the same size,
+# 1,500 training steps of 32 sequences) go to the TCN of section 1 (R = 61) and to a GRU and an LSTM of the same size,
 # which have no horizon.
 
 # %%
 LENGTHS = (20,) if QUICK else (10, 30, 50, 51, 80)
-RNN_LENGTHS = LENGTHS if QUICK else (10, 30, 51)  # a recurrent step costs more: three lengths, the horizon's sides
+RNN_LENGTHS = LENGTHS if QUICK else (10, 30, 51)  # a recurrent training step costs more: 3 lengths
 STEPS = 60 if QUICK else 1500
 MAKERS = {
     "TCN (R = 61)": lambda: pytcn.TCN(**TCN_SHAPE, outputs=10, dilations=[1, 2, 4, 8],
@@ -254,15 +256,15 @@ fig.savefig(figure_path("00_copy_memory_tcn_gru_lstm.png"), dpi=100)
 plt.show()
 
 # %% [markdown]
-# (In the reduced mode, PYTCN_QUICK=1, each model trains for 60 steps and has learned nothing yet. A model that has
-# only learned that most targets are blanks answers the recall with blanks, which are never right there, so its
+# (In the reduced mode, PYTCN_QUICK=1, each model trains for 60 training steps and has learned nothing yet. A model that
+# has only learned that most targets are blanks answers the recall with blanks, which are never right there, so its
 # accuracy can be below chance.)
 #
-# Within its horizon the TCN learns the recall in 1,500 steps; beyond it, it is at chance. With the same budget,
-# the GRU and the LSTM stay near chance at every length, even T = 10: their horizon is not hard, but the gradient
-# that would teach them the recall is the vanishing one of section 1. They can learn it with more training:
-# pytcn's GRU run on copy memory at T = 1000 sat at the memoryless loss for eight epochs (about 2,500 steps), then
-# left it. A TCN whose R is too short never will. Choose R from the longest dependency in the data.
+# Within its horizon the TCN learns the recall in 1,500 training steps; beyond it, it is at chance. With the same
+# budget, the GRU and the LSTM stay near chance at every length, even T = 10: their horizon is not hard, but the
+# gradient that would teach them the recall is the vanishing one of section 1. They can learn it with more training:
+# pytcn's GRU run on copy memory at T = 1000 sat at the memoryless loss for eight epochs (about 2,500 training steps),
+# then left it. A TCN whose R is too short never will. Choose R from the longest dependency in the data.
 
 # %%
 with open(os.path.join(records, "copy-gru.json")) as f:

@@ -54,11 +54,11 @@ x_val, y_val = adding_problem(512, LENGTH, rng)
 # %% [markdown]
 # ## Training
 #
-# One step: forward, the loss and its gradient with respect to the prediction, backward (which fills
+# One training step: forward, the loss and its gradient with respect to the prediction, backward (which fills
 # `model.grads`), and Adam (which updates `model.params` in place).
 
 # %%
-curve = []  # (step, validation MSE)
+curve = []  # (training step, validation MSE)
 for step in range(1, STEPS + 1):
     x, y = adding_problem(32, LENGTH, rng)
     prediction = model.forward(x, training=True)
@@ -69,7 +69,8 @@ for step in range(1, STEPS + 1):
     if step % 50 == 0 or step == 1:
         val_loss, _ = pytcn.mse(model.forward(x_val), y_val, model.backend)
         curve.append((step, val_loss))
-        print(f"step {step:4d}  train MSE {loss:.4f}  validation MSE {val_loss:.4f}  (baseline {BASELINE_MSE:.3f})")
+        print(f"training step {step:4d}  train MSE {loss:.4f}  validation MSE {val_loss:.4f}  "
+              f"(baseline {BASELINE_MSE:.3f})")
 
 # %% [markdown]
 # The first errors are far above the baseline, not below it: the untrained network answers with whatever its random
@@ -79,7 +80,7 @@ for step in range(1, STEPS + 1):
 # the scale of the sums, near the baseline, and the network then learns to read the two marked values.
 
 # %%
-print(f"after {STEPS} steps: validation MSE {val_loss:.4f}, {BASELINE_MSE / val_loss:.0f}x better than always "
+print(f"after {STEPS} training steps: validation MSE {val_loss:.4f}, {BASELINE_MSE / val_loss:.0f}x better than always "
       f"answering 1 (MSE {BASELINE_MSE:.3f})")
 assert val_loss < BASELINE_MSE / 4, "the network should have learned to add"
 
@@ -139,7 +140,7 @@ seen = xs[:, LENGTH - R_small:]
 guess = (seen[..., 0] * seen[..., 1]).sum(axis=1) + 0.5 * (2 - seen[..., 1].sum(axis=1))
 print(f"the best MSE with R = {R_small}: {best:.4f} by the formula, {np.mean((guess - ys[:, 0]) ** 2):.4f} from data")
 assert abs(np.mean((guess - ys[:, 0]) ** 2) - best) < 0.005
-# trained as above (a few steps in the test suite's reduced mode)
+# trained as above (a few training steps in the test suite's reduced mode)
 small_optimizer = pytcn.Adam(small.params, lr=2e-3, max_grad_norm=1.0)
 for _ in range(50 if QUICK else STEPS):
     x, y = adding_problem(32, LENGTH, rng)
@@ -147,8 +148,8 @@ for _ in range(50 if QUICK else STEPS):
     small.backward(dprediction)
     small_optimizer.step(small.grads)
 small_loss, _ = pytcn.mse(small.forward(x_val), y_val, small.backend)
-print(f"R = {R_small} after {50 if QUICK else STEPS} steps: MSE {small_loss:.4f} on the validation set (the best "
-      f"such a field allows {best:.3f}, the baseline {BASELINE_MSE:.3f})")
+print(f"R = {R_small} after {50 if QUICK else STEPS} training steps: MSE {small_loss:.4f} on the validation set "
+      f"(the best such a field allows {best:.3f}, the baseline {BASELINE_MSE:.3f})")
 if not QUICK:
     assert 0.8 * best < small_loss < BASELINE_MSE  # below the baseline, and not below what it can see
 

@@ -58,7 +58,7 @@ optimizer = pytcn.Adam(model.params, lr=2e-3, max_grad_norm=1.0)
 # %% [markdown]
 # ## 3. Training, with its learning curve
 #
-# Batches of 32, Adam at lr 2e-3, the gradient clipped to norm 1; every 50 steps the accuracy on 500 validation
+# Batches of 32, Adam at lr 2e-3, the gradient clipped to norm 1; every 50 training steps the accuracy on 500 validation
 # images (set aside from the training images, never trained on).
 # The head reads the sum of the blocks' branches (skip connections, keras-tcn's default) at the last step.
 
@@ -70,7 +70,7 @@ def accuracy(model, x, y, batch=250):
 
 CURVE_EVERY = 4 if QUICK else 50
 rng = np.random.default_rng(0)
-curve = []  # (step, training loss averaged since the last point, validation accuracy)
+curve = []  # (training step, training loss averaged since the last point, validation accuracy)
 step, since, start = 0, [], time.perf_counter()
 for epoch in range(EPOCHS):
     order = rng.permutation(N_TRAIN)
@@ -84,9 +84,9 @@ for epoch in range(EPOCHS):
         if step % CURVE_EVERY == 0:
             curve.append((step, np.mean(since), accuracy(model, x_val, y_val)[0]))
             since = []
-            print(f"epoch {epoch + 1} step {step:4d}: training loss {curve[-1][1]:.3f}, validation accuracy "
+            print(f"epoch {epoch + 1} training step {step:4d}: training loss {curve[-1][1]:.3f}, validation accuracy "
                   f"{curve[-1][2]:.3f}")
-print(f"{step} steps in {time.perf_counter() - start:.0f} s")
+print(f"{step} training steps in {time.perf_counter() - start:.0f} s")
 test_accuracy, predicted = accuracy(model, x_test, y_test)
 print(f"test accuracy on {N_TEST} images: {test_accuracy:.3f} (guessing: 0.1)")
 if not QUICK:  # what the full run reaches (a small model, a quarter of the data, 3 epochs)

@@ -239,10 +239,10 @@ for step in range(3):
         loss, dprediction = pytcn.mse(model.forward(x_batch, training=True), y_batch)
         model.backward(dprediction)
         optimizers[backend].step(model.grads)
-        print(f"step {step}, {backend:4s}: loss {loss:.10f}")
+        print(f"training step {step}, {backend:4s}: loss {loss:.10f}")
 cpu_weights, cuda_weights = models["cpu"].state_dict(), models["cuda"].state_dict()
 difference = max(np.abs(cpu_weights[k] - cuda_weights[k]).max() for k in cpu_weights)
-print("largest weight difference after 3 steps:", difference)
+print("largest weight difference after 3 training steps:", difference)
 assert difference < 1e-10
 
 # %% [markdown]
@@ -267,7 +267,7 @@ assert not measured, "benchmarks/gpu_results.md has figures now: show them in th
 # oracle, as on the CPU. The tiled kernels beside it compute the same from shared memory. `tests/test_kernels.py` runs
 # every kernel property test (a test checked on many randomly drawn problems) on the CUDA kernels too,
 # `tests/test_cuda.py` checks the tiled kernels with small and full tiles, and whole models against the CPU. `python
-# benchmarks/gpu.py` times a step on a real GPU.
+# benchmarks/gpu.py` times a training step on a real GPU.
 #
 # - One thread per output element, consecutive threads on consecutive steps: the reads of a warp are neighbours.
 # - A tile's threads stage what they share in shared memory: 43 times fewer reads of global memory per output.

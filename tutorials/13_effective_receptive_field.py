@@ -1,12 +1,13 @@
 # %% [markdown]
 # # The effective receptive field
 #
-# The receptive field R says which input steps an output *can* depend on. How much it depends on each is another
-# matter. Luo et al. (2016) measured, in image networks, the gradient of one output with respect to every input
-# pixel, and found it concentrated in a small bump in the middle of the theoretical field: an *effective*
-# receptive field, much smaller than the theoretical one, which grows during training. This tutorial measures the
-# same for a TCN on copy memory. It takes tutorial 07's architecture (R = 61) at its limit, T = R − 11 = 50, where
-# every recall reads the oldest step of the field, and shows why that is the length that starts learning last.
+# The receptive field R says which input steps an output *can* depend on. How much it depends on each is another matter.
+# Luo et al. (2016) measured, in image networks, the gradient of one output with respect to every input pixel, and found
+# it concentrated in a small bump in the middle of the theoretical field: an *effective* receptive field, much smaller
+# than the theoretical one, which grows during training. This tutorial measures the same for a TCN on copy memory. It
+# takes tutorial 07's architecture (R = 61) at its limit, T = R − 11 = 50 (T is copy memory's gap, as in tutorial 07 and
+# the TCN paper: a sequence has T + 20 time steps), where every recall reads the oldest step of the field, and shows why
+# that is the length that starts learning last.
 #
 # Set `PYTCN_QUICK=1` to run it in a few seconds (60 training steps instead of 1,500; the test suite does). The
 # full run takes about ten seconds on 2 idle cores (9 s on a 2-vCPU AMD EPYC VM).
@@ -36,7 +37,8 @@ assert R == 61
 # %%
 def effective_field(model, T, n=64):
     """The mean |gradient| of the first recall's output over the input steps k = 0 ... R - 1 back from it (R the
-    model's receptive field; 0 where the step would be before the sequence), over n sequences of length T."""
+    model's receptive field; 0 where the step would be before the sequence), over n copy-memory sequences of gap T
+    (T + 20 time steps each)."""
     x, _ = copy_memory(n, T, np.random.default_rng(1))
     out = model.forward(x)
     dy = np.zeros_like(out)
@@ -72,11 +74,12 @@ dead = np.flatnonzero(untrained == 0)
 print(f"untrained: the gradient is exactly 0 at k = {dead.min()} ... {dead.max()} ({dead.size} of the {R} steps)")
 assert dead.size == dead.max() - dead.min() + 1 > R // 2  # one stretch, over most of the blanks
 
+# %% [markdown]
 # ## 2. Training moves it
 #
 # Train the model at T = 50 as tutorial 07 does (Adam, lr 1e-3, clipped at 1, batches of 32) and measure again.
 # Then compare how fast three lengths start to learn: T = 10, 30 and 50, whose recalls reach back 20, 40 and 60
-# steps. "Starting" means the training loss, averaged over 50 steps, falling below half the memoryless loss
+# steps. "Starting" means the training loss, averaged over 50 training steps, falling below half the memoryless loss
 # 10 ln 8 / (T + 20) of tutorial 07.
 
 # %%
@@ -99,8 +102,8 @@ for length in (10, 30, 50):
     model, curves[length] = train(length, STEPS)
     below = np.flatnonzero(curves[length] < 0.5)
     started[length] = int(below[0]) + 50 if below.size else None
-    print(f"T = {length}: recall {length + 10} steps back; the loss fell below half the memoryless loss at step "
-          f"{started[length]}")
+    print(f"T = {length}: recall {length + 10} steps back; the loss fell below half the memoryless loss at "
+          f"training step {started[length]}")
     if length == T:
         trained = effective_field(model, T)
 
@@ -114,7 +117,7 @@ if not QUICK:  # what the full run shows
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
 left.plot(np.arange(R), untrained / untrained.sum(), label="untrained")
-left.plot(np.arange(R), trained / trained.sum(), label=f"after {STEPS:,} steps at T = {T}")
+left.plot(np.arange(R), trained / trained.sum(), label=f"after {STEPS:,} training steps at T = {T}")
 left.axvspan(R - 10.5, R - 0.5, color="C2", alpha=0.15, label="where the ten symbols are")
 left.set_yscale("log")
 left.set_xlabel("steps back from the first recall, k")
@@ -139,11 +142,11 @@ plt.show()
 # which held almost nothing of it before, now hold a large share, and the first symbol's step gets several times
 # the average. Training widened the effective field exactly as far as the task needed.
 #
-# The start is where the first picture pays off. At T = 50 the symbols sit at the edge of the field, where the
-# untrained gradient is weakest, and the loss takes well over twice as many steps to fall to half the memoryless
-# loss as at T = 30. This is the slow start of the T = 50 curve in tutorial 07's right panel. A model whose R
-# barely covers the dependency it must learn can learn it, but slowly. A margin in R makes the start faster.
-# (In the reduced mode, 60 steps, no length has started yet: `None` above.)
+# The start is where the first picture pays off. At T = 50 the symbols sit at the edge of the field, where the untrained
+# gradient is weakest, and the loss takes well over twice as many training steps to fall to half the memoryless loss as
+# at T = 30. This is the slow start of the T = 50 curve in tutorial 07's right panel. A model whose R barely covers the
+# dependency it must learn can learn it, but slowly. A margin in R makes the start faster. (In the reduced mode, 60
+# training steps, no length has started yet: `None` above.)
 #
 # ## Summary
 #

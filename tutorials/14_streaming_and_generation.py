@@ -1,12 +1,12 @@
 # %% [markdown]
 # # Streaming and generation
 #
-# Trained on whole sequences, a TCN is often deployed on a live one: a sensor that delivers one reading at a time,
-# a model that must answer after each. Running the full forward pass over the last R steps at every new step
-# repeats almost all of its work. This tutorial runs the model one step at a time with ring buffers
-# (`model.stream`, `model.step`), checks that it gives exactly the full pass's outputs, counts what a step costs
-# against recomputing, compares the memory it keeps with a recurrent network's, and ends with a small
-# autoregressive generation: a TCN that continues a signal by feeding its own predictions back in.
+# Trained on whole sequences, a TCN is often deployed on a live one: a sensor that delivers one reading at a time, a
+# model that must answer after each. Running the full forward pass over the last R steps at every new step repeats
+# almost all of its work. This tutorial runs the model one step at a time with ring buffers (`model.stream`,
+# `model.step`), checks that it gives exactly the full pass's outputs, counts what a stream step (one call of
+# `model.step`) costs against recomputing, compares the memory it keeps with a recurrent network's, and ends with a
+# small autoregressive generation: a TCN that continues a signal by feeding its own predictions back in.
 #
 # Set `PYTCN_QUICK=1` to run it in a few seconds (a short training; the test suite does). The full run takes about
 # three seconds on 2 idle cores (a 2-vCPU AMD EPYC VM).
@@ -47,7 +47,7 @@ print(f"R = {R}; the largest difference between streamed and full outputs over 3
 assert difference < 1e-5  # float32: the same sums, added in another order
 
 # %% [markdown]
-# ## 2. What a step costs
+# ## 2. What a stream step costs
 #
 # Recomputing runs the full pass over the last R steps to get one output. Streaming does one column of that work,
 # each convolution once at one step. For one sequence, in floating-point operations (a multiply-add counts two):
@@ -55,7 +55,7 @@ assert difference < 1e-5  # float32: the same sums, added in another order
 # %%
 per_step = stream_flops(model)
 recompute = R * per_step  # the same column of work at each of the R steps of the window
-print(f"streaming: {per_step:,} FLOPs per step; recomputing the last R = {R} steps: {recompute:,} FLOPs, "
+print(f"streaming: {per_step:,} FLOPs per stream step; recomputing the last R = {R} steps: {recompute:,} FLOPs, "
       f"{R} times as many")
 window, one = x[:1, -R:], model.stream(1)
 timings = {}
@@ -65,8 +65,9 @@ for name, call in (("step", lambda: model.step(x[:1, -1], one)), ("recompute", l
     for _ in range(200):
         call()
     timings[name] = (time.perf_counter() - start) / 200
-print(f"measured here, one sequence: {1e6 * timings['step']:.0f} µs per step, {1e6 * timings['recompute']:.0f} µs "
-      f"per recomputed window ({timings['recompute'] / timings['step']:.1f} times as long)")
+print(f"measured here, one sequence: {1e6 * timings['step']:.0f} µs per stream step, "
+      f"{1e6 * timings['recompute']:.0f} µs per recomputed window "
+      f"({timings['recompute'] / timings['step']:.1f} times as long)")
 
 # %% [markdown]
 # The measured ratio is much smaller than the FLOP ratio. At one sequence and 16 channels a step does very little
@@ -115,11 +116,11 @@ predictor = pytcn.TCN(input_channels=1, outputs=1, nb_filters=16, kernel_size=3,
 optimizer = pytcn.Adam(predictor.params, lr=2e-3)
 STEPS = 50 if QUICK else 1500
 for _ in range(STEPS):
-    s = signal(rng.uniform(0, 140, 32), 65).astype(np.float32)[:, :, None]  # 65 steps: inputs 0..63, targets 1..64
-    loss, dy = pytcn.mse(predictor.forward(s[:, :-1], training=True), s[:, 1:], predictor.backend)
+    waves = signal(rng.uniform(0, 140, 32), 65).astype(np.float32)[:, :, None]  # 65 steps: inputs 0..63, targets 1..64
+    loss, dy = pytcn.mse(predictor.forward(waves[:, :-1], training=True), waves[:, 1:], predictor.backend)
     predictor.backward(dy)
     optimizer.step(predictor.grads)
-print(f"after {STEPS} steps of training: MSE of the next value {loss:.2e} (the signal's variance is 0.625)")
+print(f"after {STEPS} training steps: MSE of the next value {loss:.2e} (the signal's variance is 0.625)")
 
 WARM, GENERATE = 64, 150
 truth = signal(np.array([3.0]), WARM + GENERATE)[0]
@@ -160,8 +161,8 @@ plt.show()
 #
 # - `model.stream(N)` holds a ring buffer of the last (K − 1)·d inputs of every convolution; `model.step` computes
 #   one step from them and gives exactly the full forward pass's output.
-# - A step costs one column of the forward pass: R times fewer FLOPs than recomputing the receptive field. At small
-#   sizes the Python between the kernels, not the FLOPs, sets its time.
+# - A stream step costs one column of the forward pass: R times fewer FLOPs than recomputing the receptive field. At
+#   small sizes the Python between the kernels, not the FLOPs, sets its time.
 # - The state grows with R, about 2(K − 1)·C·Σd numbers per sequence. A recurrent network keeps H.
 # - Fed its own outputs, a next-step predictor generates: a few lines of `step`.
 #

@@ -3,7 +3,7 @@
 #
 # The tutorials so far pass options that they never explain: the initialiser, `max_grad_norm`, the dropout rate and
 # kind, the normalisations, the warm-up mask. This tutorial takes them one at a time, each with a measurement: the
-# loss before the first step, what clipping does to a run that would not learn without it, spatial against
+# loss before the first training step, what clipping does to a run that would not learn without it, spatial against
 # element-wise dropout, the three normalisations and the one that is not causal in training, the first check of
 # any new model (can it learn one batch by heart?), and the outputs that a sequence-to-sequence loss should leave
 # out.
@@ -21,7 +21,7 @@ from pytcn.nn.optim import global_grad_norm
 from pytcn.tasks.adding import BASELINE_MSE, adding_problem
 
 # %% [markdown]
-# ## 1. The loss before the first step
+# ## 1. The loss before the first training step
 #
 # Tutorial 01's first validation error is far above the baseline of always answering 1 (MSE 1/6), and then falls.
 # The untrained network answers with whatever its random weights make of the input. How large that answer is
@@ -76,11 +76,13 @@ for clip in (None, 1.0):
     x_test, y_test = adding_problem(512, 200, np.random.default_rng(6))
     runs[clip] = (pytcn.mse(model.forward(x_test), y_test, model.backend)[0], np.array(norms))
     print(f"clip {clip}: first gradient norms {', '.join(f'{n:.0f}' for n in norms[:3])}, median "
-          f"{np.median(norms):.1f}; test MSE after {TRAIN} steps {runs[clip][0]:.3f} (baseline {BASELINE_MSE:.3f})")
+          f"{np.median(norms):.1f}; test MSE after {TRAIN} training steps {runs[clip][0]:.3f} "
+          f"(baseline {BASELINE_MSE:.3f})")
 assert runs[None][1][0] > 100 * np.median(runs[None][1])
 first, typical = runs[None][1][0], np.median(runs[None][1])
-print(f"unclipped, after {TRAIN} steps the first gradient alone still puts about {first / np.sqrt(TRAIN):.0f} into "
-      f"Adam's sqrt(v_hat) (first / sqrt(steps)), against a typical gradient of {typical:.1f}")
+print(f"unclipped, after {TRAIN} training steps the first gradient alone still puts about "
+      f"{first / np.sqrt(TRAIN):.0f} into Adam's sqrt(v_hat) (first / sqrt(steps)), against a typical gradient of "
+      f"{typical:.1f}")
 if not QUICK:  # what the full run shows
     assert runs[1.0][0] < 0.9 * BASELINE_MSE and runs[None][0] > BASELINE_MSE
 
@@ -164,7 +166,7 @@ for _ in range(60 if QUICK else 300):
     model.backward(dprediction)
     optimizer.step(model.grads)
     memorised.append(loss)
-print(f"one batch, {len(memorised)} steps: MSE {memorised[0]:.3g} -> {memorised[-1]:.2e}")
+print(f"one batch, {len(memorised)} training steps: MSE {memorised[0]:.3g} -> {memorised[-1]:.2e}")
 if not QUICK:
     assert memorised[-1] < 1e-6
 
@@ -191,12 +193,12 @@ mask = pytcn.losses.warmup_mask(100, R)
 optimizer = pytcn.Adam(predictor.params, lr=2e-3)
 rng = np.random.default_rng(2)
 for _ in range(50 if QUICK else 800):
-    s = signal(rng.uniform(0, 140, 32), 101, rng).astype(np.float32)[:, :, None]
-    loss, dy = pytcn.mse(predictor.forward(s[:, :-1], training=True), s[:, 1:], predictor.backend, mask=mask)
+    waves = signal(rng.uniform(0, 140, 32), 101, rng).astype(np.float32)[:, :, None]
+    loss, dy = pytcn.mse(predictor.forward(waves[:, :-1], training=True), waves[:, 1:], predictor.backend, mask=mask)
     predictor.backward(dy)
     optimizer.step(predictor.grads)
-s = signal(rng.uniform(0, 140, 512), 101, rng).astype(np.float32)[:, :, None]
-per_step = ((predictor.forward(s[:, :-1]) - s[:, 1:]) ** 2).mean(axis=(0, 2))
+waves = signal(rng.uniform(0, 140, 512), 101, rng).astype(np.float32)[:, :, None]
+per_step = ((predictor.forward(waves[:, :-1]) - waves[:, 1:]) ** 2).mean(axis=(0, 2))
 early, late = per_step[:R - 1].mean(), per_step[R - 1:].mean()
 print(f"R = {R}: mean squared error at steps 0..{R - 2} {early:.3f}, at steps {R - 1}..99 {late:.3f}")
 if not QUICK:
@@ -237,7 +239,7 @@ plt.show()
 #   by 1/(1 − rate).
 # - Weight and layer normalisation are causal. Batch normalisation in training mixes statistics over all steps,
 #   the future included.
-# - Learn one batch by heart before a long run, and leave the warm-up steps out of a sequence loss.
+# - Learn one batch by heart before a long run, and leave the warm-up time steps out of a sequence loss.
 #
 # ## References
 #

@@ -16,7 +16,7 @@ pytcn's: x (N, C_in, T), W (C_out, C_in, K), b (C_out,), y (N, C_out, T). The co
     y[n, o, t] = b[o] + sum over i and j of W[o, i, j] * x[n, i, t - (K-1-j)*d]      (x before step 0 is 0)
 
 Which tutorial explains each piece: the convolution, 02; its backward passes, 04 (and 05 for a fast kernel); the
-residual block, 04; Adam, 06; weight normalisation and dropout, the options of 01 and the training loop.
+residual block, 04; Adam, 06; weight normalisation, 04 (section 4); dropout, 15.
 """
 import sys
 
@@ -55,7 +55,8 @@ def block_backward(dy, cache):
 
 def weight_norm_backward(dW, v, g):
     """The gradients of W = weight_norm_forward(v, g) = g * v / ||v|| (the norm per output channel, over its
-    C_in * K entries), given dW = d<loss>/dW. v: (C_out, C_in, K), g: (C_out, 1, 1) -> (dv, dg) of their shapes."""
+    C_in * K entries), given dW = d<loss>/dW. v: (C_out, C_in, K), the direction (PyTorch's weight_v; not Adam's v
+    below), g: (C_out, 1, 1), the length -> (dv, dg) of their shapes."""
     raise NotImplementedError
 
 
@@ -63,7 +64,8 @@ def weight_norm_backward(dW, v, g):
 
 def adam_step(param, dparam, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     """One Adam step (Kingma & Ba 2015, as torch.optim.Adam does it): returns the new (param, m, v), given dparam, the
-    gradient of param. ``step`` counts from 1; m and v start at zeros."""
+    gradient of param. m and v are Adam's running means of dparam and dparam² (Kingma and Ba's names; not
+    weight normalisation's v above), both starting at zeros; ``step`` counts training steps from 1."""
     raise NotImplementedError
 
 
