@@ -314,8 +314,8 @@ assert 0.4 < share < 0.5
 #   with depth at no cost in parameters.
 # - In the paper's comparison, the TCN beat recurrent networks of the same size on copy memory and sequential MNIST;
 #   pytcn's reproduction, as it stands, is in `benchmarks/paper_results.md`.
-# - A TCN loses where a dependency is longer than R (it cannot learn it at all), where memory at inference is
-#   tight (it keeps about C·R numbers; a recurrent network keeps H), and its effective field is smaller than R.
+# - A TCN loses where a dependency is longer than R (it cannot learn it at all), where memory at inference is tight (it
+#   keeps about C·R numbers; a recurrent network of H hidden units keeps H), and its effective field is smaller than R.
 #
 # ## References
 #

@@ -164,15 +164,16 @@ pixels = x_test[sample, :, 0]
 garment = np.flatnonzero(pixels > pixels.min() + 0.1)  # the steps that are not background
 before, after = slice(0, garment[0]), slice(garment[-1] + 1, 784)
 follows = [np.corrcoef(row, pixels)[0, 1] for row in scaled]
-for b in range(7):
-    print(f"block {b}: correlation with the pixels {follows[b]:.2f}; mean before the garment (steps < {garment[0]}) "
-          f"{scaled[b, before].mean():.2f}, after it (steps > {garment[-1]}) {scaled[b, after].mean():.2f}")
-reaches = [1 + 2 * 6 * (2 ** (b + 1) - 1) for b in range(7)]
+for block in range(7):
+    print(f"block {block}: correlation with the pixels {follows[block]:.2f}; mean before the garment (steps < "
+          f"{garment[0]}) {scaled[block, before].mean():.2f}, after it (steps > {garment[-1]}) "
+          f"{scaled[block, after].mean():.2f}")
+reaches = [1 + 2 * 6 * (2 ** (block + 1) - 1) for block in range(7)]
 print("each block's reach:", reaches)
 # with skip connections (keras-tcn's default) the head reads the sum of every block's branch at the last step:
 # the logits again
 logits = model.forward(x_test[sample:sample + 1])
-head = sum(b[0, :, -1] for b in branches) @ model.params["linear.weight"].T + model.params["linear.bias"]
+head = sum(branch[0, :, -1] for branch in branches) @ model.params["linear.weight"].T + model.params["linear.bias"]
 assert np.allclose(head, logits[0], rtol=1e-4, atol=1e-4)
 
 fig = plt.figure(figsize=(11, 4.2))

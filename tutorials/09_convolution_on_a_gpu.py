@@ -300,8 +300,8 @@ assert blocks == -(-2_048_000 // threads)
 print(f"{blocks} blocks of {threads} threads")
 
 # Solution 2: atomics add in whatever order the threads arrive, and floating-point addition is not associative
-a, b, c = np.float32(1e8), np.float32(-1e8), np.float32(1.0)
-assert (a + b) + c != a + (b + c)  # 1.0 against 0.0
+big, minus_big, one = np.float32(1e8), np.float32(-1e8), np.float32(1.0)
+assert (big + minus_big) + one != big + (minus_big + one)  # 1.0 against 0.0
 
 # Solution 3: one block per tile of 32 channels x 64 steps, per sequence: 1 x 10 x 32
 tiles = cuda_kernels.tiled.CONV_TILES

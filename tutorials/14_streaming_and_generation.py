@@ -77,9 +77,9 @@ print(f"measured here, one sequence: {1e6 * timings['step']:.0f} µs per stream 
 #
 # ## 3. The memory it keeps
 #
-# The ring buffers are the price. Block b keeps (K − 1)·d_b inputs for each of its two convolutions, so the state
-# grows with R. A recurrent network keeps its hidden state (and an LSTM its cell): H numbers, whatever the span it
-# has learned to remember.
+# The ring buffers are the price. Each block keeps (K − 1)·d inputs (d its dilation) for each of its two convolutions,
+# so the state grows with R. A recurrent network keeps its hidden state (and an LSTM its cell): H numbers for H hidden
+# units, whatever the span it has learned to remember.
 
 # %%
 def kept(m):
