@@ -15,10 +15,12 @@ result of a configuration is the median over rounds; the ratio is PyTorch's medi
 a third worker runs the pytcn of another checkout (``git worktree add ../before COMMIT``) in the same alternation,
 so that a change is measured against the commit before it side by side, with the ratios of both to PyTorch.
 
-GFLOP/s count 2 x multiply-adds of the convolutions and the head (of a recurrent network: of its input and
-recurrent projections, 2 x G x (C_in + H) per row and time step, G = 3H or 4H, and of the head); a training step
-counts 3 x the forward (the backward as twice the forward). "%peak" is a fraction of the machine's FP32 peak as
-benchmarks/peak.py measures it before the first configuration, on the same thread count, in processes of its own
+GFLOP/s count 2 x multiply-adds of the convolutions and the head (of a recurrent network: of its input and recurrent
+projections, 2 x G x (C_in + H) per row and time step, G = 3H or 4H, and of the head); a training step counts 3 x the
+forward (the backward as twice the forward). The count is nominal, the products a framework computes on an input
+padded with (K - 1) x d zeros; pytcn's kernels skip those with the padding (on wide 5.9% of them, so its "%peak" in
+work actually done is that much lower: benchmarks/speed_results.md). "%peak" is a fraction of the machine's FP32 peak
+as benchmarks/peak.py measures it before the first configuration, on the same thread count, in processes of its own
 (the higher of NumPy's sgemm and a register-bound Numba multiply-add loop; --peak-gflops overrides it). The header
 line names the CPU, its LLVM core name and both measurements. PyTorch gets the same architecture (locuslab/TCN's, no
 skip connections; for the recurrent configurations torch.nn.GRU or torch.nn.LSTM with batch_first=True and an
