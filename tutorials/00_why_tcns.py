@@ -68,23 +68,25 @@ def gradient_over_input(model, T):
     return np.abs(model.backward(dy)[0, :, 0])
 
 
-reach = {}
+reach, oldest = {}, {}
 for name, model in models.items():
     size = gradient_over_input(model, T)
     seen = np.flatnonzero(size)
-    reach[name] = size
+    reach[name], oldest[name] = size, size[seen[0]] / size[-1]
     print(f"{name:24s} {model.count_params():5,d} parameters: reads {len(seen):3d} of the {T} steps; the gradient at "
-          f"the oldest step it reads is {size[seen[0]] / size[-1]:.1e} of the gradient at the newest")
+          f"the oldest step it reads is {oldest[name]:.1e} of the gradient at the newest")
 
 assert np.count_nonzero(reach["TCN, dilations 1,2,4,8"]) == models["TCN, dilations 1,2,4,8"].receptive_field == 61
 assert np.count_nonzero(reach["TCN, no dilation"]) == models["TCN, no dilation"].receptive_field == 17
 for name in ("GRU, 51 units", "LSTM, 44 units"):
     assert np.count_nonzero(reach[name]) == T and reach[name][0] / reach[name][-1] < 1e-12
     assert 8_300 <= models[name].count_params() <= 8_700
+    assert 1e-21 < oldest[name] < 1e-18  # what the text below says
+assert 3e-4 < oldest["TCN, dilations 1,2,4,8"] < 3e-3
 
 # %% [markdown]
 # The two TCNs read exactly their receptive fields: 61 steps with dilation and 17 without, with the same
-# parameters. The recurrent networks depend on all 100 steps, but the gradient from 99 steps back is about 1e-20 of
+# parameters. The recurrent networks depend on all 100 steps, but the gradient from 99 steps back is 1e-20 to 1e-19 of
 # the gradient at the newest step, so training barely feels it. This is the vanishing gradient; the LSTM's and
 # the GRU's gates were designed to lessen it, and in these untrained networks they do not remove it. The TCN's
 # gradient at its oldest step is about a thousandth of the newest, and beyond R it is exactly zero: a hard
@@ -114,7 +116,20 @@ window_params = windows * C + C + C + 1  # W inputs -> 20 hidden units (weights 
 for D, (p, r) in zip(depths, dilated):
     print(f"{D:2d} blocks, {p:6,d} parameters: R = {r:5d} with dilation, {undilated[D - 1][1]:3d} without")
 
-fig, ax = plt.subplots(figsize=(6.5, 4.2))
+fig, (by_depth, ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+by_depth.plot(depths, [r for _, r in dilated], "o-", label="R, dilations 1, 2, 4, …")
+by_depth.plot(depths, [r for _, r in undilated], "s-", label="R, no dilation")
+by_depth.set_yscale("log")
+by_depth.set_xlabel("depth (residual blocks)")
+by_depth.set_ylabel("receptive field R (steps)")
+by_depth.set_title("R and parameters against depth")
+params_axis = by_depth.twinx()
+params_axis.plot(depths, [p for p, _ in dilated], "x:", color="grey", label="parameters, right axis (the same with "
+                 "or without): linear")
+params_axis.set_ylim(0, 1.8 * dilated[-1][0])
+params_axis.set_ylabel("parameters (linear scale)")
+lines = by_depth.get_legend_handles_labels()[0] + params_axis.get_legend_handles_labels()[0]
+by_depth.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8)
 ax.plot(*np.array(dilated).T, "o-", label=f"TCN, dilations 1, 2, 4, … (K = {K}, {C} channels)")
 ax.plot(*np.array(undilated).T, "s-", label="the same TCN without dilation")
 ax.plot(window_params, windows, "^-", label=f"window MLP, {C} hidden units")

@@ -106,6 +106,9 @@ gradient = np.abs(model.backward(dy)[0, :, 0])
 reached = np.flatnonzero(gradient)
 print(f"the last output (step {T - 1}) reads steps {reached.min()} to {reached.max()}: {reached.size} steps")
 assert reached.size == R and reached.min() == T - R
+field = gradient[T - R:]  # oldest step first
+print(f"largest {np.argmax(field)} steps into the field; at its oldest step {field[0] / field.max():.3f} of that")
+assert np.argmin(field) == 0 and R // 4 < np.argmax(field) < 3 * R // 4  # what the text below says
 
 fig, ax = plt.subplots(figsize=(7, 2.8))
 ax.bar(np.arange(T), gradient, color=["#1f77b4" if value else "#c8c8c8" for value in gradient])

@@ -45,6 +45,30 @@ for init in ("he_normal", "glorot_uniform", "torch_default"):
 assert initial["he_normal"] > 5 * max(initial["glorot_uniform"], initial["torch_default"])
 
 # %% [markdown]
+# Tutorial 01 prints its first validation error after its first training step, not before. Its own model, seed and
+# data: the untrained MSE, then the MSE after that one step, each against the baseline.
+
+# %%
+model = pytcn.TCN(**ARCH, seed=0)  # 01's: he_normal, SEED = 0
+optimizer = pytcn.Adam(model.params, lr=2e-3, max_grad_norm=1.0)
+rng = np.random.default_rng(0)
+x_val01, y_val01 = adding_problem(512, LENGTH, rng)  # drawn first from 01's generator, as 01 draws them
+untrained = pytcn.mse(model.forward(x_val01), y_val01, model.backend)[0] / BASELINE_MSE
+x, y = adding_problem(32, LENGTH, rng)  # 01's first batch
+loss, dprediction = pytcn.mse(model.forward(x, training=True), y, model.backend)
+model.backward(dprediction)
+optimizer.step(model.grads)
+after_one = pytcn.mse(model.forward(x_val01), y_val01, model.backend)[0] / BASELINE_MSE
+print(f"tutorial 01's model: untrained MSE {untrained:.0f} times the baseline, after one training step "
+      f"{after_one:.1f} times (01's first printed line)")
+assert untrained > 100 and 5 < after_one < 30
+
+# %% [markdown]
+# So 01 starts at about 12 times the baseline because its first line comes after one step of Adam, which has
+# already taken the loss down from some 180 times. Adam's first step moves every parameter by about lr against
+# the sign of its gradient, whatever the gradient's size (tutorial 06), and all of them at once pull the too-large
+# outputs towards the targets.
+#
 # A large first loss is not a failure: Adam's first steps bring the output to the scale of the targets (tutorial
 # 06), and 01 then learns. It is why a learning curve that starts far above the baseline should not alarm you. A
 # first loss far from what the initialiser predicts, on the other hand, is worth a look.
