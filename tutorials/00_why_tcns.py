@@ -14,7 +14,7 @@
 # found and what pytcn's own reproduction finds, and where a TCN loses. The later tutorials take the TCN apart piece
 # by piece.
 #
-# Set `PYTCN_QUICK=1` to run it in a few seconds (one sequence length and a short training in section 4; the test
+# Set `PYTCN_QUICK=1` to run it in a few seconds (one copy-memory gap and a short training in section 4; the test
 # suite does). The full run takes about half a minute on 2 idle cores (29 s on a 2-vCPU AMD EPYC VM).
 
 # %%
@@ -224,8 +224,8 @@ assert ours("copy", "tcn") < 3.5e-5 and ours("adding", "tcn") > 5.8e-5 and ours(
 # which have no horizon.
 
 # %%
-LENGTHS = (20,) if QUICK else (10, 30, 50, 51, 80)
-RNN_LENGTHS = LENGTHS if QUICK else (10, 30, 51)  # a recurrent training step costs more: 3 lengths
+GAPS = (20,) if QUICK else (10, 30, 50, 51, 80)
+RNN_GAPS = GAPS if QUICK else (10, 30, 51)  # a recurrent training step costs more: 3 gaps
 STEPS = 60 if QUICK else 1500
 MAKERS = {
     "TCN (R = 61)": lambda: pytcn.TCN(**TCN_SHAPE, outputs=10, dilations=[1, 2, 4, 8],
@@ -236,26 +236,26 @@ MAKERS = {
 }
 accuracy = {name: {} for name in MAKERS}
 for name, make in MAKERS.items():
-    for length in LENGTHS if name.startswith("TCN") else RNN_LENGTHS:
+    for gap in GAPS if name.startswith("TCN") else RNN_GAPS:
         model = make()
         optimizer = pytcn.Adam(model.params, lr=1e-3, max_grad_norm=1.0)
-        rng = np.random.default_rng(length)
+        rng = np.random.default_rng(gap)
         for _ in range(STEPS):
-            x, y = copy_memory(32, length, rng)
+            x, y = copy_memory(32, gap, rng)
             loss, dlogits = pytcn.cross_entropy(model.forward(x, training=True), y, model.backend)
             model.backward(dlogits)
             optimizer.step(model.grads)
-        x, y = copy_memory(500, length, np.random.default_rng(10_000 + length))
+        x, y = copy_memory(500, gap, np.random.default_rng(10_000 + gap))
         answers = model.forward(x)[:, -N_SYMBOLS:].argmax(-1)
-        accuracy[name][length] = float((answers == y[:, -N_SYMBOLS:]).mean())
-        print(f"{name:16s} T = {length:3d}: recall accuracy {accuracy[name][length]:.3f}")
+        accuracy[name][gap] = float((answers == y[:, -N_SYMBOLS:]).mean())
+        print(f"{name:16s} T = {gap:3d}: recall accuracy {accuracy[name][gap]:.3f}")
 
 if not QUICK:  # what the full run shows
-    for length, tcn in accuracy["TCN (R = 61)"].items():
-        assert tcn > 0.95 if length <= 50 else tcn < 0.25, (length, tcn)
+    for gap, tcn in accuracy["TCN (R = 61)"].items():
+        assert tcn > 0.95 if gap <= 50 else tcn < 0.25, (gap, tcn)
     for name in ("GRU (51 units)", "LSTM (44 units)"):
-        for length, rnn in accuracy[name].items():
-            assert rnn < 0.25, (name, length, rnn)  # chance is 0.125
+        for gap, rnn in accuracy[name].items():
+            assert rnn < 0.25, (name, gap, rnn)  # chance is 0.125
 
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 for name, marker in zip(MAKERS, "os^"):
@@ -276,7 +276,7 @@ plt.show()
 # accuracy can be below chance.)
 #
 # Within its horizon the TCN learns the recall in 1,500 training steps; beyond it, it is at chance. With the same
-# budget, the GRU and the LSTM stay near chance at every length, even T = 10: their horizon is not hard, but the
+# budget, the GRU and the LSTM stay near chance at every gap, even T = 10: their horizon is not hard, but the
 # gradient that would teach them the recall is the vanishing one of section 1. They can learn it with more training:
 # pytcn's GRU run on copy memory at T = 1000 sat at the memoryless loss for eight epochs (about 2,500 training steps),
 # then left it. A TCN whose R is too short never will. Choose R from the longest dependency in the data.

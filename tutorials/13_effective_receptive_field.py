@@ -7,7 +7,7 @@
 # than the theoretical one, which grows during training. This tutorial measures the same for a TCN on copy memory. It
 # takes tutorial 07's architecture (R = 61) at its limit, T = R − 11 = 50 (T is copy memory's gap, as in tutorial 07 and
 # the TCN paper: a sequence has T + 20 time steps), where every recall reads the oldest step of the field, and shows why
-# that is the length that starts learning last.
+# that is the gap that starts learning last.
 #
 # Set `PYTCN_QUICK=1` to run it in a few seconds (60 training steps instead of 1,500; the test suite does). The
 # full run takes about ten seconds on 2 idle cores (9 s on a 2-vCPU AMD EPYC VM).
@@ -98,13 +98,13 @@ def train(T, steps):
 
 
 curves, started = {}, {}
-for length in (10, 30, 50):
-    model, curves[length] = train(length, STEPS)
-    below = np.flatnonzero(curves[length] < 0.5)
-    started[length] = int(below[0]) + 50 if below.size else None
-    print(f"T = {length}: recall {length + 10} steps back; the loss fell below half the memoryless loss at "
-          f"training step {started[length]}")
-    if length == T:
+for gap in (10, 30, 50):
+    model, curves[gap] = train(gap, STEPS)
+    below = np.flatnonzero(curves[gap] < 0.5)
+    started[gap] = int(below[0]) + 50 if below.size else None
+    print(f"T = {gap}: recall {gap + 10} steps back; the loss fell below half the memoryless loss at "
+          f"training step {started[gap]}")
+    if gap == T:
         trained = effective_field(model, T)
 
 share_oldest = trained[R - 11:].sum() / trained.sum()
@@ -124,8 +124,8 @@ left.set_xlabel("steps back from the first recall, k")
 left.set_ylabel("share of the gradient")
 left.set_title(f"The first recall's effective field (R = {R})")
 left.legend(fontsize=8)
-for length, curve in curves.items():
-    right.plot(np.arange(len(curve)) + (50 if STEPS >= 50 else 0), curve, label=f"T = {length} ({length + 10} back)")
+for gap, curve in curves.items():
+    right.plot(np.arange(len(curve)) + (50 if STEPS >= 50 else 0), curve, label=f"T = {gap} ({gap + 10} back)")
 right.axhline(0.5, color="grey", ls=":", lw=1, label="half the memoryless loss")
 right.set_yscale("log")
 right.set_xlabel("training step")
@@ -146,7 +146,7 @@ plt.show()
 # gradient is weakest, and the loss takes well over twice as many training steps to fall to half the memoryless loss as
 # at T = 30. This is the slow start of the T = 50 curve in tutorial 07's right panel. A model whose R barely covers the
 # dependency it must learn can learn it, but slowly. A margin in R makes the start faster. (In the reduced mode, 60
-# training steps, no length has started yet: `None` above.)
+# training steps, no gap has started yet: `None` above.)
 #
 # ## Summary
 #
