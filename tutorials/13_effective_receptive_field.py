@@ -78,7 +78,7 @@ assert dead.size == dead.max() - dead.min() + 1 > R // 2  # one stretch, over mo
 # ## 2. Training moves it
 #
 # Train the model at T = 50 as tutorial 07 does (Adam, lr 1e-3, clipped at 1, batches of 32) and measure again.
-# Then compare how fast three lengths start to learn: T = 10, 30 and 50, whose recalls reach back 20, 40 and 60
+# Then compare how fast three gaps start to learn: T = 10, 30 and 50, whose recalls reach back 20, 40 and 60
 # steps. "Starting" means the training loss, averaged over 50 training steps, falling below half the memoryless loss
 # 10 ln 8 / (T + 20) of tutorial 07.
 
