@@ -402,13 +402,46 @@ def report():
                          f"`{summary['command']}` |")
         else:
             lines.append(f"| {name} | | | | {done}/{planned} | | | | `{command(name, 1)}` |")
-    lines += ["", *_differences(), "## Learning curves", "",
+    lines += ["", *_targets(), *_differences(), "## Learning curves", "",
               "The validation loss after each epoch, the three models of a task in one figure (the runs so far).", "",
               *[f"{figure}\n" for figure in figures], *notes, FINDINGS]
     with open(RESULTS + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(RESULTS + ".tmp", RESULTS)
     print(f"wrote {RESULTS}")
+
+
+def _targets():
+    """The issue's targets for the TCN (#27), each against every finished run of the TCN with the table's settings or
+    another seed of them, and the probes' numbers beside."""
+    def numbers(task, names):
+        found = []
+        for name in names:
+            summary, _, _ = _state(name)
+            if summary:
+                found.append((name, _number(task, summary)))
+        return found
+
+    lines = ["## Against the targets", "",
+             "The targets the TCN's runs were set (issue #27): at most the paper's loss on the adding problem and on "
+             "copy memory, and above the GRU and the LSTM on permuted sequential Fashion-MNIST. Each finished run "
+             "with the table's settings or another seed of them, and the probes that changed a setting beside.", ""]
+    for task, model_names in (("adding", ("adding-tcn", "adding-tcn-seed1")), ("copy", ("copy-tcn", "copy-tcn-seed1"))):
+        paper = PAPER[task][1]["tcn"]
+        runs = numbers(task, model_names)
+        others = numbers(task, [name for name in PROBES if name.startswith(f"{task}-tcn") and name not in model_names])
+        met = bool(runs) and all(value <= paper for _, value in runs)
+        lines.append(f"- {PAPER[task][0]}, at most {_fmt(paper)}: "
+                     + ", ".join(f"{name} {_fmt(value)}" for name, value in runs)
+                     + f": **{'met' if met else 'not met'}**"
+                     + (" (other settings: " + ", ".join(f"{name} {_fmt(value)}" for name, value in others) + ")"
+                        if others else "") + ".")
+    pm = {model: numbers("pmnist", [f"pmnist-{model}"]) for model in ("tcn", "gru", "lstm")}
+    if all(pm.values()):
+        tcn, gru, lstm = (pm[model][0][1] for model in ("tcn", "gru", "lstm"))
+        lines.append(f"- Permuted Fashion-MNIST, the TCN above the GRU and the LSTM: {_fmt(tcn)}% against "
+                     f"{_fmt(gru)}% and {_fmt(lstm)}%: **{'met' if tcn > max(gru, lstm) else 'not met'}**.")
+    return lines + [""]
 
 
 def _differences():
