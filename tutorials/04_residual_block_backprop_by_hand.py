@@ -126,9 +126,10 @@ assert np.allclose(dx, dx_block, rtol=0, atol=1e-12)
 #
 # The by-hand backward and the block's agree, but both could share a wrong derivation. Central differences don't:
 # perturb one number by ±h, rerun the forward pass, and the change of L = Σ out·dout + Σ branch·dbranch over 2h
-# approximates its derivative. The relative error `|a − n| / max(|a|, |n|)` reads, after CS231n:
-# above 1e-2 the gradient is probably wrong; between 1e-2 and 1e-4, uneasy; below 1e-4, fine where a ReLU's kink is
-# near; below 1e-7, right. In float64 and away from kinks pytcn asks for below 1e-6 everywhere.
+# approximates its derivative. The relative error `|a − n| / max(|a|, |n|)` (pytcn floors the denominator at a
+# thousandth of the largest |n|, so that entries near zero do not divide by nothing) reads, after CS231n: above 1e-2 the
+# gradient is probably wrong; between 1e-2 and 1e-4, uneasy; below 1e-4, fine where a ReLU's kink is near; below 1e-7,
+# right. In float64 and away from kinks pytcn asks for below 1e-6 everywhere.
 
 # %%
 

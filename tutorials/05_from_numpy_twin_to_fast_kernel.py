@@ -1,8 +1,9 @@
 # %% [markdown]
 # # From the NumPy twin to the fast Numba kernel
 #
-# The causal convolution exists four times in pytcn, computing one sum. This tutorial runs all four on one problem,
-# checks that they agree, times them, and reads why the fast one is fast.
+# The causal convolution is written four times here, computing one sum: literal Python loops, and pytcn's NumPy twin,
+# naive Numba kernel and blocked Numba kernel. This tutorial runs all four on one problem, checks that they agree, times
+# them, and reads why the fast one is fast.
 #
 #     y[n, o, t] = b[o] + Σ_{i, j} W[o, i, j] · x[n, i, t − (K−1−j)·d]        (x = 0 before t = 0)
 #
@@ -138,9 +139,9 @@ print(source[start:start + 900])
 #
 # ## Summary
 #
-# - Four implementations of one sum agree to float32 roundoff; the twin is the oracle the tests compare the fast
-#   kernels with, over thousands of drawn shapes (`tests/test_kernels.py`), and the naive kernel is the blocked
-#   one's readable reference.
+# - Four implementations of one sum agree to float32 roundoff; the twin is the oracle the tests compare the fast kernels
+#   with, on shapes that hypothesis draws, dozens per test (`tests/test_kernels.py`), and the naive kernel is the
+#   blocked one's readable reference.
 # - Speed comes from the loop structure: compiled loops, then blocking so that every load feeds several
 #   multiply-adds.
 #
