@@ -49,11 +49,11 @@ print(inspect.getsource(cuda_kernels.conv._conv_forward_kernel.py_func))
 
 # %% [markdown]
 # Consecutive threads take consecutive `t`, so the 32 threads of a warp (the group of 32 threads a GPU runs in lock
-# step, one instruction for all) read neighbouring elements of `x`. That takes one or two memory transactions
-# (fetches of one aligned 128-byte line of GPU memory each; two when the 32 elements straddle a line, as float64 ones
-# always do, or cross into the next row of `x`) instead of 32. `launch` gives enough blocks of `CUDA_THREADS` threads
-# to cover the output (a thread block, a group of threads launched together that can share fast on-chip memory, has
-# nothing to do with a residual block):
+# step, one instruction for all) read neighbouring elements of `x`. That takes a few memory transactions (fetches of one
+# aligned 128-byte line of GPU memory each: one or two for 32 float32 elements, two or three for 32 float64 ones, which
+# fill 256 bytes, more where they cross into the next row of `x`) instead of 32. `launch` gives enough blocks of
+# `CUDA_THREADS` threads to cover the output (a thread block, a group of threads launched together that can share fast
+# on-chip memory, has nothing to do with a residual block):
 
 # %%
 print(inspect.getsource(cuda_kernels.launch))
@@ -221,8 +221,7 @@ assert np.array_equal(runs[0], runs[1])  # the same bits every run
 # `backend="cuda"` gives the tiled kernels of section 4, what a GPU should run; `pytcn.cuda_backend(kernels=...)` makes
 # the same backend, also called "cuda", on the kernels asked for. This tutorial asks for the tiled ones on a GPU and for
 # the references of sections 1-3 in the simulator, which runs them faster: its cost is Python's, per operation, and
-# a tiled kernel's staging costs it operations and saves it nothing (a small model's training step ran 6 to 10 times
-# slower there on the tiled kernels).
+# a tiled kernel's staging costs it operations and saves it nothing.
 
 # %%
 from pytcn.tasks.adding import adding_problem  # noqa: E402

@@ -8,11 +8,12 @@
 # `docs/experiments.md` (`docs/results.sqlite`), draws its figures, and checks the claim the exact receptive field makes
 # about copy memory.
 #
-# The run itself, on a 2-vCPU machine (a few minutes per task, see docs/experiments.md):
+# The run itself, on a 2-vCPU machine (a few minutes per task, timed in docs/experiments.md):
 #
 #     pytcn sweep run isolation fixed-rf --task adding --dir runs/study
 #     pytcn sweep run isolation fixed-rf --task copy-memory --dir runs/study
-#     pytcn sweep run copy-length --task copy-memory --dir runs/study
+#     pytcn sweep run isolation fixed-rf --task mnist --dir runs/study
+#     pytcn sweep run copy-length --dir runs/study
 #     pytcn sweep plot --dir runs/study
 
 # %%
@@ -87,8 +88,8 @@ print("the trials below it:", [(r["k"], r["D"], r["s"], r["receptive_field"], ro
 # - the triangle: per task, the isolation charts at the corners (one of k, D, s varied) and the fixed receptive
 #   field charts on the edges (two traded against each other);
 # - the bubbles: depth against parameters, bubble area the receptive field, colour the metric;
-# - copy length: the accuracy of one architecture against copy memory's T (T − 1 blanks), with both receptive fields
-#   marked.
+# - copy length: the accuracy of one architecture against the sequence length T + 20 (copy memory's T, T − 1 blanks,
+#   plus 20), with both receptive fields marked.
 
 # %%
 paths = figures.plot_all(store, FIGURES)
@@ -123,7 +124,8 @@ print(f"R = {R_length}: learned up to T = {last_learned} (recall distance {last_
 assert last_learned + 10 <= R_length - 1 < first_missed + 10 and last_learned < first_missed
 
 # %% [markdown]
-# The dashed line of the approximation (48) sits far left of the cliff; the exact one (125) sits on it.
+# The dotted line of the approximation (48) sits far left of the cliff; the dashed exact one (125) sits just before
+# it: the axis counts a sequence's T + 20 steps, and the last gap learned, T = R − 11, is a sequence of R + 9 = 134.
 #
 # ## Summary
 #
@@ -149,7 +151,7 @@ assert last_learned + 10 <= R_length - 1 < first_missed + 10 and last_learned < 
 # Solutions below (folded in the rendered site).
 
 # %% tags=["hide-cell"]
-# Solution 1: the adding trials whose receptive field is shorter than the sequence cannot see both markers
+# Solution 1: the adding trials whose receptive field is shorter than the sequence often cannot see both markers
 adding = [r for r in store.rows(task="adding") if r["receptive_field"] < r["config"]["length"]]
 print("adding, R < T:", [(r["k"], r["D"], r["s"], r["receptive_field"], round(r["val_metric"], 3)) for r in adding])
 others = [r["val_metric"] for r in store.rows(task="adding") if r["receptive_field"] >= r["config"]["length"]]

@@ -2,12 +2,12 @@
 # # Build it yourself
 #
 # The other tutorials take pytcn's code apart; this one hands you the pieces to write. `tutorials/build/exercises.py`
-# holds seven stubs, each a docstring and `raise NotImplementedError`: the causal dilated convolution's forward
-# and its two backward passes, the residual block's backward, weight normalisation's backward, Adam, and spatial
-# dropout. You replace each stub with your code and run the file; a checker built on `pytcn.testing` (the kit
-# pytcn tests its own kernels with) and `pytcn.gradcheck` says which pieces pass, and for those that do not, the
-# case where they failed, the first numbers that differ, and a hint. `tutorials/build/solutions.py` has one way to
-# write each piece, and the test suite checks it with the same checks.
+# holds seven pieces to write (eight stub functions: dropout's forward and backward are one piece), each a docstring and
+# `raise NotImplementedError`: the causal dilated convolution's forward and its two backward passes, the residual
+# block's backward, weight normalisation's backward, Adam, and spatial dropout. You replace each stub with your code and
+# run the file; a checker built on `pytcn.testing` (the kit pytcn tests its own kernels with) and `pytcn.gradcheck` says
+# which pieces pass, and for those that do not, the case where they failed, the first numbers that differ, and a hint.
+# `tutorials/build/solutions.py` has one way to write each piece, and the test suite checks it with the same checks.
 #
 #     python tutorials/build/exercises.py                  # every piece, in order
 #     python tutorials/build/exercises.py adam_step        # one piece
@@ -36,6 +36,7 @@ stubs = exercises.load(STUBS)
 for piece in exercises.PIECES:  # each piece, the functions you write for it, and what they take and return
     for name in exercises.FUNCTIONS.get(piece, (piece,)):
         print(f"{piece:21s} {name}{inspect.signature(getattr(stubs, name))}")
+assert len(exercises.PIECES) == 7 and sum(len(exercises.FUNCTIONS.get(p, (p,))) for p in exercises.PIECES) == 8
 
 # %% [markdown]
 # ## 1. A stub, checked
