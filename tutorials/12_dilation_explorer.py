@@ -86,10 +86,10 @@ for K in (2, 3):
     assert dilation_rule(K, widest[:-1] + [widest[-1] + 1]) is not None  # one more, and a hole opens
 
 # %% [markdown]
-# A wider field is not always a better one. Every step is read, but through fewer paths of taps. The number of
-# paths reaching offset o is the coefficient of z^o in the product, over the convolutions, of
-# (1 + z^d + … + z^((K−1)d)). A step reached along one path only gets a weak gradient (the effective receptive
-# field of tutorial 00).
+# A wider field is not always a better one. Every step is read, but through fewer paths of taps. The number of paths
+# reaching offset o is the coefficient of z^o in the product, over the convolutions, of (1 + z^d + … + z^((K−1)d)). A
+# step reached along few paths tends to get a weak gradient (the effective receptive field of tutorials 00 and 13; Luo
+# et al. 2016), though the residual paths, not counted here, add their own.
 
 # %%
 def paths(K, dilations):
@@ -166,6 +166,9 @@ assert 'id="explorer-summary"' in page
 #
 # ## References
 #
+# - Luo, W., Li, Y., Urtasun, R. and Zemel, R. (2016). *Understanding the Effective Receptive Field in Deep
+#   Convolutional Neural Networks*. NeurIPS: the effective field as the gradient over the input, smaller than the
+#   theoretical one and growing in training.
 # - Yu, F. and Koltun, V. (2016). *Multi-Scale Context Aggregation by Dilated Convolutions*. ICLR: dilated
 #   convolutions with exponentially growing dilations that leave no holes.
 # - Wang, P. et al. (2018). *Understanding Convolution for Semantic Segmentation*. WACV: the same holes in two

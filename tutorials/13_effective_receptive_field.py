@@ -61,13 +61,14 @@ print(f"untrained, T = {T}: the newest quarter of the field ({R // 4} steps) hol
 assert newest > 0.75 and oldest < 0.2
 
 # %% [markdown]
-# Before training, the recall output hardly feels its oldest steps. Most of the gradient sits on the newest
-# quarter of the field, and at the first symbol's step it is a small fraction of its average. Two things cause
-# this. The first is general, and is what Luo et al. describe: the paths through a stack of layers pile up near one
-# end of the field and reach its far edge through few of them (tutorial 12 counts the paths). The second is
-# particular to this task and to how the model starts. The blanks between the symbols and the delimiters are
-# zeros, and the biases start at zero. So every unit whose taps read only blanks has a pre-activation of exactly
-# 0, and a ReLU passes no gradient at 0. Over most of the gap the gradient is not small but exactly zero:
+# Before training, the recall output hardly feels its oldest steps. Most of the gradient sits on the newest quarter of
+# the field, and at the first symbol's step it is a small fraction of its average. Luo et al. found an effective field
+# smaller than the theoretical one in image networks too, though as a bump in its middle, where the most paths of taps
+# meet (tutorial 12 counts them). Here the newest steps are favoured by the residual paths, which skip the convolutions,
+# and by the delimiters, the only non-zero inputs near the recall. The rest is particular to this task and to how the
+# model starts. The blanks between the symbols and the delimiters are zeros, and the biases start at zero. So every unit
+# whose taps read only blanks has a pre-activation of exactly 0, and a ReLU passes no gradient at 0. Over most of the
+# gap the gradient is not small but exactly zero:
 
 # %%
 dead = np.flatnonzero(untrained == 0)
@@ -137,16 +138,17 @@ fig.savefig(figure_path("13_effective_field.png"), dpi=100)
 plt.show()
 
 # %% [markdown]
-# After training, the biases are no longer zero and the gradient reaches every step of the field; most of it sits
-# where the symbols are. The ten oldest steps of the field,
-# which held almost nothing of it before, now hold a large share, and the first symbol's step gets several times
-# the average. Training widened the effective field exactly as far as the task needed.
+# After training, the biases are no longer zero and the gradient reaches every step of the field; over a third of it
+# sits where the symbols are. The ten oldest steps of the field, which held almost nothing of it before, now hold a
+# large share, and the first symbol's step gets several times the average. Training widened the effective field exactly
+# as far as the task needed.
 #
 # The start is where the first picture pays off. At T = 50 the symbols sit at the edge of the field, where the untrained
-# gradient is weakest, and the loss takes well over twice as many training steps to fall to half the memoryless loss as
+# gradient is weakest, and the loss takes over twice as many training steps to fall to half the memoryless loss as
 # at T = 30. This is the slow start of the T = 50 curve in tutorial 07's right panel. A model whose R barely covers the
-# dependency it must learn can learn it, but slowly. A margin in R makes the start faster. (In the reduced mode, 60
-# training steps, no gap has started yet: `None` above.)
+# dependency it must learn can learn it, but slowly; a margin in R, which puts the symbols where the untrained gradient
+# is larger, should make the start faster (exercise 1 measures that gradient). (In the reduced mode, 60 training steps,
+# no gap has started yet: `None` above.)
 #
 # ## Summary
 #

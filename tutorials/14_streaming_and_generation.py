@@ -78,8 +78,8 @@ print(f"measured here, one sequence: {1e6 * timings['step']:.0f} µs per stream 
 # ## 3. The memory it keeps
 #
 # The ring buffers are the price. Each block keeps (K − 1)·d inputs (d its dilation) for each of its two convolutions,
-# so the state grows with R. A recurrent network keeps its hidden state (and an LSTM its cell): H numbers for H hidden
-# units, whatever the span it has learned to remember.
+# so the state grows with R. A recurrent network keeps its hidden state (and an LSTM its cell): H numbers for a GRU of H
+# hidden units, 2H for an LSTM, whatever the span it has learned to remember.
 
 # %%
 def kept(m):
@@ -163,7 +163,7 @@ plt.show()
 #   one step from them and gives exactly the full forward pass's output.
 # - A stream step costs one column of the forward pass: R times fewer FLOPs than recomputing the receptive field. At
 #   small sizes the Python between the kernels, not the FLOPs, sets its time.
-# - The state grows with R, about 2(K − 1)·C·Σd numbers per sequence. A recurrent network keeps H.
+# - The state grows with R, about 2(K − 1)·C·Σd numbers per sequence. A GRU of H units keeps H, an LSTM 2H.
 # - Fed its own outputs, a next-step predictor generates: a few lines of `step`.
 #
 # ## References
@@ -174,7 +174,7 @@ plt.show()
 #   activations in queues so that a generated step costs one column of work, the ring buffers of section 1.
 # - Bai, S., Kolter, J. Z. and Koltun, V. (2018). *An Empirical Evaluation of Generic Convolutional and Recurrent
 #   Networks for Sequence Modeling*. arXiv:1803.01271: memory at inference as a cost of TCNs against recurrent
-#   networks (its section 6).
+#   networks (its section 3.5).
 #
 # ## Exercises
 #

@@ -169,10 +169,11 @@ for option in ("use_weight_norm", "use_layer_norm", "use_batch_norm"):
 assert leaks["use_weight_norm"] == leaks["use_layer_norm"] == 0.0 < leaks["use_batch_norm"]
 
 # %% [markdown]
-# With batch normalisation, the output at step 0 moved when only step 29 changed. In training, a batch-normalised
-# TCN sees a little of the future through the batch statistics; at inference, with running averages, it does not.
-# A task that could exploit the leak (predicting the next step from statistics that include it) can train well and
-# then disappoint. Prefer weight or layer normalisation for a causal model.
+# With batch normalisation, the output at step 0 moved when only step 29 changed. In training, a batch-normalised TCN
+# sees a little of the future through the batch statistics; at inference, with running averages, it does not. A task
+# that could exploit the leak (predicting the next step from statistics that include it) could then train well and
+# disappoint at inference: a risk this section shows the mechanism of, not one it measures. Prefer weight or layer
+# normalisation for a causal model.
 #
 # ## 5. Learn one batch by heart first
 #
