@@ -195,17 +195,17 @@ fig.colorbar(image, ax=fig.axes[-1], label="mean over channels,\nscaled per bloc
 fig.tight_layout()
 fig.savefig(figure_path("08_block_activations.png"), dpi=100)
 if not QUICK:  # what the trained model shows (in the reduced run the model has hardly trained)
-    assert follows[0] > 0.8 and follows[6] < follows[0] - 0.3
+    assert follows[0] > 0.8 and follows[6] < follows[0] - 0.3 and np.all(np.diff(follows) < 0.05)  # falls with depth
     assert abs(scaled[0, after].mean() - scaled[0, before].mean()) < 0.05
     assert scaled[6, after].mean() > scaled[6, before].mean() + 0.3
 
 # %% [markdown]
-# In the full run, block 0, whose reach is 13 pixels, follows the pixels (a correlation of 0.87 with them): a
-# stripe for each row of the image that crosses the garment, and its background level again once the garment has
-# passed. The correlation falls with depth, to 0.34 at block 6. The deep blocks do something else: after the last
-# pixel of the garment (step 615 here) block 6 stays lit (0.75 of its range on average, against 0.17 before the
-# garment), while block 0 is back at its background level. They carry what they saw forward, through 168 steps of
-# background, to the last step, where the head reads.
+# In the full run, block 0, whose reach is 13 pixels, follows the pixels (a correlation of 0.88 with them): a stripe for
+# each row of the image that crosses the garment, and its background level again once the garment has passed. The
+# correlation falls with depth, not steadily (0.56 to 0.60 over blocks 3 to 5), to 0.39 at block 6. The deep blocks do
+# something else: after the last pixel of the garment (step 615 here) block 6 stays lit (0.73 of its range on average,
+# against 0.19 before the garment), while block 0 is back at its background level. They carry what they saw forward,
+# through 168 steps of background, to the last step, where the head reads.
 #
 # ## Summary
 #

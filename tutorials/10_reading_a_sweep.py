@@ -75,6 +75,7 @@ print(f"all {len(copy_rows)} copy-memory trials: recall learned (accuracy > 0.9)
 missed = [r for r in copy_rows if r["receptive_field"] < r["config"]["length"] + 11]
 print("the trials below it:", [(r["k"], r["D"], r["s"], r["receptive_field"], round(r["val_metric"], 3))
                                for r in missed])
+assert missed and all(abs(r["val_metric"] - 1 / 8) < 0.02 for r in missed)  # chance on the recall
 
 # %% [markdown]
 # By the post's approximation these networks reach 48 (k = 3, D = 5, s = 1) steps, not 125: the post saw the
@@ -117,6 +118,7 @@ fig.tight_layout()
 # %%
 length_rows = sorted((r for r in copy_rows if r["experiment"] == "copy-length"), key=lambda r: r["config"]["length"])
 (R_length,) = {r["receptive_field"] for r in length_rows}  # one architecture
+assert R_length == 125 and {r["approximate_receptive_field"] for r in length_rows} == {48}  # as section 2 says
 last_learned = max(r["config"]["length"] for r in length_rows if r["val_metric"] > 0.9)
 first_missed = min(r["config"]["length"] for r in length_rows if r["val_metric"] <= 0.9)
 print(f"R = {R_length}: learned up to T = {last_learned} (recall distance {last_learned + 10} <= R - 1 = "
