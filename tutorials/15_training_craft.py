@@ -107,6 +107,7 @@ first, typical = runs[None][1][0], np.median(runs[None][1])
 print(f"unclipped, after {TRAIN} training steps the first gradient alone still puts about "
       f"{first / np.sqrt(TRAIN):.0f} into Adam's sqrt(v_hat) (first / sqrt(steps)), against a typical gradient of "
       f"{typical:.1f}")
+assert first / np.sqrt(TRAIN) > 5 * typical  # "still many times the gradients of the moment"
 if not QUICK:  # what the full run shows
     assert runs[1.0][0] < 0.9 * BASELINE_MSE and runs[None][0] > BASELINE_MSE
 

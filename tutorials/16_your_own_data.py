@@ -58,7 +58,7 @@ assert np.shape(X_train) == (50, 150) and np.shape(X_test) == (150, 150) and cla
 #   of the whole series, not of its last step.
 # - Training: Adam at 1e-3 with the gradient clipped at norm 1 (tutorial 15), batches of a tenth of the cases (at
 #   most 16, FCN's rule), the learning rate halved after 10 epochs without a better monitored loss, and a stop
-#   after 30 epochs without one, keeping the best epoch's weights; at most 200 epochs.
+#   after 30 epochs without one, keeping the best epoch's weights, the rate never below 1e-4; at most 200 epochs.
 # - What is monitored: from 1,000 training cases on, the loss on 10% of them held out (stratified by class); below,
 #   the training loss itself, as the published FCN and ResNet do, because a tenth of a small set is too few cases
 #   to choose an epoch by. GunPoint has 50.
@@ -74,6 +74,15 @@ print(f"dilations {classifier.dilations_}: receptive field {classifier.model_.re
       f"test accuracy {accuracy:.3f}")
 assert classifier.model_.receptive_field >= 150 > pytcn.receptive_field(3, classifier.dilations_[:-1])
 assert classifier.monitor_ == "train_loss"  # 50 cases: fewer than 1,000
+defaults = TCNClassifier().get_params()  # the list above
+assert {k: defaults[k] for k in ("normalize", "dilations", "lr", "max_grad_norm", "batch_size", "lr_patience",
+                                 "lr_factor", "n_iter_no_change", "max_epochs", "min_lr")} == dict(
+    normalize="channel", dilations=None, lr=1e-3, max_grad_norm=1.0, batch_size="auto", lr_patience=10,
+    lr_factor=0.5, n_iter_no_change=30, max_epochs=200, min_lr=1e-4)
+again = TCNClassifier(random_state=0, max_epochs=2).fit(X_train[:20], y_train[:20])
+assert np.array_equal(again.predict_proba(X_test[:5]),
+                      TCNClassifier(random_state=0, max_epochs=2).fit(X_train[:20], y_train[:20]).predict_proba(
+                          X_test[:5]))  # random_state: bit for bit
 if not QUICK:  # what the full run shows
     assert accuracy > 0.95
 
