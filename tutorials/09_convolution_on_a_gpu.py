@@ -138,6 +138,9 @@ dev_dW = cuda_kernels.device_array(W.shape, np.float64)
 cuda_kernels.conv_backward_weight_reference(dev_dW, cuda_kernels.to_device(dy), cuda_kernels.to_device(x), d)
 print("weight gradient, CUDA vs NumPy twin:", np.abs(dev_dW.copy_to_host() - dW).max())
 assert np.allclose(dev_dW.copy_to_host(), dW, rtol=1e-12, atol=1e-12)
+dev_again = cuda_kernels.device_array(W.shape, np.float64)
+cuda_kernels.conv_backward_weight_reference(dev_again, cuda_kernels.to_device(dy), cuda_kernels.to_device(x), d)
+assert np.array_equal(dev_again.copy_to_host(), dev_dW.copy_to_host())  # the same bits again
 
 # %% [markdown]
 # ## 4. Tiles in shared memory: the kernels a GPU runs

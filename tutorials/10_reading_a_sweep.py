@@ -42,14 +42,17 @@ print("experiments:", ", ".join(EXPERIMENTS))
 # %% [markdown]
 # ## 1. What a trial is
 #
-# Each row is one trial: a task, an architecture (k, D, s), its exact receptive field R = 1 + 2(k−1)·s·(2^D − 1),
-# the post's approximation 2^(D−1)·k·s, its depth and parameter count, and the validation metric it reached.
-# `isolation` varies one of k, D, s around a base; `fixed-rf` trades one for another at a nearly constant R. The
-# `group` column says which: the number varied in `isolation` (k, D or s), the pair traded in `fixed-rf`. The
+# Each row is one trial: a task, an architecture (k, D, s), its exact receptive field R = 1 + 2(k−1)·s·(2^D − 1), the
+# post's approximation 2^(D−1)·k·s, its depth and parameter count, and the validation metric it reached. `isolation`
+# varies one of k, D, s around a base; `fixed-rf` trades one for another at a roughly constant R (within a factor of
+# 1.5). The `group` column says which: the number varied in `isolation` (k, D or s), the pair traded in `fixed-rf`. The
 # validation metric is the recall accuracy on copy memory and the MSE on the adding problem.
 
 # %%
 rows = [r for r in store.rows(task="copy-memory") if r["experiment"] in ("isolation", "fixed-rf")]
+for task in ("adding", "copy-memory", "mnist"):  # fixed-rf: R within a factor of 1.5 in each group of a task
+    spans = [r["receptive_field"] for r in store.rows(task=task) if r["experiment"] == "fixed-rf"]
+    assert spans and max(spans) < 1.5 * min(spans), (task, spans)
 print(" experiment  group   k  D  s      R  approx  params  accuracy")
 for r in sorted(rows, key=lambda r: (r["experiment"], r["group"], r["receptive_field"])):
     print(f" {r['experiment']:10s} {r['group']:5s} {r['k']:3d} {r['D']:2d} {r['s']:2d} {r['receptive_field']:6d} "

@@ -250,9 +250,9 @@ plt.show()
 
 # %% [markdown]
 # The outputs that read padding are worse than the others, but not all of them: the error is high over the first
-# 20 or so steps (the longer wave's period: a model that has seen less than one period cannot place it) and
-# ordinary after. The mask leaves out all R − 1 = 60 steps that read some padding, because a model of this R
-# *could* need them all; on this signal the first 20 would have been enough. It is conservative: it leaves out
+# steps (about 20 here, the longer wave's period: a model that has seen less than one period cannot place it) and
+# ordinary from step 30 on. The mask leaves out all R − 1 = 60 steps that read some padding, because a model of this R
+# *could* need them all; on this signal the first 30 would have been enough. It is conservative: it leaves out
 # every output that might be wrong for want of data, at the cost of some that are not.
 #
 # ## Summary
