@@ -219,8 +219,9 @@ def run(name, threads):
     unfinished = os.path.join(KEPT, "unfinished", name)
     if not os.path.exists(os.path.join(out, "checkpoint.npz")) and os.path.isdir(unfinished):
         os.makedirs(out, exist_ok=True)  # a fresh checkout: the checkpoint that ``keep`` committed
-        for file in ("checkpoint.npz", "metrics.jsonl"):
-            shutil.copyfile(os.path.join(unfinished, file), os.path.join(out, file))
+        for file in ("checkpoint.npz", "metrics.jsonl"):  # (no metrics.jsonl if stopped within its first epoch)
+            if os.path.exists(os.path.join(unfinished, file)):
+                shutil.copyfile(os.path.join(unfinished, file), os.path.join(out, file))
     source = ALL[name][3]
     if source and not os.path.exists(os.path.join(out, "checkpoint.npz")):  # a probe that trains a run on
         if not os.path.exists(os.path.join(OUT_ROOT, source, "checkpoint.npz")) or \
