@@ -181,6 +181,7 @@ reads_per_output = (P_TILE + T_TILE) / (P_TILE * T_TILE)
 print(f"tiles of {P_TILE} x {T_TILE}: {reads_per_output:.3f} reads per output and tap-channel, against 2: "
       f"{2 / reads_per_output:.0f} times fewer")
 assert round(2 / reads_per_output) == 43
+assert (P_TILE, T_TILE, tiles.ROWS * tiles.COLS, tiles.PER_ROW, tiles.PER_COL, tiles.DEPTH) == (32, 64, 256, 2, 4, 16)
 
 # %% [markdown]
 # The tiled kernels compute what the NumPy twins compute, with the tile sizes a GPU runs and with small ones: tiles

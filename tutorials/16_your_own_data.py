@@ -15,6 +15,7 @@
 
 # %%
 import os
+import tempfile
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,6 +44,16 @@ classes = sorted(set(y_train))
 print(f"train: X {np.shape(X_train)}, {', '.join(f'{(y_train == c).sum()} of class {c!s}' for c in classes)}")
 print(f"test:  X {np.shape(X_test)}")
 assert np.shape(X_train) == (50, 150) and np.shape(X_test) == (150, 150) and classes == ["1", "2"]
+
+# what the paragraph says of NaN-padded series and of NumPy files, on two small files of our own
+with tempfile.TemporaryDirectory() as folder:
+    with open(os.path.join(folder, "ragged.tsv"), "w") as f:
+        f.write("a\t1\t2\t3\nb\t4\t5\tNaN\n")  # the second series is one step shorter
+    X_ragged, y_ragged = read_cases(os.path.join(folder, "ragged.tsv"))
+    assert isinstance(X_ragged, list) and [np.shape(s) for s in X_ragged] == [(1, 3), (1, 2)]
+    np.savez(os.path.join(folder, "mine.npz"), X=X_train[:3], y=y_train[:3])
+    X_mine, y_mine = read_cases(os.path.join(folder, "mine.npz"))
+    assert np.array_equal(X_mine, X_train[:3]) and list(y_mine) == list(y_train[:3])
 
 # %% [markdown]
 # ## 2. A classifier with its defaults
@@ -149,7 +160,6 @@ plt.show()
 # %%
 import subprocess  # noqa: E402 (used here only)
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 
 with tempfile.TemporaryDirectory() as folder:
     path = os.path.join(folder, "gunpoint.npz")
