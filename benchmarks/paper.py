@@ -511,19 +511,25 @@ def _tail_range(summary, lower):
     return float(low), float(high)
 
 
-def _baseline_epochs(name):
-    """How many epochs run ``name`` (adding or copy) sat at its memoryless baseline from the start (validation loss
-    within 10% of it), and the last of them; None if fewer than two."""
-    summary, _, _ = _state(name)
-    task = ALL[name][0]
-    if "history" not in summary:
-        line = summary.get("plateau") or ""
-        return int(line.split("epochs 1-")[1].split(" ")[0]) if "epochs 1-" in line else None
+def _at_baseline(summary, task):
+    """(the baseline level, the validation losses, how many epochs from the start sat within 10% of the level) of a
+    finished run of the adding problem or copy memory with a learning curve."""
     level = summary["baseline_loss"] if task == "copy" else 1 / 6
     values = [h["val_loss"] for h in summary["history"]]
     at = 0
     while at < len(values) and values[at] >= 0.9 * level:
         at += 1
+    return level, values, at
+
+
+def _baseline_epochs(name):
+    """How many epochs run ``name`` (adding or copy) sat at its memoryless baseline from the start (validation loss
+    within 10% of it); None if fewer than two."""
+    summary, _, _ = _state(name)
+    if "history" not in summary:
+        line = summary.get("plateau") or ""
+        return int(line.split("epochs 1-")[1].split(" ")[0]) if "epochs 1-" in line else None
+    at = _at_baseline(summary, ALL[name][0])[2]
     return at if at >= 2 else None
 
 
@@ -565,11 +571,7 @@ def _plateaus():
         if "history" not in summary:  # recovered from a committed report: its line as it was, if it had one
             lines += [summary["plateau"]] if summary.get("plateau") else []
             continue
-        level = summary["baseline_loss"] if task == "copy" else 1 / 6
-        values = [h["val_loss"] for h in summary["history"]]
-        at = 0
-        while at < len(values) and values[at] >= 0.9 * level:
-            at += 1
+        level, values, at = _at_baseline(summary, task)
         if at < 2:
             continue
         stayed = f"epochs 1-{at} (validation {min(values[:at]):.4g} to {max(values[:at]):.4g}, baseline {level:.4g})"
