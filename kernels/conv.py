@@ -67,6 +67,13 @@ def conv_backward_input_numpy(dx, dy, W, d):
     dx[...] = dxp[:, :, pad:]  # the padding was constant zeros: its gradient is dropped
 
 
+def conv_backward_input_add_numpy(dx, dy, W, d, addend):
+    """dx = addend + the input gradient of conv_backward_input_numpy, addend of dx's shape: a residual block's input
+    gradient, whose skip path brings the addend (its own gradient) to the convolution's. Writes dx."""
+    conv_backward_input_numpy(dx, dy, W, d)
+    dx += addend
+
+
 def conv_backward_weight_numpy(dW, dy, x, d):
     """dW[o, i, j] = sum_{n, t} dy[n, o, t] * x[n, i, t - (K-1-j)*d]. Writes dW: (C_out, C_in, K)."""
     N, C_in, T = x.shape
@@ -452,12 +459,22 @@ def _row_forward(y0, xn, W, o, pairs):
 def _conv_backward_input(dx, dy, W, d):
     """The blocked kernel, summing in the input gradient's rows, or where they alias within a page, in scratch rows."""
     if rows_alias(dy.shape[2], dx.itemsize):
-        conv_backward_input_staged(dx, dy, W, d)
+        conv_backward_input_staged(dx, dy, W, d, None)
     else:
-        conv_backward_input_blocked(dx, dy, W, d)
+        conv_backward_input_blocked(dx, dy, W, d, None)
 
 
-def _conv_backward_input_blocked(dx, dy, W, d):
+def _conv_backward_input_add(dx, dy, W, d, addend):
+    """The same kernels with each row's sum started from the addend's row instead of zeros: in a residual block,
+    dx = (the skip path's gradient) + (the convolution's), without a pass of its own that reads both and writes dx."""
+    if rows_alias(dy.shape[2], dx.itemsize):
+        conv_backward_input_staged(dx, dy, W, d, addend)
+    else:
+        conv_backward_input_blocked(dx, dy, W, d, addend)
+
+
+def _conv_backward_input_blocked(dx, dy, W, d, addend):
+    """``addend``: None (Numba compiles the branches for it away), or an array of dx's shape the sums start from."""
     N, C_out, T = dy.shape
     _, C_in, K = W.shape
     pairs = tap_pairs(C_out, K, d)  # the (output channel, tap) pairs
@@ -468,8 +485,13 @@ def _conv_backward_input_blocked(dx, dy, W, d):
         rows = min(ROWS, C_in - i)
         for r in range(i, i + rows):
             dxrow = dx[n, r]
-            for u in range(T):
-                dxrow[u] = 0.0
+            if addend is None:
+                for u in range(T):
+                    dxrow[u] = 0.0
+            else:
+                start = addend[n, r]
+                for u in range(T):
+                    dxrow[u] = start[u]
         if rows == 4:
             four_rows_backward_input(dx[n, i], dx[n, i + 1], dx[n, i + 2], dx[n, i + 3], dy[n], W, i, pairs)
         else:  # the rows left over, one at a time
@@ -477,7 +499,7 @@ def _conv_backward_input_blocked(dx, dy, W, d):
                 row_backward_input(dx[n, r], dy[n], W, r, pairs)
 
 
-def _conv_backward_input_staged(dx, dy, W, d):
+def _conv_backward_input_staged(dx, dy, W, d, addend):
     """_conv_backward_input_blocked, each block of rows summed in scratch rows and copied out (why: _rows_alias)."""
     N, C_out, T = dy.shape
     _, C_in, K = W.shape
@@ -490,8 +512,11 @@ def _conv_backward_input_staged(dx, dy, W, d):
         block = scratch_rows(T, dx)  # the block's rows are block[0:rows]
         for r in range(rows):
             row = block[r, :T]
-            for u in range(T):
-                row[u] = 0.0
+            if addend is None:
+                for u in range(T):
+                    row[u] = 0.0
+            else:
+                copy_row(row, addend[n, i + r], False)
         if rows == 4:
             four_rows_backward_input(block[0, :T], block[1, :T], block[2, :T], block[3, :T], dy[n], W, i, pairs)
         else:  # the rows left over, one at a time
@@ -715,5 +740,6 @@ conv_relu_forward_numba = njit(**SERIAL)(_conv_relu_forward)
 conv_backward_input_blocked = njit(**PARALLEL)(_conv_backward_input_blocked)
 conv_backward_input_staged = njit(**PARALLEL)(_conv_backward_input_staged)
 conv_backward_input_numba = njit(**SERIAL)(_conv_backward_input)  # the parallel loops: _blocked and _staged
+conv_backward_input_add_numba = njit(**SERIAL)(_conv_backward_input_add)
 conv_backward_weight_numba = njit(**PARALLEL)(_conv_backward_weight)
 conv_backward_bias_numba = njit(**PARALLEL)(_conv_backward_bias)

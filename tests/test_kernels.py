@@ -99,6 +99,11 @@ def _conv_backward_input_args(p):
     return {"dx": unwritten(p.x.shape, p.dtype)}, (p.dy, p.W, p.d)
 
 
+def _conv_backward_input_add_args(p):
+    # the addend: any array of dx's shape; x is one
+    return {"dx": unwritten(p.x.shape, p.dtype)}, (p.dy, p.W, p.d, p.x)
+
+
 def _conv_backward_weight_args(p):
     return {"dW": unwritten(p.W.shape, p.dtype)}, (p.dy, p.x, p.d)
 
@@ -129,6 +134,10 @@ def _add_relu_forward_args(p):
 
 def _relu_backward_args(p):
     return {"dx": unwritten(p.dy.shape, p.dtype)}, (p.dy, p.y)
+
+
+def _relu_bias_backward_args(p):
+    return {"dz": unwritten(p.dy.shape, p.dtype), "db": unwritten(p.dy.shape[1:2], p.dtype)}, (p.dy, p.y)
 
 
 def _linear_forward_args(p):
@@ -246,6 +255,7 @@ CASES = [
     Case("conv_forward", conv_cases(), _conv_forward_args),
     Case("conv_relu_forward", conv_cases(), _conv_forward_args),
     Case("conv_backward_input", conv_cases(), _conv_backward_input_args),
+    Case("conv_backward_input_add", conv_cases(), _conv_backward_input_add_args),
     Case("conv_backward_weight", conv_cases(), _conv_backward_weight_args),
     Case("conv_backward_bias", conv_cases(), _conv_backward_bias_args),
     Case("conv_step", step_problems(), _conv_step_args),
@@ -253,6 +263,7 @@ CASES = [
     Case("scale_elements", relu_problems(), _scale_elements_args),
     Case("add_relu_forward", relu_problems(), _add_relu_forward_args),
     Case("relu_backward", relu_problems(), _relu_backward_args),
+    Case("relu_bias_backward", relu_problems(), _relu_bias_backward_args),
     Case("linear_forward", linear_problems(), _linear_forward_args),
     Case("linear_backward", linear_problems(), _linear_backward_args),
     Case("mse", mse_problems(), _mse_args),

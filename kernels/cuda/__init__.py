@@ -83,11 +83,12 @@ from .norm import (
     layer_norm_backward_cuda,
     layer_norm_forward_cuda,
 )
-from .relu import add_relu_forward_cuda, relu_backward_cuda, relu_forward_cuda
+from .relu import add_relu_forward_cuda, relu_backward_cuda, relu_bias_backward_cuda, relu_forward_cuda
 from .rmsprop import rmsprop_update_cuda
 from .stream import conv_step_cuda
 from .tiled import (
     conv_backward_bias_cuda,
+    conv_backward_input_add_cuda,
     conv_backward_input_cuda,
     conv_backward_weight_cuda,
     conv_forward_cuda,
@@ -100,12 +101,14 @@ CUDA_TWINS = {
     "conv_forward": conv_forward_cuda,
     "conv_relu_forward": conv_relu_forward_cuda,
     "conv_backward_input": conv_backward_input_cuda,
+    "conv_backward_input_add": conv_backward_input_add_cuda,
     "conv_backward_weight": conv_backward_weight_cuda,
     "conv_backward_bias": conv_backward_bias_cuda,
     "conv_step": conv_step_cuda,
     "relu_forward": relu_forward_cuda,
     "scale_elements": scale_elements_cuda,
     "relu_backward": relu_backward_cuda,
+    "relu_bias_backward": relu_bias_backward_cuda,
     "add_relu_forward": add_relu_forward_cuda,
     "linear_forward": linear_forward_cuda,
     "linear_backward": linear_backward_cuda,

@@ -1,11 +1,17 @@
 """The CUDA twins of kernels/relu.py, on flattened arrays: one thread per element.
 
     y = max(x, 0)      y = max(a + b, 0)      dx = dy * [y > 0]
+
+and relu_bias_backward, dz = dy * [y > 0] with the bias gradient db[c] = sum over n and t of dz[n, c, t], as two
+launches, relu_backward's and the bias gradient's (kernels/cuda/tiled.py). The fusion is the CPU's, where one pass
+instead of two was measured to save time (benchmarks/speed_results.md); a fused CUDA kernel waits until the CUDA
+backend's speed has been measured on a GPU.
 """
 from numba import cuda
 
 from .._config import CUDA
 from ._device import _flat, launch
+from .tiled import conv_backward_bias_cuda
 
 
 @cuda.jit(**CUDA)
@@ -41,3 +47,8 @@ def add_relu_forward_cuda(y, a, b):
 
 def relu_backward_cuda(dx, dy, y):
     _relu_backward_kernel[launch(dy.size)](_flat(dx), _flat(dy), _flat(y))
+
+
+def relu_bias_backward_cuda(dz, db, dy, y):
+    relu_backward_cuda(dz, dy, y)
+    conv_backward_bias_cuda(db, dz)

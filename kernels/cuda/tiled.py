@@ -18,6 +18,7 @@ from numba import cuda
 
 from .._config import CUDA, CUDA_TARGET_BLOCKS
 from ._device import _flat, _scratch, launch
+from .arrays import add_cuda
 
 
 class Tiles(NamedTuple):
@@ -144,6 +145,14 @@ def conv_relu_forward_cuda(y, x, W, b, d, tiles=None):
 
 def conv_backward_input_cuda(dx, dy, W, d, tiles=None):
     _tap_gemm(dx, dy, W, _flat(W), d, True, False, tiles)  # no bias: any array stands in, unread
+
+
+def conv_backward_input_add_cuda(dx, dy, W, d, addend):
+    """dx = addend + conv_backward_input_cuda's dx, as two launches. The CPU kernel starts its sums from the addend to
+    save a pass over memory (kernels/conv.py); here the same fusion waits until the CUDA backend's speed has been
+    measured on a GPU."""
+    conv_backward_input_cuda(dx, dy, W, d)
+    add_cuda(dx, dx, addend)
 
 
 @functools.cache

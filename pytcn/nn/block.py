@@ -93,12 +93,12 @@ class ResidualBlock(Layer):
         h, c_relu = self.relu.forward(h)
         return h, (c_conv, c_norm, c_relu)
 
-    def _conv_relu_backward(self, conv, norm, dy, caches, out):
+    def _conv_relu_backward(self, conv, norm, dy, caches, out, add=None):
         c_conv, c_norm, c_relu = caches
         if norm is not None:
             dy, _ = self.relu.backward(dy, c_relu)  # forward: h = ReLU(norm(z))
             dy, grads_norm = norm.backward(dy, c_norm)
-        dx, grads = conv.backward(dy, c_conv, out=out)
+        dx, grads = conv.backward(dy, c_conv, out=out, add=add)
         return dx, grads, (grads_norm if norm is not None else {})
 
     def forward(self, x, training=False, rng=None):
@@ -151,15 +151,15 @@ class ResidualBlock(Layer):
         dh2, _ = self.dropout2.backward(dbranch_total, mask2)
         dh1, grads2, grads_norm2 = self._conv_relu_backward(self.conv2, self.norm2, dh2, c2, _under(out, "conv2."))
         dh1, _ = self.dropout1.backward(dh1, mask1)
-        dx, grads1, grads_norm1 = self._conv_relu_backward(self.conv1, self.norm1, dh1, c1, _under(out, "conv1."))
+        # forward: residual = x (or downsample(x)), so the residual path's gradient adds to the branch's in dx; conv1's
+        # backward pass adds it (add=), which saves a pass over dx
+        dresidual, grads_r = dsum, {}
+        if self.downsample is not None:
+            dresidual, grads_r = self.downsample.backward(dsum, c_residual, out=_under(out, "downsample."))
+        dx, grads1, grads_norm1 = self._conv_relu_backward(self.conv1, self.norm1, dh1, c1, _under(out, "conv1."),
+                                                           add=dresidual)
         grads = {f"conv1.{name}": g for name, g in grads1.items()} | {f"conv2.{name}": g for name, g in grads2.items()}
         grads |= {f"norm1.{name}": g for name, g in grads_norm1.items()}
         grads |= {f"norm2.{name}": g for name, g in grads_norm2.items()}
-        # forward: residual = x (or downsample(x)), so the residual path adds its gradient to dx
-        if self.downsample is None:
-            self.backend.add(dx, dx, dsum)  # dx +=
-        else:
-            dresidual, grads_r = self.downsample.backward(dsum, c_residual, out=_under(out, "downsample."))
-            self.backend.add(dx, dx, dresidual)
-            grads |= {f"downsample.{name}": g for name, g in grads_r.items()}
+        grads |= {f"downsample.{name}": g for name, g in grads_r.items()}
         return dx, grads

@@ -177,16 +177,21 @@ class Conv1D(Layer):
             self.backend.relu_forward(y, y)
         return y
 
-    def backward(self, dy, cache, out=None):
+    def backward(self, dy, cache, out=None, add=None):
         """dy: (N, C_out, T) -> dx: (N, C_in, T), {name: gradient}. ``out`` ({name: array}, optional): arrays to write
-        the gradients of those names into, in place (a model passes its own, which saves a copy of each)."""
+        the gradients of those names into, in place (a model passes its own, which saves a copy of each). ``add``
+        (N, C_in, T), optional: a gradient that reaches x by another path (a residual block's skip), added into dx,
+        so that dx comes back as the whole gradient of x."""
         x, W, y = cache
         be = self.backend
         dy = be.input("dy", dy, 3, self.dtype, shape=y.shape)
-        if self.activation == "relu":
+        db = _gradient_array(be, out, "bias", (self.out_channels,), self.dtype)
+        if self.activation == "relu":  # forward: y = max(z, 0) of the convolution's z = ... + b
             dz = empty(be, y.shape, self.dtype)
-            be.relu_backward(dz, dy, y)  # forward: y = max(z, 0) of the convolution's z
+            be.relu_bias_backward(dz, db, dy, y)  # dz, and db from it in the same pass
             dy = dz
+        else:
+            be.conv_backward_bias(db, dy)
         P = self.right_padding
         if P:  # forward: y = window(y_padded, P), so dy_padded = window(dy, -P): zeros, then dy
             N, _, T = dy.shape
@@ -194,13 +199,18 @@ class Conv1D(Layer):
             be.window(dy_padded, dy, -P)
             dy = dy_padded
         dx = empty(be, x.shape, self.dtype)
-        be.conv_backward_input(dx, dy, W, self.dilation)
+        if add is not None and not P:
+            add = be.input("add", add, 3, self.dtype, shape=x.shape)
+            be.conv_backward_input_add(dx, dy, W, self.dilation, add)  # the sums start from add's rows
+        else:
+            be.conv_backward_input(dx, dy, W, self.dilation)
         if P:  # forward: x_padded = window(x, 0) of length T + P, so dx = its first T steps
             dx_same = empty(be, (x.shape[0], self.in_channels, x.shape[2] - P), self.dtype)
             be.window(dx_same, dx, 0)
             dx = dx_same
-        db = _gradient_array(be, out, "bias", (self.out_channels,), self.dtype)
-        be.conv_backward_bias(db, dy)
+            if add is not None:
+                add = be.input("add", add, 3, self.dtype, shape=dx.shape)
+                be.add(dx, dx, add)
         dW = empty(be, W.shape, self.dtype) if self.use_weight_norm else _gradient_array(be, out, "weight", W.shape,
                                                                                           self.dtype)
         be.conv_backward_weight(dW, dy, x, self.dilation)
