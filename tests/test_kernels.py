@@ -525,14 +525,15 @@ def test_conv_forward_matches_bruteforce_loops(backend, examples):
 
 
 # Lengths whose rows start at (nearly) the same offset within a 4 KiB page, where the blocked forward and input
-# gradient sum each block of rows in scratch rows and copy it out, and the weight gradient reads its dy rows from
-# scratch rows (kernels/conv.py: _rows_alias): the strategies' short sequences never reach them. 1024 and 512 steps
-# fill whole pages (float32, float64), 1020 falls 16 bytes short.
+# gradient (from zeros or from an addend) sum each block of rows in scratch rows and copy it out, and the weight
+# gradient reads its dy rows from scratch rows (kernels/conv.py: _rows_alias): the strategies' short sequences never
+# reach them. 1024 and 512 steps fill whole pages (float32, float64), 1020 falls 16 bytes short.
 ALIASING = [(1024, np.float32), (1020, np.float32), (512, np.float64)]
 
 
 @pytest.mark.parametrize("T, dtype", ALIASING, ids=[f"T{T}-{np.dtype(dt).name}" for T, dt in ALIASING])
-@pytest.mark.parametrize("op", ["conv_forward", "conv_relu_forward", "conv_backward_input", "conv_backward_weight"])
+@pytest.mark.parametrize("op", ["conv_forward", "conv_relu_forward", "conv_backward_input", "conv_backward_input_add",
+                                "conv_backward_weight"])
 @given(data=st.data())
 def test_fast_kernel_equals_numpy_twin_on_rows_that_alias_within_a_page(op, T, dtype, data):
     from pytcn.kernels import conv as conv_kernels
