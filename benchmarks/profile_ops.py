@@ -36,7 +36,7 @@ def conv_flops(name, args):
     if name in ("conv_forward", "conv_relu_forward"):  # (y, x, W, b, d)
         y, W = args[0], args[2]
         return 2 * y.size * W.shape[1] * W.shape[2]
-    if name == "conv_backward_input":  # (dx, dy, W, d)
+    if name in ("conv_backward_input", "conv_backward_input_add"):  # (dx, dy, W, d[, addend])
         dy, W = args[1], args[2]
         return 2 * dy.size * W.shape[1] * W.shape[2]
     if name == "conv_backward_weight":  # (dW, dy, x, d)
