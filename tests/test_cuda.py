@@ -241,8 +241,8 @@ def test_a_weight_gradient_chunk_of_a_bad_length_is_refused_by_name(chunk):
             np.zeros((2, 1, 2), np.float32), np.zeros((1, 2, 3), np.float32), np.zeros((1, 1, 3), np.float32), 1)
 
 
-FAST_OPS = ["conv_forward", "conv_relu_forward", "conv_backward_input", "conv_backward_weight",
-            "conv_backward_bias", "linear_backward"]
+FAST_OPS = ["conv_forward", "conv_relu_forward", "conv_backward_input", "conv_backward_input_add",
+            "conv_backward_weight", "conv_backward_bias", "relu_bias_backward", "linear_backward"]
 
 
 def test_every_fast_kernel_keeps_its_reference_kernel():
@@ -263,12 +263,20 @@ def test_fast_kernels_equal_the_reference_kernels_on_the_device(dtype):
     W, b = normal(rng, (C, C + 1, K), dtype), normal(rng, (C,), dtype)
     conv_calls = {"conv_forward": ((N, C, T), (x, W, b, 3)), "conv_relu_forward": ((N, C, T), (x, W, b, 3)),
                   "conv_backward_input": ((N, C + 1, T), (dy, W, 3)), "conv_backward_weight": (W.shape, (dy, x, 3)),
-                  "conv_backward_bias": (b.shape, (dy,))}
+                  "conv_backward_input_add": ((N, C + 1, T), (dy, W, 3, x)), "conv_backward_bias": (b.shape, (dy,))}
     for op, (shape, inputs) in conv_calls.items():
         fast, reference = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
         on_device(cuda.CUDA_TWINS[op])(fast, *inputs)
         on_device(cuda.CUDA_REFERENCES[op])(reference, *inputs)
         assert_close(fast, reference, dtype=dtype, what=op)
+    y = np.maximum(normal(rng, dy.shape, dtype), 0)
+    results = []
+    for fn in (cuda.CUDA_TWINS["relu_bias_backward"], cuda.CUDA_REFERENCES["relu_bias_backward"]):
+        outputs = [np.full(dy.shape, np.nan, dtype), np.full(b.shape, np.nan, dtype)]
+        on_device(fn)(*outputs, dy, y)
+        results.append(outputs)
+    for name, fast, reference in zip(["dz", "db"], *results):
+        assert_close(fast, reference, dtype=dtype, what=f"relu_bias_backward {name}")
     rows, features = normal(rng, (N * T, C), dtype), normal(rng, (N * T, 4), dtype)
     head = normal(rng, (4, C), dtype)
     results = []

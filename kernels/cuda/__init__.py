@@ -68,6 +68,7 @@ from .arrays import (
 )
 from .conv import (
     conv_backward_bias_reference,
+    conv_backward_input_add_reference,
     conv_backward_input_reference,
     conv_backward_weight_reference,
     conv_forward_reference,
@@ -83,7 +84,13 @@ from .norm import (
     layer_norm_backward_cuda,
     layer_norm_forward_cuda,
 )
-from .relu import add_relu_forward_cuda, relu_backward_cuda, relu_bias_backward_cuda, relu_forward_cuda
+from .relu import (
+    add_relu_forward_cuda,
+    relu_backward_cuda,
+    relu_bias_backward_cuda,
+    relu_bias_backward_reference,
+    relu_forward_cuda,
+)
 from .rmsprop import rmsprop_update_cuda
 from .stream import conv_step_cuda
 from .tiled import (
@@ -147,7 +154,9 @@ CUDA_REFERENCES = {
     "conv_forward": conv_forward_reference,
     "conv_relu_forward": conv_relu_forward_reference,
     "conv_backward_input": conv_backward_input_reference,
+    "conv_backward_input_add": conv_backward_input_add_reference,
     "conv_backward_weight": conv_backward_weight_reference,
     "conv_backward_bias": conv_backward_bias_reference,
+    "relu_bias_backward": relu_bias_backward_reference,
     "linear_backward": linear_backward_reference,
 }

@@ -11,6 +11,7 @@ from numba import cuda
 
 from .._config import CUDA
 from ._device import launch
+from .arrays import add_cuda
 
 
 @cuda.jit(**CUDA)
@@ -113,3 +114,10 @@ def _conv_backward_bias_kernel(db, dy):
 
 def conv_backward_bias_reference(db, dy):
     _conv_backward_bias_kernel[launch(db.size)](db, dy)
+
+
+def conv_backward_input_add_reference(dx, dy, W, d, addend):
+    """dx = addend + conv_backward_input_reference's dx, as two launches (tiled.py's conv_backward_input_add_cuda
+    says why)."""
+    conv_backward_input_reference(dx, dy, W, d)
+    add_cuda(dx, dx, addend)

@@ -3,14 +3,16 @@
     y = max(x, 0)      y = max(a + b, 0)      dx = dy * [y > 0]
 
 and relu_bias_backward, dz = dy * [y > 0] with the bias gradient db[c] = sum over n and t of dz[n, c, t], as two
-launches, relu_backward's and the bias gradient's (kernels/cuda/tiled.py). The fusion is the CPU's, where one pass
-instead of two was measured to save time (benchmarks/speed_results.md); a fused CUDA kernel waits until the CUDA
-backend's speed has been measured on a GPU.
+launches, relu_backward's and the bias gradient's: the tiled one of kernels/cuda/tiled.py, or beside it (as the
+other convolution kernels' references) the one-thread-per-channel one of kernels/cuda/conv.py. The fusion is the
+CPU's, where one pass instead of two was measured to save time (benchmarks/speed_results.md); a fused CUDA kernel
+waits until the CUDA backend's speed has been measured on a GPU.
 """
 from numba import cuda
 
 from .._config import CUDA
 from ._device import _flat, launch
+from .conv import conv_backward_bias_reference
 from .tiled import conv_backward_bias_cuda
 
 
@@ -52,3 +54,8 @@ def relu_backward_cuda(dx, dy, y):
 def relu_bias_backward_cuda(dz, db, dy, y):
     relu_backward_cuda(dz, dy, y)
     conv_backward_bias_cuda(db, dz)
+
+
+def relu_bias_backward_reference(dz, db, dy, y):
+    relu_backward_cuda(dz, dy, y)
+    conv_backward_bias_reference(db, dz)
