@@ -502,3 +502,22 @@ def test_torch_default_initializer_is_uniform_in_one_over_root_fan_in(shape, fan
     assert np.all(np.abs(w) <= bound) and w.min() < -0.95 * bound and w.max() > 0.95 * bound
     # a uniform's standard deviation is its bound / sqrt(3)
     assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound / np.sqrt(3)
+
+
+@pytest.mark.parametrize("padding", ["causal", "same"])
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_conv_backward_adds_a_gradient_from_another_path_into_dx(padding, backend):
+    # add=: the gradient reaching x by another path (a residual block's skip), summed into dx: inside the input
+    # gradient's kernel with causal padding, by an add after it with 'same'
+    rng = np.random.default_rng(3)
+    layer = pytcn.Conv1D(2, 3, 3, 2, activation="relu", padding=padding, dtype=np.float64, rng=rng, backend=backend)
+    x, dy, other = rng.standard_normal((2, 2, 9)), rng.standard_normal((2, 3, 9)), rng.standard_normal((2, 2, 9))
+    _, cache = layer.forward(x)
+    dx, grads = layer.backward(dy, cache)
+    dx, grads = pytcn.to_numpy(dx).copy(), {name: pytcn.to_numpy(g).copy() for name, g in grads.items()}
+    dx_with, grads_with = layer.backward(dy, cache, add=other)
+    np.testing.assert_allclose(pytcn.to_numpy(dx_with), dx + other, rtol=1e-12, atol=1e-12)
+    for name, g in grads.items():  # the parameters' gradients do not see it
+        np.testing.assert_array_equal(pytcn.to_numpy(grads_with[name]), g)
+    with pytest.raises(ValueError, match="add"):
+        layer.backward(dy, cache, add=other[:, :, :5])
