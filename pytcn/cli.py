@@ -167,6 +167,10 @@ def _train_parser(sub, task):
     option(t, "lr", "the optimizer's learning rate", type=float)
     option(t, "max_grad_norm", "clip the global gradient norm to this (0: no clipping)", type=float, metavar="NORM")
     option(t, "seed", "seeds the data, the weights, the shuffles and dropout; >= 0", type=int)
+    option(t, "initial_weights", "start from these weights instead of drawing them: a saved model, a run's "
+                                 "checkpoint, or an .npz of arrays under the model's state_dict names (PyTorch's: a "
+                                 "torch state_dict saved with numpy.savez fits); default: drawn from --seed",
+           metavar="FILE")
     option(t, "train_size", "training sequences", type=int, metavar="N")
     option(t, "val_size", "validation sequences", type=int, metavar="N")
     option(t, "test_size", "test sequences", type=int, metavar="N")

@@ -158,6 +158,86 @@ def test_a_bug_in_pytcn_shows_its_traceback_and_says_so(tmp_path, capsys, monkey
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# --initial-weights: a run that starts from given weights instead of drawing them
+
+
+def trained_weights(tmp_path, capsys):
+    """The parameters of a short run of SMALL's architecture (not its initial draw), by state_dict name."""
+    out = tmp_path / "source"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--seed", "3", "--out", out], capsys)[0] == 0
+    return load_checkpoint(out / "checkpoint.npz")[1]
+
+
+@pytest.mark.parametrize("kind", ["numpy.savez of a state_dict", "a saved model", "a run's checkpoint"])
+def test_a_run_starts_from_the_initial_weights_it_is_given(tmp_path, capsys, kind):
+    weights = trained_weights(tmp_path, capsys)
+    path = tmp_path / "weights.npz"
+    if kind == "a saved model":
+        model = pytcn.load_model(tmp_path / "source" / "checkpoint.npz")
+        model.save(path)
+    elif kind == "a run's checkpoint":
+        path = tmp_path / "source" / "checkpoint.npz"
+    else:
+        np.savez(path, **weights)
+    # with a learning rate of 0 the run ends with the weights it started from: exactly the file's
+    out = tmp_path / "run"
+    status, printed, err = run_cli(["train", "adding", *SMALL, "--epochs", "1", "--lr", "0", "--initial-weights", path,
+                                    "--out", out], capsys)
+    assert status == 0, err
+    meta, params, _, _ = load_checkpoint(out / "checkpoint.npz")
+    assert meta["config"]["initial_weights"] == str(path)
+    for name, value in weights.items():
+        np.testing.assert_array_equal(params[name], value, err_msg=name)
+    # and without the option, the same run starts from the seed's draw, which differs
+    drawn = tmp_path / "drawn"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--lr", "0", "--out", drawn], capsys)[0] == 0
+    assert any(not np.array_equal(load_checkpoint(drawn / "checkpoint.npz")[1][name], value)
+               for name, value in weights.items())
+
+
+def test_a_run_from_initial_weights_resumes_from_its_checkpoint_without_the_file(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "weights.npz"
+    np.savez(path, **trained_weights(tmp_path, capsys))
+    argv = ["train", "adding", *SMALL, "--epochs", "2", "--initial-weights", path]
+    assert run_cli([*argv, "--out", tmp_path / "whole"], capsys)[0] == 0
+    with monkeypatch.context() as m:
+        ctrl_c_at_step(m, 6)  # 4 steps an epoch: stopped in epoch 2
+        assert run_cli([*argv, "--out", tmp_path / "cut"], capsys)[0] == 130
+    path.unlink()  # the weights it started from are in its checkpoint
+    status, _, err = run_cli(["train", "adding", "--out", tmp_path / "cut", "--resume", "--no-progress"], capsys)
+    assert status == 0, err
+    whole, cut = (load_checkpoint(tmp_path / run / "checkpoint.npz")[1] for run in ("whole", "cut"))
+    for name in whole:
+        np.testing.assert_array_equal(cut[name], whole[name], err_msg=name)
+
+
+def test_initial_weights_that_do_not_fit_are_one_line_naming_the_option_and_the_file(tmp_path, capsys):
+    weights = trained_weights(tmp_path, capsys)
+    files = {"missing.npz": None, "text.npz": "not an archive", "array.npy": np.zeros(3)}
+    for name, content in files.items():
+        if isinstance(content, str):
+            (tmp_path / name).write_text(content)
+        elif content is not None:
+            np.save(tmp_path / name, content)
+    np.savez(tmp_path / "short.npz", **{k: v for k, v in list(weights.items())[1:]})
+    np.savez(tmp_path / "float64.npz", **{k: v.astype(np.float64) for k, v in weights.items()})
+    np.savez(tmp_path / "pickled.npz", **weights, extra=np.array([{}], dtype=object))
+    cases = {"missing.npz": "no such file", "text.npz": "is not an .npz archive", "array.npy": "is not an .npz archive",
+             "short.npz": f"does not fit the model (state_dict does not match: missing [{next(iter(weights))!r}]",
+             "float64.npz": "has dtype float64, this model needs float32",
+             "pickled.npz": "is not a readable .npz of arrays"}
+    for name, fragment in cases.items():
+        out = tmp_path / ("run-" + name)
+        status, _, err = run_cli(["train", "adding", *SMALL, "--epochs", "1", "--initial-weights", tmp_path / name,
+                                  "--out", out], capsys)
+        assert status == cli.EXIT_ERROR and err.count("\n") == 1, (name, err)
+        assert err.startswith(f"pytcn: error: --initial-weights {tmp_path / name}: ") and fragment in err, (name, err)
+        assert not (out / "checkpoint.npz").exists()
+    with pytest.raises(ConfigError, match=r"^initial_weights must be the path of a weights file or None, got 5$"):
+        make_config("adding", initial_weights=5)
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # every option, driven with generated values: a clean run or one line, never a traceback, never a substitution
 
 INT_OPTIONS = ["nb_filters", "kernel_size", "nb_stacks", "length", "batch_size", "epochs", "seed", "train_size",

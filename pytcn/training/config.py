@@ -83,7 +83,7 @@ def default_config(task):
                 lr=d["lr"], max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"],
                 val_size=d["val_size"], test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False,
                 dtype="float32", backend="cpu", model="tcn", hidden_size=None, num_layers=None, forget_bias=None,
-                optimizer="adam")
+                optimizer="adam", initial_weights=None)
 
 
 def make_config(task, **fields):
@@ -170,6 +170,8 @@ CHECKS = {
     "num_layers": lambda v: None if v is None else _integer(1, 100)(v),
     "forget_bias": lambda v: None if v is None else _real(None)(v),
     "optimizer": _one_of(("adam", "rmsprop")),
+    "initial_weights": lambda v: None if v is None or (isinstance(v, str) and v) else
+    f"must be the path of a weights file or None, got {v!r}",
 }
 
 

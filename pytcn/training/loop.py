@@ -15,6 +15,7 @@ epoch k and resumed ends with bit-for-bit the same parameters as one that never 
 import json
 import math
 import os
+import zipfile
 
 import numpy as np
 
@@ -51,6 +52,7 @@ def load_run(path):
     if "model" not in meta["config"]:  # written before the recurrent baselines: a TCN's
         meta["config"].update(model="tcn", hidden_size=None, num_layers=None, forget_bias=None)
     meta["config"].setdefault("optimizer", "adam")  # written before RMSprop: Adam, the only optimizer then
+    meta["config"].setdefault("initial_weights", None)  # written before --initial-weights: drawn from the seed
     try:
         check_config(meta["config"])
     except ConfigError as e:
@@ -117,6 +119,44 @@ def build(config):
     return task, model, optimizer
 
 
+def read_weights(path):
+    """The arrays of a weights file, name -> array, read without pickle: a pytcn file (a saved model or a run's
+    checkpoint: its parameters), or any other .npz, whose arrays are taken as they are named (e.g. a PyTorch model's
+    ``np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})``: pytcn's parameters have PyTorch's
+    names and layouts). ConfigError naming initial_weights for a file that cannot be read."""
+    if not os.path.isfile(path):
+        raise ConfigError("initial_weights", f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError("initial_weights", f"{path}: is not an .npz archive (a zip of arrays, as numpy.savez "
+                                             f"writes)")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"it holds one {type(archive).__name__}, not arrays by name")
+        with archive:
+            pytcn_file = "format" in archive.files
+            arrays = None if pytcn_file else {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ConfigError("initial_weights", f"{path}: is not a readable .npz of arrays ({e})") from None
+    if pytcn_file:
+        try:
+            arrays = load_checkpoint(path)[1]
+        except CheckpointError as e:
+            raise ConfigError("initial_weights", str(e)) from None
+    return arrays
+
+
+def start_from(model, path):
+    """Loads the weights file at ``path`` (read_weights) into ``model``: every parameter and buffer by name, with
+    its shape and dtype, and nothing else (ConfigError naming initial_weights otherwise)."""
+    try:
+        model.load_state_dict(read_weights(path))
+    except (ValueError, TypeError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError("initial_weights", f"{path}: does not fit the model ({e})") from None
+
+
 def loss_mask(config, model):
     """The mask of the training and evaluation loss: with mask_warmup, the first R-1 steps left out (each output
     there reads zero padding in place of inputs before the start); else None."""
@@ -168,7 +208,7 @@ class Trainer:
 
     ``config`` is a full configuration (``pytcn.training.make_config(task, **fields)``), checked here once more."""
 
-    def __init__(self, config, out_dir, progress=True, log=print):
+    def __init__(self, config, out_dir, progress=True, log=print, _resuming=False):
         self.config = check_config(dict(config))
         self.out_dir = os.fspath(out_dir)
         if os.path.exists(self.out_dir) and not os.path.isdir(self.out_dir):
@@ -176,6 +216,8 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.task, self.model, self.optimizer = build(self.config)
+        if self.config["initial_weights"] is not None and not _resuming:  # (a resumed run's are in its checkpoint)
+            start_from(self.model, self.config["initial_weights"])
         self.mask = loss_mask(self.config, self.model)  # of the loss: None, or the warm-up steps left out
         if self.mask is not None and self.task.extra.get("baseline_loss"):
             # copy memory's memoryless baseline over the steps kept
@@ -223,7 +265,7 @@ class Trainer:
             config["backend"] = backend
         if data_dir is not None:
             config["data_dir"] = data_dir
-        trainer = cls(config, out_dir, progress, log)
+        trainer = cls(config, out_dir, progress, log, _resuming=True)
         trainer.restore(meta, params, adam_m, adam_v, path)
         if meta.get("threads") != _threads():
             log(f"note: the checkpoint was written with {meta.get('threads')} threads, this run has {_threads()}: "
