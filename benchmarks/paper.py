@@ -30,7 +30,9 @@ commit 2f8c2b8, "the repository"):
 - TCN: the repository's scripts (TCN/adding_problem/add_test.py, TCN/copy_memory/copymem_test.py,
   TCN/mnist_pixel/pmnist_test.py): 8 levels of dilations 1..128, weight-normalised convolutions, element-wise
   dropout, no skip connections, the head on the last step (every step for copy memory), the convolutions' weights
-  drawn as the repository's are in fact drawn: PyTorch's default, uniform in +-1/sqrt(fan_in) (``torch_default``).
+  drawn as the repository's are in fact drawn: PyTorch's default, uniform in +-1/sqrt(fan_in) (``torch_default``);
+  its downsample's and head's weights (N(0, 0.01)) and its biases (PyTorch's uniform draw) are not, and the probes
+  adding-tcn-locuslab-init* measure what starting from them does.
   The paper says N(0, 0.01) (appendix A.1), but with weight normalisation the repository's init_weights sets a
   weight that weight_norm recomputes from g and v, so its draw never reaches the convolutions (locuslab/TCN#1); and
   N(0, 0.01) measurably stalls here (FINDINGS, below). Copy memory as the script in fact trains: no dropout (its
@@ -168,6 +170,15 @@ PROBES = {
                                                                         "--nb-filters 30 --kernel-size 7")
                           .replace("--lr 2e-3", "--lr 4e-3"), None),
     "copy-tcn-seed1": ("copy", "tcn", f"{RUNS['copy-tcn'][2]} --seed 1", None),
+    # the weights that pytcn's torch_default draws as the repository's are its weight-normalised convolutions' only:
+    # the repository also draws the 1 x 1 downsample's weights and the head's from N(0, 0.01) (tcn.py's and
+    # adding_problem/model.py's init_weights, which stick there: neither is weight-normalised), and every bias as
+    # PyTorch does, uniform in +-1/sqrt(fan_in), where pytcn's biases start at zero. These start from all of that
+    # (locuslab_initial_weights); the same seeds, so the same data, shuffles and convolution weights as their runs
+    "adding-tcn-locuslab-init": ("adding", "tcn", f"{RUNS['adding-tcn'][2]} --initial-weights "
+                                                  f"runs/paper/adding-tcn-locuslab-init/initial.npz", None),
+    "adding-tcn-locuslab-init-seed1": ("adding", "tcn", f"{RUNS['adding-tcn'][2]} --seed 1 --initial-weights "
+                                                        f"runs/paper/adding-tcn-locuslab-init-seed1/initial.npz", None),
     # the table's first copy-memory run: clipped at 1 (the script's --clip default, applied here) with dropout 0.05
     "copy-tcn-clipped": ("copy", "tcn", RUNS["copy-tcn"][2].replace("--dropout-rate 0", "--dropout-rate 0.05")
                          .replace("--clip 0", "--clip 1"), None),
@@ -180,6 +191,9 @@ VARIES = {
     "adding-tcn-20epochs": ("adding-tcn", "epochs"),
     "adding-tcn-script": ("adding-tcn", "k, channels and learning rate (the script's)"),
     "copy-tcn-seed1": ("copy-tcn", "seed"),
+    "adding-tcn-locuslab-init": ("adding-tcn", "the initial biases, downsample and head (the repository's draws)"),
+    "adding-tcn-locuslab-init-seed1": ("adding-tcn-seed1", "the initial biases, downsample and head (the "
+                                                           "repository's draws)"),
     "copy-tcn-clipped": ("copy-tcn", "clip 1 and dropout 0.05"),
     "copy-tcn-clipped-seed1": ("copy-tcn-clipped", "seed"),
 }
@@ -190,8 +204,36 @@ def _args(name):
     from pytcn import cli
 
     out = os.path.join(OUT_ROOT, name)
-    argv = ["train", *shlex.split(ALL[name][2]), "--out", out, "--no-progress"]
+    argv = ["train", *(os.path.join(ROOT, a) if a.startswith("runs/paper/") else a for a in shlex.split(ALL[name][2])),
+            "--out", out, "--no-progress"]
     return cli.build_parser().parse_args(argv), out
+
+
+def locuslab_initial_weights(args, path):
+    """Writes to ``path`` the initial weights of run ``args`` (parsed `pytcn train` options) drawn as locuslab/TCN
+    draws its adding model's: the weight-normalised convolutions' v and g as pytcn's torch_default draws them from
+    the run's seed (PyTorch's default, uniform in +-1/sqrt(fan_in), and g = |v| per output channel, as weight_norm
+    starts), the 1 x 1 downsample's weights and the head's from N(0, 0.01) (the repository's init_weights), and every
+    bias uniform in +-1/sqrt(fan_in) (PyTorch's default for Conv1d and Linear; the repository leaves them). An .npz
+    under the model's state_dict names, for `pytcn train --initial-weights`."""
+    import numpy as np
+
+    from pytcn import cli
+    from pytcn.training.loop import build_model
+
+    model = build_model(cli.config_from_args(args))
+    state = model.state_dict()
+    rng = np.random.default_rng([args.seed or 0, 1803])  # 1803: the paper's arXiv number, a stream of its own
+    for name, value in state.items():
+        if name.endswith("bias"):
+            weight = state[name[:-len("bias")] + ("weight" if name[:-len("bias")] + "weight" in state else "weight_v")]
+            fan_in = int(np.prod(weight.shape[1:]))
+            state[name] = rng.uniform(-1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in), value.shape).astype(value.dtype)
+        elif name.endswith("downsample.weight") or name == "linear.weight":
+            state[name] = (0.01 * rng.standard_normal(value.shape)).astype(value.dtype)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path + ".tmp.npz", **state)
+    os.replace(path + ".tmp.npz", path)
 
 
 def command(name, threads):
@@ -236,6 +278,8 @@ def run(name, threads):
         trainer = Trainer.resume(out, progress=False, epochs=args.epochs)
         print(f"{name}: resuming at epoch {trainer.epoch + 1}, batch {trainer.batch}", flush=True)
     else:
+        if args.initial_weights:
+            locuslab_initial_weights(args, args.initial_weights)
         trainer = Trainer(cli.config_from_args(args), out, progress=False)
         print(f"{name}: {trainer.model.count_params()} parameters; {command(name, threads)}", flush=True)
     summary = trainer.run()
@@ -619,7 +663,12 @@ def _probes():
     lines = ["## Seeds, epochs and settings: the TCN runs again", "",
              "The TCN's runs varied one thing at a time: another seed (other data, weights, shuffles and dropout); "
              "the adding run trained on from its last checkpoint to 20 epochs; the adding script's own defaults "
-             "(k = 7, 30 channels, Adam at 4e-3, which it keeps for T = 400) at T = 600; and copy memory clipped at "
+             "(k = 7, 30 channels, Adam at 4e-3, which it keeps for T = 400) at T = 600; the adding run, on seeds 0 "
+             "and 1, from the repository's own initial draw of what pytcn's torch_default leaves out (the 1 x 1 "
+             "downsample's and the head's weights from N(0, 0.01), which the repository's init_weights sets and "
+             "nothing recomputes, and every bias from PyTorch's default uniform draw, where pytcn's start at zero; "
+             "`pytcn train --initial-weights`, the file written by `locuslab_initial_weights`); and copy memory "
+             "clipped at "
              "a norm of 1 with dropout 0.05, the settings of the table's first copy-memory run. That run was meant "
              "to be the repository's script, but the script's --clip 1 clips nothing (copymem_test.py at ec2ee10 "
              "calls clip_grad_norm_ after zero_grad and before backward, on zeroed gradients) and its --dropout "
