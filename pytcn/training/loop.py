@@ -130,10 +130,7 @@ def read_weights(path):
         raise ConfigError("initial_weights", f"{path}: is not an .npz archive (a zip of arrays, as numpy.savez "
                                              f"writes)")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError(f"it holds one {type(archive).__name__}, not arrays by name")
-        with archive:
+        with np.load(path, allow_pickle=False) as archive:  # a zip: an NpzFile, its arrays read as they are named
             pytcn_file = "format" in archive.files
             arrays = None if pytcn_file else {name: archive[name] for name in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
