@@ -168,8 +168,8 @@ def _train_parser(sub, task):
     option(t, "max_grad_norm", "clip the global gradient norm to this (0: no clipping)", type=float, metavar="NORM")
     option(t, "seed", "seeds the data, the weights, the shuffles and dropout; >= 0", type=int)
     option(t, "initial_weights", "start from these weights instead of drawing them: a saved model, a run's "
-                                 "checkpoint, or an .npz of arrays under the model's state_dict names (PyTorch's: a "
-                                 "torch state_dict saved with numpy.savez fits); default: drawn from --seed",
+                                 "checkpoint, or an .npz of arrays under the model's state_dict names (PyTorch's; a "
+                                 "locuslab/TCN model's after pytcn.interop.from_locuslab); default: drawn from --seed",
            metavar="FILE")
     option(t, "train_size", "training sequences", type=int, metavar="N")
     option(t, "val_size", "validation sequences", type=int, metavar="N")
@@ -430,6 +430,8 @@ def given_fields(args):
     if "max_grad_norm" in fields:
         if fields["max_grad_norm"] == 0:
             fields["max_grad_norm"] = None  # --clip 0: no clipping
+    if fields.get("initial_weights"):  # recorded as an absolute path: the run's record names the file wherever read
+        fields["initial_weights"] = os.path.abspath(fields["initial_weights"])
     return fields
 
 
@@ -510,7 +512,7 @@ def cmd_evaluate(args):
     if args.backend:
         config["backend"] = args.backend
     folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
-    trainer = Trainer(config, folder, progress=False)
+    trainer = Trainer(config, folder, progress=False, fresh=False)
     try:
         trainer.model.load_state_dict(params)
     except (ValueError, TypeError) as e:
@@ -546,6 +548,8 @@ def cmd_info(args):
         print(f"architecture {c['model'].upper()} hidden_size={c['hidden_size']} num_layers={c['num_layers']}"
               + (f" forget_bias={c['forget_bias']}" if c["model"] == "lstm" else "") + f" dtype={c['dtype']}")
     print(f"trained on   backend {c.get('backend', 'cpu')}")
+    print("started from " + (f"{c['initial_weights']} (--initial-weights)" if c.get("initial_weights") else
+                             f"weights drawn from seed {c['seed']}"))
     print(f"parameters   {model.count_params()}")
     print("receptive    " + (f"{model.receptive_field} steps" if model.receptive_field is not None else
                               "unbounded (a recurrent network)"))

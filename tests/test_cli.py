@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import pytcn
 from pytcn import cli
 from pytcn.runtime.archive import load_checkpoint
-from pytcn.training import Trainer, TrainingError
+from pytcn.training import Trainer, TrainingError, build_model, load_run
 from pytcn.training.config import ConfigError, default_config, make_config, option_name
 
 from .helpers import one_numba_thread, run_cli  # noqa: F401 (fixture: tiny runs, many calls)
@@ -188,11 +188,42 @@ def test_a_run_starts_from_the_initial_weights_it_is_given(tmp_path, capsys, kin
     assert meta["config"]["initial_weights"] == str(path)
     for name, value in weights.items():
         np.testing.assert_array_equal(params[name], value, err_msg=name)
-    # and without the option, the same run starts from the seed's draw, which differs
-    drawn = tmp_path / "drawn"
-    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--lr", "0", "--out", drawn], capsys)[0] == 0
-    assert any(not np.array_equal(load_checkpoint(drawn / "checkpoint.npz")[1][name], value)
-               for name, value in weights.items())
+    # and `pytcn info` says where it started
+    status, printed, _ = run_cli(["info", out], capsys)
+    assert status == 0 and f"started from {path} (--initial-weights)" in printed, printed
+
+
+def test_without_initial_weights_a_run_starts_from_its_seed_s_draw(tmp_path, capsys):
+    out = tmp_path / "drawn"
+    status, _, err = run_cli(["train", "adding", *SMALL, "--epochs", "1", "--lr", "0", "--seed", "5", "--out", out],
+                             capsys)
+    assert status == 0, err
+    meta, params, _, _ = load_checkpoint(out / "checkpoint.npz")
+    drawn = build_model(meta["config"]).state_dict()
+    for name, value in drawn.items():
+        np.testing.assert_array_equal(params[name], value, err_msg=name)
+    status, printed, _ = run_cli(["info", out], capsys)
+    assert status == 0 and "started from weights drawn from seed 5" in printed, printed
+
+
+def test_a_relative_initial_weights_path_is_recorded_whole_and_resume_accepts_it_spelled_either_way(
+        tmp_path, capsys, monkeypatch):
+    np.savez(tmp_path / "weights.npz", **trained_weights(tmp_path, capsys))
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as m:
+        ctrl_c_at_step(m, 2)
+        assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--initial-weights", "weights.npz",
+                        "--out", "run"], capsys)[0] == 130
+    assert load_run(tmp_path / "run" / "checkpoint.npz")[0]["config"]["initial_weights"] == \
+        str(tmp_path / "weights.npz")
+    for spelling in ("weights.npz", tmp_path / "weights.npz"):  # the same file: not a change of setting
+        status, _, err = run_cli(["train", "adding", "--out", "run", "--resume", "--initial-weights", spelling,
+                                  "--no-progress", "--epochs", "1"], capsys)
+        assert status == 0, err
+    np.savez(tmp_path / "other.npz", **np.load(tmp_path / "weights.npz"))
+    status, _, err = run_cli(["train", "adding", "--out", "run", "--resume", "--initial-weights", "other.npz",
+                              "--no-progress"], capsys)
+    assert status == cli.EXIT_ERROR and "--initial-weights" in err and err.count("\n") == 1, err
 
 
 def test_a_run_from_initial_weights_resumes_from_its_checkpoint_without_the_file(tmp_path, capsys, monkeypatch):
@@ -209,6 +240,10 @@ def test_a_run_from_initial_weights_resumes_from_its_checkpoint_without_the_file
     whole, cut = (load_checkpoint(tmp_path / run / "checkpoint.npz")[1] for run in ("whole", "cut"))
     for name in whole:
         np.testing.assert_array_equal(cut[name], whole[name], err_msg=name)
+    # evaluate and info read the run's checkpoint, not the file it started from (gone now)
+    for command in ("evaluate", "info"):
+        status, printed, err = run_cli([command, tmp_path / "cut"], capsys)
+        assert status == 0, (command, err)
 
 
 def test_initial_weights_that_do_not_fit_are_one_line_naming_the_option_and_the_file(tmp_path, capsys):
@@ -222,7 +257,16 @@ def test_initial_weights_that_do_not_fit_are_one_line_naming_the_option_and_the_
     np.savez(tmp_path / "short.npz", **{k: v for k, v in list(weights.items())[1:]})
     np.savez(tmp_path / "float64.npz", **{k: v.astype(np.float64) for k, v in weights.items()})
     np.savez(tmp_path / "pickled.npz", **weights, extra=np.array([{}], dtype=object))
+    first = next(iter(weights))
+    np.savez(tmp_path / "nan.npz", **dict(weights, **{first: np.full_like(weights[first], np.nan)}))
+    np.savez_compressed(tmp_path / "compressed.npz", **weights)
+    data = bytearray((tmp_path / "compressed.npz").read_bytes())
+    data[len(data) // 3:len(data) // 3 + 64] = bytes(64)  # zeros inside the first compressed entries
+    (tmp_path / "damaged.npz").write_bytes(bytes(data))
+    (tmp_path / "folder.npz").mkdir()
     cases = {"missing.npz": "no such file", "text.npz": "is not an .npz archive", "array.npy": "is not an .npz archive",
+             "folder.npz": "is a folder", "nan.npz": f"{first!r} holds values that are not finite",
+             "damaged.npz": "is not a readable .npz of arrays",
              "short.npz": f"does not fit the model (state_dict does not match: missing [{next(iter(weights))!r}]",
              "float64.npz": "has dtype float64, this model needs float32",
              "pickled.npz": "is not a readable .npz of arrays"}

@@ -16,7 +16,9 @@ the previous one whole.
 """
 import json
 import os
+import tokenize
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -87,8 +89,9 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
     except RecursionError:  # JSON nested deeper than Python's stack: never written by pytcn
         raise CheckpointError(f"{path}: corrupt checkpoint (its metadata is nested too deeply to read)") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError) as e:
-        # np.load raises these for truncated or corrupt archives
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError, RuntimeError, NotImplementedError,
+            SyntaxError, zlib.error, tokenize.TokenError) as e:
+        # np.load and zipfile raise these for truncated, corrupt, encrypted or compressed-and-damaged archives
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or not ("config" in meta or "model" in meta):
         raise CheckpointError(f"{path}: checkpoint metadata describes neither a run nor a model")

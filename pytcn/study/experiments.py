@@ -141,7 +141,10 @@ class Trial:
     def run_key(self):
         """The name of the trial's training run: the same for trials with the same configuration (the base
         architecture of the isolation experiment belongs to all three of its groups, and is trained once)."""
-        digest = hashlib.sha1(json.dumps(self.config, sort_keys=True).encode()).hexdigest()[:10]
+        # initial_weights at its default (None) is left out, so that the runs of stores made before the field keep
+        # their names
+        config = {k: v for k, v in self.config.items() if not (k == "initial_weights" and v is None)}
+        digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.task}-k{self.k}-D{self.D}-s{self.s}-T{self.config['length']}-seed{self.seed}-{digest}"
 
     @property

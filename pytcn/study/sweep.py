@@ -168,6 +168,8 @@ def run_trial(config, run_dir, threads=1):
     try:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         quiet = lambda *args: None  # noqa: E731
+        # a trial stored before a field existed: the field's default, which is what the trial meant then
+        config = {"optimizer": "adam", "initial_weights": None, **config}
         if os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
             trainer = Trainer.resume(run_dir, progress=False, log=quiet)
         else:

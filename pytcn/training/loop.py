@@ -15,7 +15,9 @@ epoch k and resumed ends with bit-for-bit the same parameters as one that never 
 import json
 import math
 import os
+import tokenize
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -109,11 +111,14 @@ def build_model(config):
                seed=config["seed"], backend=config["backend"], **{k: config[k] for k in MODEL_KEYS})
 
 
-def build(config):
-    """(task data, model, optimizer) for a configuration."""
+def build(config, weights=None):
+    """(task data, model, optimizer) for a configuration; with ``weights`` (name -> array, read_weights), the model
+    starts from them, checked before the task's data are made."""
+    model = build_model(config)
+    if weights is not None:
+        start_from(model, weights, config["initial_weights"])
     task = make_task(config["task"], config["length"], config["seed"], config["train_size"], config["val_size"],
                      config["test_size"], config["dataset"], config["data_dir"], config["permute"])
-    model = build_model(config)
     kind = RMSprop if config["optimizer"] == "rmsprop" else Adam  # each with torch's defaults but the learning rate
     optimizer = kind(model.params, lr=config["lr"], max_grad_norm=config["max_grad_norm"], backend=config["backend"])
     return task, model, optimizer
@@ -123,9 +128,15 @@ def read_weights(path):
     """The arrays of a weights file, name -> array, read without pickle: a pytcn file (a saved model or a run's
     checkpoint: its parameters), or any other .npz, whose arrays are taken as they are named (e.g. a PyTorch model's
     ``np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})``: pytcn's parameters have PyTorch's
-    names and layouts). ConfigError naming initial_weights for a file that cannot be read."""
+    names and layouts). ConfigError naming initial_weights for a file that cannot be read, or that holds a value that
+    is not finite."""
+    if os.path.isdir(path):
+        raise ConfigError("initial_weights", f"{path}: is a folder; give a weights file (a run's is its "
+                                             f"checkpoint.npz)")
     if not os.path.isfile(path):
         raise ConfigError("initial_weights", f"{path}: no such file")
+    if not os.access(path, os.R_OK):  # is_zipfile would swallow the PermissionError and blame the content
+        raise ConfigError("initial_weights", f"{path}: cannot be read (permission denied)")
     if not zipfile.is_zipfile(path):
         raise ConfigError("initial_weights", f"{path}: is not an .npz archive (a zip of arrays, as numpy.savez "
                                              f"writes)")
@@ -133,24 +144,29 @@ def read_weights(path):
         with np.load(path, allow_pickle=False) as archive:  # a zip: an NpzFile, its arrays read as they are named
             pytcn_file = "format" in archive.files
             arrays = None if pytcn_file else {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ConfigError("initial_weights", f"{path}: is not a readable .npz of arrays ({e})") from None
+    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, SyntaxError, zipfile.BadZipFile,
+            zlib.error, tokenize.TokenError) as e:  # what np.load and zipfile raise for damaged, encrypted or
+        # pickled entries (a pickle is never loaded, so never run)
+        raise ConfigError("initial_weights", f"{path}: is not a readable .npz of arrays ({type(e).__name__}: "
+                                             f"{e})") from None
     if pytcn_file:
         try:
             arrays = load_checkpoint(path)[1]
         except CheckpointError as e:
             raise ConfigError("initial_weights", str(e)) from None
+    for name, a in arrays.items():
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            raise ConfigError("initial_weights", f"{path}: {name!r} holds values that are not finite (NaN or inf); "
+                                                 f"a run cannot start from them")
     return arrays
 
 
-def start_from(model, path):
-    """Loads the weights file at ``path`` (read_weights) into ``model``: every parameter and buffer by name, with
-    its shape and dtype, and nothing else (ConfigError naming initial_weights otherwise)."""
+def start_from(model, weights, path):
+    """Loads ``weights`` (read_weights of the file ``path``) into ``model``: every parameter and buffer by name, with
+    its shape and dtype, and nothing else (ConfigError naming initial_weights and the file otherwise)."""
     try:
-        model.load_state_dict(read_weights(path))
+        model.load_state_dict(weights)
     except (ValueError, TypeError) as e:
-        if isinstance(e, ConfigError):
-            raise
         raise ConfigError("initial_weights", f"{path}: does not fit the model ({e})") from None
 
 
@@ -205,16 +221,17 @@ class Trainer:
 
     ``config`` is a full configuration (``pytcn.training.make_config(task, **fields)``), checked here once more."""
 
-    def __init__(self, config, out_dir, progress=True, log=print, _resuming=False):
+    def __init__(self, config, out_dir, progress=True, log=print, fresh=True):
+        """``fresh``: a new run, which starts from config['initial_weights'] where that is set; False for a Trainer
+        that is given a run's own parameters next (``resume``, `pytcn evaluate`), which never reads that file."""
         self.config = check_config(dict(config))
         self.out_dir = os.fspath(out_dir)
         if os.path.exists(self.out_dir) and not os.path.isdir(self.out_dir):
             raise TrainingError(f"{self.out_dir}: the run's output folder is a file; choose a folder")
         self.progress = progress
         self.log = log
-        self.task, self.model, self.optimizer = build(self.config)
-        if self.config["initial_weights"] is not None and not _resuming:  # (a resumed run's are in its checkpoint)
-            start_from(self.model, self.config["initial_weights"])
+        path = self.config["initial_weights"]
+        self.task, self.model, self.optimizer = build(self.config, read_weights(path) if fresh and path else None)
         self.mask = loss_mask(self.config, self.model)  # of the loss: None, or the warm-up steps left out
         if self.mask is not None and self.task.extra.get("baseline_loss"):
             # copy memory's memoryless baseline over the steps kept
@@ -262,7 +279,7 @@ class Trainer:
             config["backend"] = backend
         if data_dir is not None:
             config["data_dir"] = data_dir
-        trainer = cls(config, out_dir, progress, log, _resuming=True)
+        trainer = cls(config, out_dir, progress, log, fresh=False)
         trainer.restore(meta, params, adam_m, adam_v, path)
         if meta.get("threads") != _threads():
             log(f"note: the checkpoint was written with {meta.get('threads')} threads, this run has {_threads()}: "
