@@ -124,6 +124,22 @@ def test_run_trial_records_a_failure_instead_of_raising(tmp_path):
     assert outcome["status"] == "failed" and "DataNotFoundError" in outcome["error"]
 
 
+def test_a_trial_stored_before_a_field_existed_runs_with_its_default_and_keeps_its_run_s_name(tmp_path):
+    import dataclasses
+    import hashlib
+
+    (trial,) = tiny_trials(1)
+    # its run's name ends in the hash of its configuration as it was before initial_weights existed
+    before = {k: v for k, v in trial.config.items() if k != "initial_weights"}
+    assert trial.run_key.endswith("-" + hashlib.sha1(json.dumps(before, sort_keys=True).encode()).hexdigest()[:10])
+    given = dataclasses.replace(trial, settings=dict(trial.settings, initial_weights="/w.npz"))
+    assert given.run_key != trial.run_key  # a trial from given weights is another run
+    # a configuration stored without the fields added since runs with their defaults
+    old = {k: v for k, v in trial.config.items() if k not in ("initial_weights", "optimizer")}
+    outcome = sweep.run_trial(old, str(tmp_path / "run"))
+    assert outcome["status"] == "done", outcome.get("error")
+
+
 def test_a_trial_cut_short_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     (trial,) = tiny_trials(1)
     run_dir = tmp_path / "runs" / trial.run_key
