@@ -168,9 +168,9 @@ def _train_parser(sub, task):
     option(t, "max_grad_norm", "clip the global gradient norm to this (0: no clipping)", type=float, metavar="NORM")
     option(t, "seed", "seeds the data, the weights, the shuffles and dropout; >= 0", type=int)
     option(t, "initial_weights", "start from these weights instead of drawing them: a saved model, a run's "
-                                 "checkpoint, or an .npz of arrays under the model's state_dict names (PyTorch's; a "
-                                 "locuslab/TCN model's after pytcn.interop.from_locuslab); default: drawn from --seed",
-           metavar="FILE")
+                                 "checkpoint or folder, or an .npz of arrays under the model's state_dict names "
+                                 "(PyTorch's; a locuslab/TCN model's after pytcn.interop.from_locuslab); default: "
+                                 "drawn from --seed", metavar="FILE")
     option(t, "train_size", "training sequences", type=int, metavar="N")
     option(t, "val_size", "validation sequences", type=int, metavar="N")
     option(t, "test_size", "test sequences", type=int, metavar="N")

@@ -417,6 +417,7 @@ class Fixtures:
             if status != 0:
                 raise SystemExit(f"probe: could not make the fixture run {name}: {err}")
         self.m.save(p("model.npz"))
+        tcn(dtype=np.float64).save(p("model64.npz"))
         self.meta, groups = read_checkpoint_raw(p("run_copy", "checkpoint.npz"))
         self.params = groups["param"]
         self.adam = {k: v for k, v in groups.items() if k != "param"}
@@ -2370,6 +2371,48 @@ def recurrent_cases(f):
     ]:
         cases.append(Case(s, label, lambda argv=argv: run_cli("train", "adding", *argv, "--out", out),
                           cli_error(*words)))
+    s = "pytcn train --initial-weights"
+    for label, path, words in [
+        ("a missing file", f.path("missing.npz"), ("--initial-weights", "no such file")),
+        ("a folder without a checkpoint", f.path("empty_folder"), ("--initial-weights", "is a folder")),
+        ("a text file", f.path("text.npz"), ("--initial-weights", "not an .npz")),
+        ("a truncated archive", f.path("truncated.npz"), ("--initial-weights", "truncated.npz")),
+        ("an empty file", f.path("empty.npz"), ("--initial-weights", "empty.npz")),
+        ("a zip of text", f.path("plain.zip"), ("--initial-weights", "plain.zip")),
+        ("the copy run's checkpoint (another architecture)", f.path("run_copy", "checkpoint.npz"),
+         ("--initial-weights", "does not fit the model")),
+        ("a saved model of another dtype", f.path("model64.npz"), ("--initial-weights", "float64")),
+        ("an .npy array", f.path("x.npy"), ("--initial-weights", "not an .npz")),
+        ("an archive of one array x", f.path("x_archive.npz"), ("--initial-weights", "does not fit")),
+        ("an unreadable file (as nobody)", f.path("unreadable.npz"), ("--initial-weights", "cannot be read")),
+        ("'' (empty)", "", ("--initial-weights",)),
+    ]:
+        out = f.path(f"initial_{len(cases)}")  # a folder per case: a case that wrongly trains leaves the next alone
+
+        def go(path=path, nobody="(as nobody)" in label, out=out):
+            if nobody:  # a run folder nobody may write in
+                os.makedirs(out, exist_ok=True)
+                os.chmod(out, 0o777)
+            with as_nobody() if nobody else contextlib.nullcontext():
+                return run_cli("train", "adding", *f.small, "--out", out, "--initial-weights", path)
+        cases.append(Case(s, label, go, cli_error(*words)))
+
+    def from_the_adding_run(_stdout):  # lr 0: the run ends on the weights it started from
+        started = pytcn.load_model(f.path("run_adding"))
+        ended = pytcn.load_model(f.path("initial_ok"))
+        for name, value in started.state_dict().items():
+            assert np.array_equal(ended.state_dict()[name], value), name
+    cases.append(Case(s, "the adding run's folder, --lr 0", lambda: run_cli(
+        "train", "adding", *f.small, "--lr", "0", "--initial-weights", f.path("run_adding"), "--out",
+        f.path("initial_ok")), cli_ok(from_the_adding_run)))
+
+    def from_the_saved_model(_stdout):
+        ended = pytcn.load_model(f.path("initial_model"))
+        for name, value in pytcn.load_model(f.path("model.npz")).state_dict().items():
+            assert np.array_equal(ended.state_dict()[name], value), name
+    cases.append(Case(s, "a saved model of the same architecture, --lr 0", lambda: run_cli(
+        "train", "adding", *f.small, "--lr", "0", "--initial-weights", f.path("model.npz"), "--out",
+        f.path("initial_model")), cli_ok(from_the_saved_model)))
     return cases
 
 

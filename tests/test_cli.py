@@ -168,7 +168,8 @@ def trained_weights(tmp_path, capsys):
     return load_checkpoint(out / "checkpoint.npz")[1]
 
 
-@pytest.mark.parametrize("kind", ["numpy.savez of a state_dict", "a saved model", "a run's checkpoint"])
+@pytest.mark.parametrize("kind", ["numpy.savez of a state_dict", "a saved model", "a run's checkpoint",
+                                  "a run's folder"])
 def test_a_run_starts_from_the_initial_weights_it_is_given(tmp_path, capsys, kind):
     weights = trained_weights(tmp_path, capsys)
     path = tmp_path / "weights.npz"
@@ -177,6 +178,8 @@ def test_a_run_starts_from_the_initial_weights_it_is_given(tmp_path, capsys, kin
         model.save(path)
     elif kind == "a run's checkpoint":
         path = tmp_path / "source" / "checkpoint.npz"
+    elif kind == "a run's folder":
+        path = tmp_path / "source"
     else:
         np.savez(path, **weights)
     # with a learning rate of 0 the run ends with the weights it started from: exactly the file's
@@ -264,9 +267,14 @@ def test_initial_weights_that_do_not_fit_are_one_line_naming_the_option_and_the_
     data[len(data) // 3:len(data) // 3 + 64] = bytes(64)  # zeros inside the first compressed entries
     (tmp_path / "damaged.npz").write_bytes(bytes(data))
     (tmp_path / "folder.npz").mkdir()
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "zip.npz", "w") as z:  # np.load hands back a member that is not .npy as bytes
+        z.writestr("hello.txt", "hello")
     cases = {"missing.npz": "no such file", "text.npz": "is not an .npz archive", "array.npy": "is not an .npz archive",
-             "folder.npz": "is a folder", "nan.npz": f"{first!r} holds values that are not finite",
-             "damaged.npz": "is not a readable .npz of arrays",
+             "folder.npz": "is a folder without a checkpoint.npz",
+             "nan.npz": f"{first!r} holds values that are not finite",
+             "damaged.npz": "is not a readable .npz of arrays", "zip.npz": "'hello.txt' is not an array",
              "short.npz": f"does not fit the model (state_dict does not match: missing [{next(iter(weights))!r}]",
              "float64.npz": "has dtype float64, this model needs float32",
              "pickled.npz": "is not a readable .npz of arrays"}

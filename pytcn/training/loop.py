@@ -126,13 +126,15 @@ def build(config, weights=None):
 
 def read_weights(path):
     """The arrays of a weights file, name -> array, read without pickle: a pytcn file (a saved model or a run's
-    checkpoint: its parameters), or any other .npz, whose arrays are taken as they are named (e.g. a PyTorch model's
-    ``np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})``: pytcn's parameters have PyTorch's
-    names and layouts). ConfigError naming initial_weights for a file that cannot be read, or that holds a value that
-    is not finite."""
-    if os.path.isdir(path):
-        raise ConfigError("initial_weights", f"{path}: is a folder; give a weights file (a run's is its "
-                                             f"checkpoint.npz)")
+    checkpoint, or a run's folder: its parameters), or any other .npz, whose arrays are taken as they are named
+    (pytcn's parameters have PyTorch's names and layouts: a locuslab/TCN model's state_dict fits once
+    ``pytcn.interop.from_locuslab`` has dropped its aliases). ConfigError naming initial_weights for a file that
+    cannot be read, or that holds a value that is not finite."""
+    if os.path.isdir(path):  # a run's folder: its checkpoint, as `pytcn evaluate` and `info` take it
+        if not os.path.isfile(os.path.join(path, "checkpoint.npz")):
+            raise ConfigError("initial_weights", f"{path}: is a folder without a checkpoint.npz; give a weights "
+                                                 f"file or a run's folder")
+        path = os.path.join(path, "checkpoint.npz")
     if not os.path.isfile(path):
         raise ConfigError("initial_weights", f"{path}: no such file")
     if not os.access(path, os.R_OK):  # is_zipfile would swallow the PermissionError and blame the content
@@ -155,6 +157,9 @@ def read_weights(path):
         except CheckpointError as e:
             raise ConfigError("initial_weights", str(e)) from None
     for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):  # np.load hands back a zip member that is not an .npy file as bytes
+            raise ConfigError("initial_weights", f"{path}: its entry {name!r} is not an array (an .npz holds .npy "
+                                                 f"files only)")
         if a.dtype.kind in "fc" and not np.isfinite(a).all():
             raise ConfigError("initial_weights", f"{path}: {name!r} holds values that are not finite (NaN or inf); "
                                                  f"a run cannot start from them")
