@@ -27,6 +27,11 @@ from .files import folder_for, write_atomic
 
 FORMAT = "pytcn-checkpoint-1"
 
+#: what np.load and zipfile raise for a truncated, corrupt, encrypted or compressed-and-damaged archive (besides a
+#: ValueError, which each reader words itself)
+DAMAGED_ARCHIVE = (zipfile.BadZipFile, EOFError, OSError, KeyError, RuntimeError, NotImplementedError, SyntaxError,
+                   zlib.error, tokenize.TokenError)
+
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, corrupt, truncated, foreign, or for another architecture."""
@@ -89,9 +94,7 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
     except RecursionError:  # JSON nested deeper than Python's stack: never written by pytcn
         raise CheckpointError(f"{path}: corrupt checkpoint (its metadata is nested too deeply to read)") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError, RuntimeError, NotImplementedError,
-            SyntaxError, zlib.error, tokenize.TokenError) as e:
-        # np.load and zipfile raise these for truncated, corrupt, encrypted or compressed-and-damaged archives
+    except (json.JSONDecodeError, *DAMAGED_ARCHIVE) as e:
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or not ("config" in meta or "model" in meta):
         raise CheckpointError(f"{path}: checkpoint metadata describes neither a run nor a model")

@@ -162,14 +162,14 @@ def run_trial(config, run_dir, threads=1):
     "error"}. Runs on a Dask worker; never raises for a failed trial, so that a sweep goes on."""
     import numba
 
+    from ..training.config import with_later_fields
     from ..training.loop import Trainer
 
     t0 = time.perf_counter()
     try:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         quiet = lambda *args: None  # noqa: E731
-        # a trial stored before a field existed: the field's default, which is what the trial meant then
-        config = {"optimizer": "adam", "initial_weights": None, **config}
+        config = with_later_fields(config)  # a trial stored before a field existed: what it meant then
         if os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
             trainer = Trainer.resume(run_dir, progress=False, log=quiet)
         else:

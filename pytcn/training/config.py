@@ -86,6 +86,17 @@ def default_config(task):
                 optimizer="adam", initial_weights=None)
 
 
+def with_later_fields(config):
+    """``config`` (a mapping read from a checkpoint or a results store) with the fields added to pytcn after it may
+    have been written, at the values that mean what it meant then: a TCN, Adam, weights drawn from the seed."""
+    config = dict(config)
+    if "model" not in config:  # written before the recurrent baselines: a TCN's
+        config.update(model="tcn", hidden_size=None, num_layers=None, forget_bias=None)
+    config.setdefault("optimizer", "adam")  # written before RMSprop: Adam, the only optimizer then
+    config.setdefault("initial_weights", None)  # written before --initial-weights: drawn from the seed
+    return config
+
+
 def make_config(task, **fields):
     """The configuration of ``task`` with ``fields`` changed from the defaults, every field checked."""
     config = default_config(task)

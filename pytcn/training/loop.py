@@ -15,9 +15,7 @@ epoch k and resumed ends with bit-for-bit the same parameters as one that never 
 import json
 import math
 import os
-import tokenize
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -25,10 +23,16 @@ from ..nn.losses import warmup_mask
 from ..nn.model import TCN
 from ..nn.optim import Adam, RMSprop
 from ..nn.recurrent import GRU, LSTM
-from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
+from ..runtime.archive import DAMAGED_ARCHIVE, CheckpointError, load_checkpoint, save_checkpoint
 from ..runtime.files import write_atomic
 from ..tasks import copy_memory
-from .config import SHAPES, ConfigError, check_config, default_config  # noqa: F401 (default_config: part of this API)
+from .config import (  # noqa: F401 (default_config: part of this API)
+    SHAPES,
+    ConfigError,
+    check_config,
+    default_config,
+    with_later_fields,
+)
 from .epochs import EpochLoop
 from .taskdata import make_task
 
@@ -51,10 +55,7 @@ def load_run(path):
     if not isinstance(meta["config"], dict):
         raise CheckpointError(f"{path}: its training configuration is not a mapping of fields "
                               f"(got {type(meta['config']).__name__})")
-    if "model" not in meta["config"]:  # written before the recurrent baselines: a TCN's
-        meta["config"].update(model="tcn", hidden_size=None, num_layers=None, forget_bias=None)
-    meta["config"].setdefault("optimizer", "adam")  # written before RMSprop: Adam, the only optimizer then
-    meta["config"].setdefault("initial_weights", None)  # written before --initial-weights: drawn from the seed
+    meta["config"] = with_later_fields(meta["config"])
     try:
         check_config(meta["config"])
     except ConfigError as e:
@@ -146,9 +147,7 @@ def read_weights(path):
         with np.load(path, allow_pickle=False) as archive:  # a zip: an NpzFile, its arrays read as they are named
             pytcn_file = "format" in archive.files
             arrays = None if pytcn_file else {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, SyntaxError, zipfile.BadZipFile,
-            zlib.error, tokenize.TokenError) as e:  # what np.load and zipfile raise for damaged, encrypted or
-        # pickled entries (a pickle is never loaded, so never run)
+    except (ValueError, *DAMAGED_ARCHIVE) as e:  # ValueError: also a pickled entry (never loaded, so never run)
         raise ConfigError("initial_weights", f"{path}: is not a readable .npz of arrays ({type(e).__name__}: "
                                              f"{e})") from None
     if pytcn_file:
