@@ -171,6 +171,9 @@ def _train_parser(sub, task):
                                  "checkpoint or folder, or an .npz of arrays under the model's state_dict names "
                                  "(PyTorch's; a locuslab/TCN model's after pytcn.interop.from_locuslab); default: "
                                  "drawn from --seed", metavar="FILE")
+    flag(t, "keep_best", "also keep the weights of the epoch with the lowest validation loss, in best.npz (a saved "
+                         "model: pytcn.load_model, --initial-weights); the run's summary then gives their test numbers "
+                         "beside the last epoch's, and `pytcn evaluate RUN --best` computes them again")
     option(t, "train_size", "training sequences", type=int, metavar="N")
     option(t, "val_size", "validation sequences", type=int, metavar="N")
     option(t, "test_size", "test sequences", type=int, metavar="N")
@@ -210,6 +213,8 @@ def build_parser():
     ev.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
     ev.add_argument("--data-dir", help="for MNIST: where the IDX files are, if not where training found them")
     ev.add_argument("--backend", choices=["cpu", "numpy", "cuda"], help="default: the one the run trained on")
+    ev.add_argument("--best", action="store_true", help="the weights of the run's best validation epoch (best.npz, "
+                                                         "kept by a run trained with --keep-best), not its last")
     info = sub.add_parser("info", help="architecture, parameters and receptive field of a checkpoint, block by block",
                           allow_abbrev=False)
     info.add_argument("checkpoint", help="a checkpoint.npz, or the run's folder")
@@ -504,6 +509,7 @@ def _model_words(model):
 
 def cmd_evaluate(args):
     from .training import Trainer, evaluate, load_run
+    from .training.loop import best_epoch
 
     meta, params, _, _ = load_run(args.checkpoint)
     config = dict(meta["config"])
@@ -513,20 +519,32 @@ def cmd_evaluate(args):
         config["backend"] = args.backend
     folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     trainer = Trainer(config, folder, progress=False, fresh=False)
-    try:
-        trainer.model.load_state_dict(params)
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{args.checkpoint}: does not fit the architecture in its configuration ({e})") from None
-    loss, metric = evaluate(trainer.model, trainer.task, "test", mask=trainer.mask)
+    if args.best:
+        epoch = best_epoch(meta["history"]) if config["keep_best"] else None
+        if epoch is None or not os.path.exists(trainer.best_path):
+            why = "was not trained with --keep-best" if not config["keep_best"] else \
+                "has no epoch with a validation loss yet" if epoch is None else f"has lost {trainer.best_path}"
+            raise UsageError(f"--best: the run in {folder} {why}")
+        loss, metric = trainer.evaluate_best()
+        when = f"the best validation epoch, {epoch} of {meta['epoch']} ({trainer.best_path})"
+    else:
+        try:
+            trainer.model.load_state_dict(params)
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"{args.checkpoint}: does not fit the architecture in its configuration "
+                                  f"({e})") from None
+        loss, metric = evaluate(trainer.model, trainer.task, "test", mask=trainer.mask)
+        when = f"epoch {meta['epoch']}, step {meta['step']}"
     t = trainer.task
     extra = f" (baseline loss {t.extra['baseline_loss']:.4g})" if t.extra.get("baseline_loss") else ""
     print(f"{t.description}: test {t.metric_name} {metric:.4g} (baseline {t.baseline:.4g}, {t.baseline_name}), "
-          f"test loss {loss:.4g}{extra}; epoch {meta['epoch']}, step {meta['step']}")
+          f"test loss {loss:.4g}{extra}; {when}")
     return 0
 
 
 def cmd_info(args):
     from .training import build_model, load_run
+    from .training.loop import best_epoch
 
     meta, params, _, _ = load_run(args.checkpoint)
     c = meta["config"]
@@ -557,6 +575,11 @@ def cmd_info(args):
     if meta["history"]:
         h = meta["history"][-1]
         print(f"last epoch   validation loss {h['val_loss']:.4g}, validation metric {h['val_metric']:.4g}")
+    if c["keep_best"]:
+        epoch = best_epoch(meta["history"])
+        print("best epoch   " + ("none yet" if epoch is None else
+                                  f"{epoch}: validation loss {meta['history'][epoch - 1]['val_loss']:.4g}, validation "
+                                  f"metric {meta['history'][epoch - 1]['val_metric']:.4g} (best.npz, --keep-best)"))
     print()
     model.summary()
     return 0

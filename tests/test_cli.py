@@ -290,6 +290,113 @@ def test_initial_weights_that_do_not_fit_are_one_line_naming_the_option_and_the_
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# --keep-best: the weights of the epoch with the lowest validation loss, kept beside the last epoch's
+
+
+def planted_validation(monkeypatch, losses):
+    """The validation losses of the next epochs, in order, whatever the weights (the test split is computed)."""
+    from pytcn.training import loop
+
+    real = loop.evaluate
+    planted = iter(losses)
+
+    def evaluate(model, task, split, batch_size=256, mask=None):
+        if split == "val":
+            loss = next(planted)
+            return loss, loss
+        return real(model, task, split, batch_size, mask)
+
+    monkeypatch.setattr(loop, "evaluate", evaluate)
+
+
+def test_best_epoch_is_the_first_lowest_validation_loss_and_never_a_nan():
+    from pytcn.training.loop import best_epoch
+
+    def history(*losses):
+        return [dict(val_loss=v) for v in losses]
+
+    assert best_epoch(history(3.0, 1.0, 2.0, 1.0)) == 2
+    assert best_epoch(history(float("nan"), 2.0, float("nan"), 1.5, float("inf"))) == 4
+    assert best_epoch(history(float("nan"), float("nan"))) is None
+    assert best_epoch([]) is None
+
+
+def test_keep_best_keeps_the_best_validation_epoch_s_weights_and_tests_them(tmp_path, capsys, monkeypatch):
+    argv = ["train", "adding", *SMALL, "--keep-best"]
+    with monkeypatch.context() as m:
+        planted_validation(m, [3.0, 1.0, 2.0, 5.0])  # the best: epoch 2 of 4
+        status, printed, err = run_cli([*argv, "--epochs", "4", "--out", tmp_path / "run"], capsys)
+    assert status == 0, err
+    # the same run stopped after its second epoch: its weights are the ones best.npz must hold, bit for bit
+    assert run_cli([*argv, "--epochs", "2", "--out", tmp_path / "two"], capsys)[0] == 0
+    two = load_checkpoint(tmp_path / "two" / "checkpoint.npz")[1]
+    best = load_checkpoint(tmp_path / "run" / "best.npz")[1]
+    last = load_checkpoint(tmp_path / "run" / "checkpoint.npz")[1]
+    assert set(best) == set(two)
+    for name in two:
+        np.testing.assert_array_equal(best[name], two[name], err_msg=name)
+    assert any(not np.array_equal(last[name], two[name]) for name in two)  # (the last epoch's are others)
+    # the summary's test numbers of the best weights are those of the saved model, loaded as a user would
+    from pytcn.training.loop import evaluate
+
+    trainer = Trainer.resume(tmp_path / "run", progress=False)
+    loss, metric = evaluate(pytcn.load_model(tmp_path / "run" / "best.npz"), trainer.task, "test")
+    assert f"best validation loss 1 at epoch 2: test MSE {metric:.4g}, test loss {loss:.4g}; " \
+           f"{tmp_path / 'run' / 'best.npz'}" in printed, printed
+    status, printed, _ = run_cli(["evaluate", tmp_path / "run", "--best"], capsys)
+    assert status == 0 and f"test MSE {metric:.4g}" in printed and "the best validation epoch, 2 of 4" in printed
+    last_loss, _ = evaluate(pytcn.load_model(tmp_path / "run" / "checkpoint.npz"), trainer.task, "test")
+    status, printed, _ = run_cli(["evaluate", tmp_path / "run"], capsys)
+    assert status == 0 and f"test loss {last_loss:.4g}; epoch 4, step 16" in printed, printed
+    status, printed, _ = run_cli(["info", tmp_path / "run"], capsys)
+    assert status == 0 and "best epoch   2: validation loss 1, validation metric 1 (best.npz" in printed, printed
+
+
+def test_keep_best_across_a_resume_keeps_what_an_uninterrupted_run_keeps(tmp_path, capsys, monkeypatch):
+    argv = ["train", "adding", *SMALL, "--keep-best", "--epochs", "3"]
+    with monkeypatch.context() as m:
+        planted_validation(m, [2.0, 1.0, 4.0])
+        assert run_cli([*argv, "--out", tmp_path / "whole"], capsys)[0] == 0
+    with monkeypatch.context() as m:
+        planted_validation(m, [2.0, 1.0, 4.0])
+        ctrl_c_at_step(m, 10)  # 4 steps an epoch: stopped in epoch 3, after the best (epoch 2) was kept
+        assert run_cli([*argv, "--out", tmp_path / "cut"], capsys)[0] == 130
+    before = os.stat(tmp_path / "cut" / "best.npz")
+    with monkeypatch.context() as m:
+        planted_validation(m, [4.0])  # epoch 3's, once more: not a new best, so best.npz is not written again
+        status, _, err = run_cli(["train", "adding", "--out", tmp_path / "cut", "--resume", "--no-progress"], capsys)
+    assert status == 0, err
+    after = os.stat(tmp_path / "cut" / "best.npz")  # (written atomically: a new file would be a new inode)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    whole, kept = (load_checkpoint(tmp_path / run / "best.npz")[1] for run in ("whole", "cut"))
+    for name in whole:
+        np.testing.assert_array_equal(kept[name], whole[name], err_msg=name)
+
+
+def test_evaluate_best_of_a_run_without_its_best_weights_is_one_line(tmp_path, capsys, monkeypatch):
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", tmp_path / "plain"], capsys)[0] == 0
+    status, _, err = run_cli(["evaluate", tmp_path / "plain", "--best"], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and "was not trained with --keep-best" in err, err
+    with monkeypatch.context() as m:
+        planted_validation(m, [float("nan")])
+        assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--keep-best", "--out", tmp_path / "nan"],
+                       capsys)[0] == 0
+    assert not (tmp_path / "nan" / "best.npz").exists()  # a NaN validation loss is never the best
+    status, _, err = run_cli(["evaluate", tmp_path / "nan", "--best"], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and "has no epoch with a validation loss" in err, err
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--keep-best", "--out", tmp_path / "lost"],
+                   capsys)[0] == 0
+    (tmp_path / "lost" / "best.npz").unlink()
+    status, _, err = run_cli(["evaluate", tmp_path / "lost", "--best"], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and "has lost" in err, err
+    with pytest.raises(ConfigError, match=r"^keep_best must be"):
+        make_config("adding", keep_best="yes")
+    # a run written before the field existed reads as one without it
+    meta = load_run(tmp_path / "plain" / "checkpoint.npz")[0]
+    assert meta["config"]["keep_best"] is False
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # every option, driven with generated values: a clean run or one line, never a traceback, never a substitution
 
 INT_OPTIONS = ["nb_filters", "kernel_size", "nb_stacks", "length", "batch_size", "epochs", "seed", "train_size",

@@ -129,13 +129,15 @@ def test_a_trial_stored_before_a_field_existed_runs_with_its_default_and_keeps_i
     import hashlib
 
     (trial,) = tiny_trials(1)
-    # its run's name ends in the hash of its configuration as it was before initial_weights existed
-    before = {k: v for k, v in trial.config.items() if k != "initial_weights"}
+    # its run's name ends in the hash of its configuration as it was before initial_weights and keep_best existed
+    before = {k: v for k, v in trial.config.items() if k not in ("initial_weights", "keep_best")}
     assert trial.run_key.endswith("-" + hashlib.sha1(json.dumps(before, sort_keys=True).encode()).hexdigest()[:10])
     given = dataclasses.replace(trial, settings=dict(trial.settings, initial_weights="/w.npz"))
     assert given.run_key != trial.run_key  # a trial from given weights is another run
+    kept = dataclasses.replace(trial, settings=dict(trial.settings, keep_best=True))
+    assert kept.run_key != trial.run_key  # and one that keeps its best weights too
     # a configuration stored without the fields added since runs with their defaults
-    old = {k: v for k, v in trial.config.items() if k not in ("initial_weights", "optimizer")}
+    old = {k: v for k, v in trial.config.items() if k not in ("initial_weights", "optimizer", "keep_best")}
     outcome = sweep.run_trial(old, str(tmp_path / "run"))
     assert outcome["status"] == "done", outcome.get("error")
 

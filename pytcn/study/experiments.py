@@ -141,9 +141,10 @@ class Trial:
     def run_key(self):
         """The name of the trial's training run: the same for trials with the same configuration (the base
         architecture of the isolation experiment belongs to all three of its groups, and is trained once)."""
-        # initial_weights at its default (None) is left out, so that the runs of stores made before the field keep
-        # their names
-        config = {k: v for k, v in self.config.items() if not (k == "initial_weights" and v is None)}
+        # initial_weights and keep_best at their defaults are left out, so that the runs of stores made before those
+        # fields keep their names
+        later = (("initial_weights", None), ("keep_best", False))
+        config = {k: v for k, v in self.config.items() if (k, v) not in later}
         digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.task}-k{self.k}-D{self.D}-s{self.s}-T{self.config['length']}-seed{self.seed}-{digest}"
 

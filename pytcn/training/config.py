@@ -83,7 +83,7 @@ def default_config(task):
                 lr=d["lr"], max_grad_norm=d["max_grad_norm"], seed=0, train_size=d["train_size"],
                 val_size=d["val_size"], test_size=d["test_size"], dataset="mnist", data_dir=None, permute=False,
                 dtype="float32", backend="cpu", model="tcn", hidden_size=None, num_layers=None, forget_bias=None,
-                optimizer="adam", initial_weights=None)
+                optimizer="adam", initial_weights=None, keep_best=False)
 
 
 def with_later_fields(config):
@@ -94,6 +94,7 @@ def with_later_fields(config):
         config.update(model="tcn", hidden_size=None, num_layers=None, forget_bias=None)
     config.setdefault("optimizer", "adam")  # written before RMSprop: Adam, the only optimizer then
     config.setdefault("initial_weights", None)  # written before --initial-weights: drawn from the seed
+    config.setdefault("keep_best", False)  # written before --keep-best: only the last epoch's weights kept
     return config
 
 
@@ -183,6 +184,7 @@ CHECKS = {
     "optimizer": _one_of(("adam", "rmsprop")),
     "initial_weights": lambda v: None if v is None or (isinstance(v, str) and v) else
     f"must be the path of a weights file or None, got {v!r}",
+    "keep_best": _boolean,
 }
 
 

@@ -5,6 +5,8 @@ A run lives in one output folder:
     checkpoint.npz     the latest state (see pytcn.runtime.archive), written atomically after every epoch and on Ctrl-C
     metrics.jsonl      one JSON object per finished epoch
     curve.png          the learning curves, drawn when the run ends
+    best.npz           with keep_best (--keep-best): the weights of the epoch with the lowest validation loss so far, a
+                       saved model (pytcn.load_model), written atomically before the checkpoint of that epoch
 
 Exact resume: everything random is drawn from generators whose states the checkpoint keeps: the shuffle of each
 epoch (the generator's state *before* the epoch's permutation was drawn, plus the index of the next batch, so that a
@@ -255,6 +257,10 @@ class Trainer:
     def checkpoint_path(self):
         return os.path.join(self.out_dir, "checkpoint.npz")
 
+    @property
+    def best_path(self):
+        return os.path.join(self.out_dir, "best.npz")
+
     # -------------------------------------------------------------------------------------------------------------
     # checkpoints
 
@@ -329,6 +335,9 @@ class Trainer:
                     elapsed_s=round(self.elapsed, 2))
 
     def _saved(self, interrupted):
+        if not interrupted and self.config["keep_best"] and best_epoch(self.history) == self.epoch:
+            # before the checkpoint: a run stopped between the two repeats the epoch (the same bits) and writes it again
+            self.model.save(self.best_path)
         self.save()
         if interrupted:  # mid-epoch: the epoch's shuffle state, the next batch and the sums so far
             self.log(f"interrupted: checkpoint written to {self.checkpoint_path} at epoch {self.epoch + 1}, "
@@ -360,12 +369,38 @@ class Trainer:
         return loss, self.task.metric(self.model.backend.to_host(pred), y)
 
     def summary(self, interrupted=False):
+        """The test numbers of the last weights, and with keep_best those of the best epoch's (``best_*``)."""
         test_loss, test_metric = evaluate(self.model, self.task, "test", mask=self.mask)
-        return dict(task=self.task.description, epochs=self.epoch, steps=self.optimizer.t, interrupted=interrupted,
-                    test_loss=test_loss, test_metric=test_metric, metric_name=self.task.metric_name,
-                    baseline=self.task.baseline, baseline_name=self.task.baseline_name,
-                    baseline_loss=self.task.extra.get("baseline_loss"), train_seconds=round(self.elapsed, 1),
-                    checkpoint=self.checkpoint_path)
+        s = dict(task=self.task.description, epochs=self.epoch, steps=self.optimizer.t, interrupted=interrupted,
+                 test_loss=test_loss, test_metric=test_metric, metric_name=self.task.metric_name,
+                 baseline=self.task.baseline, baseline_name=self.task.baseline_name,
+                 baseline_loss=self.task.extra.get("baseline_loss"), train_seconds=round(self.elapsed, 1),
+                 checkpoint=self.checkpoint_path)
+        epoch = best_epoch(self.history) if self.config["keep_best"] else None
+        if epoch is not None:
+            loss, metric = self.evaluate_best()
+            s.update(best_epoch=epoch, best_val_loss=self.history[epoch - 1]["val_loss"], best_test_loss=loss,
+                     best_test_metric=metric, best=self.best_path)
+        return s
+
+    def evaluate_best(self, split="test"):
+        """(loss, metric) on ``split`` of the weights in best.npz, in a model of the run's own architecture."""
+        params = load_checkpoint(self.best_path)[1]
+        model = build_model(self.config)
+        try:
+            model.load_state_dict(params)
+        except (ValueError, TypeError, KeyError) as e:
+            raise CheckpointError(f"{self.best_path}: does not fit the architecture in the run's configuration "
+                                  f"({e})") from None
+        return evaluate(model, self.task, split, mask=self.mask)
+
+
+def best_epoch(history):
+    """The epoch (counted from 1) with the lowest validation loss, the first of equals; None when no epoch's validation
+    loss is a number (NaN is never the best)."""
+    losses = [h["val_loss"] for h in history]
+    finite = [k for k, v in enumerate(losses) if not math.isnan(v)]
+    return min(finite, key=lambda k: losses[k]) + 1 if finite else None
 
 
 def format_summary(s):
@@ -374,7 +409,11 @@ def format_summary(s):
             f"{s['baseline_name']}), test loss {s['test_loss']:.4g}")
     if s.get("baseline_loss") is not None:
         line += f" (baseline loss {s['baseline_loss']:.4g})"
-    return line + f", {s['epochs']} epochs, {s['steps']} steps, {s['train_seconds']:.0f} s; {s['checkpoint']}"
+    line += f", {s['epochs']} epochs, {s['steps']} steps, {s['train_seconds']:.0f} s; {s['checkpoint']}"
+    if "best_epoch" in s:
+        line += (f"\nbest validation loss {s['best_val_loss']:.4g} at epoch {s['best_epoch']}: test {s['metric_name']} "
+                 f"{s['best_test_metric']:.4g}, test loss {s['best_test_loss']:.4g}; {s['best']}")
+    return line
 
 
 def plot_curves(history, task, path):
