@@ -521,11 +521,14 @@ def cmd_evaluate(args):
     trainer = Trainer(config, folder, progress=False, fresh=False)
     if args.best:
         epoch = best_epoch(meta["history"]) if config["keep_best"] else None
-        if epoch is None or not os.path.exists(trainer.best_path):
+        if epoch is None:
             why = "was not trained with --keep-best" if not config["keep_best"] else \
-                "has no epoch with a validation loss yet" if epoch is None else f"has lost {trainer.best_path}"
+                "has no epoch with a finite validation loss yet"
             raise UsageError(f"--best: the run in {folder} {why}")
-        loss, metric = trainer.evaluate_best()
+        problem = trainer.best_problem(epoch)
+        if problem:
+            raise UsageError(f"--best: {problem}")
+        loss, metric = trainer.evaluate_best(epoch)
         when = f"the best validation epoch, {epoch} of {meta['epoch']} ({trainer.best_path})"
     else:
         try:

@@ -317,7 +317,7 @@ def test_best_epoch_is_the_first_lowest_validation_loss_and_never_a_nan():
 
     assert best_epoch(history(3.0, 1.0, 2.0, 1.0)) == 2
     assert best_epoch(history(float("nan"), 2.0, float("nan"), 1.5, float("inf"))) == 4
-    assert best_epoch(history(float("nan"), float("nan"))) is None
+    assert best_epoch(history(float("nan"), float("inf"))) is None
     assert best_epoch([]) is None
 
 
@@ -373,6 +373,58 @@ def test_keep_best_across_a_resume_keeps_what_an_uninterrupted_run_keeps(tmp_pat
         np.testing.assert_array_equal(kept[name], whole[name], err_msg=name)
 
 
+def test_a_run_stopped_between_its_checkpoint_and_best_npz_writes_best_npz_at_resume(tmp_path, capsys, monkeypatch):
+    argv = ["train", "adding", *SMALL, "--keep-best"]
+    real = Trainer.keep_best
+
+    def killed_before_best_npz(self):  # as if the process died after epoch 2's checkpoint, before its best.npz
+        if self.epoch != 2:
+            real(self)
+
+    with monkeypatch.context() as m:
+        planted_validation(m, [2.0, 1.0])
+        m.setattr(Trainer, "keep_best", killed_before_best_npz)
+        status, printed, err = run_cli([*argv, "--epochs", "2", "--out", tmp_path / "cut"], capsys)
+    assert status == 0, err  # the run's summary says what best.npz holds instead of testing it
+    assert f"best validation loss 1 at epoch 2, but {tmp_path / 'cut' / 'best.npz'} holds epoch 1's weights" in printed
+    status, _, err = run_cli(["evaluate", tmp_path / "cut", "--best"], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and "holds epoch 1's weights" in err, err
+    with monkeypatch.context() as m:
+        planted_validation(m, [3.0])
+        status, printed, err = run_cli(["train", "adding", "--out", tmp_path / "cut", "--resume", "--epochs", "3",
+                                        "--no-progress"], capsys)
+    assert status == 0, err
+    assert "best validation loss 1 at epoch 2: test MSE" in printed, printed
+    with monkeypatch.context() as m:
+        planted_validation(m, [2.0, 1.0])
+        assert run_cli([*argv, "--epochs", "2", "--out", tmp_path / "two"], capsys)[0] == 0
+    two, best = (load_checkpoint(path)[1] for path in (tmp_path / "two" / "checkpoint.npz",
+                                                      tmp_path / "cut" / "best.npz"))
+    for name in two:
+        np.testing.assert_array_equal(best[name], two[name], err_msg=name)
+
+
+def test_a_lost_or_foreign_best_npz_is_said_in_one_line_and_never_tested_as_the_run_s(tmp_path, capsys, monkeypatch):
+    argv = ["train", "adding", *SMALL, "--keep-best"]
+    with monkeypatch.context() as m:
+        planted_validation(m, [1.0, 2.0])
+        assert run_cli([*argv, "--epochs", "2", "--out", tmp_path / "lost"], capsys)[0] == 0
+    (tmp_path / "lost" / "best.npz").unlink()
+    with monkeypatch.context() as m:
+        planted_validation(m, [3.0])  # not a new best; and the checkpoint is epoch 2's: nothing holds epoch 1's now
+        status, printed, err = run_cli(["train", "adding", "--out", tmp_path / "lost", "--resume", "--epochs", "3",
+                                        "--no-progress"], capsys)
+    assert status == 0, err
+    missing = f"{tmp_path / 'lost' / 'best.npz'} is missing: the weights of the best epoch, 1, are lost"
+    assert f"note: {missing}" in printed and f"best validation loss 1 at epoch 1, but {missing}" in printed, printed
+    assert "test MSE" in printed  # the last epoch's numbers, still
+    # another run's best.npz beside a run's checkpoint
+    assert run_cli([*argv, "--epochs", "1", "--seed", "1", "--out", tmp_path / "other"], capsys)[0] == 0
+    os.replace(tmp_path / "other" / "best.npz", tmp_path / "lost" / "best.npz")
+    status, _, err = run_cli(["evaluate", tmp_path / "lost" / "checkpoint.npz", "--best"], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and "holds another run's weights" in err, err
+
+
 def test_evaluate_best_of_a_run_without_its_best_weights_is_one_line(tmp_path, capsys, monkeypatch):
     assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", tmp_path / "plain"], capsys)[0] == 0
     status, _, err = run_cli(["evaluate", tmp_path / "plain", "--best"], capsys)
@@ -383,12 +435,8 @@ def test_evaluate_best_of_a_run_without_its_best_weights_is_one_line(tmp_path, c
                        capsys)[0] == 0
     assert not (tmp_path / "nan" / "best.npz").exists()  # a NaN validation loss is never the best
     status, _, err = run_cli(["evaluate", tmp_path / "nan", "--best"], capsys)
-    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and "has no epoch with a validation loss" in err, err
-    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--keep-best", "--out", tmp_path / "lost"],
-                   capsys)[0] == 0
-    (tmp_path / "lost" / "best.npz").unlink()
-    status, _, err = run_cli(["evaluate", tmp_path / "lost", "--best"], capsys)
-    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and "has lost" in err, err
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1, err
+    assert "has no epoch with a finite validation loss" in err, err
     with pytest.raises(ConfigError, match=r"^keep_best must be"):
         make_config("adding", keep_best="yes")
     # a run written before the field existed reads as one without it

@@ -140,6 +140,11 @@ def test_a_trial_stored_before_a_field_existed_runs_with_its_default_and_keeps_i
     old = {k: v for k, v in trial.config.items() if k not in ("initial_weights", "optimizer", "keep_best")}
     outcome = sweep.run_trial(old, str(tmp_path / "run"))
     assert outcome["status"] == "done", outcome.get("error")
+    assert "best_epoch" not in outcome["metrics"]
+    # a trial that keeps its best epoch's weights stores their test numbers beside the last epoch's
+    outcome = sweep.run_trial(kept.config, str(tmp_path / "kept"))
+    assert outcome["status"] == "done", outcome.get("error")
+    assert outcome["metrics"]["best_epoch"] >= 1 and np.isfinite(outcome["metrics"]["best_test_loss"])
 
 
 def test_a_trial_cut_short_resumes_from_its_checkpoint(tmp_path, monkeypatch):

@@ -176,6 +176,7 @@ def run_trial(config, run_dir, threads=1):
             trainer = Trainer(config, run_dir, progress=False, log=quiet)
         summary = trainer.run()
         metrics = dict(history=trainer.history, test_loss=summary["test_loss"], baseline=summary["baseline"])
+        metrics.update({k: v for k, v in summary.items() if k.startswith("best_")})  # keep_best's, where set
         if config["task"] == "copy-memory":
             metrics.update(copy_memory_accuracies(trainer.model, trainer.task))
         return dict(status="done", metric_name=trainer.task.metric_name, val_metric=trainer.history[-1]["val_metric"],

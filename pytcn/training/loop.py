@@ -6,7 +6,9 @@ A run lives in one output folder:
     metrics.jsonl      one JSON object per finished epoch
     curve.png          the learning curves, drawn when the run ends
     best.npz           with keep_best (--keep-best): the weights of the epoch with the lowest validation loss so far, a
-                       saved model (pytcn.load_model), written atomically before the checkpoint of that epoch
+                       saved model (pytcn.load_model) that also records its epoch and its run; written atomically
+                       after the checkpoint of that epoch (a run stopped between the two writes it at --resume, from
+                       the checkpoint, which holds the same weights)
 
 Exact resume: everything random is drawn from generators whose states the checkpoint keeps: the shuffle of each
 epoch (the generator's state *before* the epoch's permutation was drawn, plus the index of the next batch, so that a
@@ -311,6 +313,50 @@ class Trainer:
                                   f"({e})") from None
         self.saved_at = (self.epoch, self.batch)
         self._write_metrics()  # the file matches the checkpoint, whatever happened after it was written
+        if self.batch == 0:  # stopped after an epoch's checkpoint, perhaps before its best.npz
+            self.keep_best()
+        epoch = best_epoch(self.history) if self.config["keep_best"] else None
+        if epoch is not None and self.best_problem(epoch):
+            self.log(f"note: {self.best_problem(epoch)}; the run goes on, and keeps its next best epoch's weights")
+
+    # -------------------------------------------------------------------------------------------------------------
+    # the best epoch's weights (keep_best)
+
+    def keep_best(self):
+        """With keep_best, after an epoch's checkpoint: best.npz := the weights now, where that epoch is the best so
+        far and best.npz does not hold it yet."""
+        epoch = best_epoch(self.history) if self.config["keep_best"] else None
+        if epoch is not None and epoch == self.epoch and self.batch == 0 and self._best_record() != self._run_record():
+            save_checkpoint(self.best_path, self.model.state_dict(), {"model": self.model.config,
+                                                                      "run": self._run_record()})
+
+    def _run_record(self):
+        """What best.npz records of the run and the epoch it was kept at: the epoch, the step, and the configuration
+        less what --resume may change."""
+        return dict(epoch=self.epoch, step=self.optimizer.t,
+                    config={k: v for k, v in self.config.items() if k not in ("epochs", "backend", "data_dir")})
+
+    def _best_record(self):
+        try:
+            return load_checkpoint(self.best_path)[0].get("run")
+        except (CheckpointError, OSError):
+            return None
+
+    def best_problem(self, epoch):
+        """Why best.npz does not hold the weights of the run's best epoch ``epoch``, or None."""
+        if not os.path.exists(self.best_path):
+            return f"{self.best_path} is missing: the weights of the best epoch, {epoch}, are lost"
+        try:
+            meta = load_checkpoint(self.best_path)[0]
+        except CheckpointError as e:
+            return f"{e}".rstrip(".") + f": the weights of the best epoch, {epoch}, are lost"
+        run = meta.get("run")
+        if not isinstance(run, dict) or run.get("config") != self._run_record()["config"]:
+            return f"{self.best_path} holds another run's weights, not this run's best epoch's"
+        if run.get("epoch") != epoch:
+            return (f"{self.best_path} holds epoch {run.get('epoch')!r}'s weights, not those of the run's best epoch, "
+                    f"{epoch}")
+        return None
 
     def _write_metrics(self):
         write_metrics(self.out_dir, self.history)
@@ -335,10 +381,9 @@ class Trainer:
                     elapsed_s=round(self.elapsed, 2))
 
     def _saved(self, interrupted):
-        if not interrupted and self.config["keep_best"] and best_epoch(self.history) == self.epoch:
-            # before the checkpoint: a run stopped between the two repeats the epoch (the same bits) and writes it again
-            self.model.save(self.best_path)
         self.save()
+        if not interrupted:
+            self.keep_best()
         if interrupted:  # mid-epoch: the epoch's shuffle state, the next batch and the sums so far
             self.log(f"interrupted: checkpoint written to {self.checkpoint_path} at epoch {self.epoch + 1}, "
                      f"batch {self.batch}/{self.loop.n_batches}; continue with --resume")
@@ -378,13 +423,20 @@ class Trainer:
                  checkpoint=self.checkpoint_path)
         epoch = best_epoch(self.history) if self.config["keep_best"] else None
         if epoch is not None:
-            loss, metric = self.evaluate_best()
-            s.update(best_epoch=epoch, best_val_loss=self.history[epoch - 1]["val_loss"], best_test_loss=loss,
-                     best_test_metric=metric, best=self.best_path)
+            s.update(best_epoch=epoch, best_val_loss=self.history[epoch - 1]["val_loss"], best=self.best_path)
+            problem = self.best_problem(epoch)
+            if problem:
+                s.update(best_lost=problem)
+            else:
+                s["best_test_loss"], s["best_test_metric"] = self.evaluate_best()
         return s
 
-    def evaluate_best(self, split="test"):
-        """(loss, metric) on ``split`` of the weights in best.npz, in a model of the run's own architecture."""
+    def evaluate_best(self, epoch=None, split="test"):
+        """(loss, metric) on ``split`` of the weights in best.npz, in a model of the run's own architecture; the file
+        checked first to hold the best epoch's, ``epoch`` (default: this Trainer's history's; best_problem)."""
+        problem = self.best_problem(best_epoch(self.history) if epoch is None else epoch)
+        if problem:
+            raise CheckpointError(problem)
         params = load_checkpoint(self.best_path)[1]
         model = build_model(self.config)
         try:
@@ -397,9 +449,9 @@ class Trainer:
 
 def best_epoch(history):
     """The epoch (counted from 1) with the lowest validation loss, the first of equals; None when no epoch's validation
-    loss is a number (NaN is never the best)."""
+    loss is finite (NaN and infinity are never the best)."""
     losses = [h["val_loss"] for h in history]
-    finite = [k for k, v in enumerate(losses) if not math.isnan(v)]
+    finite = [k for k, v in enumerate(losses) if math.isfinite(v)]
     return min(finite, key=lambda k: losses[k]) + 1 if finite else None
 
 
@@ -410,7 +462,9 @@ def format_summary(s):
     if s.get("baseline_loss") is not None:
         line += f" (baseline loss {s['baseline_loss']:.4g})"
     line += f", {s['epochs']} epochs, {s['steps']} steps, {s['train_seconds']:.0f} s; {s['checkpoint']}"
-    if "best_epoch" in s:
+    if "best_lost" in s:
+        line += f"\nbest validation loss {s['best_val_loss']:.4g} at epoch {s['best_epoch']}, but {s['best_lost']}"
+    elif "best_epoch" in s:
         line += (f"\nbest validation loss {s['best_val_loss']:.4g} at epoch {s['best_epoch']}: test {s['metric_name']} "
                  f"{s['best_test_metric']:.4g}, test loss {s['best_test_loss']:.4g}; {s['best']}")
     return line
