@@ -412,7 +412,8 @@ class Fixtures:
                  "--kernel-size", "2", "--dilations", "1,2", "--batch-size", "16", "--no-progress", "--epochs", "1"]
         self.small = small
         for name, argv in (("run_adding", ["adding", *small]), ("run_copy", ["copy-memory", *small]),
-                           ("run_same", ["copy-memory", *small, "--padding", "same"])):
+                           ("run_same", ["copy-memory", *small, "--padding", "same"]),
+                           ("run_best", ["adding", *small, "--keep-best"])):
             status, _, err = run_cli("train", *argv, "--out", p(name))
             if status != 0:
                 raise SystemExit(f"probe: could not make the fixture run {name}: {err}")
@@ -2396,6 +2397,43 @@ def recurrent_cases(f):
             with as_nobody() if nobody else contextlib.nullcontext():
                 return run_cli("train", "adding", *f.small, "--out", out, "--initial-weights", path)
         cases.append(Case(s, label, go, cli_error(*words)))
+
+    s = "pytcn evaluate --best"
+    for label, source, words in [
+        ("best.npz missing", None, ("--best", "is missing")),
+        ("best.npz truncated", "truncated.npz", ("--best", "best.npz")),
+        ("best.npz empty", "empty.npz", ("--best", "best.npz")),
+        ("best.npz a text file", "text.npz", ("--best", "best.npz")),
+        ("best.npz a zip of text", "plain.zip", ("--best", "best.npz")),
+        ("best.npz a folder", "empty_folder", ("--best", "best.npz is a folder")),
+        ("best.npz another run's checkpoint", os.path.join("run_copy", "checkpoint.npz"), ("--best", "another run")),
+        ("best.npz a saved model (no run recorded)", "model.npz", ("--best", "another run")),
+        ("best.npz unreadable (as nobody)", "unreadable.npz", ("--best", "best.npz")),
+    ]:
+        out = f.path(f"best_{len(cases)}")  # a copy of the run per case
+
+        def go(source=source, nobody="(as nobody)" in label, out=out):
+            import shutil
+
+            shutil.copytree(f.path("run_best"), out)
+            os.remove(os.path.join(out, "best.npz"))
+            if source is not None:
+                if os.path.isdir(f.path(source)):
+                    os.makedirs(os.path.join(out, "best.npz"))
+                else:
+                    shutil.copyfile(f.path(source), os.path.join(out, "best.npz"))
+            if nobody:
+                os.chmod(os.path.join(out, "best.npz"), 0o000)
+                os.chmod(out, 0o777)  # (evaluate writes nothing; the folder is nobody's to read)
+            with as_nobody() if nobody else contextlib.nullcontext():
+                return run_cli("evaluate", out, "--best")
+        cases.append(Case(s, label, go, cli_error(*words)))
+    cases.append(Case(s, "a run trained without --keep-best", lambda: run_cli("evaluate", f.path("run_adding"),
+                                                                                "--best"),
+                      cli_error("--best", "was not trained with --keep-best")))
+    cases.append(Case(s, "a run trained with --keep-best", lambda: run_cli("evaluate", f.path("run_best"), "--best"),
+                      cli_ok()))
+    s = "pytcn train --initial-weights"
 
     def from_the_adding_run(_stdout):  # lr 0: the run ends on the weights it started from
         started = pytcn.load_model(f.path("run_adding"))

@@ -346,6 +346,8 @@ class Trainer:
         """Why best.npz does not hold the weights of the run's best epoch ``epoch``, or None."""
         if not os.path.exists(self.best_path):
             return f"{self.best_path} is missing: the weights of the best epoch, {epoch}, are lost"
+        if os.path.isdir(self.best_path):
+            return f"{self.best_path} is a folder, not the weights of the best epoch, {epoch}"
         try:
             meta = load_checkpoint(self.best_path)[0]
         except CheckpointError as e:
