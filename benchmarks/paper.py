@@ -174,6 +174,10 @@ PROBES = {
                                  + " --keep-best", None),
     "adding-tcn-seed1-20epochs-best": ("adding", "tcn", RUNS["adding-tcn"][2].replace("--epochs 10", "--epochs 20")
                                        + " --seed 1 --keep-best", None),
+    "adding-tcn-seed2-20epochs-best": ("adding", "tcn", RUNS["adding-tcn"][2].replace("--epochs 10", "--epochs 20")
+                                       + " --seed 2 --keep-best", None),
+    "adding-tcn-seed3-20epochs-best": ("adding", "tcn", RUNS["adding-tcn"][2].replace("--epochs 10", "--epochs 20")
+                                       + " --seed 3 --keep-best", None),
     # the adding script's own defaults (k = 7, 30 channels, Adam at 4e-3), which it keeps for T = 400, at T = 600
     "adding-tcn-script": ("adding", "tcn", RUNS["adding-tcn"][2].replace("--nb-filters 24 --kernel-size 8",
                                                                         "--nb-filters 30 --kernel-size 7")
@@ -202,6 +206,8 @@ VARIES = {
     "adding-tcn-20epochs": ("adding-tcn", "epochs"),
     "adding-tcn-20epochs-best": ("adding-tcn", "epochs (20) and --keep-best"),
     "adding-tcn-seed1-20epochs-best": ("adding-tcn-seed1", "epochs (20) and --keep-best"),
+    "adding-tcn-seed2-20epochs-best": ("adding-tcn-seed2", "epochs (20) and --keep-best"),
+    "adding-tcn-seed3-20epochs-best": ("adding-tcn-seed3", "epochs (20) and --keep-best"),
     "adding-tcn-script": ("adding-tcn", "k, channels and learning rate (the script's)"),
     "copy-tcn-seed1": ("copy-tcn", "seed"),
     "adding-tcn-locuslab-init": ("adding-tcn", "the initial biases, downsample and head (the repository's draws)"),
@@ -694,7 +700,7 @@ def _probes():
              "The TCN's runs varied one thing at a time: other seeds (other data, weights, shuffles and dropout: "
              "seeds 1 to 3 for the adding problem, every one reported, and 1 for copy memory); "
              "the adding run trained on from its last checkpoint to 20 epochs; 20 epochs from the start on seeds 0 "
-             "and 1 with `--keep-best`, which keeps the weights of the epoch with the lowest validation MSE and tests "
+             "to 3 with `--keep-best`, which keeps the weights of the epoch with the lowest validation MSE and tests "
              "them beside the last epoch's (the validation split picks the epoch, never the test split; the "
              "repository's script has no validation split and prints the test loss after every epoch); the adding "
              "script's own defaults "
