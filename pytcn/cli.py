@@ -525,10 +525,10 @@ def cmd_evaluate(args):
             why = "was not trained with --keep-best" if not config["keep_best"] else \
                 "has no epoch with a finite validation loss yet"
             raise UsageError(f"--best: the run in {folder} {why}")
-        problem = trainer.best_problem(epoch)
-        if problem:
-            raise UsageError(f"--best: {problem}")
-        loss, metric = trainer.evaluate_best(epoch)
+        try:  # (it checks that best.npz holds that epoch's weights of this run)
+            loss, metric = trainer.evaluate_best(epoch)
+        except CheckpointError as e:
+            raise UsageError(f"--best: {e}") from None
         when = f"the best validation epoch, {epoch} of {meta['epoch']} ({trainer.best_path})"
     else:
         try:

@@ -316,8 +316,9 @@ class Trainer:
         if self.batch == 0:  # stopped after an epoch's checkpoint, perhaps before its best.npz
             self.keep_best()
         epoch = best_epoch(self.history) if self.config["keep_best"] else None
-        if epoch is not None and self.best_problem(epoch):
-            self.log(f"note: {self.best_problem(epoch)}; the run goes on, and keeps its next best epoch's weights")
+        problem = self.best_problem(epoch) if epoch is not None else None
+        if problem:
+            self.log(f"note: {problem}; the run goes on, and keeps its next best epoch's weights")
 
     # -------------------------------------------------------------------------------------------------------------
     # the best epoch's weights (keep_best)
@@ -384,12 +385,11 @@ class Trainer:
 
     def _saved(self, interrupted):
         self.save()
-        if not interrupted:
-            self.keep_best()
         if interrupted:  # mid-epoch: the epoch's shuffle state, the next batch and the sums so far
             self.log(f"interrupted: checkpoint written to {self.checkpoint_path} at epoch {self.epoch + 1}, "
                      f"batch {self.batch}/{self.loop.n_batches}; continue with --resume")
             return
+        self.keep_best()
         self._write_metrics()
         h = self.history[-1]
         self.log(f"epoch {self.epoch}: train loss {h['train_loss']:.4g}, validation loss {h['val_loss']:.4g}, "
