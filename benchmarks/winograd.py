@@ -21,16 +21,13 @@ transform's alone: the median over rounds of the best of three calls, the calls 
 difference between the two results.
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 from numba import njit, prange
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from kernels._config import PARALLEL  # noqa: E402
-from kernels.conv import conv_relu_forward_numba, four_rows_forward, scratch_rows  # noqa: E402
+from pytcn.kernels._config import PARALLEL
+from pytcn.kernels.conv import conv_relu_forward_numba, four_rows_forward, scratch_rows
 
 
 @njit(**PARALLEL)

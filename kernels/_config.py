@@ -11,7 +11,12 @@ once and read once.
   reassociate sums (without it they ran 10-13x slower on the 2-core VMs pytcn is measured on). The set leaves out
   ``nnan`` and ``ninf`` on purpose: a NaN or an infinity in the data must come out of a kernel as NaN or infinity,
   never be optimised away, so that the training loop can see it.
+- ``pipeline_class=NoAliasCompiler`` (only in ``SERIAL_NOALIAS``): the convolution's passes over time are compiled
+  with their array arguments declared apart, which spares LLVM a check before every pass (why and what it gained:
+  the class's docstring).
 """
+
+from numba.core import compiler
 
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 
@@ -22,6 +27,34 @@ SERIAL = dict(cache=True, fastmath=FASTMATH)
 # inline). The input-gradient helpers gain nothing from it and are left as calls.
 SERIAL_INLINED = dict(SERIAL, inline="always")
 PARALLEL = dict(cache=True, fastmath=FASTMATH, parallel=True)
+
+
+class NoAliasCompiler(compiler.Compiler):
+    """Numba's own compiler, with every array argument of the function declared not to overlap any other (LLVM's
+    ``noalias``, C's ``restrict``), through the ``pipeline_class`` argument of ``njit``.
+
+    Why: a loop that stores into some rows and loads from others is vectorised by LLVM only after a check, at run
+    time, that none of the stored rows overlaps another row of the loop. Rows that are views of the caller's arrays
+    give it nothing to prove this from, so the check runs before every pass over time. In the convolution's pass of
+    four rows by four (channel, tap) pairs (kernels/conv.py) it is some twenty comparisons of addresses, their
+    results spilled to the stack and read back: about 200 instructions before each pass of a thousand steps. With
+    the pass compiled on its own with this compiler, LLVM drops the check. Measured on wide's layer (16 x 128 ->
+    128 channels, K 3, T 1024, float32), against the pass inlined as before: forward 11.6% faster, input gradient
+    5.8%, the same bits (the geometric mean over d = 1 ... 256; 2-vCPU AMD EPYC, 2026-12-07).
+
+    The promise it makes: a function compiled with it is never called with an array that it writes overlapping
+    another of its array arguments. Broken, the results are undefined (C's ``restrict`` rules). The kernels that call
+    such a function refuse an output that overlaps its input (kernels/conv.py, ``overlap``), and their scratch rows
+    never overlap."""
+
+    def __init__(self, typingctx, targetctx, library, args, return_type, flags, locals):
+        flags.noalias = True  # the flag Numba sets itself for a parallel loop's body whose arrays it proves apart
+        super().__init__(typingctx, targetctx, library, args, return_type, flags, locals)
+
+
+# SERIAL, for the functions holding the convolution's passes over time, compiled with the promise above and never
+# inlined (inlined, the promise would be lost with the function's own arguments)
+SERIAL_NOALIAS = dict(SERIAL, pipeline_class=NoAliasCompiler)
 
 # CUDA (kernels/cuda/). One thread per output element, in blocks of CUDA_THREADS: a multiple of the warp size (32)
 # large enough to hide memory latency on every GPU since 2016, small enough that the short rows of a small TCN

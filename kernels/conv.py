@@ -30,7 +30,7 @@ back to the K inputs it was made from), and the weight gradient correlates x wit
 import numpy as np
 from numba import njit, prange
 
-from ._config import PARALLEL, SERIAL, SERIAL_INLINED
+from ._config import PARALLEL, SERIAL, SERIAL_INLINED, SERIAL_NOALIAS
 
 # --------------------------------------------------------------------------------------------------------------
 # NumPy reference
@@ -186,6 +186,8 @@ def _conv_relu_forward_naive(y, x, W, b, d):
 
 
 def _conv_forward_naive_then(y, x, W, b, d, relu):
+    if overlap(y, x):
+        raise ValueError("the convolution's output y overlaps its input x: give it an array of its own")
     N, C_in, T = x.shape
     C_out, _, K = W.shape
     for p in prange(N * C_out):  # each output row y[n, o] belongs to one thread
@@ -202,6 +204,8 @@ def _conv_forward_naive_then(y, x, W, b, d, relu):
 
 
 def _conv_backward_input_naive(dx, dy, W, d):
+    if overlap(dx, dy):
+        raise ValueError("the input gradient dx overlaps dy: give it an array of its own")
     N, C_out, T = dy.shape
     _, C_in, K = W.shape
     for p in prange(N * C_in):  # each input row dx[n, i] belongs to one thread
@@ -260,6 +264,44 @@ PAGE = 4096  # bytes in a page
 PAIRS = 4  # (channel, tap) pairs added in one pass over time
 ROWS = 4  # output rows (forward, weight gradient) or input rows (input gradient) written in one pass
 
+# The passes over time are functions of their own: _add_four_rows, _add_two_rows and _add_one_row, shared by the
+# forward (z: output rows, a: input rows, each slice shifted by its pair's tap) and the input gradient (z: rows of dx,
+# a: rows of dy), and the edges' add_tap_forward and add_tap_backward. They are compiled with their array arguments
+# declared apart (SERIAL_NOALIAS in kernels/_config.py: why, and what it gained) and never inlined, and so the
+# kernels that call them refuse an output that overlaps their input (``overlap``).
+
+
+def _add_four_rows(z0, z1, z2, z3, a0, a1, a2, a3, w, L):
+    """z_r[t] += sum_k w[4r + k] * a_k[t] for t < L and the rows r = 0..3: four rows by four pairs, one pass."""
+    w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33 = w  # w_rk: pair k, row r
+    for t in range(L):
+        v0, v1, v2, v3 = a0[t], a1[t], a2[t], a3[t]
+        z0[t] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+        z1[t] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+        z2[t] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+        z3[t] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+
+
+def _add_two_rows(z0, z1, a0, a1, a2, a3, w, L):
+    """_add_four_rows for the two rows z0, z1 (w: their eight weights, row by row)."""
+    w00, w01, w02, w03, w10, w11, w12, w13 = w
+    for t in range(L):
+        v0, v1, v2, v3 = a0[t], a1[t], a2[t], a3[t]
+        z0[t] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+        z1[t] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+
+
+def _add_one_row(z0, a0, a1, a2, a3, w, L):
+    """_add_four_rows for the one row z0 (w: its four weights)."""
+    w00, w01, w02, w03 = w
+    for t in range(L):
+        z0[t] += w00 * a0[t] + w01 * a1[t] + w02 * a2[t] + w03 * a3[t]
+
+
+def _overlap(a, b):
+    """Whether the memory of the (contiguous) arrays a and b overlaps."""
+    return a.ctypes.data < b.ctypes.data + b.nbytes and b.ctypes.data < a.ctypes.data + a.nbytes
+
 
 def _tap_pairs(C, K, d):
     """Every (channel, tap) pair, tap-major: its channel c, its tap j and its shift s = (K-1-j)*d."""
@@ -292,6 +334,8 @@ def _conv_forward_by_shape(y, x, W, b, d, relu):
 
 def _conv_forward_blocked(y, x, W, b, d, relu):
     """The convolution, and with ``relu`` a ReLU on each block of rows while they are still in cache."""
+    if overlap(y, x):
+        raise ValueError("the convolution's output y overlaps its input x: give it an array of its own")
     N, C_in, T = x.shape
     C_out, _, K = W.shape
     pairs = tap_pairs(C_in, K, d)  # the (input channel, tap) pairs
@@ -318,6 +362,8 @@ def _conv_forward_blocked(y, x, W, b, d, relu):
 
 def _conv_forward_staged(y, x, W, b, d, relu):
     """_conv_forward_blocked, each block of rows summed in scratch rows and copied out (why: _rows_alias)."""
+    if overlap(y, x):
+        raise ValueError("the convolution's output y overlaps its input x: give it an array of its own")
     N, C_in, T = x.shape
     C_out, _, K = W.shape
     pairs = tap_pairs(C_in, K, d)
@@ -366,17 +412,11 @@ def _four_rows_forward(y0, y1, y2, y3, xn, W, o, pairs):
             x2 = xn[i2][start - s2:start - s2 + L]
             x3 = xn[i3][start - s3:start - s3 + L]
             y0s, y1s, y2s, y3s = y0[start:], y1[start:], y2[start:], y3[start:]
-            # w_rk: the weight of pair k in row r
-            w00, w01, w02, w03 = W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3]
-            w10, w11, w12, w13 = W[o + 1, i0, j0], W[o + 1, i1, j1], W[o + 1, i2, j2], W[o + 1, i3, j3]
-            w20, w21, w22, w23 = W[o + 2, i0, j0], W[o + 2, i1, j1], W[o + 2, i2, j2], W[o + 2, i3, j3]
-            w30, w31, w32, w33 = W[o + 3, i0, j0], W[o + 3, i1, j1], W[o + 3, i2, j2], W[o + 3, i3, j3]
-            for t in range(L):
-                v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                y0s[t] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
-                y1s[t] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
-                y2s[t] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
-                y3s[t] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+            w = (W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3],  # row o's weights of the four pairs, ...
+                 W[o + 1, i0, j0], W[o + 1, i1, j1], W[o + 1, i2, j2], W[o + 1, i3, j3],
+                 W[o + 2, i0, j0], W[o + 2, i1, j1], W[o + 2, i2, j2], W[o + 2, i3, j3],
+                 W[o + 3, i0, j0], W[o + 3, i1, j1], W[o + 3, i2, j2], W[o + 3, i3, j3])
+            add_four_rows(y0s, y1s, y2s, y3s, x0, x1, x2, x3, w, L)  # y_r[start + t] += sum_k w_rk x_k[t]
         for k in range(q, q + PAIRS):  # edges: the steps s_k <= t < start, one pair at a time
             i, j, s = channels[k], taps[k], shifts[k]
             if s < start:
@@ -409,13 +449,9 @@ def _two_rows_forward(y0, y1, xn, W, o, pairs):
             x1 = xn[i1][start - s1:start - s1 + L]
             x2 = xn[i2][start - s2:start - s2 + L]
             x3 = xn[i3][start - s3:start - s3 + L]
-            y0s, y1s = y0[start:], y1[start:]
-            w00, w01, w02, w03 = W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3]
-            w10, w11, w12, w13 = W[o + 1, i0, j0], W[o + 1, i1, j1], W[o + 1, i2, j2], W[o + 1, i3, j3]
-            for t in range(L):
-                v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                y0s[t] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
-                y1s[t] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+            w = (W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3],
+                 W[o + 1, i0, j0], W[o + 1, i1, j1], W[o + 1, i2, j2], W[o + 1, i3, j3])
+            add_two_rows(y0[start:], y1[start:], x0, x1, x2, x3, w, L)
         for k in range(q, q + PAIRS):
             i, j, s = channels[k], taps[k], shifts[k]
             if s < start:
@@ -443,10 +479,8 @@ def _row_forward(y0, xn, W, o, pairs):
             x1 = xn[i1][start - s1:start - s1 + L]
             x2 = xn[i2][start - s2:start - s2 + L]
             x3 = xn[i3][start - s3:start - s3 + L]
-            y0s = y0[start:]
-            w00, w01, w02, w03 = W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3]
-            for t in range(L):
-                y0s[t] += w00 * x0[t] + w01 * x1[t] + w02 * x2[t] + w03 * x3[t]
+            w = (W[o, i0, j0], W[o, i1, j1], W[o, i2, j2], W[o, i3, j3])
+            add_one_row(y0[start:], x0, x1, x2, x3, w, L)
         for k in range(q, q + PAIRS):
             i, j, s = channels[k], taps[k], shifts[k]
             if s < start:
@@ -475,6 +509,8 @@ def _conv_backward_input_add(dx, dy, W, d, addend):
 
 def _conv_backward_input_blocked(dx, dy, W, d, addend):
     """``addend``: None (Numba compiles the branches for it away), or an array of dx's shape the sums start from."""
+    if overlap(dx, dy):
+        raise ValueError("the input gradient dx overlaps dy: give it an array of its own")
     N, C_out, T = dy.shape
     _, C_in, K = W.shape
     pairs = tap_pairs(C_out, K, d)  # the (output channel, tap) pairs
@@ -501,6 +537,8 @@ def _conv_backward_input_blocked(dx, dy, W, d, addend):
 
 def _conv_backward_input_staged(dx, dy, W, d, addend):
     """_conv_backward_input_blocked, each block of rows summed in scratch rows and copied out (why: _rows_alias)."""
+    if overlap(dx, dy):
+        raise ValueError("the input gradient dx overlaps dy: give it an array of its own")
     N, C_out, T = dy.shape
     _, C_in, K = W.shape
     pairs = tap_pairs(C_out, K, d)
@@ -545,17 +583,11 @@ def _four_rows_backward_input(dx0, dx1, dx2, dx3, dyn, W, i, pairs):
             dy1 = dyn[o1][s1:s1 + L]
             dy2 = dyn[o2][s2:s2 + L]
             dy3 = dyn[o3][s3:s3 + L]
-            # w_rk: the weight of pair k in input row r
-            w00, w01, w02, w03 = W[o0, i, j0], W[o1, i, j1], W[o2, i, j2], W[o3, i, j3]
-            w10, w11, w12, w13 = W[o0, i + 1, j0], W[o1, i + 1, j1], W[o2, i + 1, j2], W[o3, i + 1, j3]
-            w20, w21, w22, w23 = W[o0, i + 2, j0], W[o1, i + 2, j1], W[o2, i + 2, j2], W[o3, i + 2, j3]
-            w30, w31, w32, w33 = W[o0, i + 3, j0], W[o1, i + 3, j1], W[o2, i + 3, j2], W[o3, i + 3, j3]
-            for u in range(L):
-                g0, g1, g2, g3 = dy0[u], dy1[u], dy2[u], dy3[u]
-                dx0[u] += w00 * g0 + w01 * g1 + w02 * g2 + w03 * g3
-                dx1[u] += w10 * g0 + w11 * g1 + w12 * g2 + w13 * g3
-                dx2[u] += w20 * g0 + w21 * g1 + w22 * g2 + w23 * g3
-                dx3[u] += w30 * g0 + w31 * g1 + w32 * g2 + w33 * g3
+            w = (W[o0, i, j0], W[o1, i, j1], W[o2, i, j2], W[o3, i, j3],  # input row i's weights of the pairs, ...
+                 W[o0, i + 1, j0], W[o1, i + 1, j1], W[o2, i + 1, j2], W[o3, i + 1, j3],
+                 W[o0, i + 2, j0], W[o1, i + 2, j1], W[o2, i + 2, j2], W[o3, i + 2, j3],
+                 W[o0, i + 3, j0], W[o1, i + 3, j1], W[o2, i + 3, j2], W[o3, i + 3, j3])
+            add_four_rows(dx0, dx1, dx2, dx3, dy0, dy1, dy2, dy3, w, L)  # dx_r[u] += sum_k w_rk dy_k[u]
         for k in range(q, q + PAIRS):  # edges: the steps T - s_max <= u < T - s_k, one pair at a time
             o, j, s = outputs[k], taps[k], shifts[k]
             if s < s_max:
@@ -588,9 +620,8 @@ def _row_backward_input(dx0, dyn, W, i, pairs):
             dy1 = dyn[o1][s1:s1 + L]
             dy2 = dyn[o2][s2:s2 + L]
             dy3 = dyn[o3][s3:s3 + L]
-            w00, w01, w02, w03 = W[o0, i, j0], W[o1, i, j1], W[o2, i, j2], W[o3, i, j3]
-            for u in range(L):
-                dx0[u] += w00 * dy0[u] + w01 * dy1[u] + w02 * dy2[u] + w03 * dy3[u]
+            w = (W[o0, i, j0], W[o1, i, j1], W[o2, i, j2], W[o3, i, j3])
+            add_one_row(dx0, dy0, dy1, dy2, dy3, w, L)
         for k in range(q, q + PAIRS):
             o, j, s = outputs[k], taps[k], shifts[k]
             if s < s_max:
@@ -713,8 +744,12 @@ def _conv_backward_bias(db, dy):
         db[o] = acc
 
 
-add_tap_forward = njit(**SERIAL)(_add_tap_forward)
-add_tap_backward = njit(**SERIAL)(_add_tap_backward)
+add_tap_forward = njit(**SERIAL_NOALIAS)(_add_tap_forward)
+add_tap_backward = njit(**SERIAL_NOALIAS)(_add_tap_backward)
+add_four_rows = njit(**SERIAL_NOALIAS)(_add_four_rows)
+add_two_rows = njit(**SERIAL_NOALIAS)(_add_two_rows)
+add_one_row = njit(**SERIAL_NOALIAS)(_add_one_row)
+overlap = njit(**SERIAL)(_overlap)
 relu_row = njit(**SERIAL)(_relu_row)
 copy_row = njit(**SERIAL)(_copy_row)
 scratch_rows = njit(**SERIAL)(_scratch_rows)

@@ -16,6 +16,7 @@ Arrays are drawn by ``tests/strategies.py``; all of them C-contiguous, as the ke
 import ast
 import importlib
 import inspect
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -770,8 +771,70 @@ def test_every_njit_takes_its_options_from_config():
 def test_fastmath_in_config_keeps_nan_and_inf():
     assert isinstance(_config.FASTMATH, (set, frozenset)), f"FASTMATH should be a set of flags: {_config.FASTMATH!r}"
     assert not {"nnan", "ninf", "fast"} & _config.FASTMATH, f"FASTMATH lets LLVM drop NaN/inf: {_config.FASTMATH}"
-    for options in (_config.SERIAL, _config.SERIAL_INLINED, _config.PARALLEL):
+    for options in (_config.SERIAL, _config.SERIAL_INLINED, _config.SERIAL_NOALIAS, _config.PARALLEL):
         assert options["fastmath"] == _config.FASTMATH
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The convolution's passes over time are compiled with their arrays declared apart (kernels/_config.py's
+# NoAliasCompiler); the kernels that call them refuse an output that overlaps their input
+
+PASSES = ["add_four_rows", "add_two_rows", "add_one_row", "add_tap_forward", "add_tap_backward"]
+
+
+@pytest.mark.parametrize("name", PASSES)
+def test_the_passes_over_time_are_compiled_by_the_noalias_compiler(name):
+    assert getattr(kernels.conv, name)._compiler.pipeline_class is _config.NoAliasCompiler
+
+
+def data_pointer_attributes(options):
+    """{array argument: the LLVM attributes of its data pointer} of _add_one_row compiled afresh with ``options`` (the
+    kernels' own machine code may come from the cache, which keeps no LLVM IR to read)."""
+    fresh = numba.njit(**dict(options, cache=False))(kernels.conv._add_one_row)
+    row = np.zeros(8, np.float32)
+    fresh(row, row + 1, row + 2, row + 3, row + 4, (np.float32(1),) * 4, 8)
+    assert row.tolist() == [10.0] * 8  # 1 + 2 + 3 + 4
+    (ir,) = fresh.inspect_llvm().values()
+    header = next(line for line in ir.splitlines() if line.startswith("define") and "_add_one_row" in line)
+    # an array argument comes as its struct's fields, %arg.<name>.0 to .6; field 4 is the pointer to its data
+    return dict((name, attrs) for attrs, name in re.findall(r"ptr ([^%,]*)%arg\.(\w+)\.4\b", header))
+
+
+def test_the_noalias_compiler_declares_every_array_argument_apart():
+    declared = data_pointer_attributes(_config.SERIAL_NOALIAS)
+    assert sorted(declared) == ["a0", "a1", "a2", "a3", "z0"]
+    assert all("noalias" in attrs for attrs in declared.values()), declared
+    plain = data_pointer_attributes(_config.SERIAL)  # what the compiler changes: Numba's own leaves them undeclared
+    assert sorted(plain) == sorted(declared) and not any("noalias" in attrs for attrs in plain.values()), plain
+
+
+
+OVERLAPPING = [("conv_forward_numba", "forward"), ("conv_relu_forward_numba", "forward"),
+               ("conv_forward_naive", "forward"), ("conv_relu_forward_naive", "forward"),
+               ("conv_backward_input_numba", "input"), ("conv_backward_input_add_numba", "input"),
+               ("conv_backward_input_naive", "input")]
+
+
+@pytest.mark.parametrize("name, kind", OVERLAPPING, ids=[name for name, _ in OVERLAPPING])
+@pytest.mark.parametrize("T", [20, 1024], ids=["blocked", "staged"])
+def test_the_convolution_refuses_an_output_that_overlaps_its_input(name, kind, T):
+    rng = np.random.default_rng(0)
+    buf = rng.standard_normal((4, 5, T)).astype(np.float32)  # four samples, five channels: C_in = C_out
+    W = rng.standard_normal((5, 5, 3)).astype(np.float32)
+    kernel = getattr(kernels.conv, name)
+
+    def run(out, inp):
+        extra = (rng.standard_normal(5).astype(np.float32), 2) if kind == "forward" else (2,)
+        if name.endswith("_add_numba"):
+            extra += (np.zeros_like(inp),)
+        kernel(out, inp, W, *extra)
+
+    for out, inp in [(buf[:2], buf[:2]), (buf[1:3], buf[:2])]:  # the input itself, and one sample shared
+        with pytest.raises(ValueError, match="overlaps"):
+            run(out, inp)
+    run(buf[2:], buf[:2])  # side by side in one buffer, apart: computed, no error
+
+
 
 
 @pytest.mark.parametrize("op", sorted(kernels.TWINS))
