@@ -152,10 +152,10 @@ MUTANTS = [
     ("_conv_backward_input_staged",
      "copy_row(row, addend[n, i + r], False)",
      "copy_row(row, addend[n, i], False)"),
-    ("kernels/relu.py", "_relu_bias_backward",
+    ("kernels/relu.py", "_relu_bias_row",
      "dzrow[t] = v",
      "dzrow[t] = dyrow[t]"),
-    ("kernels/relu.py", "_relu_bias_backward",
+    ("kernels/relu.py", "_relu_bias_row",
      "acc += v",
      "acc += dyrow[t]"),
     ("kernels/relu.py", "_relu_bias_backward",
@@ -584,6 +584,7 @@ MUTANTS = [
     ("_conv_backward_input_naive", "    if overlap(dx, dy):", "    if False:"),
     ("_conv_backward_input_blocked", "    if overlap(dx, dy):", "    if False:"),
     ("_conv_backward_input_staged", "    if overlap(dx, dy):", "    if False:"),
+    ("kernels/relu.py", "_relu_bias_backward", "    if overlap(dz, dy) or overlap(dz, y):", "    if overlap(dz, dy):"),
 ]
 
 

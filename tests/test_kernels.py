@@ -779,12 +779,13 @@ def test_fastmath_in_config_keeps_nan_and_inf():
 # The convolution's passes over time are compiled with their arrays declared apart (kernels/_config.py's
 # NoAliasCompiler); the kernels that call them refuse an output that overlaps their input
 
-PASSES = ["add_four_rows", "add_two_rows", "add_one_row", "add_tap_forward", "add_tap_backward"]
+PASSES = [("conv", "add_four_rows"), ("conv", "add_two_rows"), ("conv", "add_one_row"), ("conv", "add_tap_forward"),
+          ("conv", "add_tap_backward"), ("relu", "relu_bias_row")]
 
 
-@pytest.mark.parametrize("name", PASSES)
-def test_the_passes_over_time_are_compiled_by_the_noalias_compiler(name):
-    assert getattr(kernels.conv, name)._compiler.pipeline_class is _config.NoAliasCompiler
+@pytest.mark.parametrize("module, name", PASSES, ids=[name for _, name in PASSES])
+def test_the_passes_over_time_are_compiled_by_the_noalias_compiler(module, name):
+    assert getattr(getattr(kernels, module), name)._compiler.pipeline_class is _config.NoAliasCompiler
 
 
 def data_pointer_attributes(options):
@@ -833,6 +834,33 @@ def test_the_convolution_refuses_an_output_that_overlaps_its_input(name, kind, T
         with pytest.raises(ValueError, match="overlaps"):
             run(out, inp)
     run(buf[2:], buf[:2])  # side by side in one buffer, apart: computed, no error
+
+
+def test_relu_bias_backward_refuses_a_gradient_that_overlaps_its_inputs():
+    buf = np.random.default_rng(0).standard_normal((3, 4, 20)).astype(np.float32)
+    db = np.zeros(4, np.float32)
+    for dz, dy, y in [(buf[:1], buf[:1], buf[2:]), (buf[1:2], buf[:1], buf[1:2]), (buf[:2], buf[1:], buf[1:])]:
+        with pytest.raises(ValueError, match="overlaps"):
+            kernels.relu_bias_backward_numba(dz, db, dy, y)
+    kernels.relu_bias_backward_numba(buf[2:], db, buf[:1], buf[1:2])  # apart: computed, no error
+
+
+@pytest.mark.parametrize("T", [16, 33, 40, 100])
+def test_relu_bias_backward_sums_in_one_order_wherever_its_output_lies(T):
+    # the bias gradient was once summed one element at a time or sixteen at once, as LLVM's run-time check of the rows'
+    # addresses chose: with dz a few rows after dy in memory, other bits (kernels/relu.py, _relu_bias_row)
+    rng = np.random.default_rng(T)
+    dy = rng.standard_normal((1, 1, T)).astype(np.float32)
+    y = np.abs(rng.standard_normal((1, 1, T))).astype(np.float32) + 0.5  # every unit active: dz = dy
+    buf = np.zeros(2 * T + 200, np.float32)
+    buf[:T] = dy.ravel()
+    results = set()
+    for gap in range(T, T + 200):  # dz from just after dy's row to 200 floats later, never overlapping it
+        dz, db = buf[gap:gap + T].reshape(1, 1, T), np.zeros(1, np.float32)
+        kernels.relu_bias_backward_numba(dz, db, buf[:T].reshape(1, 1, T), y)
+        assert np.array_equal(dz, dy)
+        results.add(db.tobytes())
+    assert len(results) == 1, f"{len(results)} different bias gradients, by where dz lay"
 
 
 

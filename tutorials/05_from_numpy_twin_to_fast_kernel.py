@@ -137,6 +137,16 @@ print(source[start:start + 900])
 # instructions: 7x slower on the machines pytcn is measured on, as the comment above the kernels in
 # `kernels/conv.py` records.
 #
+# One more thing stood between the blocked loop and the vector instructions. Before a vectorised pass, LLVM must know
+# that the four rows it stores do not overlap one another or the four rows it loads: otherwise a store could change a
+# value a later step loads, and 16 steps at once would give another result than one at a time. Rows sliced out of the
+# caller's arrays give it nothing to prove that from, so it compared their addresses at run time, before every pass:
+# some twenty comparisons for a pass of a thousand steps. The pass is now a function of its own (`_add_four_rows`),
+# compiled with its array arguments declared apart (`NoAliasCompiler` in `kernels/_config.py`, the meaning of C's
+# `restrict`), and the kernels that call it refuse an output that overlaps their input. On a layer of 128 channels the
+# forward ran 12% faster for it, with the same bits. The declaration is a promise the caller keeps; the compiler does
+# not check it.
+#
 # ## Summary
 #
 # - Four implementations of one sum agree to float32 roundoff; the twin is the oracle the tests compare the fast kernels
