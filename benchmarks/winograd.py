@@ -26,8 +26,11 @@ import time
 import numpy as np
 from numba import njit, prange
 
-from pytcn.kernels._config import PARALLEL
 from pytcn.kernels.conv import conv_relu_forward_numba, four_rows_forward, scratch_rows
+
+# the kernels' own options for a parallel loop (kernels/_config.py's PARALLEL, private to the kernels): the machine
+# code cached beside this file, fast-math without nnan and ninf, Numba's threads
+PARALLEL = dict(cache=True, fastmath={"reassoc", "contract", "arcp", "nsz"}, parallel=True)
 
 
 @njit(**PARALLEL)
