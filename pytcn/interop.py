@@ -435,7 +435,10 @@ def from_pytorch_tcn(state_dict, prefix=None, head="projection_out."):
     convolution, weight (outputs, C, 1)); an nn.Linear of the caller's (weight (outputs, C)) works too, e.g.
     ``head="linear."``. Its padding buffers (``network.{b}.conv1.padder.buffer``, ``conv1.buffer`` before 1.2.2, and
     conv2's) are a streaming state, not weights, and are skipped; any other key is refused. Build the pytcn model with
-    use_skip_connections=False: pytorch-tcn's skip connections add a different sum (see the module's docstring)."""
+    use_skip_connections=False: pytorch-tcn's skip connections add a different sum (see the module's docstring). A
+    state dict shows them only where a block's width differs from the last one's (``downsample_skip_connection``,
+    refused); with every width equal they hold no weights, and a model built with use_skip_connections=True loads
+    here without a word, to give other outputs than it gave there. Load only models built without them."""
     items = _items(state_dict, "state_dict")
     prefix = _prefix("prefix", prefix, empty=True, none=True)
     head = _prefix("head", head)

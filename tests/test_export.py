@@ -296,6 +296,8 @@ def test_what_cannot_be_exported_is_refused_by_name():
     with pytest.raises(ValueError, match="batch_size is 3, but the state given holds 2"):
         model = make_model()
         export.stream_inputs(model, 3, state=model.stream(2))
+    with pytest.raises(ValueError, match=r"^batch_size must be at most \d+ for this model"):
+        export.stream_inputs(make_model(), 10 ** 18)
 
 
 def test_an_unwritable_path_is_an_oserror_naming_it(tmp_path):

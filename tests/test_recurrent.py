@@ -524,6 +524,11 @@ def test_a_wrong_input_is_refused_by_name(cell, call, name, return_sequences):
     pytest.param(lambda m, s: m.stream(state=s | {"h": np.zeros((1, 4, 4))}), "state", id="stream-state-hidden-size"),
     pytest.param(lambda m, s: m.stream(state={"a": 1}), "state", id="stream-state-not-a-state"),
     pytest.param(lambda m, s: m.reset_stream(s, samples=[5]), "samples", id="samples-past-the-batch"),
+    pytest.param(lambda m, s: m.stream(5, state=s), "batch_size", id="stream-batch-size-not-the-state-s"),
+    pytest.param(lambda m, s: m.stream(10 ** 18), "batch_size", id="stream-batch-size-past-addressable"),
+    pytest.param(lambda m, s: m.stream(state=s | {"h": [[[0.0] * 4] * 4, [[0.0] * 4]]}), "state",
+                 id="stream-state-ragged-lists"),
+    pytest.param(lambda m, s: m.step([[0.0, 0.0], [0.0]], s), "x", id="step-x-ragged-lists"),
 ])
 def test_a_wrong_stream_state_is_refused_by_name(call, name):
     model = LSTM(**GOOD)
@@ -606,6 +611,29 @@ def test_the_config_rebuilds_the_same_model_as_a_tcn_s_does(cell):
     other = "lstm" if cell == "gru" else "gru"
     with pytest.raises(ValueError, match=f"^architecture must be '{cell}'.*got '{other}'"):
         type(model)(**(model.config | {"architecture": other}))
+
+
+@pytest.mark.parametrize("key", ["h", "c"])
+@pytest.mark.parametrize("kind", ["read-only", "not C-contiguous"])
+def test_a_state_the_step_cannot_write_is_refused_before_anything_moves(key, kind):
+    # the step writes h and c layer by layer: a state it could write only in part must be refused before the first
+    model = LSTM(input_channels=2, outputs=1, hidden_size=4, num_layers=2, seed=0)
+    state = model.stream(3)
+    model.step(np.ones((3, 2)), state)  # a state that is not all zeros, so that a half-done step would show
+    if kind == "read-only":
+        state[key] = np.broadcast_to(state[key].copy(), state[key].shape)
+    else:
+        state[key] = np.asfortranarray(state[key])
+    before = {k: a.copy() for k, a in state.items()}
+    with pytest.raises(ValueError, match=rf"^state\['{key}'\] is {kind}\b.*, but the stream writes into it"):
+        model.step(np.ones((3, 2)), state)
+    for k, a in state.items():
+        np.testing.assert_array_equal(a, before[k], err_msg=f"state[{k!r}] moved in a refused step")
+    with pytest.raises(ValueError, match=rf"^state\['{key}'\] is {kind}"):
+        model.reset_stream(state)
+    again = model.stream(state=state)  # the way out the message gives
+    y, _ = model.step(np.ones((3, 2)), again)
+    assert np.all(np.isfinite(y))
 
 
 def test_a_step_of_one_dimension_is_refused_saying_what_a_step_is():

@@ -150,12 +150,11 @@ def stream_inputs(model, batch_size=None, state=None):
     """The streaming graph's history inputs, {name: (N, C, L) NumPy array, oldest step first}: zeros for
     ``batch_size`` sequences, or the histories of ``state``, a stream state of ``model.stream`` (pytcn's ring
     buffers: the input of step s in slot s % L; the steps before the first are zeros there as here)."""
-    from ..nn.streaming import check_state, history_shapes
-    from ..runtime import validate
+    from ..nn.streaming import _checked_batch_size, check_state, history_shapes
 
     check_exportable(model, streaming=True)
     if batch_size is not None:
-        batch_size = validate.integer("batch_size", batch_size, 1)
+        batch_size = _checked_batch_size(model, batch_size)
     if state is None:
         if batch_size is None:
             raise TypeError("stream_inputs needs batch_size (the number of sequences) or a state of model.stream")

@@ -260,16 +260,32 @@ class _Recurrent:
     def stream(self, batch_size=None, state=None):
         """A stream state for ``batch_size`` sequences at their start (zeros), or a copy of ``state``: a dict with
         'h' (and, for an LSTM, 'c'), each (num_layers, N, H)."""
+        if batch_size is not None:
+            batch_size = self._checked_batch_size(batch_size)
         if state is not None:
             if not isinstance(state, dict) or set(state) != set(self._state_keys()):
                 raise TypeError(f"state must be the dict that model.stream() returned, with keys "
                                 f"{self._state_keys()}; got {type(state).__name__}")
-            first = np.asarray(state["h"])
-            shape = (self.num_layers, first.shape[1] if first.ndim == 3 else None, self.hidden_size)
-            return {key: validate.float_array(f"state[{key!r}]", np.array(state[key]), 3, self.dtype, shape)
-                    for key in self._state_keys()}
-        N = validate.integer("batch_size", 1 if batch_size is None else batch_size, 1)
+            arrays = {key: validate.array(f"state[{key!r}]", state[key]) for key in self._state_keys()}
+            first = arrays["h"]
+            N = first.shape[1] if first.ndim == 3 else None
+            if batch_size is not None and N is not None and batch_size != N:
+                raise ValueError(f"batch_size is {batch_size}, but the state given holds {N} sequences")
+            shape = (self.num_layers, N, self.hidden_size)
+            return {key: validate.float_array(f"state[{key!r}]", np.array(a), 3, self.dtype, shape)
+                    for key, a in arrays.items()}
+        N = 1 if batch_size is None else batch_size
         return {key: np.zeros((self.num_layers, N, self.hidden_size), self.dtype) for key in self._state_keys()}
+
+    def _checked_batch_size(self, batch_size):
+        """``batch_size`` as an int >= 1 small enough that the state's arrays can be addressed (their bytes below
+        2**63), rather than NumPy's "array is too big" that names no argument."""
+        N = validate.integer("batch_size", batch_size, 1)
+        row = self.num_layers * self.hidden_size * self.dtype.itemsize  # bytes of the state per sequence
+        if N > (2 ** 63 - 1) // row:
+            raise ValueError(f"batch_size must be at most {(2 ** 63 - 1) // row} for this model (a larger state "
+                             f"could not be addressed), got {N}")
+        return N
 
     def _check_state(self, state):
         """``state`` is what ``stream`` returned: a dict of (num_layers, N, H) arrays of the model's dtype."""
@@ -283,6 +299,10 @@ class _Recurrent:
                     a.shape[2] != self.hidden_size or a.dtype != self.dtype or a.shape[1] != state["h"].shape[1]:
                 raise ValueError(f"state[{key!r}] must be a ({self.num_layers}, N, {self.hidden_size}) array of "
                                  f"{self.dtype} (model.stream()), got {getattr(a, 'shape', type(a).__name__)}")
+            if not (a.flags.writeable and a.flags.c_contiguous):  # checked for every key before any is written
+                what = "read-only" if not a.flags.writeable else f"not C-contiguous (strides {a.strides})"
+                raise ValueError(f"state[{key!r}] is {what}, but the stream writes into it, in place: "
+                                 f"model.stream(state=state) makes a writeable, contiguous copy")
 
     def _state_keys(self):
         return ("h",) if self.cell == "gru" else ("h", "c")
@@ -291,7 +311,7 @@ class _Recurrent:
         """x: (N, input_channels), the next step's inputs, or a chunk (N, T, input_channels) -> (y, state): what
         ``forward`` of the whole sequence so far gives at those steps, and the state, advanced in place."""
         self._check_state(state)
-        x = np.asarray(x)
+        x = validate.array("x", x)
         if x.ndim not in (2, 3):
             raise ValueError(f"x must be one step (N, {self.input_channels}) or a chunk (N, T, "
                              f"{self.input_channels}), got shape {x.shape}")

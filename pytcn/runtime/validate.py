@@ -63,6 +63,18 @@ def generator(name, rng):
     return rng
 
 
+def array(name, value):
+    """``value`` (an array, or nested lists of numbers) as a NumPy array; nested lists of unequal lengths are refused
+    by name, where np.asarray's own error ("inhomogeneous shape") would name no argument."""
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name} must be an array (or nested lists of equal lengths), got a "
+                         f"{type(value).__name__} that NumPy cannot make one of: {e}") from None
+
+
 def float_array(name, x, ndim, dtype, shape=None):
     """``x`` as a C-contiguous array of ``dtype`` with ``ndim`` dimensions.
 
