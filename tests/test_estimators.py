@@ -9,7 +9,7 @@ import pytest
 
 sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed: pip install 'pytcn[sklearn]'")
 
-from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.exceptions import DataConversionWarning, NotFittedError  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from pytcn.estimators import TCNClassifier, TCNRegressor, load_estimator  # noqa: E402
@@ -255,6 +255,104 @@ def test_bad_parameters_are_named_at_fit(param, value, error):
     X = np.random.default_rng(0).standard_normal((6, 5))
     with pytest.raises(error, match=param):
         TCNClassifier(**{**TINY, param: value}).fit(X, [0, 1, 0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("dilations", [[1.5, 2.7], np.array([1.9, 2.2]), [True, 2]],
+                         ids=["floats", "a float array", "a bool"])
+@pytest.mark.parametrize("Estimator", [TCNClassifier, TCNRegressor])
+def test_dilations_that_are_not_integers_are_refused_never_truncated(Estimator, dilations):
+    X = np.random.default_rng(0).standard_normal((6, 5))
+    with pytest.raises(TypeError, match=r"^dilations must be integers, got"):
+        Estimator(**{**TINY, "dilations": dilations}).fit(X, [0, 1, 0, 1, 0, 1])
+    fitted = Estimator(**{**TINY, "dilations": np.array([1, 2])}).fit(X, [0, 1, 0, 1, 0, 1])  # NumPy ints: kept
+    assert fitted.dilations_ == [1, 2] and all(type(d) is int for d in fitted.dilations_)
+
+
+def test_kernel_size_1_is_refused_without_dilations_and_trains_with_them():
+    X = np.random.default_rng(0).standard_normal((6, 5))
+    with pytest.raises(ValueError, match=r"^kernel_size=1 sees one step whatever the dilations"):
+        TCNClassifier(**{**TINY, "kernel_size": 1}).fit(X, [0, 1, 0, 1, 0, 1])
+    with pytest.warns(UserWarning, match=r"is 1 steps.*no dilations would: kernel_size=1 sees one step"):
+        clf = TCNClassifier(**{**TINY, "kernel_size": 1, "dilations": [1, 2]}).fit(X, [0, 1, 0, 1, 0, 1])
+    assert clf.dilations_ == [1, 2]
+
+
+@pytest.mark.parametrize("value", [True, np.True_, False, np.False_])
+def test_early_stopping_takes_numpy_s_bools_as_the_bools_they_equal(value):
+    X, y = two_sines(20, 8, np.random.default_rng(3))
+    clf = TCNClassifier(**{**TINY, "max_epochs": 1, "early_stopping": value, "validation_fraction": 0.5}).fit(X, y)
+    assert clf.monitor_ == ("val_loss" if value else "train_loss")
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None])
+def test_early_stopping_other_than_auto_or_a_bool_is_refused(value):
+    X, y = two_sines(20, 8, np.random.default_rng(3))
+    with pytest.raises(ValueError, match=r"^early_stopping must be 'auto', True or False"):
+        TCNClassifier(**{**TINY, "early_stopping": value}).fit(X, y)
+
+
+def test_a_stratified_split_with_fewer_validation_cases_than_classes_is_refused_or_unstratified():
+    y = np.repeat(np.arange(50), 2)  # 50 classes of 2 cases; 1% of 100 cases is 1 case
+    with pytest.raises(ValueError, match=r"= 1 cases, fewer than the 50 classes"):
+        TCNClassifier(early_stopping=True, validation_fraction=0.01)._split(100, y, np.random.default_rng(0))
+    y = np.repeat(np.arange(500), 2)  # 'auto' (on from 1000 cases) holds the fraction out, unstratified
+    auto = TCNClassifier(early_stopping="auto", validation_fraction=0.01)
+    train, val = auto._split(len(y), y, np.random.default_rng(0))
+    assert len(val) == 10 and len(train) == 990
+    y = np.repeat(np.arange(4), 25)  # and with enough cases for each class, the stratified count is kept
+    train, val = TCNClassifier(early_stopping=True, validation_fraction=0.2)._split(100, y, np.random.default_rng(0))
+    assert len(val) == 20 and sorted(np.bincount(y[val])) == [5, 5, 5, 5]
+
+
+def test_a_refit_that_fails_leaves_the_estimator_not_fitted():
+    X, y = two_sines(12, 8, np.random.default_rng(4), channels=2)
+    clf = TCNClassifier(**TINY).fit(X, np.where(y == 1, "a", "b"))
+    with pytest.raises(ValueError, match="^lr"):  # new labels and a bad parameter
+        clf.set_params(lr=-1.0).fit(X, np.array(["x", "y", "z"] * 4))
+    assert not [name for name in vars(clf) if name.endswith("_")], "a failed fit left fitted attributes behind"
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_a_refit_interrupted_in_training_leaves_the_estimator_not_fitted(monkeypatch):
+    from pytcn.estimators import base
+
+    X, y = two_sines(12, 8, np.random.default_rng(4))
+    clf = TCNClassifier(**TINY).fit(X, y)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base, "training_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, np.where(y == 1, "p", "q"))
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_saving_a_random_state_json_cannot_hold_is_refused_by_name(tmp_path):
+    X, y = two_sines(12, 8, np.random.default_rng(4))
+    clf = TCNClassifier(**{**TINY, "random_state": np.random.RandomState(0)}).fit(X, y)
+    with pytest.raises(ValueError, match=r"^random_state=RandomState.* cannot be saved"):
+        clf.save(tmp_path / "model.npz")
+    assert not (tmp_path / "model.npz").exists()
+
+
+def test_a_column_of_labels_with_a_list_of_series_is_taken_as_with_an_array():
+    X, y = two_sines(12, 8, np.random.default_rng(4))
+    column = np.where(y == 1, "a", "b")[:, None]
+    with pytest.warns(DataConversionWarning):
+        from_list = TCNClassifier(**TINY).fit(list(X), column)
+    with pytest.warns(DataConversionWarning):
+        from_array = TCNClassifier(**TINY).fit(X, column)
+    np.testing.assert_array_equal(from_list.predict(X), from_array.predict(X))
+    with pytest.raises(ValueError, match=r"^y should be a 1d array"):
+        TCNClassifier(**TINY).fit(list(X), np.stack([column[:, 0]] * 2, axis=1))
+
+
+def test_x_without_time_steps_is_refused_naming_x():
+    with pytest.raises(ValueError, match=r"^X must have at least one time step, got shape \(6, 2, 0\)"):
+        TCNClassifier(**TINY).fit(np.zeros((6, 2, 0)), [0, 1] * 3)
 
 
 def test_a_model_fitted_on_3d_arrays_predicts_series_of_another_length():

@@ -87,6 +87,26 @@ def test_a_regression_fit_from_a_csv_predicts_as_the_estimator(tmp_path, capsys)
     assert "MAE" in out
 
 
+def test_a_csv_with_a_byte_order_mark_reads_as_one_without(tmp_path):
+    # Excel's "CSV UTF-8" begins the file with U+FEFF; read as plain UTF-8 it became part of the first label
+    text = "1,0.5,0.25,0.125\n2,1,2,3\n1,4,5,6\n"
+    plain, marked = tmp_path / "plain.csv", tmp_path / "marked.csv"
+    plain.write_text(text, encoding="utf-8")
+    marked.write_text(text, encoding="utf-8-sig")
+    assert marked.read_bytes().startswith(b"\xef\xbb\xbf")
+    X, y = read_cases(marked)
+    X_plain, y_plain = read_cases(plain)
+    assert list(y) == list(y_plain) == ["1", "2", "1"]
+    np.testing.assert_array_equal(X, X_plain)
+
+
+def test_an_npz_whose_y_is_one_value_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "scalar_y.npz"
+    np.savez(path, X=np.zeros((4, 5)), y=np.array(1))
+    with pytest.raises(DataFileError, match=r"scalar_y.npz: y must hold one target per case, got a single value"):
+        read_cases(path)
+
+
 def test_a_ucr_csv_with_trailing_nan_padding_reads_as_series_of_unequal_lengths(tmp_path):
     path = tmp_path / "unequal.csv"
     path.write_text("a,1,2,3,NaN,NaN\nb,4,5,6,7,8\na,9,10,NaN,NaN,NaN\n")

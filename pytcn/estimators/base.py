@@ -100,6 +100,8 @@ class TCNEstimatorBase(BaseEstimator):
         if X.ndim not in (2, 3):
             raise ValueError(f"X must be 2-D (n_cases, n_timepoints), 3-D (n_cases, n_channels, n_timepoints) or a "
                              f"list of 2-D (n_channels, n_timepoints) arrays, got shape {X.shape}")
+        if X.shape[-1] == 0:
+            raise ValueError(f"X must have at least one time step, got shape {X.shape}")
         if reset:
             self.input_ndim_ = X.ndim
             self.n_channels_ = 1 if X.ndim == 2 else X.shape[1]
@@ -113,6 +115,10 @@ class TCNEstimatorBase(BaseEstimator):
 
         y = check_array(y, ensure_2d=False, dtype=None if not self._is_regressor() else "numeric",
                         ensure_all_finite=True, input_name="y")
+        if not self._is_regressor():  # one label per case, as with an array X: (n, 1) raveled with a warning
+            from sklearn.utils.validation import column_or_1d
+
+            y = column_or_1d(y, warn=True)
         check_consistent_length(np.empty(n), y)
         return y
 
@@ -133,6 +139,20 @@ class TCNEstimatorBase(BaseEstimator):
         return self._fit(X, y)
 
     def _fit(self, X, y, run=None):
+        """_train, and on any error or interruption, the estimator left not fitted: a refit that fails must not
+        leave the new classes_ (or channels, or normalisation) beside the old model_."""
+        try:
+            return self._train(X, y, run)
+        except BaseException:
+            self._forget_fit()
+            raise
+
+    def _forget_fit(self):
+        """Deletes what fit learned: the attributes whose names end in an underscore (scikit-learn's convention)."""
+        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
+            delattr(self, name)
+
+    def _train(self, X, y, run=None):
         """fit, in memory (``run`` None) or in a run folder (``run``: a pytcn.estimators.runs.FitRun, which
         checkpoints every epoch and may hold a checkpoint to resume from). Returns self, or None when Ctrl-C
         interrupted a run in a folder (its checkpoint is written)."""
@@ -223,7 +243,8 @@ class TCNEstimatorBase(BaseEstimator):
         validate.integer("max_epochs", self.max_epochs, 1)
         if not (self.batch_size == "auto" or data.is_integer(self.batch_size) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be 'auto' or an integer >= 1, got {self.batch_size!r}")
-        if self.early_stopping not in ("auto", True, False):
+        if not (isinstance(self.early_stopping, (bool, np.bool_)) or
+                isinstance(self.early_stopping, str) and self.early_stopping == "auto"):
             raise ValueError(f"early_stopping must be 'auto', True or False, got {self.early_stopping!r}")
         validate.real("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True, high_open=True)
         if self.n_iter_no_change is not None:
@@ -239,24 +260,35 @@ class TCNEstimatorBase(BaseEstimator):
         """The dilations of the model: sized so that its receptive field covers the longest training series, or the
         user's, never rewritten (a warning when their field is shorter than that series)."""
         if self.dilations is None:
+            if self.kernel_size == 1 and T_max > 1:
+                raise ValueError(f"kernel_size=1 sees one step whatever the dilations, so none can be sized to the "
+                                 f"longest training series ({T_max} steps): give kernel_size >= 2, or dilations")
             return data.auto_dilations(self.kernel_size, self.nb_stacks, T_max, receptive_field)
-        dilations = [int(d) for d in self.dilations] if isinstance(self.dilations, (list, tuple, np.ndarray)) \
-            else self.dilations  # anything else: TCN's own check names it
+        dilations = self.dilations
+        if isinstance(dilations, (list, tuple, np.ndarray)):
+            if not all(data.is_integer(d) for d in dilations):  # never truncated: 1.5 is not 1, nor True 1
+                raise TypeError(f"dilations must be integers, got {list(dilations)!r}")
+            dilations = [int(d) for d in dilations]  # NumPy's integers as Python's
+        # anything else: TCN's own check names it
         R = receptive_field(self.kernel_size, dilations, self.nb_stacks)
         if R < T_max:
-            enough = data.auto_dilations(self.kernel_size, self.nb_stacks, T_max, receptive_field)
+            enough = ("no dilations would: kernel_size=1 sees one step" if self.kernel_size == 1 else
+                      f"dilations={data.auto_dilations(self.kernel_size, self.nb_stacks, T_max, receptive_field)} "
+                      f"would, or dilations=None sizes them from the data")
             warnings.warn(f"the receptive field of dilations={list(dilations)} with kernel_size={self.kernel_size} "
                           f"and nb_stacks={self.nb_stacks} is {R} steps, shorter than the longest training series "
-                          f"({T_max} steps): no output sees a whole series (dilations={enough} would, or "
-                          f"dilations=None sizes them from the data)", UserWarning, stacklevel=3)
+                          f"({T_max} steps): no output sees a whole series ({enough})", UserWarning, stacklevel=4)
         return dilations
 
     def _split(self, n, y, rng):
         """(train indices, validation indices). With early stopping (``early_stopping=True``, or 'auto' and at least
         EARLY_STOPPING_CASES cases), floor(n * validation_fraction) cases are held out, stratified by class for a
         classifier whose every class has 2 cases or more, and their loss is monitored; without, none are held out
-        and the training loss is monitored (``monitor_`` says which)."""
-        on = self.early_stopping is True or (self.early_stopping == "auto" and n >= EARLY_STOPPING_CASES)
+        and the training loss is monitored (``monitor_`` says which). A stratified split needs a case of every
+        class: where floor(n * validation_fraction) is fewer than the classes, early_stopping=True is refused (as
+        scikit-learn's train_test_split refuses it), and 'auto' holds out that many cases unstratified."""
+        auto = isinstance(self.early_stopping, str)  # 'auto'; else a bool, NumPy's included (_check_params)
+        on = n >= EARLY_STOPPING_CASES if auto else bool(self.early_stopping)
         n_val = math.floor(n * self.validation_fraction) if on else 0
         if on and not 1 <= n_val < n:
             raise ValueError(f"early_stopping=True holds out floor({n} cases * validation_fraction="
@@ -268,6 +300,13 @@ class TCNEstimatorBase(BaseEstimator):
         self.monitor_ = "val_loss"
         order = rng.permutation(n)
         strata = self._strata(y)
+        if strata is not None and n_val < len(np.unique(strata)):
+            if not isinstance(self.early_stopping, str):
+                raise ValueError(f"early_stopping=True holds out floor({n} cases * validation_fraction="
+                                 f"{self.validation_fraction}) = {n_val} cases, fewer than the "
+                                 f"{len(np.unique(strata))} classes a stratified split needs one case of each: raise "
+                                 f"validation_fraction or set early_stopping=False")
+            strata = None  # 'auto': that many cases, unstratified
         if strata is None:
             return np.sort(order[n_val:]), np.sort(order[:n_val])
         # stratified: each class gives its share (at least 1, at most all but 1) of the validation cases
@@ -330,7 +369,7 @@ class TCNEstimatorBase(BaseEstimator):
         check_is_fitted(self, "model_")
         fitted = {name: data.to_json(getattr(self, name)) for name in _SAVED if hasattr(self, name)}
         fitted.update(self._saved_targets())
-        return {"class": type(self).__name__, "params": data.to_json(self.get_params()), "fitted": fitted}
+        return {"class": type(self).__name__, "params": data.params_to_json(self), "fitted": fitted}
 
     def _saved_targets(self):
         return {}

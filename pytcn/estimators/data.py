@@ -126,6 +126,22 @@ def to_json(value):
     return value
 
 
+def params_to_json(estimator):
+    """``estimator.get_params()`` for a file's JSON meta; a parameter JSON cannot hold (a NumPy RandomState as
+    random_state) is refused by name, rather than saved as something else or failing inside json."""
+    import json
+
+    params = to_json(estimator.get_params())
+    for name, value in params.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}={value!r} cannot be saved (a saved estimator records its parameters as "
+                             f"numbers and text): set_params({name}=...) to a value that can, e.g. an int "
+                             f"random_state, before save") from None
+    return params
+
+
 def from_json(name, value):
     """A fitted attribute read back from JSON: the normalisation's statistics as float64 arrays."""
     return np.array(value, dtype=np.float64) if name in ("mean_", "scale_") and value is not None else value

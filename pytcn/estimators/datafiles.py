@@ -78,6 +78,8 @@ def _read_npz(path, targets):
     if y is not None:
         if targets == "numbers" and y.dtype.kind not in "biuf":
             raise DataFileError(f"{path}: y must hold numbers for a regressor, got dtype {y.dtype}")
+        if y.ndim == 0:
+            raise DataFileError(f"{path}: y must hold one target per case, got a single value (shape {y.shape})")
         if len(y) != len(X):
             raise DataFileError(f"{path}: X has {len(X)} cases and y {len(y)} targets; they must match")
     return X, y
@@ -131,7 +133,8 @@ def _read_ucr(path, targets):
 
 def _rows(path):
     """The non-blank rows of a CSV (or, when its first line holds a tab, a TSV) as lists of cells."""
-    with open(path, newline="") as f:
+    # utf-8-sig: drops the byte-order mark that Excel's "CSV UTF-8" writes (else the first cell begins with it)
+    with open(path, newline="", encoding="utf-8-sig") as f:
         text = f.read()
     delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
     rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(c.strip() for c in row)]

@@ -237,7 +237,7 @@ class TCNForecaster(BaseEstimator):
         check_is_fitted(self, "regressor_")
         fitted = {name: data.to_json(getattr(self, name)) for name in _SAVED}
         meta = {"model": self.regressor_.model_.config,
-                "estimator": {"class": type(self).__name__, "params": data.to_json(self.get_params()),
+                "estimator": {"class": type(self).__name__, "params": data.params_to_json(self),
                               "fitted": fitted, "regressor": self.regressor_.record()}}
         save_checkpoint(path, self.regressor_.model_.state_dict(), meta)
 
