@@ -17,6 +17,7 @@ with one line, ``pytcn: error: ...``, and exit status 2. Anything else is a bug 
 with a line saying so, and the exit status is 70.
 """
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -365,6 +366,11 @@ def _overrides(items):
     return overrides
 
 
+def _sweep_option(field, overrides):
+    """The option of pytcn sweep run that set a config field: --set FIELD:, or --seed for the seed it gives."""
+    return f"--set {field}:" if field in overrides or field != "seed" else "--seed"
+
+
 def cmd_sweep(args):
     from .study import sweep
     from .study.experiments import expand
@@ -411,12 +417,12 @@ def cmd_sweep(args):
             try:
                 trials += expand(experiment, task, "full" if args.full else "reduced", args.seed, overrides)
             except ConfigError as e:
-                raise UsageError(f"--set {e.field}: {e.problem}") from None
+                raise UsageError(f"{_sweep_option(e.field, overrides)} {e.problem}") from None
     for trial in trials:  # every configuration checked before anything runs
         try:
             check_config(trial.config)
         except ConfigError as e:
-            raise UsageError(f"--set {e.field}: {e.problem}") from None
+            raise UsageError(f"{_sweep_option(e.field, overrides)} {e.problem}") from None
     print(f"{len(trials)} trials ({len({t.run_key for t in trials})} distinct runs); results in {store_path}")
     counts = sweep.run(sweep.Store(store_path), trials, args.dir, scheduler=args.scheduler, workers=args.workers,
                        threads=args.threads, progress=not args.no_progress)
@@ -435,8 +441,9 @@ def given_fields(args):
     if "max_grad_norm" in fields:
         if fields["max_grad_norm"] == 0:
             fields["max_grad_norm"] = None  # --clip 0: no clipping
-    if fields.get("initial_weights"):  # recorded as an absolute path: the run's record names the file wherever read
-        fields["initial_weights"] = os.path.abspath(fields["initial_weights"])
+    for field in ("initial_weights", "data_dir"):  # recorded as absolute paths: the run's record names the file
+        if fields.get(field):  # or the folder wherever it is read (evaluate, --resume from another folder)
+            fields[field] = os.path.abspath(fields[field])
     return fields
 
 
@@ -463,6 +470,18 @@ def _resume(args, progress):
     return trainer
 
 
+TRAIN_FILES = ("checkpoint.npz", "best.npz", "metrics.jsonl", "curve.png")  # what pytcn train writes in --out
+FIT_FILES = ("checkpoint.npz", "model.npz", "metrics.jsonl", "curve.png")  # and pytcn fit, pytcn forecast
+
+
+def no_folders_where_files_go(out, names):
+    """Refuses, before any work, an --out folder that holds a folder where the run will write one of its files."""
+    for name in names:
+        if os.path.isdir(os.path.join(out, name)):
+            raise UsageError(f"--out {out}: holds a folder {name}, where the run writes its file {name}; move it "
+                             f"away, or choose another --out")
+
+
 def _run_config(out):
     from .training import load_run
 
@@ -484,6 +503,7 @@ def cmd_train(args):
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out}: is a file; the run needs a folder")
     progress = not args.no_progress
+    no_folders_where_files_go(args.out, TRAIN_FILES)
     if args.resume:
         trainer = _resume(args, progress)
     else:
@@ -514,7 +534,10 @@ def cmd_evaluate(args):
     meta, params, _, _ = load_run(args.checkpoint)
     config = dict(meta["config"])
     if args.data_dir:
-        config["data_dir"] = args.data_dir
+        if config.get("task") != "mnist":
+            raise UsageError(f"--data-dir is where MNIST's files are; the run in {args.checkpoint} trained on "
+                             f"{config.get('task')!r}, which reads none")
+        config["data_dir"] = os.path.abspath(args.data_dir)
     if args.backend:
         config["backend"] = args.backend
     folder = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
@@ -685,7 +708,7 @@ def _fit_in_run(est, X, y, run, data_path):
 
 def _open_fit_run(args, kind):
     """(estimator, FitRun, data path) of the run in --out to resume; ``kind``: 'fit' or 'forecast'."""
-    from .estimators import ESTIMATORS
+    from .estimators import ESTIMATORS, data
     from .estimators.datafiles import sha256
     from .estimators.runs import FitRun
 
@@ -701,6 +724,11 @@ def _open_fit_run(args, kind):
     if changed:
         raise UsageError(f"--resume continues the fit with its own settings; these options differ from them: "
                          f"{', '.join(changed)}. Leave them out, or start a new fit with another --out")
+    meta = run.checkpoint[0]
+    begun = int(meta["epoch"]) + (int(meta["batch"]) > 0)  # the epochs finished, and one in progress
+    if "max_epochs" in given and data.is_integer(given["max_epochs"]) and given["max_epochs"] < begun:
+        raise UsageError(f"--max-epochs must be at least the {begun} epochs the fit has begun, got "
+                         f"{given['max_epochs']}")
     record = fit.get("data") or {}
     data_path = record.get("path")
     if not isinstance(data_path, str) or not os.path.isfile(data_path):
@@ -742,6 +770,7 @@ def cmd_fit(args):
     from .estimators import TCNClassifier, TCNRegressor
     from .estimators.datafiles import read_cases
 
+    no_folders_where_files_go(args.out, FIT_FILES)
     if args.resume:
         est, run, data_path = _open_fit_run(args, "fit")
         if args.data is not None and os.path.abspath(args.data) != data_path:
@@ -792,6 +821,7 @@ def cmd_forecast(args):
     from .estimators.runs import CHECKPOINT, FitRun
     from .runtime.files import write_atomic
 
+    no_folders_where_files_go(args.out, FIT_FILES + ("forecast.csv",))
     if args.resume:
         est, run, data_path = _open_fit_run(args, "forecast")
         for option, given in (("--window", args.window), ("--horizon", args.horizon)):
@@ -979,6 +1009,10 @@ def cmd_draw(args):
         config = meta.get("config") or meta.get("model")  # a training run, or a saved model
         if not isinstance(config, dict):
             raise CheckpointError(f"{args.source}: holds no architecture to draw")
+        recurrent = config.get("model") if "config" in meta else config.get("architecture")  # a run's, a model's
+        if recurrent in ("gru", "lstm"):  # its config may still hold the task's TCN fields: never drawn as a TCN
+            raise UsageError(f"{args.source}: holds a {recurrent.upper()}, which has no dilations to draw (pytcn draw "
+                             f"shows a TCN's stacked dilations)")
         try:  # a damaged file's architecture is the file's fault: named with it, before any drawing
             receptive_field(config["kernel_size"], config["dilations"], config.get("nb_stacks", 1))
             validate.one_of("padding", config.get("padding", "causal"), ("causal", "same"))
@@ -1042,17 +1076,55 @@ def user_errors():
     return errors + (DataFileError,)
 
 
+# OSErrors that come from the machine the user runs on (a full disk, a quota, a read-only or forbidden folder, a
+# failing device), not from pytcn: one line, as for a mistake in the input. Others (a file pytcn itself should have
+# found, say) are bugs and keep their traceback.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG, errno.EACCES, errno.EPERM}
+
+
+def environment_error(e):
+    """The one line for an OSError of the machine's (ENVIRONMENT_ERRNOS, or a folder where a file is wanted and
+    the like), or None for any other exception."""
+    if isinstance(e, (IsADirectoryError, NotADirectoryError)) and e.errno is None:  # pytcn's own checks of a path
+        return str(e)
+    if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
+        return f"{e.filename}: {e.strerror}" if e.filename else (e.strerror or str(e))
+    return None
+
+
+def user_message(e):
+    """What the line of ``pytcn: error:`` says for one of user_errors() or a MemoryError."""
+    message = str(e)
+    if isinstance(e, ConfigError):  # name the option, as the user typed it
+        return f"{option_name(e.field)} {e.problem}"
+    if message.startswith("data_dir="):  # a missing dataset (an OSError), said by the library: the option's name
+        return "--data-dir " + message[len("data_dir="):]
+    if isinstance(e, MemoryError):  # a size the user chose (--nb-filters 10**9, say), not a bug
+        return f"not enough memory for this configuration ({message or 'MemoryError'})"
+    return message
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:  # the reader of stdout went away (pytcn info ... | head): stop quietly, as cat does
+        try:  # so that flushing stdout at exit does not fail a second time
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (a test's capture)
+            pass
+        return 141  # 128 + SIGPIPE: what a shell reports for a command that a closed pipe stopped
+    except OSError as e:
+        message = environment_error(e)
+        if message is None and not isinstance(e, user_errors()):
+            traceback.print_exc()
+            print("pytcn: internal error: the traceback above is a bug in pytcn, not a mistake in your input; "
+                  "please report it", file=sys.stderr)
+            return EXIT_BUG
+        print(f"pytcn: error: {message if message is not None else user_message(e)}", file=sys.stderr)
+        return EXIT_ERROR
     except (*user_errors(), MemoryError) as e:
-        message = str(e)
-        if isinstance(e, ConfigError):  # name the option, as the user typed it
-            message = f"{option_name(e.field)} {e.problem}"
-        elif isinstance(e, MemoryError):  # a size the user chose (--nb-filters 10**9, say), not a bug
-            message = f"not enough memory for this configuration ({message or 'MemoryError'})"
-        print(f"pytcn: error: {message}", file=sys.stderr)
+        print(f"pytcn: error: {user_message(e)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("pytcn: interrupted", file=sys.stderr)

@@ -157,6 +157,102 @@ def test_a_bug_in_pytcn_shows_its_traceback_and_says_so(tmp_path, capsys, monkey
     assert "Traceback" in err and "IndexError" in err and "a bug in pytcn, not a mistake in your input" in err
 
 
+def test_a_full_disk_is_one_line_naming_the_file_and_the_last_checkpoint_stays_whole(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from pytcn.runtime import files
+
+    out = tmp_path / "run"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", out], capsys)[0] == 0
+    before = (out / "checkpoint.npz").read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    status, _, err = run_cli(["train", "adding", *SMALL, "--epochs", "2", "--resume", "--out", out], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1, err
+    assert err.startswith("pytcn: error: ") and "No space left on device" in err and str(out) in err, err
+    assert (out / "checkpoint.npz").read_bytes() == before
+    assert not [name for name in os.listdir(out) if name.endswith(".tmp")], os.listdir(out)
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path, capsys, monkeypatch):
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(cli.COMMANDS, "info", closed)
+    status, _, err = run_cli(["info", tmp_path], capsys)
+    assert status == 141 and err == ""
+
+
+def test_draw_refuses_a_recurrent_run_rather_than_drawing_its_leftover_tcn_fields(tmp_path, capsys):
+    out = tmp_path / "lstm"
+    assert run_cli(["train", "adding", "--length", "12", "--train-size", "32", "--val-size", "16", "--test-size", "16",
+                    "--batch-size", "16", "--epochs", "1", "--model", "lstm", "--hidden-size", "4", "--no-progress",
+                    "--out", out], capsys)[0] == 0
+    status, _, err = run_cli(["draw", out / "checkpoint.npz", "--out", tmp_path / "d.png"], capsys)
+    assert status == cli.EXIT_ERROR and "holds a LSTM, which has no dilations to draw" in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "d.png").exists()
+
+
+def test_a_folder_where_a_run_writes_a_file_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "run" / "metrics.jsonl").mkdir(parents=True)
+    status, _, err = run_cli(["train", "adding", *SMALL, "--out", tmp_path / "run"], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1, err
+    assert "holds a folder metrics.jsonl, where the run writes its file metrics.jsonl" in err
+    assert os.listdir(tmp_path / "run") == ["metrics.jsonl"]
+
+
+def test_evaluate_refuses_data_dir_for_a_task_that_reads_no_files(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", out], capsys)[0] == 0
+    status, _, err = run_cli(["evaluate", out, "--data-dir", tmp_path / "nowhere"], capsys)
+    assert status == cli.EXIT_ERROR and "--data-dir is where MNIST's files are" in err and "'adding'" in err, err
+
+
+def test_a_relative_data_dir_is_recorded_whole():
+    args = cli.build_parser().parse_args(["train", "mnist", "--data-dir", "some/fm", "--out", "run"])
+    assert cli.given_fields(args)["data_dir"] == os.path.abspath("some/fm")
+
+
+def test_a_missing_dataset_names_the_option(tmp_path, capsys):
+    status, _, err = run_cli(["train", "mnist", "--dataset", "fashion-mnist", "--data-dir", tmp_path / "none",
+                              "--out", tmp_path / "run", "--no-progress"], capsys)
+    assert status == cli.EXIT_ERROR and err.startswith(f"pytcn: error: --data-dir '{tmp_path / 'none'}' does not "
+                                                       f"hold fashion-mnist"), err
+
+
+def test_resume_refuses_fewer_epochs_than_the_one_in_progress(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        ctrl_c_at_step(m, 6)  # 4 batches an epoch: the checkpoint is in epoch 2, after 2 of its batches
+        run_cli(["train", "adding", *SMALL, "--epochs", "3", "--out", out], capsys)
+    meta = load_checkpoint(out / "checkpoint.npz")[0]
+    assert (meta["epoch"], meta["batch"]) == (1, 2)
+    status, _, err = run_cli(["train", "adding", *SMALL, "--epochs", "1", "--resume", "--out", out], capsys)
+    assert status == cli.EXIT_ERROR and "--epochs must be at least the 1 epochs the run has finished and the one it " \
+                                       "is 2 batches into (2), got 1" in err, err
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "2", "--resume", "--out", out], capsys)[0] == 0
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("epoch_sums", {"loss": "x", "metric": 0.0, "batches": 0, "cases": 0, "case_loss": 0.0}, "epoch_sums must hold"),
+    ("batch", 1000000, "batch is 1000000, but an epoch has 4 batches"),
+    ("step", 10 ** 30, "t must be <= 9223372036854775807"),
+    ("history", [], "history holds 0 epochs, but epoch says 1 are done"),
+])
+def test_a_damaged_count_or_sum_of_a_checkpoint_is_one_line(tmp_path, capsys, field, value, fragment):
+    from pytcn.runtime.archive import save_checkpoint
+
+    out = tmp_path / "run"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", out], capsys)[0] == 0
+    meta, params, m, v = load_checkpoint(out / "checkpoint.npz")
+    save_checkpoint(out / "checkpoint.npz", params, dict(meta, **{field: value}), m, v)
+    status, _, err = run_cli(["train", "adding", *SMALL, "--epochs", "2", "--resume", "--out", out], capsys)
+    assert status == cli.EXIT_ERROR and err.count("\n") == 1 and fragment in err, err
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # --initial-weights: a run that starts from given weights instead of drawing them
 

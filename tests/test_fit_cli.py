@@ -87,6 +87,25 @@ def test_a_regression_fit_from_a_csv_predicts_as_the_estimator(tmp_path, capsys)
     assert "MAE" in out
 
 
+def test_resuming_a_fit_with_fewer_max_epochs_than_it_has_begun_is_one_line(tmp_path, capsys):
+    X, y = two_sines(30, 16)
+    np.savez(tmp_path / "train.npz", X=X, y=y)
+    assert run_cli(["fit", tmp_path / "train.npz", "--out", tmp_path / "run", *TINY], capsys)[0] == 0  # 3 epochs
+    status, _, err = run_cli(["fit", "--resume", "--out", tmp_path / "run", "--max-epochs", "2", "--no-progress"],
+                             capsys)
+    assert status == 2 and err == "pytcn: error: --max-epochs must be at least the 3 epochs the fit has begun, got 2\n"
+    assert load_estimator(tmp_path / "run" / "model.npz").max_epochs == 3  # the run as it was
+
+
+def test_a_folder_where_a_fit_writes_a_file_is_refused_before_any_work(tmp_path, capsys):
+    X, y = two_sines(30, 16)
+    np.savez(tmp_path / "train.npz", X=X, y=y)
+    (tmp_path / "run" / "curve.png").mkdir(parents=True)
+    status, _, err = run_cli(["fit", tmp_path / "train.npz", "--out", tmp_path / "run", *TINY], capsys)
+    assert status == 2 and err.count("\n") == 1 and "holds a folder curve.png, where the run writes" in err, err
+    assert sorted(os.listdir(tmp_path / "run")) == ["curve.png"]  # nothing trained, nothing written
+
+
 def test_a_csv_with_a_byte_order_mark_reads_as_one_without(tmp_path):
     # Excel's "CSV UTF-8" begins the file with U+FEFF; read as plain UTF-8 it became part of the first label
     text = "1,0.5,0.25,0.125\n2,1,2,3\n1,4,5,6\n"

@@ -303,3 +303,29 @@ def test_a_results_file_that_is_not_a_sweep_s_is_one_line(tmp_path, capsys, cont
         assert cli.main(["sweep", action, "--dir", str(tmp_path)]) == cli.EXIT_ERROR
         err = capsys.readouterr().err
         assert err.startswith(f"pytcn: error: {path}: ") and fragment in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("experiment, field, value", [
+    ("isolation", "dilations", [0]), ("isolation", "seed", 5), ("fixed-rf", "nb_filters", 8),
+    ("isolation", "task", "mnist"), ("copy-length", "length", 30),
+])
+def test_a_field_the_experiment_sets_itself_is_refused_as_an_override(experiment, field, value):
+    from pytcn.training.config import ConfigError
+
+    task = "copy-memory" if experiment == "copy-length" else "adding"
+    with pytest.raises(ConfigError, match=f"is set by the experiment '{experiment}' itself") as info:
+        expand(experiment, task, overrides={field: value})
+    assert info.value.field == field
+
+
+def test_sweep_run_names_the_override_or_the_seed_option_in_one_line(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="pytcn sweep run needs dask.distributed (the sweep extra)")
+    status = cli.main(["sweep", "run", "isolation", "--task", "adding", "--dir", str(tmp_path), "--set",
+                       "dilations=[0]", "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_ERROR and err.startswith("pytcn: error: --set dilations: is set by the experiment") \
+        and err.count("\n") == 1, err
+    status = cli.main(["sweep", "run", "isolation", "--task", "adding", "--dir", str(tmp_path), "--seed", "-1",
+                       "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_ERROR and err.startswith("pytcn: error: --seed must be >= 0"), err

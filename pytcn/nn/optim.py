@@ -131,7 +131,7 @@ class _TwoStates(_Optimizer):
         for key in ("m", "v"):
             for name, a in getattr(self, key).items():
                 self.backend.load(a, state[key][name])
-        self.t = validate.integer("t", state["t"], 0)
+        self.t = validate.integer("t", state["t"], 0, 2 ** 63 - 1)  # the kernels take it as an int64
 
 
 class Adam(_TwoStates):

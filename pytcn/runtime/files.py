@@ -52,9 +52,11 @@ def write_atomic(path, write, mode="wb"):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, tmp):  # a full disk names no
+            e.filename = path  # file, and the temporary one means nothing to the user: say which file it was
         raise
 
 

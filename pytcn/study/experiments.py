@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ..nn.architecture import receptive_field as exact_receptive_field
 from ..nn.model import TCN
-from ..training.config import SHAPES, TASKS, make_config
+from ..training.config import SHAPES, TASKS, ConfigError, make_config
 
 EXPERIMENTS = ("isolation", "fixed-rf", "copy-length")
 
@@ -124,6 +124,10 @@ class Trial:
     scale: str
     settings: dict = field(hash=False, compare=False)  # the config fields besides the architecture
 
+    # the config fields a trial sets itself (its architecture and the study's fixed choices), which overrides cannot
+    FIXED = ("task", "nb_filters", "kernel_size", "dilations", "nb_stacks", "kernel_initializer", "dropout_rate",
+             "use_weight_norm", "use_skip_connections", "seed")
+
     @property
     def config(self):
         """The full training configuration (pytcn.training.config), checked."""
@@ -186,6 +190,11 @@ def expand(experiment, task, scale="reduced", seed=0, overrides=None):
         raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
+    fixed = Trial.FIXED + (("length",) if experiment == "copy-length" else ())  # copy-length varies the length
+    for name in overrides or {}:
+        if name in fixed:
+            raise ConfigError(name, f"is set by the experiment {experiment!r} itself (every trial's architecture, "
+                                    f"seed and fixed choices: {', '.join(fixed)}); it cannot be changed with --set")
     settings = dict(SCALES[scale][task], **(overrides or {}))
     if experiment == "isolation":
         archs = [(name, {**BASE, name: value}) for name, values in ISOLATION.items() for value in values]

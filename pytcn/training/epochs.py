@@ -77,11 +77,19 @@ class EpochLoop:
         return {name: getattr(self, name) for name in STATE_FIELDS}
 
     def restore(self, meta):
-        """Puts back a state() read from a checkpoint; a generator state NumPy refuses raises its own error."""
+        """Puts back a state() read from a checkpoint; a generator state NumPy refuses raises its own error, and a
+        count or sum that cannot be this loop's a ValueError saying which."""
         self.epoch, self.batch = int(meta["epoch"]), int(meta["batch"])
+        if self.batch > self.n_batches:  # (Ctrl-C on an epoch's last batch saves batch = n_batches)
+            raise ValueError(f"batch is {self.batch}, but an epoch has {self.n_batches} batches")
+        if len(meta["history"]) != self.epoch:
+            raise ValueError(f"history holds {len(meta['history'])} epochs, but epoch says {self.epoch} are done")
         sums = dict(meta.get("epoch_sums") or no_batches())
         sums.setdefault("cases", 0)  # a checkpoint of pytcn train from before these two were kept
         sums.setdefault("case_loss", 0.0)
+        bad = [k for k, v in sums.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if bad or set(sums) != set(no_batches()):
+            raise ValueError(f"epoch_sums must hold the numbers {sorted(no_batches())}, got {meta.get('epoch_sums')!r}")
         self.epoch_sums = sums
         self.epoch_shuffle_state = meta["epoch_shuffle_state"]
         self.shuffle_rng.bit_generator.state = meta["epoch_shuffle_state"]

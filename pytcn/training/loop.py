@@ -282,9 +282,13 @@ class Trainer:
         meta, params, adam_m, adam_v = load_run(path)
         config = meta["config"]
         if epochs is not None:
-            if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs < int(meta["epoch"]):
-                raise ConfigError("epochs", f"must be at least the {meta['epoch']} epochs the run has finished, "
-                                            f"got {epochs}")
+            if isinstance(epochs, int) and not isinstance(epochs, bool):
+                done, begun = int(meta["epoch"]), int(meta["batch"]) > 0  # an epoch in progress is one to finish
+                if epochs < done + begun:
+                    what = (f"the {done} epochs the run has finished and the one it is {meta['batch']} batches into"
+                            if begun else f"the {done} epochs the run has finished")
+                    raise ConfigError("epochs", f"must be at least {what} ({done + begun}), got {epochs}"
+                                      if begun else f"must be at least {what}, got {epochs}")
             config["epochs"] = epochs
         if backend is not None and backend != config.get("backend", "cpu"):
             log(f"note: the run trained on backend {config.get('backend', 'cpu')!r} and continues on {backend!r}")
@@ -307,6 +311,9 @@ class Trainer:
                                        f"({e})") from None
         try:
             self.loop.restore(meta)
+        except (TypeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"{path}: its run record is damaged: {e}") from None
+        try:
             self.model.rng.bit_generator.state = meta["dropout_state"]
         except (TypeError, ValueError, KeyError) as e:  # NumPy checks a generator's state; its words name neither
             raise CheckpointError(f"{path}: its run record is damaged: a random generator's state does not load "
