@@ -459,7 +459,10 @@ def _resume(args, progress):
     meta_config = _run_config(args.out)
     if meta_config["task"] != args.task:
         raise UsageError(f"{args.out}: is a {meta_config['task']} run, not {args.task}")
-    changed = [f"{option_name(field)} {value} (the run's: {meta_config.get(field)})"
+    def typed(field, value):  # as the user typed it: --clip 0 is max_grad_norm None
+        return 0 if field == "max_grad_norm" and value is None else value
+
+    changed = [f"{option_name(field)} {typed(field, value)} (the run's: {typed(field, meta_config.get(field))})"
                for field, value in given.items() if field not in RESUMABLE and value != meta_config.get(field)]
     if changed:
         raise UsageError(f"--resume continues the run with its own settings; these options differ from them: "

@@ -157,6 +157,14 @@ def test_a_bug_in_pytcn_shows_its_traceback_and_says_so(tmp_path, capsys, monkey
     assert "Traceback" in err and "IndexError" in err and "a bug in pytcn, not a mistake in your input" in err
 
 
+def test_resume_names_clip_0_as_typed(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--clip", "1", "--out", out], capsys)[0] == 0
+    status, _, err = run_cli(["train", "adding", *SMALL, "--epochs", "2", "--clip", "0", "--resume", "--out", out],
+                             capsys)
+    assert status == cli.EXIT_ERROR and "--clip 0 (the run's: 1.0)" in err, err
+
+
 def test_a_full_disk_is_one_line_naming_the_file_and_the_last_checkpoint_stays_whole(tmp_path, capsys, monkeypatch):
     import errno
 
