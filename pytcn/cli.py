@@ -874,12 +874,17 @@ def cmd_forecast(args):
 
 def _model_file(path):
     from .estimators.runs import CHECKPOINT, MODEL
+    from .runtime.archive import load_checkpoint
 
     if not os.path.isdir(path):
         return path
     model = os.path.join(path, MODEL)
     if not os.path.exists(model):
-        if os.path.exists(os.path.join(path, CHECKPOINT)):
+        checkpoint = os.path.join(path, CHECKPOINT)
+        if os.path.exists(checkpoint):
+            if "fit" not in load_checkpoint(checkpoint)[0]:  # a run of pytcn train: a model, not an estimator
+                raise UsageError(f"{path}: is a run of pytcn train, whose model predicts with pytcn stream or "
+                                 f"pytcn.load_model, not with pytcn predict (which takes the folder of pytcn fit)")
             raise UsageError(f"{path}: its fit has not finished (no {MODEL} yet); continue it with pytcn fit --resume "
                              f"--out {path}")
         raise UsageError(f"{path}: is a folder without a {MODEL}; give the folder pytcn fit wrote, or a model file")

@@ -97,6 +97,22 @@ def test_resuming_a_fit_with_fewer_max_epochs_than_it_has_begun_is_one_line(tmp_
     assert load_estimator(tmp_path / "run" / "model.npz").max_epochs == 3  # the run as it was
 
 
+def test_train_and_fit_runs_given_to_each_other_s_commands_get_advice_that_works(tmp_path, capsys):
+    X, y = two_sines(30, 16)
+    np.savez(tmp_path / "train.npz", X=X, y=y)
+    assert run_cli(["fit", tmp_path / "train.npz", "--out", tmp_path / "fit", *TINY], capsys)[0] == 0
+    status, _, err = run_cli(["info", tmp_path / "fit" / "checkpoint.npz"], capsys)
+    assert status == 2 and "is a run of pytcn fit (or forecast), not of pytcn train" in err, err
+    assert load_estimator(tmp_path / "fit" / "model.npz").n_iter_ == 3  # the advice's file loads
+    trained = tmp_path / "trained"
+    assert run_cli(["train", "adding", "--length", "12", "--train-size", "32", "--val-size", "16", "--test-size", "16",
+                    "--batch-size", "16", "--nb-filters", "4", "--kernel-size", "2", "--dilations", "1,2", "--epochs",
+                    "1", "--no-progress", "--out", trained], capsys)[0] == 0
+    write_ucr(tmp_path / "test.csv", X[:4], y[:4])
+    status, _, err = run_cli(["predict", trained, tmp_path / "test.csv", "--out", tmp_path / "p.csv"], capsys)
+    assert status == 2 and "is a run of pytcn train, whose model predicts with pytcn stream" in err, err
+
+
 def test_a_folder_where_a_fit_writes_a_file_is_refused_before_any_work(tmp_path, capsys):
     X, y = two_sines(30, 16)
     np.savez(tmp_path / "train.npz", X=X, y=y)

@@ -53,6 +53,10 @@ def load_run(path):
     """load_checkpoint (pytcn/runtime/archive.py) for a training run (what `pytcn train` writes), not a saved model:
     (meta, params, adam_m, adam_v), the run's configuration checked."""
     meta, params, adam_m, adam_v = load_checkpoint(path)
+    if "fit" in meta:  # the checkpoint of pytcn fit or pytcn forecast: an estimator's run, not a model's
+        raise CheckpointError(f"{path}: is a run of pytcn fit (or forecast), not of pytcn train: continue it with "
+                              f"pytcn fit --resume --out FOLDER; its fitted estimator, once the fit ends, is "
+                              f"FOLDER/model.npz (pytcn predict, pytcn.estimators.load_estimator)")
     if "config" not in meta:
         raise CheckpointError(f"{path}: is a saved model, not a training run (it has no training configuration); "
                               f"load it with pytcn.load_model")
