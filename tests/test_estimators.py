@@ -350,6 +350,13 @@ def test_a_column_of_labels_with_a_list_of_series_is_taken_as_with_an_array():
         TCNClassifier(**TINY).fit(list(X), np.stack([column[:, 0]] * 2, axis=1))
 
 
+def test_batch_norm_on_one_step_series_that_a_batch_of_one_could_hold_is_refused_naming_x():
+    X = np.random.default_rng(0).standard_normal((10, 1))  # 10 series of one step: the auto batch size is 1
+    with pytest.raises(ValueError, match=r"^X holds series of one step \(1 feature\(s\)"):
+        TCNClassifier(**{**TINY, "use_batch_norm": True}).fit(X, [0, 1] * 5)
+    TCNClassifier(**{**TINY, "use_batch_norm": True, "batch_size": 5}).fit(X, [0, 1] * 5)  # batches of 5: fine
+
+
 def test_x_without_time_steps_is_refused_naming_x():
     with pytest.raises(ValueError, match=r"^X must have at least one time step, got shape \(6, 2, 0\)"):
         TCNClassifier(**TINY).fit(np.zeros((6, 2, 0)), [0, 1] * 3)

@@ -175,11 +175,12 @@ class TCNEstimatorBase(BaseEstimator):
                         seed=seed, backend=self.backend)
             optimizer = Adam(model.params, lr=self.lr, max_grad_norm=self.max_grad_norm, backend=self.backend)
             train_idx, val_idx = self._split(len(series), y, np.random.default_rng([seed, 1]))
+            batch_size = data.auto_batch_size(len(train_idx)) if self.batch_size == "auto" else self.batch_size
+            self._check_batch_norm(series, len(train_idx), batch_size)
         except (ValueError, TypeError) as e:  # in a run folder: the user's data or options (pytcn fit says so)
             if run is None:
                 raise
             raise FitInputError(str(e)) from None
-        batch_size = data.auto_batch_size(len(train_idx)) if self.batch_size == "auto" else self.batch_size
         loop = EpochLoop(len(train_idx), batch_size, self.max_epochs, np.random.default_rng([seed, 2]),
                          progress="epochs" if self.verbose else None, desc=type(self).__name__)
         schedule = _Schedule()
@@ -222,6 +223,17 @@ class TCNEstimatorBase(BaseEstimator):
         self.n_iter_ = len(loop.history)
         self.best_epoch_ = schedule.best_epoch
         return self
+
+    def _check_batch_norm(self, series, n_train, batch_size):
+        """Batch normalisation in training needs two values or more per channel in a batch: refused, naming X,
+        where a batch could hold a single series of one step (rather than an error about the model's inner x)."""
+        if not self.use_batch_norm or min(len(s) for s in series) > 1:
+            return
+        if batch_size == 1 or n_train % batch_size == 1:
+            raise ValueError(f"X holds series of one step (1 feature(s), in scikit-learn's 2-D layout), and with "
+                             f"batch_size={batch_size} and {n_train} training cases a batch may hold a single one: "
+                             f"use_batch_norm=True needs two values or more per channel in every batch; give a "
+                             f"batch_size that leaves no batch of one, longer series, or use_batch_norm=False")
 
     def _seed(self):
         """The seed of the model's initial weights, its dropout masks, the shuffle and the validation split: an int
