@@ -208,11 +208,13 @@ def _why_not(folder, dataset):
 
 
 def _how_to_get(dataset):
-    lines = [f"  pytcn download {dataset}    (needs internet: puts the files in the per-user cache)"]
+    """The ways to get the files, as one sentence: an error of pytcn is one line (a terminal wraps it)."""
+    ways = [f"pytcn download {dataset} (needs internet: puts the files in the per-user cache)"]
     if dataset == "fashion-mnist":
-        lines.append("  apt-get install dataset-fashion-mnist    (Debian, offline: /usr/share/datasets/fashion-mnist)")
-    lines.append("  or put the four files in a folder and pass it as data_dir, or set PYTCN_DATA_DIR")
-    return "\n".join(lines)
+        ways.append("apt-get install dataset-fashion-mnist (Debian, offline: /usr/share/datasets/fashion-mnist)")
+    ways.append("put the four files in a folder and pass it as data_dir (--data-dir on the command line), or set "
+                "PYTCN_DATA_DIR")
+    return "; or ".join(ways)
 
 
 def find_data_dir(dataset, data_dir=None, *, env=None, cache_dir=None, system_dirs=None):
@@ -236,7 +238,7 @@ def find_data_dir(dataset, data_dir=None, *, env=None, cache_dir=None, system_di
         if why is None:
             return folder
         raise DataNotFoundError(f"data_dir={str(data_dir)!r} does not hold {dataset} ({why}); it needs the four "
-                                f"files {names}. To get them:\n{_how_to_get(dataset)}")
+                                f"files {names}. To get them: {_how_to_get(dataset)}")
     env = os.environ if env is None else env
     cache_dir = cache_root(env) if cache_dir is None else Path(cache_dir)
     system_dirs = SYSTEM_DIRS if system_dirs is None else system_dirs
@@ -251,11 +253,11 @@ def find_data_dir(dataset, data_dir=None, *, env=None, cache_dir=None, system_di
         why = _why_not(folder, dataset)
         if why is None:
             return folder
-        looked.append(f"  {folder}    ({role}: {why})")
+        looked.append(f"{folder} ({role}: {why})")
     if not env.get("PYTCN_DATA_DIR"):
-        looked.append("  $PYTCN_DATA_DIR    (not set)")
-    raise DataNotFoundError(f"{dataset} not found: no folder holds all of {names}. Looked in:\n"
-                            + "\n".join(looked) + f"\nTo get the files:\n{_how_to_get(dataset)}")
+        looked.append("$PYTCN_DATA_DIR (not set)")
+    raise DataNotFoundError(f"{dataset} not found: no folder holds all of {names}. Looked in: {'; '.join(looked)}. "
+                            f"To get the files: {_how_to_get(dataset)}")
 
 
 # -------------------------------------------------------------------------------------------- loading, splits

@@ -185,6 +185,24 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_last_checkpoint_stays_w
     assert not [name for name in os.listdir(out) if name.endswith(".tmp")], os.listdir(out)
 
 
+def test_a_disk_without_room_for_the_temporary_file_names_the_file_meant(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from pytcn.runtime import files
+
+    real_open = files.os.open
+
+    def full(path, *args):  # no free inode: creating the temporary file fails, naming it
+        if os.path.basename(path).startswith(".checkpoint.npz."):
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return real_open(path, *args)
+
+    monkeypatch.setattr(files.os, "open", full)
+    out = tmp_path / "run"
+    status, _, err = run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", out], capsys)
+    assert status == cli.EXIT_ERROR and err == f"pytcn: error: {out / 'checkpoint.npz'}: No space left on device\n", err
+
+
 def test_a_closed_pipe_ends_the_command_quietly(tmp_path, capsys, monkeypatch):
     def closed(args):
         raise BrokenPipeError(32, "Broken pipe")
@@ -231,6 +249,15 @@ def test_a_missing_dataset_names_the_option(tmp_path, capsys):
                                                        f"hold fashion-mnist"), err
 
 
+def test_a_missing_dataset_is_one_line_saying_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PYTCN_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for where in (["--data-dir", tmp_path / "none"], []):  # the folder given, or every place pytcn looks
+        status, _, err = run_cli(["train", "mnist", *where, "--out", tmp_path / "run", "--no-progress"], capsys)
+        assert status == cli.EXIT_ERROR and err.count("\n") == 1, err
+        assert err.startswith("pytcn: error: ") and "pytcn download mnist" in err and "--data-dir" in err, err
+
+
 def test_resume_refuses_fewer_epochs_than_the_one_in_progress(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     with monkeypatch.context() as m:
@@ -247,7 +274,7 @@ def test_resume_refuses_fewer_epochs_than_the_one_in_progress(tmp_path, capsys, 
 @pytest.mark.parametrize("field, value, fragment", [
     ("epoch_sums", {"loss": "x", "metric": 0.0, "batches": 0, "cases": 0, "case_loss": 0.0}, "epoch_sums must hold"),
     ("batch", 1000000, "batch is 1000000, but an epoch has 4 batches"),
-    ("step", 10 ** 30, "t must be <= 9223372036854775807"),
+    ("step", 10 ** 30, "step must be below 2**63"),
     ("history", [], "history holds 0 epochs, but epoch says 1 are done"),
 ])
 def test_a_damaged_count_or_sum_of_a_checkpoint_is_one_line(tmp_path, capsys, field, value, fragment):
@@ -259,6 +286,24 @@ def test_a_damaged_count_or_sum_of_a_checkpoint_is_one_line(tmp_path, capsys, fi
     save_checkpoint(out / "checkpoint.npz", params, dict(meta, **{field: value}), m, v)
     status, _, err = run_cli(["train", "adding", *SMALL, "--epochs", "2", "--resume", "--out", out], capsys)
     assert status == cli.EXIT_ERROR and err.count("\n") == 1 and fragment in err, err
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("step", 10 ** 30, "its run record is damaged: step must be below 2**63"),
+    ("epoch_sums", [1, 2], "its run record is damaged: epoch_sums must be a mapping"),
+])
+def test_a_damaged_step_or_epoch_sums_is_named_as_the_run_record_s(tmp_path, capsys, field, value, fragment):
+    # not "does not fit the architecture" (a count is no part of it), nor a Python error's words; evaluate and info
+    # read the same record, and had printed the step as it stood
+    from pytcn.runtime.archive import save_checkpoint
+
+    out = tmp_path / "run"
+    assert run_cli(["train", "adding", *SMALL, "--epochs", "1", "--out", out], capsys)[0] == 0
+    meta, params, m, v = load_checkpoint(out / "checkpoint.npz")
+    save_checkpoint(out / "checkpoint.npz", params, dict(meta, **{field: value}), m, v)
+    for argv in (["train", "adding", *SMALL, "--epochs", "2", "--resume", "--out", out], ["evaluate", out]):
+        status, _, err = run_cli(argv, capsys)
+        assert status == cli.EXIT_ERROR and err.count("\n") == 1 and fragment in err, (argv[0], err)
 
 
 # ------------------------------------------------------------------------------------------------------------------

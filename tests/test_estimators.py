@@ -1,6 +1,7 @@
 """TCNClassifier and TCNRegressor (pytcn/estimators/): scikit-learn's own checks, the layouts of X, the recipe's
 pieces (receptive field sized from the data, normalisation fitted on the training data, early stopping keeping the
 best weights), saving, pickling, and one clear error per bad input. Skipped, with the reason, without scikit-learn."""
+import math
 import pickle
 import warnings
 
@@ -249,7 +250,8 @@ def test_no_warning_with_dilations_none():
 @pytest.mark.parametrize("param, value, error", [
     ("max_epochs", 0, ValueError), ("batch_size", "big", ValueError), ("batch_size", 0, ValueError),
     ("validation_fraction", 1.0, ValueError), ("n_iter_no_change", 0, ValueError), ("normalize", "minmax", ValueError),
-    ("lr_factor", 1.5, ValueError), ("max_epochs", 2.0, TypeError),
+    ("lr_factor", 1.5, ValueError), ("max_epochs", 2.0, TypeError), ("kernel_size", True, TypeError),
+    ("nb_stacks", 0, ValueError), ("random_state", -1, ValueError), ("max_grad_norm", 0.0, ValueError),
 ])
 def test_bad_parameters_are_named_at_fit(param, value, error):
     X = np.random.default_rng(0).standard_normal((6, 5))
@@ -257,12 +259,13 @@ def test_bad_parameters_are_named_at_fit(param, value, error):
         TCNClassifier(**{**TINY, param: value}).fit(X, [0, 1, 0, 1, 0, 1])
 
 
-@pytest.mark.parametrize("dilations", [[1.5, 2.7], np.array([1.9, 2.2]), [True, 2]],
-                         ids=["floats", "a float array", "a bool"])
+@pytest.mark.parametrize("dilations, shown", [
+    ([1.5, 2.7], r"\[1\.5, 2\.7\]"), (np.array([1.9, 2.2]), r"\[1\.9, 2\.2\]"), ([True, 2], r"\[True, 2\]"),
+], ids=["floats", "a float array", "a bool"])
 @pytest.mark.parametrize("Estimator", [TCNClassifier, TCNRegressor])
-def test_dilations_that_are_not_integers_are_refused_never_truncated(Estimator, dilations):
+def test_dilations_that_are_not_integers_are_refused_never_truncated(Estimator, dilations, shown):
     X = np.random.default_rng(0).standard_normal((6, 5))
-    with pytest.raises(TypeError, match=r"^dilations must be integers, got"):
+    with pytest.raises(TypeError, match=rf"^dilations must be integers, got {shown}$"):
         Estimator(**{**TINY, "dilations": dilations}).fit(X, [0, 1, 0, 1, 0, 1])
     fitted = Estimator(**{**TINY, "dilations": np.array([1, 2])}).fit(X, [0, 1, 0, 1, 0, 1])  # NumPy ints: kept
     assert fitted.dilations_ == [1, 2] and all(type(d) is int for d in fitted.dilations_)
@@ -284,16 +287,18 @@ def test_early_stopping_takes_numpy_s_bools_as_the_bools_they_equal(value):
     assert clf.monitor_ == ("val_loss" if value else "train_loss")
 
 
-@pytest.mark.parametrize("value", [1, 0, "yes", None])
-def test_early_stopping_other_than_auto_or_a_bool_is_refused(value):
+@pytest.mark.parametrize("value, error", [(1, TypeError), (0, TypeError), (None, TypeError), (1.0, TypeError),
+                                          ("yes", ValueError), ("True", ValueError)])
+def test_early_stopping_other_than_auto_or_a_bool_is_refused(value, error):
     X, y = two_sines(20, 8, np.random.default_rng(3))
-    with pytest.raises(ValueError, match=r"^early_stopping must be 'auto', True or False"):
+    with pytest.raises(error, match=rf"^early_stopping must be 'auto', True or False, got {value!r}"):
         TCNClassifier(**{**TINY, "early_stopping": value}).fit(X, y)
 
 
 def test_a_stratified_split_with_fewer_validation_cases_than_classes_is_refused_or_unstratified():
     y = np.repeat(np.arange(50), 2)  # 50 classes of 2 cases; 1% of 100 cases is 1 case
-    with pytest.raises(ValueError, match=r"= 1 cases, fewer than the 50 classes"):
+    with pytest.raises(ValueError, match=r"= 1 cases, which leaves fewer cases held out \(1\) than the 50 classes.*"
+                                         r"give a validation_fraction between 0\.5 and 0\.5"):
         TCNClassifier(early_stopping=True, validation_fraction=0.01)._split(100, y, np.random.default_rng(0))
     y = np.repeat(np.arange(500), 2)  # 'auto' (on from 1000 cases) holds the fraction out, unstratified
     auto = TCNClassifier(early_stopping="auto", validation_fraction=0.01)
@@ -302,6 +307,49 @@ def test_a_stratified_split_with_fewer_validation_cases_than_classes_is_refused_
     y = np.repeat(np.arange(4), 25)  # and with enough cases for each class, the stratified count is kept
     train, val = TCNClassifier(early_stopping=True, validation_fraction=0.2)._split(100, y, np.random.default_rng(0))
     assert len(val) == 20 and sorted(np.bincount(y[val])) == [5, 5, 5, 5]
+
+
+@pytest.mark.parametrize("counts, fraction, shares", [
+    ([92, 2, 2, 2, 2], 0.05, [1, 1, 1, 1, 1]),  # 5 cases for 5 classes: one each, the large class no more
+    ([34, 33, 33], 0.1, None), ([5, 7, 9, 11], 0.37, None), ([3, 3, 3], 0.5, None),
+])
+def test_a_stratified_split_holds_out_exactly_floor_of_the_fraction(counts, fraction, shares):
+    y = np.repeat(np.arange(len(counts)), counts)
+    n = len(y)
+    train, val = TCNClassifier(early_stopping=True, validation_fraction=fraction)._split(
+        n, y, np.random.default_rng(0))
+    assert len(val) == math.floor(n * fraction)
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(n))
+    in_val, in_train = np.bincount(y[val], minlength=len(counts)), np.bincount(y[train], minlength=len(counts))
+    assert in_val.min() >= 1 and in_train.min() >= 1, (in_val, in_train)
+    ideal = len(val) * np.array(counts) / n
+    if np.all((ideal >= 1) & (ideal <= np.array(counts) - 1)):  # no class's bound binds: each share within one case
+        assert np.all(np.abs(in_val - ideal) < 1), (in_val, ideal)  # of its proportional one
+    if shares is not None:
+        assert list(in_val) == shares
+
+
+def test_a_stratified_split_that_leaves_fewer_training_cases_than_classes_is_refused_or_unstratified():
+    y = np.repeat(np.arange(2), 2)  # 75% of 4 cases is 3: one class would have no training case
+    with pytest.raises(ValueError, match=r"= 3 cases, which leaves fewer cases left to train on \(1\) than the 2 "
+                                         r"classes.*validation_fraction between 0\.5 and 0\.5"):
+        TCNClassifier(early_stopping=True, validation_fraction=0.75)._split(4, y, np.random.default_rng(0))
+    y = np.repeat(np.arange(2), 500)
+    train, val = TCNClassifier(validation_fraction=0.999)._split(1000, y, np.random.default_rng(0))  # 'auto'
+    assert len(val) == 999 and len(train) == 1
+
+
+@pytest.mark.parametrize("param, value", [("lr", -1.0), ("max_grad_norm", 0.0), ("early_stopping", 1),
+                                          ("dilations", [1.5]), ("kernel_size", 0), ("random_state", -1)])
+def test_a_bad_parameter_is_refused_before_fit_sets_any_fitted_attribute(monkeypatch, param, value):
+    X, y = two_sines(12, 8, np.random.default_rng(4), channels=2)
+    clf = TCNClassifier(**TINY).fit(X, np.where(y == 1, "a", "b"))
+    monkeypatch.setattr(TCNClassifier, "_forget_fit", lambda self: None)  # to see what fit itself touched
+    X3, _ = two_sines(12, 6, np.random.default_rng(5), channels=3)
+    with pytest.raises((ValueError, TypeError), match=f"^{param}"):
+        clf.set_params(**{param: value}).fit(X3, np.array(["x", "y", "z"] * 4))
+    assert list(clf.classes_) == ["a", "b"] and clf.n_channels_ == 2 and clf.n_features_in_ == 2
+    assert clf.dilations_ == TCNClassifier(**TINY).fit(X, y).dilations_
 
 
 def test_a_refit_that_fails_leaves_the_estimator_not_fitted():
@@ -326,6 +374,7 @@ def test_a_refit_interrupted_in_training_leaves_the_estimator_not_fitted(monkeyp
     monkeypatch.setattr(base, "training_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X, np.where(y == 1, "p", "q"))
+    assert not [name for name in vars(clf) if name.endswith("_")], "an interrupted fit left fitted attributes behind"
     with pytest.raises(NotFittedError):
         clf.predict(X)
 
@@ -352,9 +401,22 @@ def test_a_column_of_labels_with_a_list_of_series_is_taken_as_with_an_array():
 
 def test_batch_norm_on_one_step_series_that_a_batch_of_one_could_hold_is_refused_naming_x():
     X = np.random.default_rng(0).standard_normal((10, 1))  # 10 series of one step: the auto batch size is 1
-    with pytest.raises(ValueError, match=r"^X holds series of one step \(1 feature\(s\)"):
+    with pytest.raises(ValueError, match=r"^X of shape \(10, 1\) holds series of one step \(1 feature\(s\).*"
+                                         r"batch_size=1"):
         TCNClassifier(**{**TINY, "use_batch_norm": True}).fit(X, [0, 1] * 5)
+    X3 = np.random.default_rng(0).standard_normal((10, 3, 1))
+    with pytest.raises(ValueError, match=r"^X of shape \(10, 3, 1\) holds series of one step, and with batch_size=1"):
+        TCNClassifier(**{**TINY, "use_batch_norm": True}).fit(X3, [0, 1] * 5)
+    with pytest.raises(ValueError, match=r"^X, a list of 10 series, holds series of one step, and with batch_size=1"):
+        TCNClassifier(**{**TINY, "use_batch_norm": True}).fit(list(X3), [0, 1] * 5)
     TCNClassifier(**{**TINY, "use_batch_norm": True, "batch_size": 5}).fit(X, [0, 1] * 5)  # batches of 5: fine
+
+
+@pytest.mark.parametrize("Estimator", [TCNClassifier, TCNRegressor])
+def test_batch_norm_passes_scikit_learn_s_check_fit2d_1feature(Estimator):
+    from sklearn.utils.estimator_checks import check_fit2d_1feature
+
+    check_fit2d_1feature(Estimator.__name__, Estimator(**{**TINY, "use_batch_norm": True}))
 
 
 def test_x_without_time_steps_is_refused_naming_x():

@@ -319,10 +319,28 @@ def _fit(y=None, exog=None, **params):
     (lambda: _fit(exog=np.zeros(29)), ValueError, r"exog has 29 steps, y has 30"),
     (lambda: _fit(exog=np.full(30, np.nan)), ValueError, r"exog contains NaN"),
     (lambda: _fit(exog=np.zeros((30, 2, 2))), ValueError, r"exog must be 1-D"),
+    (lambda: _fit(dilations=[1.5, 2.7]), TypeError, r"^dilations must be integers, got \[1\.5, 2\.7\]$"),
+    (lambda: _fit(dilations=np.array([1.9, 2.2])), TypeError, r"^dilations must be integers, got \[1\.9, 2\.2\]$"),
+    (lambda: _fit(dilations=[True, 2]), TypeError, r"^dilations must be integers, got \[True, 2\]$"),
+    (lambda: _fit(kernel_size=1), ValueError, r"^kernel_size=1 sees one step whatever the dilations"),
+    (lambda: _fit(early_stopping=1), TypeError, r"^early_stopping must be 'auto', True or False, got 1 of type int"),
 ])
 def test_bad_input_at_fit(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_integral_numpy_dilations_are_taken_and_kernel_size_1_trains_with_dilations():
+    assert _fit(dilations=np.array([1, 2])).regressor_.dilations_ == [1, 2]
+    with pytest.warns(UserWarning, match=r"is 1 steps.*no dilations would: kernel_size=1 sees one step"):
+        assert _fit(kernel_size=1, dilations=[1, 2]).predict().shape == (2,)
+
+
+def test_saving_a_random_state_json_cannot_hold_is_refused_by_name(tmp_path):
+    forecaster = _fit(random_state=np.random.RandomState(0))
+    with pytest.raises(ValueError, match=r"^random_state=RandomState.* cannot be saved"):
+        forecaster.save(tmp_path / "forecaster.npz")
+    assert not (tmp_path / "forecaster.npz").exists()
 
 
 def test_a_one_step_window_is_fine_without_window_normalisation():

@@ -236,6 +236,16 @@ def test_not_found_message_lists_every_place_and_the_remedies(tmp_path):
     assert "PYTCN_DATA_DIR" in message
 
 
+def test_not_found_message_is_one_line_saying_how_to_get_the_files(tmp_path):
+    # an error of pytcn is one line (the CLI prints it after "pytcn: error:"); the places and remedies stay in it
+    kw = dict(env={}, cache_dir=tmp_path / "cache", system_dirs={"fashion-mnist": [tmp_path / "sys"]})
+    for dataset, data_dir in (("mnist", None), ("fashion-mnist", None), ("mnist", tmp_path / "none")):
+        with pytest.raises(DataNotFoundError) as info:
+            find_data_dir(dataset, data_dir, **kw)
+        message = str(info.value)
+        assert "\n" not in message and f"pytcn download {dataset}" in message, message
+
+
 def test_mnist_never_falls_back_to_fashion_mnist(places, monkeypatch):
     root, kw = places
     for folder in (root / "env" / "mnist", root / "cache" / "mnist"):

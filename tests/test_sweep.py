@@ -307,7 +307,7 @@ def test_a_results_file_that_is_not_a_sweep_s_is_one_line(tmp_path, capsys, cont
 
 @pytest.mark.parametrize("experiment, field, value", [
     ("isolation", "dilations", [0]), ("isolation", "seed", 5), ("fixed-rf", "nb_filters", 8),
-    ("isolation", "task", "mnist"), ("copy-length", "length", 30),
+    ("isolation", "task", "mnist"), ("copy-length", "length", 30), ("isolation", "model", "lstm"),
 ])
 def test_a_field_the_experiment_sets_itself_is_refused_as_an_override(experiment, field, value):
     from pytcn.training.config import ConfigError

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..nn.architecture import receptive_field
+from ..nn.architecture import check_dilations, receptive_field
 from ..nn.model import TCN
 from ..nn.optim import Adam
 from ..runtime.archive import CheckpointError, load_checkpoint, save_checkpoint
@@ -156,10 +156,10 @@ class TCNEstimatorBase(BaseEstimator):
         """fit, in memory (``run`` None) or in a run folder (``run``: a pytcn.estimators.runs.FitRun, which
         checkpoints every epoch and may hold a checkpoint to resume from). Returns self, or None when Ctrl-C
         interrupted a run in a folder (its checkpoint is written)."""
-        try:  # everything that checks the data and the parameters, before any training
+        try:  # everything that checks the parameters (before any fitted attribute is set), then the data
+            self._check_params()
             series, y = self._validate_X(X, y, reset=True)
             targets, outputs, loss_fn = self._encode_targets(y)
-            self._check_params()
             seed = self._seed()
 
             normaliser = data.Normaliser(self.normalize).fit(series)
@@ -230,34 +230,53 @@ class TCNEstimatorBase(BaseEstimator):
         if not self.use_batch_norm or min(len(s) for s in series) > 1:
             return
         if batch_size == 1 or n_train % batch_size == 1:
-            raise ValueError(f"X holds series of one step (1 feature(s), in scikit-learn's 2-D layout), and with "
+            n, C = len(series), series[0].shape[1]
+            if self.input_ndim_ == 2:  # scikit-learn's check_fit2d_1feature looks for "1 feature(s)"
+                what = f"X of shape {(n, 1)} holds series of one step (1 feature(s) in scikit-learn's 2-D layout)"
+            elif self.input_ndim_ == 3:
+                what = f"X of shape {(n, C, 1)} holds series of one step"
+            else:
+                what = f"X, a list of {n} series, holds series of one step"
+            raise ValueError(f"{what}, and with "
                              f"batch_size={batch_size} and {n_train} training cases a batch may hold a single one: "
                              f"use_batch_norm=True needs two values or more per channel in every batch; give a "
                              f"batch_size that leaves no batch of one, longer series, or use_batch_norm=False")
 
     def _seed(self):
         """The seed of the model's initial weights, its dropout masks, the shuffle and the validation split: an int
-        random_state itself, else one drawn from it (None: fresh entropy, as scikit-learn's check_random_state)."""
+        random_state itself, else one drawn from it (None: fresh entropy, as scikit-learn's check_random_state).
+        random_state is checked by _check_params."""
         if data.is_integer(self.random_state):
-            if not 0 <= self.random_state < 2**32:
-                raise ValueError(f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got "
-                                 f"{self.random_state!r}")
             return int(self.random_state)
-        try:
-            return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        except ValueError:
-            raise ValueError(f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got "
-                             f"{self.random_state!r}") from None
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _check_params(self):
+        """The parameters fit reads before the data, each refused by name: called first, so that a bad one stops fit
+        before any fitted attribute is set. (The model's other arguments, nb_filters, dropout_rate, ..., are checked by
+        pytcn.TCN, still before training; fit's clean-up leaves the estimator not fitted if they fail.)"""
         from ..runtime import validate
 
+        validate.integer("kernel_size", self.kernel_size, 1)
+        validate.integer("nb_stacks", self.nb_stacks, 1)
+        if self.dilations is not None:
+            self._checked_dilations()
         validate.integer("max_epochs", self.max_epochs, 1)
+        validate.real("lr", self.lr, 0.0)  # Adam's own rules, checked here before the data
+        if self.max_grad_norm is not None:
+            validate.real("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
         if not (self.batch_size == "auto" or data.is_integer(self.batch_size) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be 'auto' or an integer >= 1, got {self.batch_size!r}")
-        if not (isinstance(self.early_stopping, (bool, np.bool_)) or
-                isinstance(self.early_stopping, str) and self.early_stopping == "auto"):
-            raise ValueError(f"early_stopping must be 'auto', True or False, got {self.early_stopping!r}")
+        if isinstance(self.early_stopping, str):
+            if self.early_stopping != "auto":
+                raise ValueError(f"early_stopping must be 'auto', True or False, got {self.early_stopping!r}")
+        elif not isinstance(self.early_stopping, (bool, np.bool_)):  # 1 is not True: NumPy's bools are
+            raise TypeError(f"early_stopping must be 'auto', True or False, got {self.early_stopping!r} of type "
+                            f"{type(self.early_stopping).__name__}")
+        is_random_state = isinstance(self.random_state, np.random.RandomState)
+        if not (self.random_state is None or is_random_state or
+                data.is_integer(self.random_state) and 0 <= self.random_state < 2**32):
+            raise ValueError(f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got "
+                             f"{self.random_state!r}")
         validate.real("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True, high_open=True)
         if self.n_iter_no_change is not None:
             validate.integer("n_iter_no_change", self.n_iter_no_change, 1)
@@ -276,12 +295,7 @@ class TCNEstimatorBase(BaseEstimator):
                 raise ValueError(f"kernel_size=1 sees one step whatever the dilations, so none can be sized to the "
                                  f"longest training series ({T_max} steps): give kernel_size >= 2, or dilations")
             return data.auto_dilations(self.kernel_size, self.nb_stacks, T_max, receptive_field)
-        dilations = self.dilations
-        if isinstance(dilations, (list, tuple, np.ndarray)):
-            if not all(data.is_integer(d) for d in dilations):  # never truncated: 1.5 is not 1, nor True 1
-                raise TypeError(f"dilations must be integers, got {list(dilations)!r}")
-            dilations = [int(d) for d in dilations]  # NumPy's integers as Python's
-        # anything else: TCN's own check names it
+        dilations = self._checked_dilations()
         R = receptive_field(self.kernel_size, dilations, self.nb_stacks)
         if R < T_max:
             enough = ("no dilations would: kernel_size=1 sees one step" if self.kernel_size == 1 else
@@ -292,13 +306,23 @@ class TCNEstimatorBase(BaseEstimator):
                           f"({T_max} steps): no output sees a whole series ({enough})", UserWarning, stacklevel=4)
         return dilations
 
+    def _checked_dilations(self):
+        """The user's dilations as a list of Python ints; never truncated: 1.5 is not 1, nor True 1."""
+        dilations = self.dilations
+        if isinstance(dilations, (list, tuple, np.ndarray)) and not all(data.is_integer(d) for d in dilations):
+            raise TypeError(f"dilations must be integers, got {data.to_json(list(dilations))!r}")
+        return check_dilations("dilations", dilations)  # a list, not empty, each in [1, 2**31 - 1]
+
     def _split(self, n, y, rng):
         """(train indices, validation indices). With early stopping (``early_stopping=True``, or 'auto' and at least
-        EARLY_STOPPING_CASES cases), floor(n * validation_fraction) cases are held out, stratified by class for a
-        classifier whose every class has 2 cases or more, and their loss is monitored; without, none are held out
-        and the training loss is monitored (``monitor_`` says which). A stratified split needs a case of every
-        class: where floor(n * validation_fraction) is fewer than the classes, early_stopping=True is refused (as
-        scikit-learn's train_test_split refuses it), and 'auto' holds out that many cases unstratified."""
+        EARLY_STOPPING_CASES cases), exactly floor(n * validation_fraction) cases are held out and their loss is
+        monitored; without, none are held out and the training loss is monitored (``monitor_`` says which).
+
+        For a classifier whose every class has 2 cases or more the split is stratified: each class gives its share
+        of the held-out cases, rounded so that the shares add up to that count, and keeps at least one case on each
+        side. Where that cannot be (fewer held-out cases than classes, or fewer cases left to train on than
+        classes), early_stopping=True is refused naming validation_fraction (as scikit-learn's train_test_split
+        refuses such a stratified split), and 'auto' holds out that many cases unstratified."""
         auto = isinstance(self.early_stopping, str)  # 'auto'; else a bool, NumPy's included (_check_params)
         on = n >= EARLY_STOPPING_CASES if auto else bool(self.early_stopping)
         n_val = math.floor(n * self.validation_fraction) if on else 0
@@ -312,21 +336,24 @@ class TCNEstimatorBase(BaseEstimator):
         self.monitor_ = "val_loss"
         order = rng.permutation(n)
         strata = self._strata(y)
-        if strata is not None and n_val < len(np.unique(strata)):
-            if not isinstance(self.early_stopping, str):
-                raise ValueError(f"early_stopping=True holds out floor({n} cases * validation_fraction="
-                                 f"{self.validation_fraction}) = {n_val} cases, fewer than the "
-                                 f"{len(np.unique(strata))} classes a stratified split needs one case of each: raise "
-                                 f"validation_fraction or set early_stopping=False")
-            strata = None  # 'auto': that many cases, unstratified
+        if strata is not None:
+            n_classes = len(np.unique(strata))
+            if not n_classes <= n_val <= n - n_classes:
+                if not auto:
+                    short = "held out" if n_val < n_classes else "left to train on"
+                    raise ValueError(f"early_stopping=True holds out floor({n} cases * validation_fraction="
+                                     f"{self.validation_fraction}) = {n_val} cases, which leaves fewer cases "
+                                     f"{short} ({min(n_val, n - n_val)}) than the {n_classes} classes a stratified "
+                                     f"split needs one case of each on both sides: give a validation_fraction "
+                                     f"between {n_classes / n:g} and {(n - n_classes) / n:g}, or set "
+                                     f"early_stopping=False")
+                strata = None  # 'auto': that many cases, unstratified
         if strata is None:
             return np.sort(order[n_val:]), np.sort(order[:n_val])
-        # stratified: each class gives its share (at least 1, at most all but 1) of the validation cases
+        counts = np.bincount(strata)
         val = []
-        for k in np.unique(strata):
-            members = order[strata[order] == k]
-            share = min(len(members) - 1, max(1, round(n_val * len(members) / n)))
-            val.extend(members[:share])
+        for k, share in enumerate(_stratified_shares(counts, n_val)):
+            val.extend(order[strata[order] == k][:share])
         val = np.sort(np.array(val, dtype=np.int64))
         return np.setdiff1d(np.arange(n), val), val
 
@@ -449,6 +476,22 @@ class _Schedule:
     def restore(self, state):
         for k in self.FIELDS:
             setattr(self, k, math.inf if state[k] is None else state[k])
+
+
+def _stratified_shares(counts, n_val):
+    """How many of each class's ``counts`` cases go to a validation split of exactly ``n_val`` cases, each share as
+    near as can be to n_val * count / n, and within [1, count - 1] (needs len(counts) <= n_val <= n - len(counts)).
+    Largest remainders: every share starts at its ideal rounded down and clipped to the bounds, then the shares
+    furthest below (or above) their ideal gain (or lose) one until the total is n_val."""
+    ideal = n_val * counts / counts.sum()
+    shares = np.clip(np.floor(ideal).astype(np.int64), 1, counts - 1)
+    while shares.sum() < n_val:
+        room = np.where(shares < counts - 1, ideal - shares, -np.inf)
+        shares[np.argmax(room)] += 1
+    while shares.sum() > n_val:
+        room = np.where(shares > 1, ideal - shares, np.inf)
+        shares[np.argmin(room)] -= 1
+    return shares
 
 
 def _mean_loss(model, series, targets, idx, loss_fn):

@@ -45,7 +45,11 @@ def write_atomic(path, write, mode="wb"):
     path = os.fspath(path)
     folder = folder_for(path)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+    except OSError as e:  # a disk without a free inode fails here: say which file was meant, as below
+        e.filename = path
+        raise
     try:
         with os.fdopen(fd, mode) as f:
             write(f)

@@ -125,15 +125,16 @@ class Trial:
     settings: dict = field(hash=False, compare=False)  # the config fields besides the architecture
 
     # the config fields a trial sets itself (its architecture and the study's fixed choices), which overrides cannot
-    FIXED = ("task", "nb_filters", "kernel_size", "dilations", "nb_stacks", "kernel_initializer", "dropout_rate",
-             "use_weight_norm", "use_skip_connections", "seed")
+    FIXED = ("task", "model", "nb_filters", "kernel_size", "dilations", "nb_stacks", "kernel_initializer",
+             "dropout_rate", "use_weight_norm", "use_skip_connections", "seed")
 
     @property
     def config(self):
         """The full training configuration (pytcn.training.config), checked."""
-        return make_config(self.task, nb_filters=NB_FILTERS, kernel_size=self.k, dilations=dilations(self.D),
-                           nb_stacks=self.s, kernel_initializer=INITIALIZER, dropout_rate=0.0, use_weight_norm=False,
-                           use_skip_connections=False, seed=self.seed, **self.settings)
+        return make_config(self.task, model="tcn", nb_filters=NB_FILTERS, kernel_size=self.k,
+                           dilations=dilations(self.D), nb_stacks=self.s, kernel_initializer=INITIALIZER,
+                           dropout_rate=0.0, use_weight_norm=False, use_skip_connections=False, seed=self.seed,
+                           **self.settings)
 
     @property
     def id(self):

@@ -91,6 +91,10 @@ def _run_problem(meta):
     for key in ("epoch", "batch", "step"):
         if not _count(meta.get(key)):
             return f"{key} must be a count (an integer >= 0), got {meta.get(key, 'nothing')!r}"
+    if meta["step"] >= 2 ** 63:  # the optimizer's kernels take it as an int64
+        return f"step must be below 2**63 (a count of training steps), got {meta['step']}"
+    if meta.get("epoch_sums") is not None and not isinstance(meta["epoch_sums"], dict):
+        return f"epoch_sums must be a mapping of the epoch's running sums, got {meta['epoch_sums']!r}"
     for key in ("epoch_shuffle_state", "dropout_state"):
         if not isinstance(meta.get(key), dict):
             return f"{key} must be a random generator's state (a mapping), got {meta.get(key, 'nothing')!r}"
